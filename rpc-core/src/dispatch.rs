@@ -1,0 +1,197 @@
+//! The server side: [`Dispatch`] routes a method name and its params to an implementation.
+
+use std::any::{Any, TypeId};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Poll, ready};
+
+use crate::{Fault, Value};
+
+/// A boxed, sendable future: what the object-safe traits of this crate return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Something a server transport can serve: it takes a method name and positional params and answers with a
+/// value or a [`Fault`].
+///
+/// `#[service]` implements it for `<Trait>Server<S>`; a [`Router`](crate::Router) implements it for several
+/// services mounted together. Transports call it through [`serve_call`], which turns a handler panic into a
+/// fault.
+pub trait Dispatch: Send + Sync + 'static {
+    /// Starts handling one call. Unknown names answer [`Fault::METHOD_NOT_FOUND`].
+    fn call(&self, method: &str, params: Vec<Value>, cx: Context) -> BoxFuture<'static, Result<Value, Fault>>;
+
+    /// The methods this dispatcher answers, for routing and introspection.
+    fn methods(&self) -> Vec<MethodInfo>;
+}
+
+impl<D: Dispatch + ?Sized> Dispatch for Arc<D> {
+    fn call(&self, method: &str, params: Vec<Value>, cx: Context) -> BoxFuture<'static, Result<Value, Fault>> {
+        (**self).call(method, params, cx)
+    }
+    fn methods(&self) -> Vec<MethodInfo> {
+        (**self).methods()
+    }
+}
+
+impl<D: Dispatch + ?Sized> Dispatch for Box<D> {
+    fn call(&self, method: &str, params: Vec<Value>, cx: Context) -> BoxFuture<'static, Result<Value, Fault>> {
+        (**self).call(method, params, cx)
+    }
+    fn methods(&self) -> Vec<MethodInfo> {
+        (**self).methods()
+    }
+}
+
+/// Calls `dispatch` the way every server transport should: a panic in the handler (while starting or while
+/// running) becomes an [`Fault::INTERNAL_ERROR`] fault and is logged, so one bad call never takes the
+/// connection or the server down.
+pub fn serve_call<D: Dispatch + ?Sized>(
+    dispatch: &D,
+    method: &str,
+    params: Vec<Value>,
+    cx: Context,
+) -> impl Future<Output = Result<Value, Fault>> + Send + 'static {
+    let started = std::panic::catch_unwind(AssertUnwindSafe(|| dispatch.call(method, params, cx)));
+    let method = method.to_owned();
+    CatchPanic { inner: started.map_err(|payload| panic_fault(&method, payload.as_ref())), method }
+}
+
+struct CatchPanic {
+    inner: Result<BoxFuture<'static, Result<Value, Fault>>, Fault>,
+    method: String,
+}
+
+impl Future for CatchPanic {
+    type Output = Result<Value, Fault>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let fut = match &mut this.inner {
+            Ok(fut) => fut,
+            Err(fault) => return Poll::Ready(Err(fault.clone())),
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(poll) => Poll::Ready(ready!(poll)),
+            Err(payload) => {
+                let fault = panic_fault(&this.method, payload.as_ref());
+                // Never poll the broken future again.
+                this.inner = Err(fault.clone());
+                Poll::Ready(Err(fault))
+            }
+        }
+    }
+}
+
+fn panic_fault(method: &str, payload: &(dyn Any + Send)) -> Fault {
+    let what = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    tracing::error!(method, panic = what, "handler panicked");
+    // The panic message stays in the server's log: it may hold details the peer should not see.
+    Fault::internal_error(format!("handler for {method:?} panicked"))
+}
+
+/// Per-call information a transport hands to the handler: typed values such as the peer's address or, in
+/// later transports, credentials and a handle for calling back.
+///
+/// A handler receives it by taking a `&Context` parameter (which is not a wire param). Cloning is cheap.
+///
+/// ```
+/// use rpc_core::{Context, RemoteAddr};
+///
+/// let cx = Context::new().with(RemoteAddr("127.0.0.1:4000".parse().unwrap()));
+/// assert_eq!(cx.get::<RemoteAddr>().unwrap().0.port(), 4000);
+/// assert!(cx.get::<String>().is_none());
+/// ```
+#[derive(Clone, Default)]
+pub struct Context {
+    values: Option<Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>>,
+}
+
+impl Context {
+    /// An empty context.
+    pub fn new() -> Context {
+        Context::default()
+    }
+
+    /// This context with `value` added (replacing one of the same type).
+    pub fn with<T: Any + Send + Sync>(mut self, value: T) -> Context {
+        let map = Arc::make_mut(self.values.get_or_insert_with(Default::default));
+        map.insert(TypeId::of::<T>(), Arc::new(value));
+        self
+    }
+
+    /// The value of type `T`, if the transport set one.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.values.as_ref()?.get(&TypeId::of::<T>())?.downcast_ref::<T>()
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context").field("values", &self.values.as_ref().map_or(0, |m| m.len())).finish()
+    }
+}
+
+/// The network address of the peer that made the call, set in the [`Context`] by socket transports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RemoteAddr(pub std::net::SocketAddr);
+
+/// What a server knows about one method: its wire name, params, result type and documentation.
+///
+/// `#[service]` generates these from the trait; introspection (`system.methodHelp` and friends) and named
+/// params read them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MethodInfo {
+    /// The name on the wire (after any `#[rpc(name = "...")]` and router prefix).
+    pub name: Cow<'static, str>,
+    /// The wire params, in order.
+    pub params: &'static [ParamInfo],
+    /// The Rust type of the result, as written (the `T` of `Result<T, E>`).
+    pub returns: &'static str,
+    /// The method's doc comment, trimmed.
+    pub docs: &'static str,
+}
+
+impl MethodInfo {
+    /// Method metadata (used by generated code; hand-written dispatchers can use it too).
+    pub const fn new(
+        name: &'static str,
+        params: &'static [ParamInfo],
+        returns: &'static str,
+        docs: &'static str,
+    ) -> MethodInfo {
+        MethodInfo { name: Cow::Borrowed(name), params, returns, docs }
+    }
+
+    /// How many params a call must send: the rest are trailing `Option`s that may be left out.
+    pub fn required_params(&self) -> usize {
+        self.params.iter().rposition(|p| !p.optional).map_or(0, |i| i + 1)
+    }
+}
+
+/// One param of a [`MethodInfo`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParamInfo {
+    /// The param's name in the trait (JSON-RPC named params use it).
+    pub name: &'static str,
+    /// Its Rust type, as written.
+    pub ty: &'static str,
+    /// True for `Option<T>`: a trailing optional param may be left out of a call.
+    pub optional: bool,
+}
+
+impl ParamInfo {
+    /// Param metadata.
+    pub const fn new(name: &'static str, ty: &'static str, optional: bool) -> ParamInfo {
+        ParamInfo { name, ty, optional }
+    }
+}

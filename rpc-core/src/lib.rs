@@ -1,0 +1,80 @@
+//! The shared core of the `rpc` framework: one value model, faults and errors, and the traits that every
+//! encoding and transport plugs into. Nothing here knows XML, MessagePack or JSON.
+//!
+//! Annotate a trait with [`#[service]`](service) and get both halves of a remote call: a typed client,
+//! `<Trait>Client<T>`, that works over any [`Transport`], and a dispatcher, `<Trait>Server<S>`, that any server
+//! transport can serve (it implements [`Dispatch`]).
+//!
+//! ```
+//! use rpc_core::{MemoryTransport, service};
+//!
+//! #[service]
+//! pub trait Services {
+//!     /// Returns num * 2.
+//!     async fn double(&self, num: i64) -> i64;
+//! }
+//!
+//! struct Doubler;
+//!
+//! impl Services for Doubler {
+//!     async fn double(&self, num: i64) -> i64 {
+//!         num * 2
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! // In-process here; `rpc-xml` serves `ServicesServer` over HTTP and gives a `Transport` for the client.
+//! let client = ServicesClient::new(MemoryTransport::new(ServicesServer::new(Doubler)));
+//! println!("Double 7 is {}", client.double(7).await?);
+//! # Ok::<(), rpc_core::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # The pieces
+//! - [`Value`], [`Map`], [`DateTime`], [`Ext`]: the value model, with [`to_value`] and [`from_value`] to and
+//!   from any serde type.
+//! - [`Fault`]: an error that travels on the wire; [`Error`]: everything that can fail a call locally.
+//! - [`Dispatch`], [`Router`], [`serve_call`], [`Context`]: the server side.
+//! - [`Transport`], [`MemoryTransport`]: the client side.
+//!
+//! # What `#[service]` accepts
+//! A trait whose methods are all `async fn name(&self, params...) -> R`, where every param is an owned type
+//! that is `serde::Deserialize + Serialize` (optional trailing `Option<T>` params may be left out by callers),
+//! one param may be `&Context` (given by the transport, not sent on the wire), and `R` is any
+//! `Serialize + Deserialize` type or `Result<T, E>` with `E: Into<Fault>`. The trait's methods become
+//! `fn ... -> impl Future<Output = R> + Send`, so implementations write plain `async fn`s whose futures must be
+//! `Send`. `#[rpc(name = "wire.name")]` on a method sets its name on the wire. Doc comments become the
+//! methods' documentation ([`MethodInfo::docs`]).
+//!
+//! For a trait `Foo`, the macro generates:
+//! - `FooClient<T>`: `new(transport)`, `transport()`, `into_transport()`, and one `async fn` per method that
+//!   returns `Result<R, rpc_core::Error>` (a fault from the server is [`Error::Fault`]);
+//! - `FooServer<S>`: `new(impl)`, `from_arc(Arc<impl>)`, and [`Dispatch`]; unknown names answer -32601, a
+//!   wrong number of params or a param of the wrong type -32602 with a message naming the method, the param and
+//!   the expected type.
+
+mod de;
+mod dispatch;
+mod error;
+mod fault;
+mod memory;
+mod router;
+mod ser;
+mod transport;
+mod value;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use de::from_value;
+pub use dispatch::{BoxFuture, Context, Dispatch, MethodInfo, ParamInfo, RemoteAddr, serve_call};
+pub use error::Error;
+pub use fault::Fault;
+pub use memory::MemoryTransport;
+pub use router::Router;
+pub use ser::to_value;
+pub use transport::Transport;
+pub use value::{DATETIME_STRUCT_NAME, DateTime, EXT_STRUCT_NAME, Ext, Map, Value};
+
+/// Turns a trait into an RPC service: a typed client and a dispatcher. See the [crate docs](crate).
+pub use rpc_derive::service;

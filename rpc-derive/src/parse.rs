@@ -1,0 +1,356 @@
+//! Parse and validate the annotated trait into a [`Service`]; every rejection is a `syn::Error` spanned on the
+//! offending code.
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, Error, FnArg, ReceiverKind, GenericArgument, Ident, ItemTrait, LitStr, Pat, PathArguments, ReturnType, Result,
+    TraitItem, TraitItemFn, Type,
+};
+
+/// Names the generated client defines itself, which a method of the same name would clash with.
+const CLIENT_RESERVED: &[&str] = &["new", "transport", "into_transport"];
+
+/// A validated service trait.
+pub struct Service {
+    /// The trait as written, minus our own `#[rpc(...)]` attributes.
+    pub item: ItemTrait,
+    pub methods: Vec<Method>,
+}
+
+/// One validated method.
+pub struct Method {
+    pub ident: Ident,
+    pub wire_name: String,
+    pub docs: String,
+    pub doc_attrs: Vec<Attribute>,
+    /// Wire params, in order.
+    pub params: Vec<Param>,
+    /// The `&Context` param: its position among all params and its name.
+    pub context: Option<(usize, Ident)>,
+    pub ret: Return,
+}
+
+pub struct Param {
+    pub ident: Ident,
+    pub ty: Type,
+    pub optional: bool,
+}
+
+pub enum Return {
+    /// `-> T` (or nothing: `()`).
+    Plain(Type),
+    /// `-> Result<T, E>`.
+    Result { ok: Type },
+}
+
+impl Method {
+    /// The number of params a caller must send (trailing `Option`s may be left out).
+    pub fn required_params(&self) -> usize {
+        self.params.iter().rposition(|p| !p.optional).map_or(0, |i| i + 1)
+    }
+}
+
+pub fn service(args: TokenStream, input: TokenStream) -> Result<Service> {
+    if !args.is_empty() {
+        return Err(Error::new_spanned(args, "#[service] takes no arguments"));
+    }
+    let mut item: ItemTrait = syn::parse2(input)?;
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        return Err(Error::new_spanned(&item.generics, "a #[service] trait cannot be generic"));
+    }
+    if let Some(unsafety) = &item.unsafety {
+        return Err(Error::new_spanned(unsafety, "a #[service] trait cannot be unsafe"));
+    }
+    let mut methods = Vec::new();
+    let mut errors: Option<Error> = None;
+    for trait_item in &mut item.items {
+        let result = match trait_item {
+            TraitItem::Fn(f) => method(f),
+            other => Err(Error::new_spanned(other, "a #[service] trait can only hold `async fn` methods")),
+        };
+        match result {
+            Ok(m) => methods.push(m),
+            Err(e) => match &mut errors {
+                Some(all) => all.combine(e),
+                None => errors = Some(e),
+            },
+        }
+    }
+    if let Some(e) = errors {
+        return Err(e);
+    }
+    check_clashes(&methods)?;
+    Ok(Service { item, methods })
+}
+
+fn check_clashes(methods: &[Method]) -> Result<()> {
+    for (i, m) in methods.iter().enumerate() {
+        if CLIENT_RESERVED.contains(&m.ident.to_string().as_str()) {
+            return Err(Error::new(
+                m.ident.span(),
+                format!(
+                    "a method named `{}` would clash with the generated client's own `{}`; rename it and keep the wire \
+                     name with #[rpc(name = \"{}\")]",
+                    m.ident, m.ident, m.ident
+                ),
+            ));
+        }
+        if let Some(first) = methods[..i].iter().find(|o| o.wire_name == m.wire_name) {
+            return Err(Error::new(
+                m.ident.span(),
+                format!("the wire name {:?} is already used by `{}`", m.wire_name, first.ident),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn method(f: &mut TraitItemFn) -> Result<Method> {
+    let sig = &f.sig;
+    if sig.asyncness.is_none() {
+        return Err(Error::new(sig.fn_token.span(), "#[service] methods must be `async fn`"));
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        return Err(Error::new_spanned(
+            &sig.generics,
+            "#[service] methods cannot be generic: the dispatcher must know each param's type",
+        ));
+    }
+    if let Some(c) = &sig.constness {
+        return Err(Error::new_spanned(c, "#[service] methods cannot be `const`"));
+    }
+    if !matches!(sig.safety, syn::Safety::Default) {
+        return Err(Error::new_spanned(&sig.safety, "#[service] methods cannot be `unsafe`"));
+    }
+    if let Some(v) = &sig.variadic {
+        return Err(Error::new_spanned(v, "#[service] methods cannot be variadic"));
+    }
+
+    let mut inputs = sig.inputs.iter();
+    match inputs.next() {
+        Some(FnArg::Receiver(r)) if matches!(r.kind, ReceiverKind::Reference(_, _, None)) => {}
+        Some(FnArg::Receiver(r)) if matches!(r.kind, ReceiverKind::Value) => {
+            return Err(Error::new_spanned(r, "#[service] methods take `&self`, not `self` by value"));
+        }
+        Some(FnArg::Receiver(r)) => {
+            return Err(Error::new_spanned(
+                r,
+                "#[service] methods take `&self`; keep mutable state behind a lock inside the type",
+            ));
+        }
+        _ => return Err(Error::new(sig.ident.span(), "#[service] methods take `&self` as their first param")),
+    }
+
+    let mut params = Vec::new();
+    let mut context = None;
+    for (index, arg) in inputs.enumerate() {
+        let FnArg::Typed(pt) = arg else {
+            return Err(Error::new_spanned(arg, "unexpected receiver"));
+        };
+        let ident = match &*pt.pat {
+            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
+            other => return Err(Error::new_spanned(other, "#[service] params must be plain names")),
+        };
+        match &*pt.ty {
+            Type::ImplTrait(t) => {
+                return Err(Error::new_spanned(t, "#[service] params cannot be `impl Trait`: name a concrete type"));
+            }
+            Type::Reference(r) if r.mutability.is_none() && is_context(&r.elem) => {
+                if context.is_some() {
+                    return Err(Error::new_spanned(r, "a #[service] method takes at most one `&Context`"));
+                }
+                context = Some((index, ident));
+            }
+            Type::Reference(r) => {
+                return Err(Error::new_spanned(
+                    r,
+                    "#[service] params must be owned types (e.g. `String`, not `&str`): they are decoded from the \
+                     wire; only `&Context` may be borrowed",
+                ));
+            }
+            ty => params.push(Param { ident, optional: is_option(ty), ty: ty.clone() }),
+        }
+    }
+
+    let ret = match &sig.output {
+        ReturnType::Default => Return::Plain(syn::parse_quote!(())),
+        ReturnType::Type(_, ty) => match &**ty {
+            Type::ImplTrait(t) => {
+                return Err(Error::new_spanned(t, "#[service] methods cannot return `impl Trait`"));
+            }
+            ty => match result_ok_type(ty) {
+                Some(ok) => Return::Result { ok },
+                None => Return::Plain(ty.clone()),
+            },
+        },
+    };
+
+    let mut wire_name = sig.ident.to_string();
+    let mut rpc_attrs = Vec::new();
+    f.attrs.retain(|a| {
+        let ours = a.path().is_ident("rpc");
+        if ours {
+            rpc_attrs.push(a.clone());
+        }
+        !ours
+    });
+    for attr in &rpc_attrs {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("name") {
+                let lit: LitStr = meta.value()?.parse()?;
+                if lit.value().is_empty() {
+                    return Err(Error::new_spanned(&lit, "the wire name cannot be empty"));
+                }
+                wire_name = lit.value();
+                Ok(())
+            } else {
+                Err(meta.error("unknown #[rpc] option; expected `name = \"...\"`"))
+            }
+        })?;
+    }
+
+    let doc_attrs: Vec<Attribute> = f.attrs.iter().filter(|a| a.path().is_ident("doc")).cloned().collect();
+    Ok(Method {
+        ident: f.sig.ident.clone(),
+        wire_name,
+        docs: docs(&doc_attrs),
+        doc_attrs,
+        params,
+        context,
+        ret,
+    })
+}
+
+/// `&Context` (any path whose last segment is `Context`).
+fn is_context(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Context" && s.arguments.is_empty()))
+}
+
+fn is_option(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Option"))
+}
+
+/// `T` of `Result<T, E>` spelled with both arguments.
+fn result_ok_type(ty: &Type) -> Option<Type> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    let types: Vec<&Type> = args
+        .args
+        .iter()
+        .filter_map(|a| match a {
+            GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    match types.as_slice() {
+        [ok, _err] => Some((*ok).clone()),
+        _ => None,
+    }
+}
+
+/// The doc comment's text, with rustdoc's one leading space per line removed and outer blank lines trimmed.
+fn docs(attrs: &[Attribute]) -> String {
+    let mut lines = Vec::new();
+    for attr in attrs {
+        if let syn::Meta::NameValue(nv) = &attr.meta {
+            if let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = &nv.value {
+                let text = s.value();
+                if text.is_empty() {
+                    lines.push(String::new());
+                }
+                for line in text.lines() {
+                    lines.push(line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned());
+                }
+            }
+        }
+    }
+    lines.join("\n").trim().to_owned()
+}
+
+/// A type as a readable string: `Vec<i64>`, not `Vec < i64 >`.
+pub fn type_name(ty: &impl ToTokens) -> String {
+    let mut s = ty.to_token_stream().to_string();
+    for (from, to) in [(" :: ", "::"), (":: ", "::"), (" ::", "::"), (" <", "<"), ("< ", "<"), (" >", ">"), (" ,", ","), ("& ", "&"), ("( ", "("), (" )", ")"), ("[ ", "["), (" ]", "]"), (" ;", ";")] {
+        s = s.replace(from, to);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::*;
+
+    fn parse(tokens: TokenStream) -> Result<Service> {
+        service(TokenStream::new(), tokens)
+    }
+
+    #[test]
+    fn reads_methods_params_and_docs() {
+        let s = parse(quote! {
+            pub trait Math {
+                /// Returns num * 2.
+                ///
+                /// Second paragraph.
+                async fn double(&self, num: i64) -> i64;
+                #[rpc(name = "math.add")]
+                async fn add(&self, a: i64, b: Option<i64>) -> Result<i64, MyError>;
+                async fn ping(&self, cx: &rpc_core::Context);
+            }
+        })
+        .unwrap();
+        assert_eq!(s.methods.len(), 3);
+        let double = &s.methods[0];
+        assert_eq!(double.wire_name, "double");
+        assert_eq!(double.docs, "Returns num * 2.\n\nSecond paragraph.");
+        let add = &s.methods[1];
+        assert_eq!(add.wire_name, "math.add");
+        assert_eq!(add.required_params(), 1);
+        assert!(matches!(add.ret, Return::Result { .. }));
+        let ping = &s.methods[2];
+        assert!(ping.params.is_empty());
+        assert_eq!(ping.context.as_ref().map(|(i, id)| (*i, id.to_string())), Some((0, "cx".into())));
+        // our attribute is stripped from the trait that is emitted
+        assert!(!quote!(#(s.item)).to_string().contains("rpc ("));
+    }
+
+    #[test]
+    fn rejects_unsupported_shapes() {
+        let cases = [
+            (quote! { trait T { fn f(&self); } }, "must be `async fn`"),
+            (quote! { trait T { async fn f<X>(&self, x: X); } }, "cannot be generic"),
+            (quote! { trait T { async fn f(self); } }, "not `self` by value"),
+            (quote! { trait T { async fn f(&mut self); } }, "take `&self`"),
+            (quote! { trait T { async fn f(); } }, "first param"),
+            (quote! { trait T { async fn f(&self, x: impl Clone); } }, "impl Trait"),
+            (quote! { trait T { async fn f(&self, x: &str); } }, "owned types"),
+            (quote! { trait T { async fn new(&self); } }, "clash"),
+            (quote! { trait T { async fn a(&self); #[rpc(name = "a")] async fn b(&self); } }, "already used"),
+            (quote! { trait T { #[rpc(rename = "x")] async fn a(&self); } }, "unknown #[rpc] option"),
+            (quote! { trait T<X> { async fn a(&self); } }, "cannot be generic"),
+            (quote! { trait T { type X; } }, "only hold"),
+        ];
+        for (tokens, expected) in cases {
+            let err = match parse(tokens.clone()) {
+                Ok(_) => panic!("accepted: {tokens}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains(expected), "{tokens}: {err}");
+        }
+    }
+
+    #[test]
+    fn type_names_read_like_rust() {
+        let ty: Type = syn::parse_quote!(std::collections::HashMap<String, Vec<Option<i64>>>);
+        assert_eq!(type_name(&ty), "std::collections::HashMap<String, Vec<Option<i64>>>");
+        let ty: Type = syn::parse_quote!((i32, &'static str, [u8; 4]));
+        assert_eq!(type_name(&ty), "(i32, &'static str, [u8; 4])");
+    }
+}
