@@ -23,7 +23,6 @@ pub fn expand(service: &Service) -> TokenStream {
 /// The trait with each `async fn` turned into `fn ... -> impl Future<Output = R> + Send`, so that the
 /// dispatcher can run handlers on a multi-threaded runtime; implementations still write `async fn`.
 fn rewrite_trait(service: &Service) -> TokenStream {
-    let p = quote!(::rpc_core::__private);
     let mut item = service.item.clone();
     for trait_item in &mut item.items {
         let TraitItem::Fn(f) = trait_item else { continue };
@@ -31,14 +30,21 @@ fn rewrite_trait(service: &Service) -> TokenStream {
             syn::ReturnType::Default => quote!(()),
             syn::ReturnType::Type(_, ty) => quote!(#ty),
         };
+        // The whole path carries the method's span (not the call site's), so that "required by this bound"
+        // notes for a handler future that is not `Send` point at the method in the trait.
         let span = f.sig.span();
         f.sig.asyncness = None;
         f.sig.output = syn::parse_quote_spanned! {span=>
-            -> impl #p::Future<Output = #output> + #p::Send
+            -> impl ::rpc_core::__private::Future<Output = #output> + ::rpc_core::__private::Send
         };
         if let Some(block) = &f.default {
             let stmts = &block.stmts;
             f.default = Some(syn::parse_quote_spanned! {span=> { async move { #(#stmts)* } } });
+            // The default body's future holds `&self`, which is `Send` only if `Self: Sync` (as every served
+            // implementation is).
+            f.sig.generics.make_where_clause().predicates.push(syn::parse_quote_spanned! {span=>
+                Self: ::rpc_core::__private::Sync
+            });
         }
     }
     quote!(#item)
@@ -82,13 +88,13 @@ fn client(service: &Service) -> TokenStream {
                 #(#pushes)*
                 #trim
                 let __rpc_value = ::rpc_core::Transport::call(&self.transport, #wire, __rpc_params).await?;
-                #p::decode_result(#wire, __rpc_value)
+                #p::decode_result::<#ok>(#wire, __rpc_value)
             }
         }
     });
     quote! {
         #[doc = #doc]
-        #[derive(Clone, Debug)]
+        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
         #vis struct #client<T> {
             transport: T,
         }
@@ -150,7 +156,7 @@ fn server(service: &Service) -> TokenStream {
 
         impl<S> ::core::clone::Clone for #server<S> {
             fn clone(&self) -> Self {
-                Self { service: #p::Arc::clone(&self.service) }
+                Self { service: <#p::Arc<S> as ::core::clone::Clone>::clone(&self.service) }
             }
         }
 
@@ -215,17 +221,17 @@ fn arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
         call_args.insert(*position, quote!(&__rpc_cx));
     }
     let finish = match &m.ret {
-        Return::Plain(_) => quote!(#p::encode_result(#wire, &__rpc_result)),
-        Return::Result { .. } => quote! {
+        Return::Plain(ty) => quote!(#p::encode_result::<#ty>(#wire, &__rpc_result)),
+        Return::Result { ok } => quote! {
             match __rpc_result {
-                #p::Result::Ok(__rpc_ok) => #p::encode_result(#wire, &__rpc_ok),
+                #p::Result::Ok(__rpc_ok) => #p::encode_result::<#ok>(#wire, &__rpc_ok),
                 #p::Result::Err(__rpc_err) => #p::Result::Err(#p::handler_error(__rpc_err)),
             }
         },
     };
     quote! {
         #wire => {
-            let __rpc_service = #p::Arc::clone(&self.service);
+            let __rpc_service = <#p::Arc<S> as ::core::clone::Clone>::clone(&self.service);
             #p::Box::pin(async move {
                 let mut __rpc_args = #p::Params::new(&Self::METHODS[#index], __rpc_params)?;
                 #(#decode)*

@@ -1,0 +1,641 @@
+//! The XML-RPC codec: [`Value`]s to and from `methodCall` / `methodResponse` documents.
+//!
+//! Output follows Python's `xmlrpc.client` byte for byte in layout (`<?xml version='1.0'?>`, one element per
+//! line, `<int>` for 32-bit integers and `<i8>` beyond, base64 in 76-character lines), so captures from either
+//! side look alike. Input is read with quick-xml straight from the body, never expanding a DTD or an entity
+//! beyond the five predefined ones, with a bound on nesting depth.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use quick_xml::events::{BytesRef, Event};
+use quick_xml::reader::Reader;
+use rpc_core::{DateTime, Fault, Map, Value};
+
+use crate::Error;
+
+/// The default bound on how deeply arrays and structs may nest in a decoded message.
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+
+/// How deeply values may nest when encoding: encoding is recursive, so it has a bound too (generous: local
+/// values are trusted more than a peer's).
+const MAX_ENCODE_DEPTH: usize = 1024;
+
+const XML_DECL: &str = "<?xml version='1.0'?>\n";
+
+/// Base64 as Python writes it (standard alphabet, padded) and as anybody might send it (padding optional).
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Encodes a `methodCall`.
+pub fn encode_call(method: &str, params: &[Value]) -> Result<Vec<u8>, Error> {
+    check_method_name(method)?;
+    let mut out = String::with_capacity(128);
+    out.push_str(XML_DECL);
+    out.push_str("<methodCall>\n<methodName>");
+    escape_into(&mut out, method)?;
+    out.push_str("</methodName>\n<params>\n");
+    for p in params {
+        out.push_str("<param>\n");
+        write_value(&mut out, p, 0)?;
+        out.push_str("</param>\n");
+    }
+    out.push_str("</params>\n</methodCall>\n");
+    Ok(out.into_bytes())
+}
+
+/// Encodes a `methodResponse`: one param for a result, a `<fault>` for a fault.
+pub fn encode_response(result: Result<&Value, &Fault>) -> Result<Vec<u8>, Error> {
+    let mut out = String::with_capacity(128);
+    out.push_str(XML_DECL);
+    out.push_str("<methodResponse>\n");
+    match result {
+        Ok(v) => {
+            out.push_str("<params>\n<param>\n");
+            write_value(&mut out, v, 0)?;
+            out.push_str("</param>\n</params>\n");
+        }
+        Err(f) => {
+            let mut s = Map::with_capacity(2);
+            s.push("faultCode", f.code);
+            s.push("faultString", f.message.as_str());
+            out.push_str("<fault>\n");
+            write_value(&mut out, &Value::Map(s), 0)?;
+            out.push_str("</fault>\n");
+        }
+    }
+    out.push_str("</methodResponse>\n");
+    Ok(out.into_bytes())
+}
+
+/// Decodes a `methodCall` into its method name and params.
+pub fn decode_call(body: &[u8], max_depth: usize) -> Result<(String, Vec<Value>), Error> {
+    let mut p = Parser::new(body, max_depth)?;
+    p.expect_root(Tag::MethodCall)?;
+    p.expect_start(Tag::MethodName)?;
+    let name = p.text_until_end(Tag::MethodName)?.trim().to_owned();
+    if name.is_empty() {
+        return Err(Error::Invalid("empty <methodName>".into()));
+    }
+    let mut params = Vec::new();
+    match p.next_structural()? {
+        Tok::Start(Tag::Params) => {
+            params = p.params()?;
+            p.expect_end(Tag::MethodCall)?;
+        }
+        Tok::End(Tag::MethodCall) => {}
+        other => return Err(p.unexpected(other, "<params> or </methodCall>")),
+    }
+    p.expect_eof()?;
+    Ok((name, params))
+}
+
+/// Decodes a `methodResponse` into the result or the fault it carries.
+pub fn decode_response(body: &[u8], max_depth: usize) -> Result<Result<Value, Fault>, Error> {
+    let mut p = Parser::new(body, max_depth)?;
+    p.expect_root(Tag::MethodResponse)?;
+    let out = match p.next_structural()? {
+        Tok::Start(Tag::Params) => {
+            let mut params = p.params()?;
+            if params.len() > 1 {
+                return Err(Error::Invalid(format!("a response carries one param, this one {}", params.len())));
+            }
+            Ok(params.pop().unwrap_or(Value::Nil))
+        }
+        Tok::Start(Tag::Fault) => {
+            p.expect_start(Tag::Value)?;
+            let v = p.value(0)?;
+            p.expect_end(Tag::Fault)?;
+            Err(fault_from_value(v)?)
+        }
+        other => return Err(p.unexpected(other, "<params> or <fault>")),
+    };
+    p.expect_end(Tag::MethodResponse)?;
+    p.expect_eof()?;
+    Ok(out)
+}
+
+fn fault_from_value(v: Value) -> Result<Fault, Error> {
+    let bad = || Error::Invalid("a <fault> must hold a struct with an int faultCode and a string faultString".into());
+    let Value::Map(m) = v else { return Err(bad()) };
+    let code = m.get_str("faultCode").and_then(Value::as_i64).ok_or_else(bad)?;
+    let message = m.get_str("faultString").and_then(Value::as_str).ok_or_else(bad)?;
+    Ok(Fault::new(code, message))
+}
+
+/// Method names per the spec: letters, digits, `_`, `.`, `:` and `/` (checked on the way out only; what
+/// arrives is looked up as it is and simply not found).
+fn check_method_name(method: &str) -> Result<(), Error> {
+    if method.is_empty() {
+        return Err(Error::Encode("the method name is empty".into()));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Encoding
+
+fn write_value(out: &mut String, v: &Value, depth: usize) -> Result<(), Error> {
+    if depth > MAX_ENCODE_DEPTH {
+        return Err(Error::Encode(format!("values nest deeper than {MAX_ENCODE_DEPTH}")));
+    }
+    match v {
+        Value::Nil => out.push_str("<value><nil/></value>\n"),
+        Value::Bool(b) => out.push_str(if *b { "<value><boolean>1</boolean></value>\n" } else { "<value><boolean>0</boolean></value>\n" }),
+        Value::Int(i) => write_int(out, *i),
+        Value::UInt(u) => match i64::try_from(*u) {
+            Ok(i) => write_int(out, i),
+            Err(_) => return Err(Error::Encode(format!("integer {u} is beyond XML-RPC's 64-bit signed <i8>"))),
+        },
+        Value::Float(f) => {
+            if !f.is_finite() {
+                return Err(Error::Encode(format!("{f} has no XML-RPC representation")));
+            }
+            out.push_str("<value><double>");
+            write_double(out, *f);
+            out.push_str("</double></value>\n");
+        }
+        Value::String(s) => {
+            out.push_str("<value><string>");
+            escape_into(out, s)?;
+            out.push_str("</string></value>\n");
+        }
+        Value::Bytes(b) => {
+            out.push_str("<value><base64>\n");
+            // Python's `base64.encodebytes` layout: lines of 76 characters, each ending in a newline.
+            let encoded = BASE64.encode(b);
+            for chunk in encoded.as_bytes().chunks(76) {
+                // Base64 output is ASCII, so every chunk is valid UTF-8.
+                out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+                out.push('\n');
+            }
+            out.push_str("</base64></value>\n");
+        }
+        Value::DateTime(d) => {
+            let _ = write!(out, "<value><dateTime.iso8601>{d}</dateTime.iso8601></value>\n");
+        }
+        Value::Array(items) => {
+            out.push_str("<value><array><data>\n");
+            for item in items {
+                write_value(out, item, depth + 1)?;
+            }
+            out.push_str("</data></array></value>\n");
+        }
+        Value::Map(m) => {
+            out.push_str("<value><struct>\n");
+            for (k, v) in m {
+                let Value::String(name) = k else {
+                    return Err(Error::Encode(format!("struct member names must be strings, not {}", k.kind())));
+                };
+                out.push_str("<member>\n<name>");
+                escape_into(out, name)?;
+                out.push_str("</name>\n");
+                write_value(out, v, depth + 1)?;
+                out.push_str("</member>\n");
+            }
+            out.push_str("</struct></value>\n");
+        }
+        Value::Ext(e) => {
+            return Err(Error::Encode(format!("a MessagePack ext value (type {}) has no XML-RPC form", e.tag)));
+        }
+    }
+    Ok(())
+}
+
+fn write_int(out: &mut String, i: i64) {
+    if i32::try_from(i).is_ok() {
+        let _ = write!(out, "<value><int>{i}</int></value>\n");
+    } else {
+        let _ = write!(out, "<value><i8>{i}</i8></value>\n");
+    }
+}
+
+/// The shortest decimal that reads back as the same `f64`, in plain notation as the spec asks (no exponent),
+/// always with a decimal point: `1.0`, `-0.0`, `0.1`.
+fn write_double(out: &mut String, f: f64) {
+    let start = out.len();
+    let _ = write!(out, "{f}");
+    if !out[start..].contains('.') {
+        out.push_str(".0");
+    }
+}
+
+/// Escapes text for element content: `&`, `<`, `>` as entities and `\r` as `&#13;` (a raw CR would be read
+/// back as a newline). Characters XML 1.0 cannot carry at all are an error rather than a broken document.
+fn escape_into(out: &mut String, s: &str) -> Result<(), Error> {
+    let mut last = 0;
+    for (i, c) in s.char_indices() {
+        let rep = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '\r' => "&#13;",
+            c if !is_xml_char(c) => {
+                return Err(Error::Encode(format!("character U+{:04X} cannot appear in XML 1.0", c as u32)));
+            }
+            _ => continue,
+        };
+        out.push_str(&s[last..i]);
+        out.push_str(rep);
+        last = i + c.len_utf8();
+    }
+    out.push_str(&s[last..]);
+    Ok(())
+}
+
+/// XML 1.0's `Char` production.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Decoding
+
+/// The elements XML-RPC knows (namespace prefixes such as Apache's `ex:` are ignored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tag {
+    MethodCall,
+    MethodResponse,
+    MethodName,
+    Params,
+    Param,
+    Fault,
+    Value,
+    Int,
+    I4,
+    I8,
+    Boolean,
+    String,
+    Double,
+    DateTime,
+    Base64,
+    Nil,
+    Struct,
+    Member,
+    Name,
+    Array,
+    Data,
+    Other,
+}
+
+impl Tag {
+    fn of(local: &str) -> Tag {
+        match local {
+            "methodCall" => Tag::MethodCall,
+            "methodResponse" => Tag::MethodResponse,
+            "methodName" => Tag::MethodName,
+            "params" => Tag::Params,
+            "param" => Tag::Param,
+            "fault" => Tag::Fault,
+            "value" => Tag::Value,
+            "int" => Tag::Int,
+            "i4" => Tag::I4,
+            "i8" => Tag::I8,
+            "boolean" => Tag::Boolean,
+            "string" => Tag::String,
+            "double" => Tag::Double,
+            "dateTime.iso8601" => Tag::DateTime,
+            "base64" => Tag::Base64,
+            "nil" => Tag::Nil,
+            "struct" => Tag::Struct,
+            "member" => Tag::Member,
+            "name" => Tag::Name,
+            "array" => Tag::Array,
+            "data" => Tag::Data,
+            _ => Tag::Other,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Tag::MethodCall => "methodCall",
+            Tag::MethodResponse => "methodResponse",
+            Tag::MethodName => "methodName",
+            Tag::Params => "params",
+            Tag::Param => "param",
+            Tag::Fault => "fault",
+            Tag::Value => "value",
+            Tag::Int => "int",
+            Tag::I4 => "i4",
+            Tag::I8 => "i8",
+            Tag::Boolean => "boolean",
+            Tag::String => "string",
+            Tag::Double => "double",
+            Tag::DateTime => "dateTime.iso8601",
+            Tag::Base64 => "base64",
+            Tag::Nil => "nil",
+            Tag::Struct => "struct",
+            Tag::Member => "member",
+            Tag::Name => "name",
+            Tag::Array => "array",
+            Tag::Data => "data",
+            Tag::Other => "?",
+        }
+    }
+}
+
+/// What the grammar sees: element boundaries and merged character data.
+#[derive(Debug)]
+enum Tok<'a> {
+    Start(Tag),
+    End(Tag),
+    /// Text, CDATA and references, merged (comments and processing instructions in between are dropped).
+    Text(Cow<'a, str>),
+    Eof,
+}
+
+struct Parser<'a> {
+    reader: Reader<&'a [u8]>,
+    /// A raw event read while merging text, to hand out next.
+    pending: Option<Event<'a>>,
+    max_depth: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn new(body: &'a [u8], max_depth: usize) -> Result<Parser<'a>, Error> {
+        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+        let text = std::str::from_utf8(body).map_err(|e| Error::Xml(format!("the body is not UTF-8: {e}")))?;
+        let mut reader = Reader::from_str(text);
+        let config = reader.config_mut();
+        config.expand_empty_elements = true;
+        config.check_end_names = true;
+        config.trim_text(false);
+        Ok(Parser { reader, pending: None, max_depth })
+    }
+
+    fn xml_error(&self, e: impl std::fmt::Display) -> Error {
+        Error::Xml(format!("{e} (at byte {})", self.reader.error_position()))
+    }
+
+    fn raw(&mut self) -> Result<Event<'a>, Error> {
+        match self.pending.take() {
+            Some(e) => Ok(e),
+            None => self.reader.read_event().map_err(|e| self.xml_error(e)),
+        }
+    }
+
+    fn next(&mut self) -> Result<Tok<'a>, Error> {
+        let mut text: Option<Cow<'a, str>> = None;
+        loop {
+            let piece: Cow<'a, str> = match self.raw()? {
+                Event::Text(t) => t.xml10_content(),
+                Event::CData(c) => c.xml10_content(),
+                Event::GeneralRef(r) => Cow::Owned(self.resolve(&r)?.to_string()),
+                Event::Comment(_) | Event::PI(_) => continue,
+                Event::Decl(d) => {
+                    if let Some(Ok(enc)) = d.encoding() {
+                        if !enc.eq_ignore_ascii_case("utf-8") && !enc.eq_ignore_ascii_case("us-ascii") {
+                            return Err(Error::Xml(format!("unsupported encoding {enc:?}: send UTF-8")));
+                        }
+                    }
+                    continue;
+                }
+                Event::DocType(_) => {
+                    return Err(Error::Xml("a DOCTYPE is not allowed in XML-RPC (entities are never expanded)".into()));
+                }
+                other => {
+                    if let Some(t) = text {
+                        self.pending = Some(other);
+                        return Ok(Tok::Text(t));
+                    }
+                    return Ok(match other {
+                        Event::Start(s) => Tok::Start(Tag::of(s.local_name().into_inner())),
+                        Event::End(e) => Tok::End(Tag::of(e.local_name().into_inner())),
+                        Event::Eof => Tok::Eof,
+                        // Empty elements are expanded by the reader configuration; anything else is handled above.
+                        _ => return Err(Error::Xml("unexpected XML event".into())),
+                    });
+                }
+            };
+            if let Some(bad) = piece.chars().find(|c| !is_xml_char(*c)) {
+                return Err(self.xml_error(format_args!("character U+{:04X} is not allowed in XML", bad as u32)));
+            }
+            text = Some(match text {
+                None => piece,
+                Some(mut t) => {
+                    t.to_mut().push_str(&piece);
+                    t
+                }
+            });
+        }
+    }
+
+    /// A character reference or one of the five predefined entities; anything else is refused, never expanded.
+    fn resolve(&self, r: &BytesRef<'_>) -> Result<char, Error> {
+        if r.is_char_ref() {
+            return match r.resolve_char_ref() {
+                Ok(Some(c)) if is_xml_char(c) => Ok(c),
+                Ok(_) | Err(_) => Err(self.xml_error(format_args!("invalid character reference &{};", r.xml10_content()))),
+            };
+        }
+        match r.xml10_content().as_ref() {
+            "lt" => Ok('<'),
+            "gt" => Ok('>'),
+            "amp" => Ok('&'),
+            "apos" => Ok('\''),
+            "quot" => Ok('"'),
+            other => Err(self.xml_error(format_args!("undefined entity &{other}; (only the five predefined ones are allowed)"))),
+        }
+    }
+
+    /// The next token that is not whitespace-only text.
+    fn next_structural(&mut self) -> Result<Tok<'a>, Error> {
+        loop {
+            match self.next()? {
+                Tok::Text(t) if t.chars().all(char::is_whitespace) => continue,
+                other => return Ok(other),
+            }
+        }
+    }
+
+    fn unexpected(&self, got: Tok<'_>, wanted: &str) -> Error {
+        match got {
+            Tok::Eof => Error::Xml(format!("the document ends where {wanted} was expected")),
+            Tok::Start(Tag::Other) => Error::Invalid(format!("expected {wanted}, found an unknown element")),
+            Tok::Start(t) => Error::Invalid(format!("expected {wanted}, found <{}>", t.name())),
+            Tok::End(t) => Error::Invalid(format!("expected {wanted}, found </{}>", t.name())),
+            Tok::Text(t) => {
+                let mut shown: String = t.trim().chars().take(40).collect();
+                if shown.len() < t.trim().len() {
+                    shown.push_str("...");
+                }
+                Error::Invalid(format!("expected {wanted}, found text {shown:?}"))
+            }
+        }
+    }
+
+    fn expect_root(&mut self, tag: Tag) -> Result<(), Error> {
+        match self.next_structural()? {
+            Tok::Start(t) if t == tag => Ok(()),
+            Tok::Eof => Err(Error::Xml("the body holds no XML element".into())),
+            other => Err(self.unexpected(other, &format!("<{}>", tag.name()))),
+        }
+    }
+
+    fn expect_start(&mut self, tag: Tag) -> Result<(), Error> {
+        match self.next_structural()? {
+            Tok::Start(t) if t == tag => Ok(()),
+            other => Err(self.unexpected(other, &format!("<{}>", tag.name()))),
+        }
+    }
+
+    fn expect_end(&mut self, tag: Tag) -> Result<(), Error> {
+        match self.next_structural()? {
+            Tok::End(t) if t == tag => Ok(()),
+            other => Err(self.unexpected(other, &format!("</{}>", tag.name()))),
+        }
+    }
+
+    /// After the root element: only whitespace, comments and processing instructions may follow.
+    fn expect_eof(&mut self) -> Result<(), Error> {
+        match self.next_structural() {
+            Ok(Tok::Eof) => Ok(()),
+            Ok(_) | Err(_) => Err(Error::Xml("content after the root element".into())),
+        }
+    }
+
+    /// The text content of an element whose start was just read, up to its end tag.
+    fn text_until_end(&mut self, tag: Tag) -> Result<Cow<'a, str>, Error> {
+        match self.next()? {
+            Tok::End(t) if t == tag => Ok(Cow::Borrowed("")),
+            Tok::Text(text) => {
+                self.expect_end(tag)?;
+                Ok(text)
+            }
+            other => Err(self.unexpected(other, &format!("text in <{}>", tag.name()))),
+        }
+    }
+
+    /// `<param><value>...</value></param>`* up to `</params>` (the `<params>` start was read).
+    fn params(&mut self) -> Result<Vec<Value>, Error> {
+        let mut params = Vec::new();
+        loop {
+            match self.next_structural()? {
+                Tok::Start(Tag::Param) => {
+                    self.expect_start(Tag::Value)?;
+                    params.push(self.value(0)?);
+                    self.expect_end(Tag::Param)?;
+                }
+                Tok::End(Tag::Params) => return Ok(params),
+                other => return Err(self.unexpected(other, "<param> or </params>")),
+            }
+        }
+    }
+
+    /// One value whose `<value>` start was just read, through its `</value>`. `depth` counts the arrays and
+    /// structs around it; recursion is bounded by `max_depth`.
+    fn value(&mut self, depth: usize) -> Result<Value, Error> {
+        let v = match self.next()? {
+            // `<value></value>`: an empty string.
+            Tok::End(Tag::Value) => return Ok(Value::String(String::new())),
+            // Untagged text is a string and keeps its whitespace...
+            Tok::Text(text) => match self.next()? {
+                Tok::End(Tag::Value) => return Ok(Value::String(text.into_owned())),
+                // ...unless it is whitespace around a typed value.
+                Tok::Start(tag) if text.chars().all(char::is_whitespace) => self.typed(tag, depth)?,
+                other => return Err(self.unexpected(other, "</value>")),
+            },
+            Tok::Start(tag) => self.typed(tag, depth)?,
+            other => return Err(self.unexpected(other, "a value")),
+        };
+        self.expect_end(Tag::Value)?;
+        Ok(v)
+    }
+
+    fn typed(&mut self, tag: Tag, depth: usize) -> Result<Value, Error> {
+        match tag {
+            Tag::Int | Tag::I4 | Tag::I8 => {
+                let text = self.text_until_end(tag)?;
+                parse_int(text.trim()).ok_or_else(|| {
+                    Error::Invalid(format!("<{}> holds {:?}, not a 64-bit integer", tag.name(), text.trim()))
+                })
+            }
+            Tag::Boolean => match self.text_until_end(tag)?.trim() {
+                "1" => Ok(Value::Bool(true)),
+                "0" => Ok(Value::Bool(false)),
+                other => Err(Error::Invalid(format!("<boolean> holds {other:?}, not 0 or 1"))),
+            },
+            Tag::Double => {
+                let text = self.text_until_end(tag)?;
+                match text.trim().parse::<f64>() {
+                    Ok(f) if f.is_finite() => Ok(Value::Float(f)),
+                    _ => Err(Error::Invalid(format!("<double> holds {:?}, not a finite number", text.trim()))),
+                }
+            }
+            Tag::String => Ok(Value::String(self.text_until_end(tag)?.into_owned())),
+            Tag::DateTime => {
+                let text = self.text_until_end(tag)?;
+                text.parse::<DateTime>().map(Value::DateTime).map_err(|e| Error::Invalid(e.to_string()))
+            }
+            Tag::Base64 => {
+                let text = self.text_until_end(tag)?;
+                let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+                BASE64
+                    .decode(compact.as_bytes())
+                    .map(Value::Bytes)
+                    .map_err(|e| Error::Invalid(format!("<base64> does not decode: {e}")))
+            }
+            Tag::Nil => {
+                self.expect_end(Tag::Nil)?;
+                Ok(Value::Nil)
+            }
+            Tag::Array => {
+                let depth = self.deeper(depth)?;
+                let mut items = Vec::new();
+                match self.next_structural()? {
+                    Tok::Start(Tag::Data) => loop {
+                        match self.next_structural()? {
+                            Tok::Start(Tag::Value) => items.push(self.value(depth)?),
+                            Tok::End(Tag::Data) => break,
+                            other => return Err(self.unexpected(other, "<value> or </data>")),
+                        }
+                    },
+                    // `<array/>`: lenient, as Python is.
+                    Tok::End(Tag::Array) => return Ok(Value::Array(items)),
+                    other => return Err(self.unexpected(other, "<data>")),
+                }
+                self.expect_end(Tag::Array)?;
+                Ok(Value::Array(items))
+            }
+            Tag::Struct => {
+                let depth = self.deeper(depth)?;
+                let mut map = Map::new();
+                loop {
+                    match self.next_structural()? {
+                        Tok::Start(Tag::Member) => {
+                            self.expect_start(Tag::Name)?;
+                            let name = self.text_until_end(Tag::Name)?.into_owned();
+                            self.expect_start(Tag::Value)?;
+                            let v = self.value(depth)?;
+                            map.push(name, v);
+                            self.expect_end(Tag::Member)?;
+                        }
+                        Tok::End(Tag::Struct) => return Ok(Value::Map(map)),
+                        other => return Err(self.unexpected(other, "<member> or </struct>")),
+                    }
+                }
+            }
+            Tag::Other => Err(Error::Invalid("an unknown element where a value type was expected".into())),
+            other => Err(Error::Invalid(format!("<{}> is not an XML-RPC value type", other.name()))),
+        }
+    }
+
+    fn deeper(&self, depth: usize) -> Result<usize, Error> {
+        if depth >= self.max_depth {
+            return Err(Error::Invalid(format!("arrays and structs nest deeper than the limit of {}", self.max_depth)));
+        }
+        Ok(depth + 1)
+    }
+}
+
+/// An integer as `i64`, or as `u64` above `i64::MAX`; `None` when it is not an integer or overflows both.
+fn parse_int(s: &str) -> Option<Value> {
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(Value::Int(i));
+    }
+    s.strip_prefix('+').unwrap_or(s).parse::<u64>().ok().map(Value::UInt)
+}
