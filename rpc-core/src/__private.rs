@@ -40,7 +40,7 @@ impl Params {
     }
 
     /// Decodes the next param (a left-out optional one reads as nil).
-    pub fn next<T: DeserializeOwned + 'static>(&mut self) -> Result<T, Fault> {
+    pub fn take<T: DeserializeOwned + 'static>(&mut self) -> Result<T, Fault> {
         let value = self.values.next().unwrap_or(Value::Nil);
         let index = self.index;
         self.index += 1;

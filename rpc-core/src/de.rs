@@ -164,8 +164,9 @@ impl<'de> Deserializer<'de> for Value {
             (DATETIME_STRUCT_NAME, Value::DateTime(d)) => {
                 visitor.visit_newtype_struct(StringDeserializer::<Error>::new(d.to_string()))
             }
-            (EXT_STRUCT_NAME, Value::Ext(e)) => visitor
-                .visit_newtype_struct(Value::Array(vec![Value::Int(e.tag.into()), Value::Bytes(e.data)])),
+            (EXT_STRUCT_NAME, Value::Ext(e)) => {
+                visitor.visit_newtype_struct(Value::Array(vec![Value::Int(e.tag.into()), Value::Bytes(e.data)]))
+            }
             (_, value) => visitor.visit_newtype_struct(value),
         }
     }
@@ -299,9 +300,11 @@ mod tests {
             unit: (),
             tuple: (1, "one".into()),
             nothing: None,
-            any: Value::Array(vec![Value::Nil, Value::Ext(Ext::new(-1, [0])), Value::DateTime(
-                "20000101T00:00:00".parse().unwrap(),
-            )]),
+            any: Value::Array(vec![
+                Value::Nil,
+                Value::Ext(Ext::new(-1, [0])),
+                Value::DateTime("20000101T00:00:00".parse().unwrap()),
+            ]),
         }
     }
 

@@ -63,9 +63,7 @@ impl ser::Serializer for ValueSerializer {
         if let Ok(i) = i64::try_from(v) {
             Ok(Value::Int(i))
         } else {
-            u64::try_from(v)
-                .map(Value::UInt)
-                .map_err(|_| Error::Encode(format!("integer {v} does not fit in 64 bits")))
+            u64::try_from(v).map(Value::UInt).map_err(|_| Error::Encode(format!("integer {v} does not fit in 64 bits")))
         }
     }
     fn serialize_u8(self, v: u8) -> Result<Value, Error> {
@@ -81,9 +79,7 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::from_u64(v))
     }
     fn serialize_u128(self, v: u128) -> Result<Value, Error> {
-        u64::try_from(v)
-            .map(Value::from_u64)
-            .map_err(|_| Error::Encode(format!("integer {v} does not fit in 64 bits")))
+        u64::try_from(v).map(Value::from_u64).map_err(|_| Error::Encode(format!("integer {v} does not fit in 64 bits")))
     }
     fn serialize_f32(self, v: f32) -> Result<Value, Error> {
         Ok(Value::Float(v.into()))
@@ -296,4 +292,3 @@ impl ser::SerializeStructVariant for SerializeStructVariant {
         Ok(Value::Map(outer))
     }
 }
-

@@ -383,7 +383,7 @@ impl DateTime {
     /// A checked date and time: month 1-12, a day that exists in that month, hour 0-23, minute 0-59 and
     /// second 0-60 (a leap second); year 0-9999.
     pub fn new(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> Result<DateTime, Error> {
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
         let days_in_month = match month {
             1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
             4 | 6 | 9 | 11 => 30,
@@ -605,9 +605,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
         }
     }
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
-        u64::try_from(v)
-            .map(Value::from_u64)
-            .map_err(|_| E::custom(format!("integer {v} is out of the 64-bit range")))
+        u64::try_from(v).map(Value::from_u64).map_err(|_| E::custom(format!("integer {v} is out of the 64-bit range")))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
         Ok(Value::Float(v))
@@ -704,7 +702,8 @@ mod tests {
         assert_eq!((d.year(), d.month(), d.day(), d.hour(), d.minute(), d.second()), (1998, 7, 17, 14, 8, 55));
         assert_eq!(d.to_string(), "19980717T14:08:55");
         assert_eq!("1998-07-17T14:08:55".parse::<DateTime>().unwrap(), d);
-        for bad in ["", "19980717", "19981317T14:08:55", "19980230T00:00:00", "1998071xT14:08:55", "19980717T24:00:00"] {
+        for bad in ["", "19980717", "19981317T14:08:55", "19980230T00:00:00", "1998071xT14:08:55", "19980717T24:00:00"]
+        {
             assert!(bad.parse::<DateTime>().is_err(), "{bad} should not parse");
         }
         assert!("20000229T00:00:00".parse::<DateTime>().is_ok());

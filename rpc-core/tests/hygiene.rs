@@ -79,15 +79,8 @@ mod service {
             num * 2
         }
 
-        async fn check(
-            &self,
-            user: ::std::string::String,
-        ) -> ::core::result::Result<::std::string::String, Denied> {
-            if user == "root" {
-                ::core::result::Result::Err(Denied)
-            } else {
-                ::core::result::Result::Ok(user)
-            }
+        async fn check(&self, user: ::std::string::String) -> ::core::result::Result<::std::string::String, Denied> {
+            if user == "root" { ::core::result::Result::Err(Denied) } else { ::core::result::Result::Ok(user) }
         }
 
         async fn add(&self, a: i64, b: ::core::option::Option<i64>) -> i64 {
@@ -129,7 +122,9 @@ fn generated_code_needs_no_prelude() {
         );
         ::core::assert_eq!(client.answer().await.ok(), ::core::option::Option::Some(42));
         let denied = client.check(::std::borrow::ToOwned::to_owned("root")).await;
-        ::core::assert!(::core::matches!(denied, ::core::result::Result::Err(::rpc_core::Error::Fault(ref f)) if f.code == 403));
+        ::core::assert!(
+            ::core::matches!(denied, ::core::result::Result::Err(::rpc_core::Error::Fault(ref f)) if f.code == 403)
+        );
         let peer = client.peer(::std::borrow::ToOwned::to_owned("hi")).await.ok();
         ::core::assert_eq!(peer.as_deref(), ::core::option::Option::Some("hi, stranger"));
         ::core::assert!(client.take(::std::vec::Vec::new()).await.is_ok());

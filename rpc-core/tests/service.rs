@@ -145,8 +145,8 @@ async fn state_is_shared_across_calls() {
 #[tokio::test]
 async fn context_reaches_the_handler_and_is_not_a_wire_param() {
     let addr: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let t = MemoryTransport::new(ServicesServer::new(Impl::default()))
-        .with_context(Context::new().with(RemoteAddr(addr)));
+    let t =
+        MemoryTransport::new(ServicesServer::new(Impl::default())).with_context(Context::new().with(RemoteAddr(addr)));
     assert_eq!(ServicesClient::new(t).whoami("hi".into()).await.unwrap(), "hi, 127.0.0.1:9");
     assert_eq!(client().whoami("hi".into()).await.unwrap(), "hi, stranger");
     let info = &ServicesServer::<Impl>::METHODS[7];
@@ -199,10 +199,7 @@ async fn wrong_type_is_32602_naming_param_and_type() {
 fn metadata_describes_every_method() {
     let m = ServicesServer::<Impl>::METHODS;
     let names: Vec<_> = m.iter().map(|i| i.name.as_ref()).collect();
-    assert_eq!(
-        names,
-        ["double", "add", "shift", "check", "explode", "bump", "system.echo", "whoami", "answer"]
-    );
+    assert_eq!(names, ["double", "add", "shift", "check", "explode", "bump", "system.echo", "whoami", "answer"]);
     assert_eq!(m[0].docs, "Returns num * 2.");
     assert_eq!((m[0].params[0].name, m[0].params[0].ty, m[0].returns), ("num", "i64", "i64"));
     assert!(m[1].params[1].optional);
@@ -227,7 +224,8 @@ impl Greeter for Hi {
 
 #[tokio::test]
 async fn router_mounts_services_with_and_without_prefix() {
-    let router = Router::new().mount(GreeterServer::new(Hi)).mount_prefixed("math", ServicesServer::new(Impl::default()));
+    let router =
+        Router::new().mount(GreeterServer::new(Hi)).mount_prefixed("math", ServicesServer::new(Impl::default()));
     let names: Vec<_> = router.method_names().collect();
     assert_eq!(names[0], "hello");
     assert!(names.contains(&"math.double") && names.contains(&"math.system.echo"));
@@ -249,7 +247,8 @@ fn router_refuses_a_name_twice() {
     let (r, err) = r.try_mount(GreeterServer::new(Hi)).unwrap_err();
     assert!(err.contains("\"hello\""), "{err}");
     assert!(r.try_mount_prefixed("g", GreeterServer::new(Hi)).is_ok());
-    let panicked = std::panic::catch_unwind(|| Router::new().mount(GreeterServer::new(Hi)).mount(GreeterServer::new(Hi)));
+    let panicked =
+        std::panic::catch_unwind(|| Router::new().mount(GreeterServer::new(Hi)).mount(GreeterServer::new(Hi)));
     assert!(panicked.is_err());
 }
 

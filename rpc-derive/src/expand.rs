@@ -1,11 +1,12 @@
-//! Generate the rewritten trait, `<Trait>Client<T>` and `<Trait>Server<S>`. Generated code names only absolute
-//! paths through `::rpc_core::__private` (and `::rpc_core` itself), so it compiles under
-//! `#![no_implicit_prelude]` and needs no other dependency in the user's crate.
+//! Generate the rewritten trait, `<Trait>Client<RpcTransport>` and `<Trait>Server<RpcImpl>`. Generated code
+//! names only absolute paths through `::rpc_core::__private` (and `::rpc_core` itself), so it compiles under
+//! `#![no_implicit_prelude]` and needs no other dependency in the user's crate. The type parameters have
+//! long names so they do not hide user types called `T` or `S`.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
-use syn::spanned::Spanned;
 use syn::TraitItem;
+use syn::spanned::Spanned;
 
 use crate::parse::{Method, Return, Service, type_name};
 
@@ -42,9 +43,8 @@ fn rewrite_trait(service: &Service) -> TokenStream {
             f.default = Some(syn::parse_quote_spanned! {span=> { async move { #(#stmts)* } } });
             // The default body's future holds `&self`, which is `Send` only if `Self: Sync` (as every served
             // implementation is).
-            f.sig.generics.make_where_clause().predicates.push(syn::parse_quote_spanned! {span=>
-                Self: ::rpc_core::__private::Sync
-            });
+            let predicates = &mut f.sig.generics.make_where_clause().predicates;
+            predicates.push(syn::parse_quote_spanned! {span=> Self: ::rpc_core::__private::Sync });
         }
     }
     quote!(#item)
@@ -68,9 +68,9 @@ fn client(service: &Service) -> TokenStream {
             quote!(#ident: #ty)
         });
         let pushes = m.params.iter().map(|a| {
-            let ident = &a.ident;
+            let (ident, ty) = (&a.ident, &a.ty);
             let name = ident.to_string();
-            quote!(__rpc_params.push(#p::encode_param(#wire, #name, &#ident)?);)
+            quote!(__rpc_params.push(#p::encode_param::<#ty>(#wire, #name, &#ident)?);)
         });
         let trim = m.params.iter().any(|a| a.optional).then(|| {
             let required = m.required_params();
@@ -78,7 +78,7 @@ fn client(service: &Service) -> TokenStream {
         });
         let ok = match &m.ret {
             Return::Plain(ty) => ty,
-            Return::Result { ok } => ok,
+            Return::Result { ok, .. } => ok,
         };
         let n = m.params.len();
         quote! {
@@ -95,23 +95,23 @@ fn client(service: &Service) -> TokenStream {
     quote! {
         #[doc = #doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
-        #vis struct #client<T> {
-            transport: T,
+        #vis struct #client<RpcTransport> {
+            transport: RpcTransport,
         }
 
-        impl<T: ::rpc_core::Transport> #client<T> {
+        impl<RpcTransport: ::rpc_core::Transport> #client<RpcTransport> {
             /// A client that calls through `transport`.
-            pub fn new(transport: T) -> Self {
+            pub fn new(transport: RpcTransport) -> Self {
                 Self { transport }
             }
 
             /// The transport this client calls through.
-            pub fn transport(&self) -> &T {
+            pub fn transport(&self) -> &RpcTransport {
                 &self.transport
             }
 
             /// Gives back the transport.
-            pub fn into_transport(self) -> T {
+            pub fn into_transport(self) -> RpcTransport {
                 self.transport
             }
 
@@ -141,7 +141,7 @@ fn server(service: &Service) -> TokenStream {
         });
         let returns = match &m.ret {
             Return::Plain(ty) => type_name(ty),
-            Return::Result { ok } => type_name(ok),
+            Return::Result { ok, .. } => type_name(ok),
         };
         quote!(::rpc_core::MethodInfo::new(#wire, &[#(#params),*], #returns, #docs))
     });
@@ -150,40 +150,40 @@ fn server(service: &Service) -> TokenStream {
 
     quote! {
         #[doc = #doc]
-        #vis struct #server<S> {
-            service: #p::Arc<S>,
+        #vis struct #server<RpcImpl> {
+            service: #p::Arc<RpcImpl>,
         }
 
-        impl<S> ::core::clone::Clone for #server<S> {
+        impl<RpcImpl> ::core::clone::Clone for #server<RpcImpl> {
             fn clone(&self) -> Self {
-                Self { service: <#p::Arc<S> as ::core::clone::Clone>::clone(&self.service) }
+                Self { service: <#p::Arc<RpcImpl> as ::core::clone::Clone>::clone(&self.service) }
             }
         }
 
-        impl<S> ::core::fmt::Debug for #server<S> {
+        impl<RpcImpl> ::core::fmt::Debug for #server<RpcImpl> {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.debug_struct(::core::stringify!(#server)).finish_non_exhaustive()
             }
         }
 
-        impl<S> #server<S> {
+        impl<RpcImpl> #server<RpcImpl> {
             /// Metadata of every method, in trait order.
             pub const METHODS: &'static [::rpc_core::MethodInfo] = &[#(#infos),*];
         }
 
-        impl<S: #trait_ident + #p::Send + #p::Sync + 'static> #server<S> {
+        impl<RpcImpl: #trait_ident + #p::Send + #p::Sync + 'static> #server<RpcImpl> {
             /// Serves `service`.
-            pub fn new(service: S) -> Self {
+            pub fn new(service: RpcImpl) -> Self {
                 Self { service: #p::Arc::new(service) }
             }
 
             /// Serves a service that is shared with other code.
-            pub fn from_arc(service: #p::Arc<S>) -> Self {
+            pub fn from_arc(service: #p::Arc<RpcImpl>) -> Self {
                 Self { service }
             }
         }
 
-        impl<S: #trait_ident + #p::Send + #p::Sync + 'static> ::rpc_core::Dispatch for #server<S> {
+        impl<RpcImpl: #trait_ident + #p::Send + #p::Sync + 'static> ::rpc_core::Dispatch for #server<RpcImpl> {
             #[allow(unused_variables)]
             fn call(
                 &self,
@@ -213,32 +213,38 @@ fn arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
     let wire = &m.wire_name;
     let decode = m.params.iter().map(|a| {
         let (ident, ty) = (&a.ident, &a.ty);
-        quote_spanned!(ty.span()=> let #ident: #ty = __rpc_args.next()?;)
+        quote_spanned!(ty.span()=> let #ident: #ty = __rpc_args.take()?;)
     });
     // Arguments in declaration order, with the context slotted where the trait put it.
-    let mut call_args: Vec<TokenStream> = m.params.iter().map(|a| { let ident = &a.ident; quote!(#ident) }).collect();
+    let mut call_args: Vec<TokenStream> = m
+        .params
+        .iter()
+        .map(|a| {
+            let ident = &a.ident;
+            quote!(#ident)
+        })
+        .collect();
     if let Some((position, _)) = &m.context {
         call_args.insert(*position, quote!(&__rpc_cx));
     }
     let finish = match &m.ret {
         Return::Plain(ty) => quote!(#p::encode_result::<#ty>(#wire, &__rpc_result)),
-        Return::Result { ok } => quote! {
+        Return::Result { ok, err } => quote! {
             match __rpc_result {
                 #p::Result::Ok(__rpc_ok) => #p::encode_result::<#ok>(#wire, &__rpc_ok),
-                #p::Result::Err(__rpc_err) => #p::Result::Err(#p::handler_error(__rpc_err)),
+                #p::Result::Err(__rpc_err) => #p::Result::Err(#p::handler_error::<#err>(__rpc_err)),
             }
         },
     };
     quote! {
         #wire => {
-            let __rpc_service = <#p::Arc<S> as ::core::clone::Clone>::clone(&self.service);
+            let __rpc_service = <#p::Arc<RpcImpl> as ::core::clone::Clone>::clone(&self.service);
             #p::Box::pin(async move {
                 let mut __rpc_args = #p::Params::new(&Self::METHODS[#index], __rpc_params)?;
                 #(#decode)*
-                let __rpc_result = <S as #trait_ident>::#ident(&*__rpc_service, #(#call_args),*).await;
+                let __rpc_result = <RpcImpl as #trait_ident>::#ident(&*__rpc_service, #(#call_args),*).await;
                 #finish
             })
         }
     }
 }
-

@@ -5,8 +5,8 @@ use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, Error, FnArg, ReceiverKind, GenericArgument, Ident, ItemTrait, LitStr, Pat, PathArguments, ReturnType, Result,
-    TraitItem, TraitItemFn, Type,
+    Attribute, Error, FnArg, GenericArgument, Ident, ItemTrait, LitStr, Pat, PathArguments, ReceiverKind, Result,
+    ReturnType, TraitItem, TraitItemFn, Type,
 };
 
 /// Names the generated client defines itself, which a method of the same name would clash with.
@@ -41,8 +41,8 @@ pub struct Param {
 pub enum Return {
     /// `-> T` (or nothing: `()`).
     Plain(Type),
-    /// `-> Result<T, E>`.
-    Result { ok: Type },
+    /// `-> Result<T, E>` (`E` is kept to span errors about `E: Into<Fault>` on it).
+    Result { ok: Type, err: Box<Type> },
 }
 
 impl Method {
@@ -180,8 +180,8 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
             Type::ImplTrait(t) => {
                 return Err(Error::new_spanned(t, "#[service] methods cannot return `impl Trait`"));
             }
-            ty => match result_ok_type(ty) {
-                Some(ok) => Return::Result { ok },
+            ty => match result_types(ty) {
+                Some((ok, err)) => Return::Result { ok, err },
                 None => Return::Plain(ty.clone()),
             },
         },
@@ -212,28 +212,25 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
     }
 
     let doc_attrs: Vec<Attribute> = f.attrs.iter().filter(|a| a.path().is_ident("doc")).cloned().collect();
-    Ok(Method {
-        ident: f.sig.ident.clone(),
-        wire_name,
-        docs: docs(&doc_attrs),
-        doc_attrs,
-        params,
-        context,
-        ret,
-    })
+    Ok(Method { ident: f.sig.ident.clone(), wire_name, docs: docs(&doc_attrs), doc_attrs, params, context, ret })
 }
 
-/// `&Context` (any path whose last segment is `Context`).
+/// `&Context`: the bare name (as imported) or a path ending in `rpc_core::Context`. Other `Context` types
+/// (`std::task::Context`, a user's own `mine::Context`) are ordinary params.
 fn is_context(ty: &Type) -> bool {
-    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Context" && s.arguments.is_empty()))
+    let Type::Path(p) = ty else { return false };
+    let names: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let plain = p.qself.is_none() && p.path.segments.iter().all(|s| s.arguments.is_empty());
+    // `Context` as imported, or spelled through the crate: `rpc_core::Context`, `::rpc_core::Context`.
+    plain && (names == ["Context"] || names.ends_with(&["rpc_core".to_owned(), "Context".to_owned()]))
 }
 
 fn is_option(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Option"))
 }
 
-/// `T` of `Result<T, E>` spelled with both arguments.
-fn result_ok_type(ty: &Type) -> Option<Type> {
+/// `T` and `E` of `Result<T, E>` spelled with both arguments.
+fn result_types(ty: &Type) -> Option<(Type, Box<Type>)> {
     let Type::Path(p) = ty else { return None };
     let last = p.path.segments.last()?;
     if last.ident != "Result" {
@@ -249,7 +246,7 @@ fn result_ok_type(ty: &Type) -> Option<Type> {
         })
         .collect();
     match types.as_slice() {
-        [ok, _err] => Some((*ok).clone()),
+        [ok, err] => Some(((*ok).clone(), Box::new((*err).clone()))),
         _ => None,
     }
 }
@@ -258,15 +255,15 @@ fn result_ok_type(ty: &Type) -> Option<Type> {
 fn docs(attrs: &[Attribute]) -> String {
     let mut lines = Vec::new();
     for attr in attrs {
-        if let syn::Meta::NameValue(nv) = &attr.meta {
-            if let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = &nv.value {
-                let text = s.value();
-                if text.is_empty() {
-                    lines.push(String::new());
-                }
-                for line in text.lines() {
-                    lines.push(line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned());
-                }
+        if let syn::Meta::NameValue(nv) = &attr.meta
+            && let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = &nv.value
+        {
+            let text = s.value();
+            if text.is_empty() {
+                lines.push(String::new());
+            }
+            for line in text.lines() {
+                lines.push(line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned());
             }
         }
     }
@@ -276,7 +273,21 @@ fn docs(attrs: &[Attribute]) -> String {
 /// A type as a readable string: `Vec<i64>`, not `Vec < i64 >`.
 pub fn type_name(ty: &impl ToTokens) -> String {
     let mut s = ty.to_token_stream().to_string();
-    for (from, to) in [(" :: ", "::"), (":: ", "::"), (" ::", "::"), (" <", "<"), ("< ", "<"), (" >", ">"), (" ,", ","), ("& ", "&"), ("( ", "("), (" )", ")"), ("[ ", "["), (" ]", "]"), (" ;", ";")] {
+    for (from, to) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" ::", "::"),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        ("& ", "&"),
+        ("( ", "("),
+        (" )", ")"),
+        ("[ ", "["),
+        (" ]", "]"),
+        (" ;", ";"),
+    ] {
         s = s.replace(from, to);
     }
     s

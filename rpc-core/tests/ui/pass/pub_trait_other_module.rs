@@ -23,7 +23,10 @@ mod imp {
 
     impl Geometry for Impl {
         async fn shift(&self, p: Point, dx: i32) -> Point {
-            Point { x: p.x + dx, y: p.y }
+            Point {
+                x: p.x + dx,
+                y: p.y,
+            }
         }
     }
 }

@@ -36,7 +36,10 @@ fn main() {
     let _ = client.foo(1);
     let _ = client.bar();
 
-    let names: Vec<&str> = SystemServer::<Impl>::METHODS.iter().map(|m| m.name.as_ref()).collect();
+    let names: Vec<&str> = SystemServer::<Impl>::METHODS
+        .iter()
+        .map(|m| m.name.as_ref())
+        .collect();
     assert_eq!(names, ["system.listMethods", "system.foo", "foo"]);
     assert_eq!(SystemServer::<Impl>::METHODS[0].docs, "Lists the methods.");
 }

@@ -22,7 +22,11 @@ struct Impl;
 
 impl Guarded for Impl {
     async fn check(&self, user: String) -> Result<String, Denied> {
-        if user == "root" { Err(Denied) } else { Ok(user) }
+        if user == "root" {
+            Err(Denied)
+        } else {
+            Ok(user)
+        }
     }
     async fn fault(&self) -> Result<(), Fault> {
         Err(Fault::new(1, "always"))
