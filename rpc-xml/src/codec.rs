@@ -145,7 +145,11 @@ fn write_value(out: &mut String, v: &Value, depth: usize) -> Result<(), Error> {
     }
     match v {
         Value::Nil => out.push_str("<value><nil/></value>\n"),
-        Value::Bool(b) => out.push_str(if *b { "<value><boolean>1</boolean></value>\n" } else { "<value><boolean>0</boolean></value>\n" }),
+        Value::Bool(b) => out.push_str(if *b {
+            "<value><boolean>1</boolean></value>\n"
+        } else {
+            "<value><boolean>0</boolean></value>\n"
+        }),
         Value::Int(i) => write_int(out, *i),
         Value::UInt(u) => match i64::try_from(*u) {
             Ok(i) => write_int(out, i),
@@ -176,7 +180,7 @@ fn write_value(out: &mut String, v: &Value, depth: usize) -> Result<(), Error> {
             out.push_str("</base64></value>\n");
         }
         Value::DateTime(d) => {
-            let _ = write!(out, "<value><dateTime.iso8601>{d}</dateTime.iso8601></value>\n");
+            let _ = writeln!(out, "<value><dateTime.iso8601>{d}</dateTime.iso8601></value>");
         }
         Value::Array(items) => {
             out.push_str("<value><array><data>\n");
@@ -208,9 +212,9 @@ fn write_value(out: &mut String, v: &Value, depth: usize) -> Result<(), Error> {
 
 fn write_int(out: &mut String, i: i64) {
     if i32::try_from(i).is_ok() {
-        let _ = write!(out, "<value><int>{i}</int></value>\n");
+        let _ = writeln!(out, "<value><int>{i}</int></value>");
     } else {
-        let _ = write!(out, "<value><i8>{i}</i8></value>\n");
+        let _ = writeln!(out, "<value><i8>{i}</i8></value>");
     }
 }
 
@@ -387,10 +391,11 @@ impl<'a> Parser<'a> {
                 Event::GeneralRef(r) => Cow::Owned(self.resolve(&r)?.to_string()),
                 Event::Comment(_) | Event::PI(_) => continue,
                 Event::Decl(d) => {
-                    if let Some(Ok(enc)) = d.encoding() {
-                        if !enc.eq_ignore_ascii_case("utf-8") && !enc.eq_ignore_ascii_case("us-ascii") {
-                            return Err(Error::Xml(format!("unsupported encoding {enc:?}: send UTF-8")));
-                        }
+                    if let Some(Ok(enc)) = d.encoding()
+                        && !enc.eq_ignore_ascii_case("utf-8")
+                        && !enc.eq_ignore_ascii_case("us-ascii")
+                    {
+                        return Err(Error::Xml(format!("unsupported encoding {enc:?}: send UTF-8")));
                     }
                     continue;
                 }
@@ -429,7 +434,9 @@ impl<'a> Parser<'a> {
         if r.is_char_ref() {
             return match r.resolve_char_ref() {
                 Ok(Some(c)) if is_xml_char(c) => Ok(c),
-                Ok(_) | Err(_) => Err(self.xml_error(format_args!("invalid character reference &{};", r.xml10_content()))),
+                Ok(_) | Err(_) => {
+                    Err(self.xml_error(format_args!("invalid character reference &{};", r.xml10_content())))
+                }
             };
         }
         match r.xml10_content().as_ref() {
@@ -438,7 +445,10 @@ impl<'a> Parser<'a> {
             "amp" => Ok('&'),
             "apos" => Ok('\''),
             "quot" => Ok('"'),
-            other => Err(self.xml_error(format_args!("undefined entity &{other}; (only the five predefined ones are allowed)"))),
+            other => {
+                Err(self
+                    .xml_error(format_args!("undefined entity &{other}; (only the five predefined ones are allowed)")))
+            }
         }
     }
 
@@ -472,6 +482,7 @@ impl<'a> Parser<'a> {
         match self.next_structural()? {
             Tok::Start(t) if t == tag => Ok(()),
             Tok::Eof => Err(Error::Xml("the body holds no XML element".into())),
+            Tok::Text(_) => Err(Error::Xml("text before the root element: the body is not XML".into())),
             other => Err(self.unexpected(other, &format!("<{}>", tag.name()))),
         }
     }
@@ -638,4 +649,287 @@ fn parse_int(s: &str) -> Option<Value> {
         return Some(Value::Int(i));
     }
     s.strip_prefix('+').unwrap_or(s).parse::<u64>().ok().map(Value::UInt)
+}
+
+#[cfg(test)]
+mod tests {
+    use rpc_core::{Ext, Fault, Map, Value};
+
+    use super::*;
+
+    fn call_body(value_xml: &str) -> String {
+        format!(
+            "<?xml version='1.0'?><methodCall><methodName>m</methodName><params><param>{value_xml}</param></params></methodCall>"
+        )
+    }
+
+    fn decode_one(value_xml: &str) -> Result<Value, Error> {
+        decode_call(call_body(value_xml).as_bytes(), DEFAULT_MAX_DEPTH).map(|(_, mut p)| p.remove(0))
+    }
+
+    fn map(entries: &[(&str, Value)]) -> Value {
+        Value::Map(entries.iter().map(|(k, v)| (*k, v.clone())).collect())
+    }
+
+    #[test]
+    fn decodes_every_type() {
+        let dt: rpc_core::DateTime = "19980717T14:08:55".parse().unwrap();
+        let cases: Vec<(&str, Value)> = vec![
+            ("<value><int>7</int></value>", Value::Int(7)),
+            ("<value><i4>-2147483648</i4></value>", Value::Int(-2147483648)),
+            ("<value><i8>9007199254740993</i8></value>", Value::Int(9007199254740993)),
+            (
+                "<value><ex:i8 xmlns:ex='http://ws.apache.org/xmlrpc/namespaces/extensions'>5</ex:i8></value>",
+                Value::Int(5),
+            ),
+            ("<value><i8>18446744073709551615</i8></value>", Value::UInt(u64::MAX)),
+            ("<value><int> +42 </int></value>", Value::Int(42)),
+            ("<value><boolean>1</boolean></value>", Value::Bool(true)),
+            ("<value><boolean>0</boolean></value>", Value::Bool(false)),
+            ("<value><double>1e300</double></value>", Value::Float(1e300)),
+            ("<value><double>-0.0</double></value>", Value::Float(-0.0)),
+            ("<value><double>5e-324</double></value>", Value::Float(5e-324)),
+            (
+                "<value><string>a &lt;b&gt; &amp; &quot;c&quot; &apos;d&apos;</string></value>",
+                "a <b> & \"c\" 'd'".into(),
+            ),
+            ("<value><string>&#128512;&#x1D11E;</string></value>", "😀𝄞".into()),
+            ("<value><string><![CDATA[<raw> & ]]></string></value>", "<raw> & ".into()),
+            ("<value><string>a<!-- comment -->b</string></value>", "ab".into()),
+            ("<value><string>line\r\nnext&#13;</string></value>", "line\nnext\r".into()),
+            ("<value>  untagged keeps spaces  </value>", "  untagged keeps spaces  ".into()),
+            ("<value></value>", "".into()),
+            ("<value><string/></value>", "".into()),
+            ("<value><string></string></value>", "".into()),
+            ("<value>\n  <int>3</int>\n</value>", Value::Int(3)),
+            ("<value><nil/></value>", Value::Nil),
+            ("<value><ex:nil xmlns:ex='http://ws.apache.org/xmlrpc/namespaces/extensions'/></value>", Value::Nil),
+            ("<value><base64>AAH/\nAA==\n</base64></value>", Value::Bytes(vec![0, 1, 255, 0])),
+            ("<value><base64>AAH/AA</base64></value>", Value::Bytes(vec![0, 1, 255, 0])),
+            ("<value><base64></base64></value>", Value::Bytes(vec![])),
+            ("<value><dateTime.iso8601>19980717T14:08:55</dateTime.iso8601></value>", Value::DateTime(dt)),
+            ("<value><dateTime.iso8601>1998-07-17T14:08:55</dateTime.iso8601></value>", Value::DateTime(dt)),
+            ("<value><array><data></data></array></value>", Value::Array(vec![])),
+            ("<value><array><data/></array></value>", Value::Array(vec![])),
+            ("<value><array/></value>", Value::Array(vec![])),
+            (
+                "<value><array><data><value><int>1</int></value><value>x</value></data></array></value>",
+                Value::Array(vec![1.into(), "x".into()]),
+            ),
+            ("<value><struct></struct></value>", map(&[])),
+            (
+                "<value><struct><member><name>z</name><value><int>1</int></value></member>\
+                 <member><name>a</name><value><struct><member><name></name><value/></member></struct></value></member></struct></value>",
+                map(&[("z", 1.into()), ("a", map(&[("", "".into())]))]),
+            ),
+        ];
+        for (xml, expected) in cases {
+            match decode_one(xml) {
+                Ok(v) => assert_eq!(v, expected, "{xml}"),
+                Err(e) => panic!("{xml}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn struct_keeps_member_order_and_duplicates() {
+        let v = decode_one(
+            "<value><struct><member><name>b</name><value><int>1</int></value></member>\
+             <member><name>a</name><value><int>2</int></value></member>\
+             <member><name>b</name><value><int>3</int></value></member></struct></value>",
+        )
+        .unwrap();
+        let m = v.as_map().unwrap();
+        let keys: Vec<_> = m.iter().map(|(k, _)| k.as_str().unwrap_or_default()).collect();
+        assert_eq!(keys, ["b", "a", "b"]);
+        assert_eq!(m.get_str("b"), Some(&Value::Int(3)), "the last duplicate wins, as in Python");
+    }
+
+    #[test]
+    fn refuses_bad_input_with_the_right_kind() {
+        // (body, true for malformed XML (-32700), false for invalid XML-RPC (-32600))
+        let cases: Vec<(String, bool)> = vec![
+            ("".into(), true),
+            ("not xml".into(), true),
+            ("<methodCall><methodName>m</methodName>".into(), true),
+            ("<methodCall><methodName>m</methodName></methodResponse>".into(), true),
+            ("<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><methodCall><methodName>&a;</methodName></methodCall>".into(), true),
+            ("<methodCall><methodName>&foo;</methodName></methodCall>".into(), true),
+            ("<methodCall><methodName>&#0;</methodName></methodCall>".into(), true),
+            ("<methodCall><methodName>&#1;</methodName></methodCall>".into(), true),
+            ("<methodCall><methodName>a\u{1}</methodName></methodCall>".into(), true),
+            ("<methodCall><methodName>m</methodName></methodCall><junk/>".into(), true),
+            ("<methodCall><methodName>m</methodName></methodCall>junk".into(), true),
+            ("<?xml version='1.0' encoding='ISO-8859-1'?><methodCall><methodName>m</methodName></methodCall>".into(), true),
+            ("<methodResponse/>".into(), false),
+            ("<methodCall><params/></methodCall>".into(), false),
+            ("<methodCall><methodName> </methodName></methodCall>".into(), false),
+            (call_body("<value><int>x</int></value>"), false),
+            (call_body("<value><int>99999999999999999999</int></value>"), false),
+            (call_body("<value><i4>-9223372036854775809</i4></value>"), false),
+            (call_body("<value><boolean>true</boolean></value>"), false),
+            (call_body("<value><double>nan</double></value>"), false),
+            (call_body("<value><double>inf</double></value>"), false),
+            (call_body("<value><double>1.5x</double></value>"), false),
+            (call_body("<value><base64>!!!</base64></value>"), false),
+            (call_body("<value><dateTime.iso8601>yesterday</dateTime.iso8601></value>"), false),
+            (call_body("<value><foo>1</foo></value>"), false),
+            (call_body("<value>text<int>1</int></value>"), false),
+            (call_body("<value><int>1</int><int>2</int></value>"), false),
+            (call_body("<value><nil>x</nil></value>"), false),
+            (call_body("<value><struct><member><value><int>1</int></value></member></struct></value>"), false),
+            (call_body("<value><array><value><int>1</int></value></array></value>"), false),
+            (call_body("<int>1</int>"), false),
+        ];
+        for (body, malformed) in cases {
+            match decode_call(body.as_bytes(), DEFAULT_MAX_DEPTH) {
+                Ok(v) => panic!("{body}: accepted as {v:?}"),
+                Err(Error::Xml(m)) => assert!(malformed, "{body}: said malformed XML ({m}), want invalid XML-RPC"),
+                Err(Error::Invalid(m)) => assert!(!malformed, "{body}: said invalid XML-RPC ({m}), want malformed XML"),
+                Err(other) => panic!("{body}: {other}"),
+            }
+        }
+        assert!(matches!(decode_call(b"<methodCall>\xff</methodCall>", 8), Err(Error::Xml(_))));
+    }
+
+    #[test]
+    fn depth_is_bounded() {
+        let nest = |n: usize| {
+            format!(
+                "{}<value><int>1</int></value>{}",
+                "<value><array><data>".repeat(n),
+                "</data></array></value>".repeat(n)
+            )
+        };
+        assert!(decode_call(call_body(&nest(4)).as_bytes(), 4).is_ok());
+        match decode_call(call_body(&nest(5)).as_bytes(), 4) {
+            Err(Error::Invalid(m)) => assert!(m.contains("limit of 4"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // Far deeper than any stack would take, refused without recursing that far.
+        assert!(matches!(decode_call(call_body(&nest(100_000)).as_bytes(), DEFAULT_MAX_DEPTH), Err(Error::Invalid(_))));
+    }
+
+    #[test]
+    fn params_may_be_absent_or_empty() {
+        for body in [
+            "<methodCall><methodName>x.y</methodName></methodCall>",
+            "<methodCall><methodName>x.y</methodName><params/></methodCall>",
+        ] {
+            assert_eq!(decode_call(body.as_bytes(), 8).unwrap(), ("x.y".to_owned(), vec![]));
+        }
+    }
+
+    #[test]
+    fn encodes_in_pythons_layout() {
+        let body = encode_call("double", &[Value::Int(7)]).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
+            "<?xml version='1.0'?>\n<methodCall>\n<methodName>double</methodName>\n<params>\n<param>\n\
+             <value><int>7</int></value>\n</param>\n</params>\n</methodCall>\n"
+        );
+        let body = encode_response(Ok(&Value::Int(14))).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
+            "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><int>14</int></value>\n</param>\n\
+             </params>\n</methodResponse>\n"
+        );
+        let body = encode_response(Err(&Fault::new(4, "Too many <params>"))).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
+            "<?xml version='1.0'?>\n<methodResponse>\n<fault>\n<value><struct>\n<member>\n<name>faultCode</name>\n\
+             <value><int>4</int></value>\n</member>\n<member>\n<name>faultString</name>\n\
+             <value><string>Too many &lt;params&gt;</string></value>\n</member>\n</struct></value>\n</fault>\n\
+             </methodResponse>\n"
+        );
+    }
+
+    #[test]
+    fn encodes_each_type() {
+        let dt: rpc_core::DateTime = "19980717T14:08:55".parse().unwrap();
+        let cases: Vec<(Value, &str)> = vec![
+            (Value::Nil, "<value><nil/></value>\n"),
+            (Value::Bool(true), "<value><boolean>1</boolean></value>\n"),
+            (Value::Int(2147483647), "<value><int>2147483647</int></value>\n"),
+            (Value::Int(2147483648), "<value><i8>2147483648</i8></value>\n"),
+            (Value::Int(-2147483649), "<value><i8>-2147483649</i8></value>\n"),
+            (Value::UInt(5), "<value><int>5</int></value>\n"),
+            (Value::Float(1.0), "<value><double>1.0</double></value>\n"),
+            (Value::Float(-0.0), "<value><double>-0.0</double></value>\n"),
+            (Value::Float(0.1), "<value><double>0.1</double></value>\n"),
+            ("a&b<c>\r]]>".into(), "<value><string>a&amp;b&lt;c&gt;&#13;]]&gt;</string></value>\n"),
+            (Value::Bytes(vec![0, 1, 255]), "<value><base64>\nAAH/\n</base64></value>\n"),
+            (Value::DateTime(dt), "<value><dateTime.iso8601>19980717T14:08:55</dateTime.iso8601></value>\n"),
+            (Value::Array(vec![]), "<value><array><data>\n</data></array></value>\n"),
+            (Value::Map(Map::new()), "<value><struct>\n</struct></value>\n"),
+        ];
+        for (v, expected) in cases {
+            let mut out = String::new();
+            write_value(&mut out, &v, 0).unwrap();
+            assert_eq!(out, expected, "{v:?}");
+        }
+        let mut out = String::new();
+        write_value(&mut out, &Value::Bytes(vec![7; 100]), 0).unwrap();
+        assert!(out.lines().all(|l| l.len() <= 76 || l.starts_with("<value>")), "{out}");
+    }
+
+    #[test]
+    fn refuses_what_xml_rpc_cannot_carry() {
+        let mut int_keyed = Map::new();
+        int_keyed.push(1, 2);
+        for v in [
+            Value::Float(f64::NAN),
+            Value::Float(f64::INFINITY),
+            Value::UInt(u64::MAX),
+            Value::Map(int_keyed),
+            Value::Ext(Ext::new(1, [0])),
+            "bell \u{7}".into(),
+            "\u{FFFE}".into(),
+        ] {
+            assert!(matches!(encode_call("m", std::slice::from_ref(&v)), Err(Error::Encode(_))), "{v:?}");
+        }
+        assert!(encode_call("", &[]).is_err());
+    }
+
+    #[test]
+    fn round_trips_through_encode_and_decode() {
+        let dt: rpc_core::DateTime = "20260101T00:00:00".parse().unwrap();
+        let values = vec![
+            Value::Nil,
+            Value::Bool(false),
+            Value::Int(i64::MIN),
+            Value::Int(i64::MAX),
+            Value::Float(5e-324),
+            Value::Float(1e300),
+            Value::Float(-0.0),
+            Value::Float(std::f64::consts::PI),
+            "tab\there\r\nand 😀 and ]]> and &amp;".into(),
+            Value::Bytes((0..=255).collect()),
+            Value::DateTime(dt),
+            Value::Array(vec![Value::Array(vec![]), map(&[("k", Value::Array(vec![Value::Nil]))])]),
+            "x".repeat(1 << 20).into(),
+        ];
+        let body = encode_call("echo.all", &values).unwrap();
+        let (name, back) = decode_call(&body, DEFAULT_MAX_DEPTH).unwrap();
+        assert_eq!(name, "echo.all");
+        assert_eq!(back, values);
+        for v in &values {
+            let body = encode_response(Ok(v)).unwrap();
+            assert_eq!(decode_response(&body, DEFAULT_MAX_DEPTH).unwrap().unwrap(), *v);
+        }
+        let fault = Fault::new(-32601, "method not found: \"x\"");
+        let body = encode_response(Err(&fault)).unwrap();
+        assert_eq!(decode_response(&body, DEFAULT_MAX_DEPTH).unwrap().unwrap_err(), fault);
+    }
+
+    #[test]
+    fn response_shapes() {
+        let empty = "<methodResponse><params></params></methodResponse>";
+        assert_eq!(decode_response(empty.as_bytes(), 8).unwrap().unwrap(), Value::Nil);
+        let two = "<methodResponse><params><param><value>a</value></param><param><value>b</value></param></params></methodResponse>";
+        assert!(matches!(decode_response(two.as_bytes(), 8), Err(Error::Invalid(_))));
+        let bad_fault = "<methodResponse><fault><value><string>x</string></value></fault></methodResponse>";
+        assert!(matches!(decode_response(bad_fault.as_bytes(), 8), Err(Error::Invalid(_))));
+        assert!(matches!(decode_response(b"<html>502 Bad Gateway</html>", 8), Err(Error::Invalid(_))));
+    }
 }

@@ -116,7 +116,10 @@ impl<D: Dispatch> Server<D> {
         let shared = Arc::new(Shared { dispatch: self.dispatch, config: self.config });
         let graceful = GracefulShutdown::new();
         let mut signal = std::pin::pin!(signal);
-        tracing::info!(addr = ?listener.local_addr().ok(), "XML-RPC server listening");
+        match listener.local_addr() {
+            Ok(addr) => tracing::info!("XML-RPC server listening on {addr}"),
+            Err(e) => tracing::info!(error = %e, "XML-RPC server listening"),
+        }
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -193,11 +196,8 @@ impl<D: Dispatch> Shared<D> {
             return resp;
         }
         let limit = self.config.max_body_size;
-        let declared = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let declared =
+            req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
             tracing::warn!(%peer, declared, limit, "413: request body over the limit");
             return too_large(limit);

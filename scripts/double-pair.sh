@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the double() pair of one transport: builds the examples, starts the server on a free port, runs the
+# client against it, stops the server. Usage: scripts/double-pair.sh [xml]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+transport=${1:-xml}
+case "$transport" in
+  xml) server=xmlrpc_server client=xmlrpc_client scheme=http ;;
+  *) echo "usage: $0 [xml]" >&2; exit 2 ;;
+esac
+cargo build -q --example "$server" --example "$client"
+log=$(mktemp)
+trap 'kill "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
+./target/debug/examples/"$server" --addr 127.0.0.1:0 2>"$log" &
+pid=$!
+# The server logs the address it bound (port 0 lets the OS pick a free one).
+for _ in $(seq 100); do
+  addr=$(grep -o 'listening on [^ ]*' "$log" | head -n1 | cut -d' ' -f3 || true)
+  [ -n "$addr" ] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$addr" ] || { echo "the server did not start:" >&2; cat "$log" >&2; exit 1; }
+case "$scheme" in
+  http) ./target/debug/examples/"$client" --url "http://$addr/" ;;
+esac
