@@ -49,11 +49,15 @@
 mod client;
 pub mod codec;
 mod error;
+mod gzip;
 mod server;
+mod system;
 
 pub use client::{Client, ClientBuilder, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
 pub use error::Error;
+pub use gzip::DEFAULT_GZIP_THRESHOLD;
 pub use server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE, Server};
+pub use system::DEFAULT_MAX_MULTICALL;
 
 /// The README's examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -16,10 +16,12 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use rpc_core::{Context, Dispatch, Fault, RemoteAddr, serve_call};
+use rpc_core::{Context, Dispatch, Fault, RemoteAddr};
 use tokio::net::TcpListener;
 
 use crate::codec::{self, DEFAULT_MAX_DEPTH};
+use crate::gzip::{self, DEFAULT_GZIP_THRESHOLD};
+use crate::system::{DEFAULT_MAX_MULTICALL, Routes, SystemConfig};
 
 /// The default limit on a request body: 16 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 16 * 1024 * 1024;
@@ -63,8 +65,11 @@ pub struct Server<D> {
 #[derive(Debug, Clone)]
 struct Config {
     max_body_size: usize,
+    max_decompressed_size: usize,
     max_depth: usize,
     header_read_timeout: Duration,
+    gzip_threshold: Option<usize>,
+    system: SystemConfig,
 }
 
 impl<D: Dispatch> Server<D> {
@@ -74,8 +79,11 @@ impl<D: Dispatch> Server<D> {
             dispatch: Arc::new(dispatch),
             config: Config {
                 max_body_size: DEFAULT_MAX_BODY_SIZE,
+                max_decompressed_size: DEFAULT_MAX_BODY_SIZE,
                 max_depth: DEFAULT_MAX_DEPTH,
                 header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+                gzip_threshold: Some(DEFAULT_GZIP_THRESHOLD),
+                system: SystemConfig { introspection: true, multicall: true, max_multicall: DEFAULT_MAX_MULTICALL },
             },
         }
     }
@@ -101,6 +109,42 @@ impl<D: Dispatch> Server<D> {
         self
     }
 
+    /// The largest size a `Content-Encoding: gzip` request body may inflate to, in bytes (default
+    /// [`DEFAULT_MAX_BODY_SIZE`], 16 MiB). Larger ones get HTTP 413; inflating stops at the limit, so a gzip
+    /// bomb costs no more than this.
+    pub fn max_decompressed_size(mut self, bytes: usize) -> Server<D> {
+        self.config.max_decompressed_size = bytes;
+        self
+    }
+
+    /// Compress responses of at least this many bytes with gzip when the client sends
+    /// `Accept-Encoding: gzip` (default `Some(`[`DEFAULT_GZIP_THRESHOLD`]`)`, 1400 bytes, Python's default);
+    /// `None` never compresses.
+    pub fn gzip_threshold(mut self, bytes: Option<usize>) -> Server<D> {
+        self.config.gzip_threshold = bytes;
+        self
+    }
+
+    /// Serve `system.listMethods`, `system.methodHelp` and `system.methodSignature` from the dispatcher's
+    /// method metadata (default on).
+    pub fn introspection(mut self, on: bool) -> Server<D> {
+        self.config.system.introspection = on;
+        self
+    }
+
+    /// Serve `system.multicall` (default on).
+    pub fn multicall(mut self, on: bool) -> Server<D> {
+        self.config.system.multicall = on;
+        self
+    }
+
+    /// The most calls one `system.multicall` may carry (default [`DEFAULT_MAX_MULTICALL`], 1000); more get a
+    /// -32600 fault.
+    pub fn max_multicall(mut self, calls: usize) -> Server<D> {
+        self.config.system.max_multicall = calls;
+        self
+    }
+
     /// Serves connections from `listener` until an accept error that is not about one connection.
     pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
         self.serve_with_shutdown(listener, std::future::pending()).await
@@ -113,7 +157,8 @@ impl<D: Dispatch> Server<D> {
         listener: TcpListener,
         signal: impl Future<Output = ()> + Send,
     ) -> io::Result<()> {
-        let shared = Arc::new(Shared { dispatch: self.dispatch, config: self.config });
+        let routes = Arc::new(Routes::new(self.dispatch, self.config.system.clone()));
+        let shared = Arc::new(Shared { routes, config: self.config });
         let graceful = GracefulShutdown::new();
         let mut signal = std::pin::pin!(signal);
         match listener.local_addr() {
@@ -176,7 +221,7 @@ fn is_per_connection(e: &io::Error) -> bool {
 
 /// What every connection task shares.
 struct Shared<D> {
-    dispatch: Arc<D>,
+    routes: Arc<Routes<D>>,
     config: Config,
 }
 
@@ -195,6 +240,19 @@ impl<D: Dispatch> Shared<D> {
             resp.headers_mut().insert(ALLOW, http::HeaderValue::from_static("POST"));
             return resp;
         }
+        let gzipped = match req.headers().get(CONTENT_ENCODING).map(|v| v.to_str().map(str::trim)) {
+            None => false,
+            Some(Ok(e)) if e.eq_ignore_ascii_case("identity") || e.is_empty() => false,
+            Some(Ok(e)) if e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip") => true,
+            Some(_) => {
+                tracing::debug!(%peer, "415: unsupported Content-Encoding");
+                let mut resp = plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Encoding must be gzip or identity\n");
+                resp.headers_mut().insert(ACCEPT_ENCODING, http::HeaderValue::from_static("gzip"));
+                return resp;
+            }
+        };
+        let gzip_ok = self.config.gzip_threshold.is_some()
+            && req.headers().get_all(ACCEPT_ENCODING).iter().any(|v| v.to_str().is_ok_and(gzip::accepts_gzip));
         let limit = self.config.max_body_size;
         let declared =
             req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -213,9 +271,28 @@ impl<D: Dispatch> Shared<D> {
                 return plain(StatusCode::BAD_REQUEST, "the request body could not be read\n");
             }
         };
+        let body = if gzipped {
+            match gzip::inflate(&body, self.config.max_decompressed_size) {
+                Ok(inflated) => Bytes::from(inflated),
+                Err(gzip::InflateError::TooLarge) => {
+                    let limit = self.config.max_decompressed_size;
+                    tracing::warn!(%peer, limit, "413: gzip request body inflates over the limit");
+                    return plain(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        &format!("the gzip request body inflates to more than the limit of {limit} bytes\n"),
+                    );
+                }
+                Err(gzip::InflateError::Corrupt(e)) => {
+                    tracing::debug!(%peer, error = %e, "400: corrupt gzip body");
+                    return plain(StatusCode::BAD_REQUEST, "the gzip request body is corrupt\n");
+                }
+            }
+        } else {
+            body
+        };
         let result = match codec::decode_call(&body, self.config.max_depth) {
             Ok((method, params)) => {
-                let result = serve_call(&*self.dispatch, &method, params, cx).await;
+                let result = self.routes.call(&method, params, cx).await;
                 match &result {
                     Ok(_) => tracing::debug!(%peer, method, "call answered"),
                     Err(f) => tracing::debug!(%peer, method, code = f.code, "call answered with a fault"),
@@ -227,26 +304,36 @@ impl<D: Dispatch> Shared<D> {
                 Err(e.to_fault())
             }
         };
-        xml_response(&result)
+        let Some(mut body) = xml_body(&result) else {
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, "the response could not be encoded\n");
+        };
+        let gzipped = gzip_ok && self.config.gzip_threshold.is_some_and(|t| body.len() >= t);
+        if gzipped {
+            body = gzip::deflate(&body);
+        }
+        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        let headers = resp.headers_mut();
+        headers.insert(CONTENT_TYPE, http::HeaderValue::from_static("text/xml"));
+        if gzipped {
+            headers.insert(CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
+        }
+        if self.config.gzip_threshold.is_some() {
+            headers.insert(http::header::VARY, http::HeaderValue::from_static("Accept-Encoding"));
+        }
+        resp
     }
 }
 
 /// The `methodResponse` for a result or a fault; a result that cannot be encoded becomes a -32603 fault.
-fn xml_response(result: &Result<rpc_core::Value, Fault>) -> HttpResponse {
-    let body = codec::encode_response(result.as_ref()).or_else(|e| {
-        tracing::warn!(error = %e, "the result cannot be sent as XML-RPC");
-        let fault = Fault::internal_error(format!("the result cannot be sent: {e}"));
-        codec::encode_response(Err(&fault))
-    });
-    match body {
-        Ok(body) => {
-            let mut resp = Response::new(Full::new(Bytes::from(body)));
-            resp.headers_mut().insert(CONTENT_TYPE, http::HeaderValue::from_static("text/xml"));
-            resp
-        }
+fn xml_body(result: &Result<rpc_core::Value, Fault>) -> Option<Vec<u8>> {
+    codec::encode_response(result.as_ref())
+        .or_else(|e| {
+            tracing::warn!(error = %e, "the result cannot be sent as XML-RPC");
+            let fault = Fault::internal_error(format!("the result cannot be sent: {e}"));
+            codec::encode_response(Err(&fault))
+        })
         // A fault of an int and a string always encodes unless its message has characters XML cannot carry.
-        Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "the response could not be encoded\n"),
-    }
+        .ok()
 }
 
 fn too_large(limit: usize) -> HttpResponse {
