@@ -3,6 +3,8 @@
 
 use rpc_core::service;
 
+pub mod interop;
+
 /// The seed's service: `double(num)` returns `num * 2`.
 #[service]
 pub trait Services {

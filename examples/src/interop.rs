@@ -1,0 +1,89 @@
+//! The interop peer's service: the methods that tests and other tools call on `interop_server`, on every
+//! transport at once, sharing one instance (so `bump` over XML-RPC is seen by `counter` over MessagePack-RPC).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use rpc_core::{Fault, Value, service};
+
+/// The longest `sleep` accepted: ten minutes.
+pub const MAX_SLEEP_MS: u64 = 600_000;
+
+/// Methods for interop and robustness tests.
+#[service]
+pub trait Interop {
+    /// Returns num * 2.
+    async fn double(&self, num: i64) -> i64;
+
+    /// Returns a + b (a fault -32602 if the sum overflows 64 bits).
+    async fn add(&self, a: i64, b: i64) -> Result<i64, Fault>;
+
+    /// Returns its one argument unchanged, whatever its type.
+    async fn echo(&self, value: Value) -> Value;
+
+    /// Fails with a fault of the given code and message.
+    async fn fail(&self, code: i64, message: String) -> Result<(), Fault>;
+
+    /// Waits ms milliseconds (at most ten minutes), then returns ms.
+    async fn sleep(&self, ms: u64) -> Result<u64, Fault>;
+
+    /// Panics inside the handler: the server answers fault -32603 and keeps serving.
+    async fn explode(&self);
+
+    /// Adds n to the shared counter and returns the new value.
+    async fn bump(&self, n: i64) -> Result<i64, Fault>;
+
+    /// Returns the shared counter.
+    async fn counter(&self) -> i64;
+}
+
+/// The implementation: stateless but for the shared counter.
+#[derive(Debug, Default)]
+pub struct InteropService {
+    counter: AtomicI64,
+}
+
+impl Interop for InteropService {
+    async fn double(&self, num: i64) -> i64 {
+        num.wrapping_mul(2)
+    }
+
+    async fn add(&self, a: i64, b: i64) -> Result<i64, Fault> {
+        a.checked_add(b).ok_or_else(|| Fault::invalid_params(format!("{a} + {b} overflows 64 bits")))
+    }
+
+    async fn echo(&self, value: Value) -> Value {
+        value
+    }
+
+    async fn fail(&self, code: i64, message: String) -> Result<(), Fault> {
+        Err(Fault::new(code, message))
+    }
+
+    async fn sleep(&self, ms: u64) -> Result<u64, Fault> {
+        if ms > MAX_SLEEP_MS {
+            return Err(Fault::invalid_params(format!("sleep takes at most {MAX_SLEEP_MS} ms")));
+        }
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(ms)
+    }
+
+    async fn explode(&self) {
+        panic!("explode() was called: this panic is on purpose");
+    }
+
+    async fn bump(&self, n: i64) -> Result<i64, Fault> {
+        let mut current = self.counter.load(Ordering::SeqCst);
+        loop {
+            let next = current.checked_add(n).ok_or_else(|| Fault::invalid_params("the counter would overflow"))?;
+            match self.counter.compare_exchange(current, next, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return Ok(next),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    async fn counter(&self) -> i64 {
+        self.counter.load(Ordering::SeqCst)
+    }
+}
