@@ -438,7 +438,10 @@ impl fmt::Display for DateTime {
 impl FromStr for DateTime {
     type Err = Error;
 
-    /// Reads `YYYYMMDDTHH:MM:SS` or `YYYY-MM-DDTHH:MM:SS` (surrounding whitespace ignored).
+    /// Reads the spec's basic form `YYYYMMDDTHH:MM:SS` and, leniently, what real peers send: the extended date
+    /// `YYYY-MM-DD`, a compact time `HHMMSS`, and a trailing fraction (`.123`) and zone (`Z`, `+02:00`,
+    /// `-0500`). XML-RPC's datetime has neither, so the fraction and the zone are read and dropped: the wall-clock
+    /// time is kept as written. Surrounding whitespace is ignored.
     fn from_str(s: &str) -> Result<DateTime, Error> {
         let bad = || Error::Decode(format!("invalid dateTime.iso8601 {s:?}: expected YYYYMMDDTHH:MM:SS"));
         let t = s.trim().as_bytes();
@@ -457,13 +460,40 @@ impl FromStr for DateTime {
             10 if date[4] == b'-' && date[7] == b'-' => (&date[0..4], &date[5..7], &date[8..10]),
             _ => return Err(bad()),
         };
-        if time.len() != 8 || time[2] != b':' || time[5] != b':' {
+        let (h, mi, sec, rest) = if time.len() >= 8 && time[2] == b':' && time[5] == b':' {
+            (&time[0..2], &time[3..5], &time[6..8], &time[8..])
+        } else if time.len() >= 6 && time[..6].iter().all(u8::is_ascii_digit) {
+            (&time[0..2], &time[2..4], &time[4..6], &time[6..])
+        } else {
+            return Err(bad());
+        };
+        // An optional fraction, then an optional zone; nothing else.
+        let rest = match rest.first() {
+            Some(b'.' | b',') => {
+                let n = rest[1..].iter().take_while(|b| b.is_ascii_digit()).count();
+                if n == 0 {
+                    return Err(bad());
+                }
+                &rest[1 + n..]
+            }
+            _ => rest,
+        };
+        let zone_ok = match rest {
+            [] | [b'Z' | b'z'] => true,
+            [b'+' | b'-', zone @ ..] => match zone {
+                [a, b] | [a, b, b':', _, _] | [a, b, _, _] => {
+                    a.is_ascii_digit() && b.is_ascii_digit() && zone.iter().all(|c| c.is_ascii_digit() || *c == b':')
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        if !zone_ok {
             return Err(bad());
         }
         let num = |b: &[u8]| digits(b).ok_or_else(bad);
         let small = |b: &[u8]| -> Result<u8, Error> { u8::try_from(num(b)?).map_err(|_| bad()) };
-        DateTime::new(num(y)?, small(mo)?, small(d)?, small(&time[0..2])?, small(&time[3..5])?, small(&time[6..8])?)
-            .map_err(|_| bad())
+        DateTime::new(num(y)?, small(mo)?, small(d)?, small(h)?, small(mi)?, small(sec)?).map_err(|_| bad())
     }
 }
 
@@ -701,7 +731,18 @@ mod tests {
         let d: DateTime = "19980717T14:08:55".parse().unwrap();
         assert_eq!((d.year(), d.month(), d.day(), d.hour(), d.minute(), d.second()), (1998, 7, 17, 14, 8, 55));
         assert_eq!(d.to_string(), "19980717T14:08:55");
-        assert_eq!("1998-07-17T14:08:55".parse::<DateTime>().unwrap(), d);
+        for lenient in [
+            "1998-07-17T14:08:55",
+            " 19980717T14:08:55 ",
+            "19980717T140855",
+            "1998-07-17T14:08:55Z",
+            "19980717T14:08:55.123",
+            "1998-07-17T14:08:55.5+02:00",
+            "19980717T14:08:55-0500",
+            "19980717T14:08:55+01",
+        ] {
+            assert_eq!(lenient.parse::<DateTime>().unwrap(), d, "{lenient}");
+        }
         for bad in ["", "19980717", "19981317T14:08:55", "19980230T00:00:00", "1998071xT14:08:55", "19980717T24:00:00"]
         {
             assert!(bad.parse::<DateTime>().is_err(), "{bad} should not parse");
