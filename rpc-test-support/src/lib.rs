@@ -1,1 +1,378 @@
-//! Shared test helpers.
+//! Shared helpers for the workspace's tests: finding and starting peer programs (python3 today, others later)
+//! and binding our own listeners, always on OS-picked loopback ports so tests run in parallel.
+//!
+//! A missing peer fails the test, it never skips it: [`python3`] panics with how to install it. Every helper
+//! panics with a message (and the peer's output) rather than returning an error: they only run in tests, where
+//! a panic is the failure report.
+//!
+//! - [`bind_loopback`]: a listener on `127.0.0.1:0` for our own server.
+//! - [`spawn_python_server`] / [`spawn_peer`]: a long-running peer that listens on a port it picks and prints;
+//!   the [`Peer`] guard kills it when dropped and shows its stderr if the test is failing.
+//! - [`run_python`] / [`run_peer`]: a peer run to completion (a client script), with a timeout; a non-zero exit
+//!   fails with its stdout and stderr.
+//!
+//! ```no_run
+//! # async fn run() {
+//! use rpc_test_support::{run_python, spawn_python_server};
+//!
+//! let server = spawn_python_server(
+//!     "from xmlrpc.server import SimpleXMLRPCServer\n\
+//!      s = SimpleXMLRPCServer(('127.0.0.1', 0), logRequests=False)\n\
+//!      s.register_function(lambda n: n * 2, 'double')\n\
+//!      print(s.server_address[1])\n\
+//!      s.serve_forever()\n",
+//!     &[],
+//! )
+//! .await;
+//! let url = format!("http://{}/", server.addr());
+//! let out = run_python(
+//!     "import sys, xmlrpc.client\nprint(xmlrpc.client.ServerProxy(sys.argv[1]).double(7))\n",
+//!     &[&url],
+//! )
+//! .await;
+//! assert_eq!(out.trim(), "14");
+//! # }
+//! ```
+
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+
+/// The message a test fails with when `python3` is not on `PATH`.
+pub const PYTHON3_MISSING: &str = "python3 not found: install it with `apt-get install -y python3`";
+
+/// How long [`run_python`] lets a script run before killing it and failing: 60 seconds.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long [`spawn_peer`] waits for a peer to print its port: 30 seconds.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A TCP listener on `127.0.0.1` with a port the OS picked, for a server under test.
+pub async fn bind_loopback() -> TcpListener {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap_or_else(|e| panic!("cannot bind a listener on 127.0.0.1:0: {e}"))
+}
+
+/// The first executable file called `name` in a directory of `PATH`, like `which`.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
+}
+
+#[cfg(unix)]
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(p: &Path) -> bool {
+    p.is_file()
+}
+
+/// The path of `python3`; panics with [`PYTHON3_MISSING`] when it is not on `PATH`.
+pub fn python3() -> PathBuf {
+    find_program("python3").unwrap_or_else(|| panic!("{PYTHON3_MISSING}"))
+}
+
+/// A command that runs `script` (Python source text) with `args` as `sys.argv[1:]`.
+///
+/// Python runs isolated from the environment and user site-packages (`-I`: the stdlib only), unbuffered (`-u`:
+/// a printed port arrives at once) and in UTF-8 mode (`-X utf8`). Tracebacks name the script `<string>`.
+pub fn python_command(script: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(python3());
+    cmd.args(["-I", "-u", "-X", "utf8", "-c", script]).args(args);
+    cmd
+}
+
+/// Starts a Python server script and waits for the port it prints on its first stdout line.
+///
+/// The script binds `127.0.0.1` port 0 and prints `server.server_address[1]` before serving. Dropping the
+/// returned [`Peer`] kills the process.
+pub async fn spawn_python_server(script: &str, args: &[&str]) -> Peer {
+    spawn_peer(python_command(script, args), "python3 server").await
+}
+
+/// Runs a Python script to completion with `args` and returns its stdout; fails the test (showing stdout and
+/// stderr) if it exits with an error or takes longer than [`RUN_TIMEOUT`].
+pub async fn run_python(script: &str, args: &[&str]) -> String {
+    run_peer(python_command(script, args), "python3 client", RUN_TIMEOUT).await
+}
+
+/// Runs `cmd` to completion and returns its stdout; fails the test (showing stdout and stderr) if it cannot
+/// start, exits unsuccessfully, or runs longer than `timeout` (then it is killed). `what` names it in messages.
+///
+/// The command's stdin is closed. Whatever it wrote to stderr is passed on to the test's own stderr, which the
+/// test harness shows when the test fails.
+pub async fn run_peer(cmd: Command, what: &str, timeout: Duration) -> String {
+    let mut cmd = tokio::process::Command::from(cmd);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start the {what} ({cmd:?}): {e}"));
+    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        panic!("the {what}'s stdout and stderr were not piped");
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let finished = tokio::time::timeout(timeout, async {
+        let (o, e, status) = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err), child.wait());
+        o.and(e).and(status)
+    })
+    .await;
+    let outcome = match finished {
+        Ok(Ok(status)) if status.success() => {
+            if !err.is_empty() {
+                eprintln!("--- {what} stderr ---\n{}", String::from_utf8_lossy(&err));
+            }
+            return String::from_utf8_lossy(&out).into_owned();
+        }
+        Ok(Ok(status)) => format!("failed ({status})"),
+        Ok(Err(e)) => format!("could not be waited for: {e}"),
+        Err(_) => {
+            let _ = child.kill().await;
+            // Whatever is still in the pipes, briefly: the output so far is the best clue to a hang.
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err))
+            })
+            .await;
+            format!("did not finish within {timeout:?} and was killed")
+        }
+    };
+    panic!(
+        "the {what} {outcome}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&err)
+    );
+}
+
+/// Starts `cmd` as a long-running peer and waits (up to [`STARTUP_TIMEOUT`]) for the port it prints as its
+/// first stdout line; the peer listens on `127.0.0.1` at that port. `what` names it in messages.
+///
+/// The command's stdin is closed; its stdout (after the port) and stderr are captured. Fails the test if the
+/// peer cannot start, exits first, or prints something that is not a port.
+pub async fn spawn_peer(mut cmd: Command, what: &str) -> Peer {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start the {what} ({cmd:?}): {e}"));
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        panic!("the {what}'s stdout and stderr were not piped");
+    };
+    let (out_buf, err_buf) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+    let (port_tx, port_rx) = tokio::sync::oneshot::channel::<String>();
+    // Plain threads, not tasks: they finish draining the pipes even while a failing test unwinds.
+    let out_thread = {
+        let buf = out_buf.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut first = String::new();
+            if matches!(reader.read_line(&mut first), Ok(n) if n > 0) {
+                let _ = port_tx.send(first);
+            }
+            drain(reader, &buf);
+        })
+    };
+    let err_thread = {
+        let buf = err_buf.clone();
+        std::thread::spawn(move || drain(stderr, &buf))
+    };
+    let mut peer = Peer {
+        what: what.to_owned(),
+        pid: child.id(),
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        child,
+        status: None,
+        stdout: out_buf,
+        stderr: err_buf,
+        threads: vec![out_thread, err_thread],
+        reported: false,
+    };
+    let line = match tokio::time::timeout(STARTUP_TIMEOUT, port_rx).await {
+        Ok(Ok(line)) => line,
+        Ok(Err(_)) => peer.fail("exited before printing its port"),
+        Err(_) => peer.fail(&format!("printed no port within {STARTUP_TIMEOUT:?}")),
+    };
+    match line.trim().parse::<u16>() {
+        Ok(port) if port != 0 => peer.addr.set_port(port),
+        _ => peer.fail(&format!("printed {line:?} where its port (a number) was expected")),
+    }
+    peer
+}
+
+/// Copies a pipe into `buf` until it closes, so the peer never blocks on a full pipe.
+fn drain(mut pipe: impl Read, buf: &Mutex<Vec<u8>>) {
+    let mut chunk = [0u8; 8192];
+    while let Ok(n) = pipe.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        buf.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A running peer process listening on a loopback port; dropping it kills the process.
+///
+/// When the test is failing (the guard is dropped while panicking), the peer's stderr and remaining stdout are
+/// printed, so its traceback appears in the test's failure output.
+pub struct Peer {
+    what: String,
+    pid: u32,
+    addr: SocketAddr,
+    child: Child,
+    status: Option<ExitStatus>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    threads: Vec<JoinHandle<()>>,
+    reported: bool,
+}
+
+impl Peer {
+    /// The address the peer listens on (`127.0.0.1:port`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The port the peer listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// What the peer has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+    }
+
+    /// What the peer has written to stdout so far, after the port line.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+    }
+
+    /// Kills the peer (if it still runs), reaps it, and waits briefly for its output to be drained.
+    fn stop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            self.status = self.child.wait().ok();
+        }
+        // The pipes close when the process is gone; a grandchild holding them open must not hang the test.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for t in std::mem::take(&mut self.threads) {
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// The peer's exit status and output, for a failure message.
+    fn report(&self) -> String {
+        let status = self.status.map_or_else(|| "still running".to_owned(), |s| s.to_string());
+        format!(
+            "--- {} (pid {}, {status}) stderr ---\n{}\n--- {} stdout ---\n{}",
+            self.what,
+            self.pid,
+            self.stderr(),
+            self.what,
+            self.stdout()
+        )
+    }
+
+    fn fail(&mut self, why: &str) -> ! {
+        self.stop();
+        self.reported = true;
+        panic!("the {} {why}\n{}", self.what, self.report());
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() && !self.reported {
+            eprintln!("{}", self.report());
+        }
+    }
+}
+
+impl fmt::Debug for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peer").field("what", &self.what).field("pid", &self.pid).field("addr", &self.addr).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn missing_programs_are_not_found() {
+        assert!(find_program("no-such-program-for-rpc-tests").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_server_peer_reports_its_port_and_is_killed_on_drop() {
+        let peer = spawn_python_server(
+            "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen()\n\
+             print(s.getsockname()[1])\nimport time\ntime.sleep(60)\n",
+            &[],
+        )
+        .await;
+        assert_ne!(peer.port(), 0);
+        assert!(tokio::net::TcpStream::connect(peer.addr()).await.is_ok(), "the peer listens");
+        let addr = peer.addr();
+        drop(peer);
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the peer was killed on drop");
+    }
+
+    /// The panic message of a helper run in a task.
+    async fn panic_message(fut: impl std::future::Future<Output = ()> + Send + 'static) -> String {
+        match tokio::spawn(fut).await {
+            Ok(()) => panic!("the helper did not fail"),
+            Err(e) => match e.try_into_panic() {
+                Ok(payload) => payload.downcast::<String>().map(|s| *s).unwrap_or_default(),
+                Err(e) => panic!("the helper task did not panic: {e}"),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_peer_that_dies_fails_with_its_stderr() {
+        let msg = panic_message(async {
+            spawn_python_server("raise SystemExit('no port today')", &[]).await;
+        })
+        .await;
+        assert!(msg.contains("exited before printing its port") && msg.contains("no port today"), "{msg}");
+        let msg = panic_message(async {
+            spawn_python_server("print('hello')", &[]).await;
+        })
+        .await;
+        assert!(msg.contains(r#"printed "hello\n" where its port"#), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn a_client_script_returns_stdout() {
+        assert_eq!(run_python("import sys\nprint(sys.argv[1:])", &["a", "b c"]).await, "['a', 'b c']\n");
+    }
+
+    #[tokio::test]
+    async fn a_failing_client_script_fails_with_its_output() {
+        let msg = panic_message(async {
+            run_python("print('so far so good')\nassert 1 == 2, 'mismatch'", &[]).await;
+        })
+        .await;
+        assert!(msg.contains("failed (exit status: 1)") && msg.contains("so far so good"), "{msg}");
+        assert!(msg.contains("AssertionError: mismatch"), "{msg}");
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "did not finish within")]
+    async fn a_hanging_client_script_is_killed() {
+        run_peer(python_command("import time\ntime.sleep(30)", &[]), "python3 client", Duration::from_millis(500))
+            .await;
+    }
+}
