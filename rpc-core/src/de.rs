@@ -191,9 +191,18 @@ impl<'de> Deserializer<'de> for Value {
         }
     }
 
+    /// A byte string also fills a sequence of integers (`Vec<u8>` without `serde_bytes`), since XML-RPC
+    /// `base64` and MessagePack `bin` are how peers send bytes.
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            Value::Bytes(b) => visit_array(b.into_iter().map(Value::from).collect(), visitor),
+            other => other.deserialize_any(visitor),
+        }
+    }
+
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char
-        seq tuple tuple_struct map struct identifier ignored_any
+        tuple tuple_struct map struct identifier ignored_any
     }
 }
 
@@ -349,6 +358,13 @@ mod tests {
         assert!(err.contains("string \"x\"") && err.contains("i64"), "{err}");
         assert!(from_value::<(i32, i32)>(Value::Array(vec![1.into()])).is_err());
         assert!(from_value::<(i32,)>(Value::Array(vec![1.into(), 2.into()])).is_err());
+    }
+
+    #[test]
+    fn byte_vectors_accept_byte_strings() {
+        assert_eq!(from_value::<Vec<u8>>(Value::Bytes(vec![0, 255])).unwrap(), [0, 255]);
+        assert_eq!(from_value::<Vec<u8>>(Value::Array(vec![1.into(), 2.into()])).unwrap(), [1, 2]);
+        assert!(from_value::<Vec<String>>(Value::Bytes(vec![1])).is_err());
     }
 
     #[test]

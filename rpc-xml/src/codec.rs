@@ -72,9 +72,45 @@ pub fn encode_response(result: Result<&Value, &Fault>) -> Result<Vec<u8>, Error>
     Ok(out.into_bytes())
 }
 
+/// The body as text: UTF-8 (with or without a BOM) or US-ASCII, or ISO-8859-1 when the XML declaration says
+/// so (Python's `ServerProxy(encoding='iso-8859-1')` sends that); any other declared encoding is refused.
+fn body_text(body: &[u8]) -> Result<Cow<'_, str>, Error> {
+    if let Some(rest) = body.strip_prefix(b"\xEF\xBB\xBF") {
+        return utf8(rest).map(Cow::Borrowed);
+    }
+    match declared_encoding(body) {
+        None => utf8(body).map(Cow::Borrowed),
+        Some(enc) if ["utf-8", "utf8", "us-ascii", "ascii"].iter().any(|e| enc.eq_ignore_ascii_case(e)) => {
+            utf8(body).map(Cow::Borrowed)
+        }
+        Some(enc) if ["iso-8859-1", "latin-1", "latin1"].iter().any(|e| enc.eq_ignore_ascii_case(e)) => {
+            // Every byte is the code point of the same number.
+            Ok(Cow::Owned(body.iter().map(|&b| char::from(b)).collect()))
+        }
+        Some(enc) => Err(Error::Xml(format!("unsupported encoding {enc:?}: send UTF-8"))),
+    }
+}
+
+fn utf8(body: &[u8]) -> Result<&str, Error> {
+    std::str::from_utf8(body).map_err(|e| Error::Xml(format!("the body is not UTF-8: {e}")))
+}
+
+/// The `encoding` of an XML declaration at the very start of the body, if there is one.
+fn declared_encoding(body: &[u8]) -> Option<&str> {
+    let decl = body.strip_prefix(b"<?xml")?;
+    let end = decl.windows(2).position(|w| w == b"?>")?;
+    let decl = std::str::from_utf8(&decl[..end]).ok()?;
+    let after = &decl[decl.find("encoding")? + "encoding".len()..];
+    let after = after.trim_start().strip_prefix('=')?.trim_start();
+    let quote = after.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+    let value = &after[1..];
+    value.find(quote).map(|i| &value[..i])
+}
+
 /// Decodes a `methodCall` into its method name and params.
 pub fn decode_call(body: &[u8], max_depth: usize) -> Result<(String, Vec<Value>), Error> {
-    let mut p = Parser::new(body, max_depth)?;
+    let text = body_text(body)?;
+    let mut p = Parser::new(&text, max_depth)?;
     p.expect_root(Tag::MethodCall)?;
     p.expect_start(Tag::MethodName)?;
     let name = p.text_until_end(Tag::MethodName)?.trim().to_owned();
@@ -96,7 +132,8 @@ pub fn decode_call(body: &[u8], max_depth: usize) -> Result<(String, Vec<Value>)
 
 /// Decodes a `methodResponse` into the result or the fault it carries.
 pub fn decode_response(body: &[u8], max_depth: usize) -> Result<Result<Value, Fault>, Error> {
-    let mut p = Parser::new(body, max_depth)?;
+    let text = body_text(body)?;
+    let mut p = Parser::new(&text, max_depth)?;
     p.expect_root(Tag::MethodResponse)?;
     let out = match p.next_structural()? {
         Tok::Start(Tag::Params) => {
@@ -360,9 +397,7 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    fn new(body: &'a [u8], max_depth: usize) -> Result<Parser<'a>, Error> {
-        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-        let text = std::str::from_utf8(body).map_err(|e| Error::Xml(format!("the body is not UTF-8: {e}")))?;
+    fn new(text: &'a str, max_depth: usize) -> Result<Parser<'a>, Error> {
         let mut reader = Reader::from_str(text);
         let config = reader.config_mut();
         config.expand_empty_elements = true;
@@ -390,15 +425,8 @@ impl<'a> Parser<'a> {
                 Event::CData(c) => c.xml10_content(),
                 Event::GeneralRef(r) => Cow::Owned(self.resolve(&r)?.to_string()),
                 Event::Comment(_) | Event::PI(_) => continue,
-                Event::Decl(d) => {
-                    if let Some(Ok(enc)) = d.encoding()
-                        && !enc.eq_ignore_ascii_case("utf-8")
-                        && !enc.eq_ignore_ascii_case("us-ascii")
-                    {
-                        return Err(Error::Xml(format!("unsupported encoding {enc:?}: send UTF-8")));
-                    }
-                    continue;
-                }
+                // The declared encoding was honoured by `body_text` before parsing.
+                Event::Decl(_) => continue,
                 Event::DocType(_) => {
                     return Err(Error::Xml("a DOCTYPE is not allowed in XML-RPC (entities are never expanded)".into()));
                 }

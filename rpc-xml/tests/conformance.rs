@@ -277,7 +277,7 @@ fn refusals() -> Vec<(&'static str, String, Expect)> {
         ("char ref to NUL", call("<value>&#0;</value>"), F(Fault::PARSE_ERROR)),
         ("char ref to a control char", call("<value>&#x1;</value>"), F(Fault::PARSE_ERROR)),
         ("raw control char", call("<value>a\u{1}b</value>"), F(Fault::PARSE_ERROR)),
-        ("ISO-8859-1 declared", "<?xml version='1.0' encoding='ISO-8859-1'?><methodCall><methodName>echo</methodName></methodCall>".into(), F(Fault::PARSE_ERROR)),
+        ("UTF-16 declared", "<?xml version='1.0' encoding='UTF-16'?><methodCall><methodName>echo</methodName></methodCall>".into(), F(Fault::PARSE_ERROR)),
         ("trailing element", "<methodCall><methodName>echo</methodName></methodCall><x/>".into(), F(Fault::PARSE_ERROR)),
         ("trailing text", "<methodCall><methodName>echo</methodName></methodCall>junk".into(), F(Fault::PARSE_ERROR)),
         ("a methodResponse", "<methodResponse><params/></methodResponse>".into(), F(Fault::INVALID_REQUEST)),
@@ -339,6 +339,12 @@ async fn refuses_bad_input_and_keeps_serving() {
         }
         assert_eq!(c.call("double", vec![21.into()]).await.unwrap(), Value::Int(42), "after {name}");
     }
+}
+
+#[test]
+fn reads_latin1_when_declared() {
+    let body: &[u8] = b"<?xml version='1.0' encoding='iso-8859-1'?><methodCall><methodName>echo</methodName><params><param><value>caf\xe9</value></param></params></methodCall>";
+    assert_eq!(decode_call(body, 8).unwrap().1, vec![Value::from("café")]);
 }
 
 #[tokio::test]
