@@ -9,13 +9,14 @@ case "$transport" in
   *) echo "usage: $0 [xml]" >&2; exit 2 ;;
 esac
 cargo build -q --example "$server" --example "$client"
-log=$(mktemp)
-trap 'kill "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
-./target/debug/examples/"$server" --addr 127.0.0.1:0 2>"$log" &
+out=$(mktemp) log=$(mktemp)
+trap 'kill "$pid" 2>/dev/null || true; rm -f "$out" "$log"' EXIT
+./target/debug/examples/"$server" --addr 127.0.0.1:0 >"$out" 2>"$log" &
 pid=$!
-# The server logs the address it bound (port 0 lets the OS pick a free one).
+# The server prints where it listens on its first line (port 0 lets the OS pick a free one).
+addr=
 for _ in $(seq 100); do
-  addr=$(grep -o 'listening on [^ ]*' "$log" | head -n1 | cut -d' ' -f3 || true)
+  addr=$(grep -o '[0-9.]*:[0-9]*/*$' "$out" | head -n1 | tr -d / || true)
   [ -n "$addr" ] && break
   kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
   sleep 0.1

@@ -29,6 +29,9 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    if let Ok(addr) = listener.local_addr() {
+        println!("serving double() over XML-RPC at http://{addr}/");
+    }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -62,6 +62,33 @@ pub async fn bind_loopback() -> TcpListener {
         .unwrap_or_else(|e| panic!("cannot bind a listener on 127.0.0.1:0: {e}"))
 }
 
+/// The port a peer announces on its first line: a bare number (`4321`) or the port of an address or URL at the
+/// end of the line (`xml http://127.0.0.1:4321/`, as `interop_server` prints).
+fn port_in_line(line: &str) -> Option<u16> {
+    let line = line.trim().trim_end_matches('/');
+    let digits = line.rsplit(|c: char| !c.is_ascii_digit()).next()?;
+    let before = &line[..line.len() - digits.len()];
+    if !(before.is_empty() || before.ends_with(':')) {
+        return None;
+    }
+    digits.parse::<u16>().ok().filter(|p| *p != 0)
+}
+
+/// The path of an example program of this workspace (`target/<profile>/examples/<name>`), built by
+/// `cargo test --workspace` along with the tests. Fails the test with the command to build it if it is missing.
+pub fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("cannot find the test executable: {e}"));
+    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap_or_else(|| panic!("unexpected test path {exe:?}"));
+    let path = profile_dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "the example `{name}` is not built at {path:?}: run `cargo build --examples` (or `cargo test --workspace`, \
+         which builds it)"
+    );
+    path
+}
+
 /// The first executable file called `name` in a directory of `PATH`, like `which`.
 pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -197,9 +224,9 @@ pub async fn spawn_peer(mut cmd: Command, what: &str) -> Peer {
         Ok(Err(_)) => peer.fail("exited before printing its port"),
         Err(_) => peer.fail(&format!("printed no port within {STARTUP_TIMEOUT:?}")),
     };
-    match line.trim().parse::<u16>() {
-        Ok(port) if port != 0 => peer.addr.set_port(port),
-        _ => peer.fail(&format!("printed {line:?} where its port (a number) was expected")),
+    match port_in_line(&line) {
+        Some(port) => peer.addr.set_port(port),
+        None => peer.fail(&format!("printed {line:?} where its port was expected")),
     }
     peer
 }
@@ -307,6 +334,17 @@ impl fmt::Debug for Peer {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ports_are_read_from_announcements() {
+        use super::port_in_line;
+        assert_eq!(port_in_line("4321\n"), Some(4321));
+        assert_eq!(port_in_line("xml http://127.0.0.1:4321/\n"), Some(4321));
+        assert_eq!(port_in_line("msgpack 127.0.0.1:99"), Some(99));
+        assert_eq!(port_in_line("listening"), None);
+        assert_eq!(port_in_line("version 12"), None);
+        assert_eq!(port_in_line("0"), None);
+    }
+
     use super::*;
 
     #[tokio::test]
