@@ -1,26 +1,13 @@
-//! The XML-RPC client: a [`Transport`] over a keep-alive connection pool.
+//! The XML-RPC client: a [`Transport`] over the shared pooled HTTP client of `rpc-http`.
 
-use std::fmt;
 use std::time::Duration;
 
-use base64::Engine as _;
-use bytes::Bytes;
-use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
-use http::{HeaderValue, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use rpc_core::{BoxFuture, Fault, Map, Transport, Value};
 
 use crate::Error;
 use crate::codec::{self, DEFAULT_MAX_DEPTH};
-use crate::gzip;
 
-/// The default time a call may take, from sending to the last byte of the answer: 30 seconds.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The default limit on a response body: 64 MiB.
-pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 64 * 1024 * 1024;
+pub use rpc_http::{DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
 
 /// An XML-RPC client for one endpoint URL, like Python's `ServerProxy`.
 ///
@@ -39,15 +26,10 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 64 * 1024 * 1024;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Client {
-    http: HyperClient<HttpConnector, Full<Bytes>>,
-    uri: Uri,
-    auth: Option<HeaderValue>,
-    timeout: Option<Duration>,
-    max_response_size: usize,
+    http: rpc_http::Client,
     max_depth: usize,
-    gzip_requests_over: Option<usize>,
 }
 
 impl Client {
@@ -62,68 +44,13 @@ impl Client {
     }
 
     /// The endpoint this client calls (without credentials).
-    pub fn uri(&self) -> &Uri {
-        &self.uri
-    }
-
-    async fn post(&self, body: Vec<u8>) -> Result<Bytes, Error> {
-        let compress = self.gzip_requests_over.is_some_and(|t| body.len() >= t);
-        let body = if compress { gzip::deflate(&body) } else { body };
-        let mut req = Request::post(self.uri.clone())
-            .header(CONTENT_TYPE, "text/xml")
-            .header(USER_AGENT, concat!("rpc-xml/", env!("CARGO_PKG_VERSION")))
-            .header(ACCEPT_ENCODING, "gzip")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| Error::Http(e.to_string()))?;
-        if compress {
-            req.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        }
-        if let Some(auth) = &self.auth {
-            req.headers_mut().insert(AUTHORIZATION, auth.clone());
-        }
-        let resp = self.http.request(req).await.map_err(|e| Error::Http(format!("{}: {}", self.uri, chain(&e))))?;
-        let status = resp.status();
-        let gzipped = resp
-            .headers()
-            .get(CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip") || v.trim().eq_ignore_ascii_case("x-gzip"));
-        let body = Limited::new(resp.into_body(), self.max_response_size).collect().await.map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                Error::Http(format!("the response is over the limit of {} bytes", self.max_response_size))
-            } else {
-                Error::Http(format!("reading the response: {e}"))
-            }
-        })?;
-        let body = body.to_bytes();
-        let body = if gzipped {
-            match gzip::inflate(&body, self.max_response_size) {
-                Ok(inflated) => Bytes::from(inflated),
-                Err(gzip::InflateError::TooLarge) => {
-                    return Err(Error::Http(format!(
-                        "the gzip response inflates to more than the limit of {} bytes",
-                        self.max_response_size
-                    )));
-                }
-                Err(gzip::InflateError::Corrupt(e)) => return Err(Error::Http(format!("corrupt gzip response: {e}"))),
-            }
-        } else {
-            body
-        };
-        if status != StatusCode::OK {
-            let text = String::from_utf8_lossy(&body).chars().take(200).collect::<String>();
-            return Err(Error::Http(format!("{} answered HTTP {status}: {}", self.uri, text.trim())));
-        }
-        Ok(body)
+    pub fn uri(&self) -> &http::Uri {
+        self.http.uri()
     }
 
     async fn call_inner(&self, method: &str, params: Vec<Value>) -> Result<Value, rpc_core::Error> {
         let body = codec::encode_call(method, &params)?;
-        let exchange = self.post(body);
-        let bytes = match self.timeout {
-            Some(t) => tokio::time::timeout(t, exchange).await.map_err(|_| rpc_core::Error::Timeout(t))??,
-            None => exchange.await?,
-        };
+        let bytes = self.http.post(body).await?;
         match codec::decode_response(&bytes, self.max_depth)? {
             Ok(v) => Ok(v),
             Err(fault) => Err(rpc_core::Error::Fault(fault)),
@@ -191,35 +118,16 @@ impl Transport for Client {
     }
 }
 
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("uri", &self.uri)
-            .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Settings for a [`Client`].
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    timeout: Option<Duration>,
-    max_response_size: usize,
+    http: rpc_http::ClientBuilder,
     max_depth: usize,
-    pool_idle_timeout: Duration,
-    gzip_requests_over: Option<usize>,
 }
 
 impl Default for ClientBuilder {
     fn default() -> ClientBuilder {
-        ClientBuilder {
-            timeout: Some(DEFAULT_TIMEOUT),
-            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
-            max_depth: DEFAULT_MAX_DEPTH,
-            pool_idle_timeout: Duration::from_secs(90),
-            gzip_requests_over: None,
-        }
+        ClientBuilder { http: rpc_http::ClientBuilder::default(), max_depth: DEFAULT_MAX_DEPTH }
     }
 }
 
@@ -227,13 +135,14 @@ impl ClientBuilder {
     /// How long one call may take (default [`DEFAULT_TIMEOUT`], 30 s); `None` waits for ever. A call over time
     /// fails with [`rpc_core::Error::Timeout`].
     pub fn timeout(mut self, timeout: Option<Duration>) -> ClientBuilder {
-        self.timeout = timeout;
+        self.http = self.http.timeout(timeout);
         self
     }
 
-    /// The largest response body accepted, in bytes (default [`DEFAULT_MAX_RESPONSE_SIZE`], 64 MiB).
+    /// The largest response body accepted, in bytes, after inflating gzip (default
+    /// [`DEFAULT_MAX_RESPONSE_SIZE`], 64 MiB).
     pub fn max_response_size(mut self, bytes: usize) -> ClientBuilder {
-        self.max_response_size = bytes;
+        self.http = self.http.max_response_size(bytes);
         self
     }
 
@@ -245,7 +154,7 @@ impl ClientBuilder {
 
     /// How long an idle pooled connection is kept (default 90 s).
     pub fn pool_idle_timeout(mut self, timeout: Duration) -> ClientBuilder {
-        self.pool_idle_timeout = timeout;
+        self.http = self.http.pool_idle_timeout(timeout);
         self
     }
 
@@ -253,57 +162,13 @@ impl ClientBuilder {
     /// `Transport.encode_threshold`). Only for servers that accept `Content-Encoding: gzip` (Python's and ours
     /// do). Responses are always accepted gzipped (`Accept-Encoding: gzip` is sent).
     pub fn gzip_requests_over(mut self, bytes: Option<usize>) -> ClientBuilder {
-        self.gzip_requests_over = bytes;
+        self.http = self.http.gzip_requests_over(bytes);
         self
     }
 
     /// A client for `url`. The URL must be `http://`; `user:password@` becomes Basic authentication.
     pub fn build(self, url: &str) -> Result<Client, Error> {
-        let parsed = url::Url::parse(url).map_err(|e| Error::Url(format!("{url:?}: {e}")))?;
-        match parsed.scheme() {
-            "http" => {}
-            "https" => return Err(Error::Url(format!("{url:?}: https is not supported yet; use http://"))),
-            other => return Err(Error::Url(format!("{url:?}: unsupported scheme {other:?}; use http://"))),
-        }
-        let auth = if parsed.username().is_empty() && parsed.password().is_none() {
-            None
-        } else {
-            let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
-            let creds = format!("{}:{}", decode(parsed.username()), decode(parsed.password().unwrap_or("")));
-            let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(creds));
-            Some(HeaderValue::from_str(&value).map_err(|e| Error::Url(e.to_string()))?)
-        };
-        let mut clean = parsed.clone();
-        let _ = clean.set_username("");
-        let _ = clean.set_password(None);
-        clean.set_fragment(None);
-        let uri: Uri = clean.as_str().parse().map_err(|e| Error::Url(format!("{url:?}: {e}")))?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let http = HyperClient::builder(TokioExecutor::new())
-            .pool_idle_timeout(self.pool_idle_timeout)
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .build(connector);
-        Ok(Client {
-            http,
-            uri,
-            auth,
-            timeout: self.timeout,
-            max_response_size: self.max_response_size,
-            max_depth: self.max_depth,
-            gzip_requests_over: self.gzip_requests_over,
-        })
+        let http = self.http.build(url, "text/xml", concat!("rpc-xml/", env!("CARGO_PKG_VERSION")))?;
+        Ok(Client { http, max_depth: self.max_depth })
     }
-}
-
-/// An error with its sources, for messages (hyper's own `Display` hides the cause, e.g. "connection refused").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }

@@ -15,12 +15,9 @@ pub enum Error {
     /// A value that XML-RPC cannot carry (NaN, an integer beyond 64-bit signed, a non-string struct key, ...).
     #[error("cannot encode as XML-RPC: {0}")]
     Encode(String),
-    /// An HTTP exchange failed (connection, protocol, status).
-    #[error("HTTP: {0}")]
-    Http(String),
-    /// A bad URL given to the client.
-    #[error("bad URL: {0}")]
-    Url(String),
+    /// The HTTP exchange failed (bad URL, connection, status, timeout).
+    #[error(transparent)]
+    Http(#[from] rpc_http::Error),
 }
 
 impl Error {
@@ -40,7 +37,7 @@ impl From<Error> for rpc_core::Error {
         match e {
             Error::Xml(_) | Error::Invalid(_) => rpc_core::Error::Decode(e.to_string()),
             Error::Encode(m) => rpc_core::Error::Encode(m),
-            Error::Http(_) | Error::Url(_) => rpc_core::Error::Transport(Box::new(e)),
+            Error::Http(e) => e.into(),
         }
     }
 }

@@ -49,13 +49,12 @@
 mod client;
 pub mod codec;
 mod error;
-mod gzip;
 mod server;
 mod system;
 
 pub use client::{Client, ClientBuilder, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
 pub use error::Error;
-pub use gzip::DEFAULT_GZIP_THRESHOLD;
+pub use rpc_http::gzip::DEFAULT_GZIP_THRESHOLD;
 pub use server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE, Server};
 pub use system::DEFAULT_MAX_MULTICALL;
 

@@ -13,7 +13,7 @@ pub const DEFAULT_GZIP_THRESHOLD: usize = 1400;
 
 /// Why a gzip body could not be inflated.
 #[derive(Debug)]
-pub(crate) enum InflateError {
+pub enum InflateError {
     /// It inflates to more than the limit.
     TooLarge,
     /// It is not valid gzip.
@@ -21,7 +21,7 @@ pub(crate) enum InflateError {
 }
 
 /// Inflates a gzip body, refusing (without inflating further) one that grows past `limit` bytes.
-pub(crate) fn inflate(body: &[u8], limit: usize) -> Result<Vec<u8>, InflateError> {
+pub fn inflate(body: &[u8], limit: usize) -> Result<Vec<u8>, InflateError> {
     let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
     let read = GzDecoder::new(body)
         .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
@@ -34,7 +34,7 @@ pub(crate) fn inflate(body: &[u8], limit: usize) -> Result<Vec<u8>, InflateError
 }
 
 /// Compresses a body.
-pub(crate) fn deflate(body: &[u8]) -> Vec<u8> {
+pub fn deflate(body: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), Compression::fast());
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(body);
@@ -42,7 +42,7 @@ pub(crate) fn deflate(body: &[u8]) -> Vec<u8> {
 }
 
 /// True when an `Accept-Encoding` value allows gzip (`gzip`, `x-gzip` or `*`, without `q=0`).
-pub(crate) fn accepts_gzip(accept_encoding: &str) -> bool {
+pub fn accepts_gzip(accept_encoding: &str) -> bool {
     accept_encoding.split(',').any(|item| {
         let mut parts = item.split(';');
         let coding = parts.next().unwrap_or("").trim();

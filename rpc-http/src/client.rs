@@ -1,0 +1,214 @@
+//! The HTTP client every HTTP encoding shares: a keep-alive pool posting one body and reading one answer.
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderValue, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::Error;
+use crate::gzip;
+
+/// The default time an exchange may take, from sending to the last byte of the answer: 30 seconds.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default limit on a response body (after inflating gzip): 64 MiB.
+pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 64 * 1024 * 1024;
+
+/// Posts bodies to one endpoint URL over pooled keep-alive connections (cloning shares the pool).
+///
+/// Every request carries a `Content-Length` (Python's servers refuse chunked bodies) and
+/// `Accept-Encoding: gzip`; `user:password@` in the URL becomes HTTP Basic authentication.
+#[derive(Clone)]
+pub struct Client {
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+    uri: Uri,
+    content_type: HeaderValue,
+    user_agent: HeaderValue,
+    auth: Option<HeaderValue>,
+    timeout: Option<Duration>,
+    max_response_size: usize,
+    gzip_requests_over: Option<usize>,
+}
+
+impl Client {
+    /// The endpoint (without credentials).
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// Posts `body` and returns the answer's body (inflated if gzipped). A status other than 200 is an
+    /// [`Error::Status`]; the whole exchange is bounded by the timeout.
+    pub async fn post(&self, body: Vec<u8>) -> Result<Bytes, Error> {
+        match self.timeout {
+            Some(t) => tokio::time::timeout(t, self.exchange(body)).await.map_err(|_| Error::Timeout(t))?,
+            None => self.exchange(body).await,
+        }
+    }
+
+    async fn exchange(&self, body: Vec<u8>) -> Result<Bytes, Error> {
+        let compress = self.gzip_requests_over.is_some_and(|t| body.len() >= t);
+        let body = if compress { gzip::deflate(&body) } else { body };
+        let mut req = Request::post(self.uri.clone())
+            .header(CONTENT_TYPE, self.content_type.clone())
+            .header(USER_AGENT, self.user_agent.clone())
+            .header(ACCEPT_ENCODING, "gzip")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| Error::Http(e.to_string()))?;
+        if compress {
+            req.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        if let Some(auth) = &self.auth {
+            req.headers_mut().insert(AUTHORIZATION, auth.clone());
+        }
+        let resp = self.http.request(req).await.map_err(|e| Error::Http(format!("{}: {}", self.uri, chain(&e))))?;
+        let status = resp.status();
+        let gzipped = resp
+            .headers()
+            .get(CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip") || v.trim().eq_ignore_ascii_case("x-gzip"));
+        let limit = self.max_response_size;
+        let body = Limited::new(resp.into_body(), limit).collect().await.map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                Error::Http(format!("the response is over the limit of {limit} bytes"))
+            } else {
+                Error::Http(format!("reading the response: {e}"))
+            }
+        })?;
+        let body = body.to_bytes();
+        let body = if gzipped {
+            match gzip::inflate(&body, limit) {
+                Ok(inflated) => Bytes::from(inflated),
+                Err(gzip::InflateError::TooLarge) => {
+                    return Err(Error::Http(format!(
+                        "the gzip response inflates to more than the limit of {limit} bytes"
+                    )));
+                }
+                Err(gzip::InflateError::Corrupt(e)) => return Err(Error::Http(format!("corrupt gzip response: {e}"))),
+            }
+        } else {
+            body
+        };
+        if status != StatusCode::OK {
+            let text = String::from_utf8_lossy(&body).chars().take(200).collect::<String>().trim().to_owned();
+            return Err(Error::Status { url: self.uri.to_string(), status, text });
+        }
+        Ok(body)
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("uri", &self.uri)
+            .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings for a [`Client`], with documented defaults. The encodings' client builders delegate to it.
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    timeout: Option<Duration>,
+    max_response_size: usize,
+    pool_idle_timeout: Duration,
+    gzip_requests_over: Option<usize>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> ClientBuilder {
+        ClientBuilder {
+            timeout: Some(DEFAULT_TIMEOUT),
+            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
+            pool_idle_timeout: Duration::from_secs(90),
+            gzip_requests_over: None,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// How long one exchange may take (default [`DEFAULT_TIMEOUT`], 30 s); `None` waits for ever.
+    pub fn timeout(mut self, timeout: Option<Duration>) -> ClientBuilder {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The largest response body accepted, after inflating gzip (default [`DEFAULT_MAX_RESPONSE_SIZE`],
+    /// 64 MiB).
+    pub fn max_response_size(mut self, bytes: usize) -> ClientBuilder {
+        self.max_response_size = bytes;
+        self
+    }
+
+    /// How long an idle pooled connection is kept (default 90 s).
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// Compress request bodies of at least this many bytes with gzip (default `None`: never, like Python's
+    /// `Transport.encode_threshold`); only for servers that accept `Content-Encoding: gzip`.
+    pub fn gzip_requests_over(mut self, bytes: Option<usize>) -> ClientBuilder {
+        self.gzip_requests_over = bytes;
+        self
+    }
+
+    /// A client posting `content_type` bodies to `url`, which must be `http://`; `user:password@` becomes
+    /// Basic authentication. `user_agent` names the encoding crate.
+    pub fn build(self, url: &str, content_type: &'static str, user_agent: &'static str) -> Result<Client, Error> {
+        let parsed = url::Url::parse(url).map_err(|e| Error::Url(format!("{url:?}: {e}")))?;
+        match parsed.scheme() {
+            "http" => {}
+            "https" => return Err(Error::Url(format!("{url:?}: https is not supported yet; use http://"))),
+            other => return Err(Error::Url(format!("{url:?}: unsupported scheme {other:?}; use http://"))),
+        }
+        let auth = if parsed.username().is_empty() && parsed.password().is_none() {
+            None
+        } else {
+            let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+            let creds = format!("{}:{}", decode(parsed.username()), decode(parsed.password().unwrap_or("")));
+            let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(creds));
+            Some(HeaderValue::from_str(&value).map_err(|e| Error::Url(e.to_string()))?)
+        };
+        let mut clean = parsed.clone();
+        let _ = clean.set_username("");
+        let _ = clean.set_password(None);
+        clean.set_fragment(None);
+        let uri: Uri = clean.as_str().parse().map_err(|e| Error::Url(format!("{url:?}: {e}")))?;
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Ok(Client {
+            http,
+            uri,
+            content_type: HeaderValue::from_static(content_type),
+            user_agent: HeaderValue::from_static(user_agent),
+            auth,
+            timeout: self.timeout,
+            max_response_size: self.max_response_size,
+            gzip_requests_over: self.gzip_requests_over,
+        })
+    }
+}
+
+/// An error with its sources, for messages (hyper's own `Display` hides the cause, e.g. "connection refused").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}

@@ -1,0 +1,32 @@
+//! The HTTP plumbing the `rpc` framework's HTTP encodings share (XML-RPC in `rpc-xml`, JSON-RPC in `rpc-json`):
+//! a hyper 1.x HTTP/1.1 server with keep-alive, body limits, gzip both ways, a real header-read timeout and
+//! graceful shutdown, and a pooled client. An encoding supplies an [`Endpoint`] (request body in, [`Reply`]
+//! out) and a content type; it never touches HTTP itself.
+//!
+//! ```no_run
+//! use rpc_core::{BoxFuture, Context};
+//! use rpc_http::{Endpoint, Reply, ServerConfig};
+//!
+//! /// Answers every request with its own body.
+//! struct Echo;
+//!
+//! impl Endpoint for Echo {
+//!     fn handle(&self, body: bytes::Bytes, _cx: Context) -> BoxFuture<'static, Reply> {
+//!         Box::pin(async move { Reply::ok("text/plain", body.to_vec()) })
+//!     }
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! rpc_http::serve(listener, Echo, ServerConfig::new("echo"), std::future::pending()).await
+//! # }
+//! ```
+
+mod client;
+mod error;
+pub mod gzip;
+mod server;
+
+pub use client::{Client, ClientBuilder, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
+pub use error::Error;
+pub use server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE, Endpoint, Reply, ServerConfig, serve};

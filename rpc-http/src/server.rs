@@ -1,0 +1,289 @@
+//! The HTTP/1.1 server every HTTP encoding shares: accept loop, keep-alive, limits, gzip, graceful shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, VARY};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use rpc_core::{BoxFuture, Context, RemoteAddr};
+use tokio::net::TcpListener;
+
+use crate::gzip::{self, DEFAULT_GZIP_THRESHOLD};
+
+/// The default limit on a request body: 16 MiB.
+pub const DEFAULT_MAX_BODY_SIZE: usize = 16 * 1024 * 1024;
+/// The default time a client has to send a request's headers: 30 seconds.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What an RPC encoding plugs into the HTTP server: it turns one request body into one reply.
+///
+/// The server has already checked the path, the method (`POST`), the size limits and the content encoding,
+/// and inflated a gzip body; the [`Context`] carries the peer's [`RemoteAddr`].
+pub trait Endpoint: Send + Sync + 'static {
+    /// Handles one request body.
+    fn handle(&self, body: Bytes, cx: Context) -> BoxFuture<'static, Reply>;
+}
+
+/// An endpoint's answer to one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The HTTP status (200 for RPC answers, faults included, on XML-RPC and JSON-RPC).
+    pub status: StatusCode,
+    /// The `Content-Type` of `body`.
+    pub content_type: &'static str,
+    /// The body; empty with no `Content-Type` for 204.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// A 200 reply.
+    pub fn ok(content_type: &'static str, body: Vec<u8>) -> Reply {
+        Reply { status: StatusCode::OK, content_type, body }
+    }
+
+    /// A reply with no body (e.g. 204 for a JSON-RPC batch of notifications).
+    pub fn empty(status: StatusCode) -> Reply {
+        Reply { status, content_type: "", body: Vec::new() }
+    }
+}
+
+/// The settings of an HTTP server, with documented defaults. The encodings' server builders delegate to it.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    name: &'static str,
+    paths: Vec<String>,
+    max_body_size: usize,
+    max_decompressed_size: usize,
+    header_read_timeout: Duration,
+    gzip_threshold: Option<usize>,
+}
+
+impl ServerConfig {
+    /// Defaults for a protocol called `name` (used in logs and error pages), answering on `/`.
+    pub fn new(name: &'static str) -> ServerConfig {
+        ServerConfig {
+            name,
+            paths: vec!["/".to_owned()],
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+            max_decompressed_size: DEFAULT_MAX_BODY_SIZE,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            gzip_threshold: Some(DEFAULT_GZIP_THRESHOLD),
+        }
+    }
+
+    /// The paths that answer (default `/` only); others get 404.
+    pub fn paths(mut self, paths: &[&str]) -> ServerConfig {
+        self.paths = paths.iter().map(|p| (*p).to_owned()).collect();
+        self
+    }
+
+    /// The largest request body accepted, in bytes (default [`DEFAULT_MAX_BODY_SIZE`], 16 MiB); larger ones get
+    /// HTTP 413, a declared `Content-Length` before any of the body is read.
+    pub fn max_body_size(mut self, bytes: usize) -> ServerConfig {
+        self.max_body_size = bytes;
+        self
+    }
+
+    /// The largest size a `Content-Encoding: gzip` body may inflate to (default [`DEFAULT_MAX_BODY_SIZE`],
+    /// 16 MiB); larger ones get HTTP 413, and inflating stops at the limit, so a gzip bomb costs no more.
+    pub fn max_decompressed_size(mut self, bytes: usize) -> ServerConfig {
+        self.max_decompressed_size = bytes;
+        self
+    }
+
+    /// How long a client may take to send a request's headers (default [`DEFAULT_HEADER_READ_TIMEOUT`], 30 s);
+    /// then the connection is closed.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> ServerConfig {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Compress replies of at least this many bytes when the client sends `Accept-Encoding: gzip` (default
+    /// `Some(`[`DEFAULT_GZIP_THRESHOLD`]`)`, 1400 bytes, Python's); `None` never compresses.
+    pub fn gzip_threshold(mut self, bytes: Option<usize>) -> ServerConfig {
+        self.gzip_threshold = bytes;
+        self
+    }
+}
+
+/// Serves `endpoint` on connections from `listener` until `signal` completes; then stops accepting, lets the
+/// requests in flight finish, and returns. Errors accepting one connection are logged and skipped; running
+/// out of file descriptors backs off rather than spinning.
+pub async fn serve<E: Endpoint>(
+    listener: TcpListener,
+    endpoint: E,
+    config: ServerConfig,
+    signal: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
+    let shared = Arc::new(Shared { endpoint, config });
+    let name = shared.config.name;
+    let graceful = GracefulShutdown::new();
+    let mut signal = std::pin::pin!(signal);
+    match listener.local_addr() {
+        Ok(addr) => tracing::info!("{name} server listening on {addr}"),
+        Err(e) => tracing::info!(error = %e, "{name} server listening"),
+    }
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) if is_per_connection(&e) => {
+                    tracing::debug!(error = %e, "accept failed for one connection");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "accept failed; retrying in 100 ms");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let header_read_timeout = shared.config.header_read_timeout;
+        let shared = shared.clone();
+        let cx = Context::new().with(RemoteAddr(peer));
+        let service = service_fn(move |req| {
+            let shared = shared.clone();
+            let cx = cx.clone();
+            async move { Ok::<_, Infallible>(shared.handle(req, peer, cx).await) }
+        });
+        let conn = http1::Builder::new()
+            // hyper applies the header-read timeout only when it has a timer.
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("{name} server shutting down; waiting for requests in flight");
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Accept errors that concern one connection (it was reset before we took it), not the listener.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
+    )
+}
+
+struct Shared<E> {
+    endpoint: E,
+    config: ServerConfig,
+}
+
+type HttpResponse = Response<Full<Bytes>>;
+
+impl<E: Endpoint> Shared<E> {
+    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr, cx: Context) -> HttpResponse {
+        let name = self.config.name;
+        let path = req.uri().path();
+        if !self.config.paths.iter().any(|p| p == path) {
+            tracing::debug!(%peer, path, "404: no {name} endpoint at this path");
+            let paths = self.config.paths.join(" or ");
+            return plain(StatusCode::NOT_FOUND, &format!("no {name} endpoint here: POST to {paths}\n"));
+        }
+        if req.method() != Method::POST {
+            tracing::debug!(%peer, method = %req.method(), "405: {name} takes POST only");
+            let mut resp = plain(StatusCode::METHOD_NOT_ALLOWED, &format!("{name} takes POST only\n"));
+            resp.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
+            return resp;
+        }
+        let gzipped = match req.headers().get(CONTENT_ENCODING).map(|v| v.to_str().map(str::trim)) {
+            None => false,
+            Some(Ok(e)) if e.eq_ignore_ascii_case("identity") || e.is_empty() => false,
+            Some(Ok(e)) if e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip") => true,
+            Some(_) => {
+                tracing::debug!(%peer, "415: unsupported Content-Encoding");
+                let mut resp = plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Encoding must be gzip or identity\n");
+                resp.headers_mut().insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+                return resp;
+            }
+        };
+        let gzip_ok = self.config.gzip_threshold.is_some()
+            && req.headers().get_all(ACCEPT_ENCODING).iter().any(|v| v.to_str().is_ok_and(gzip::accepts_gzip));
+        let limit = self.config.max_body_size;
+        let declared =
+            req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            tracing::warn!(%peer, declared, limit, "413: request body over the limit");
+            return too_large(limit);
+        }
+        let body = match Limited::new(req.into_body(), limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                tracing::warn!(%peer, limit, "413: request body over the limit");
+                return too_large(limit);
+            }
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "400: the request body could not be read");
+                return plain(StatusCode::BAD_REQUEST, "the request body could not be read\n");
+            }
+        };
+        let body = if gzipped {
+            match gzip::inflate(&body, self.config.max_decompressed_size) {
+                Ok(inflated) => Bytes::from(inflated),
+                Err(gzip::InflateError::TooLarge) => {
+                    let limit = self.config.max_decompressed_size;
+                    tracing::warn!(%peer, limit, "413: gzip request body inflates over the limit");
+                    return plain(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        &format!("the gzip request body inflates to more than the limit of {limit} bytes\n"),
+                    );
+                }
+                Err(gzip::InflateError::Corrupt(e)) => {
+                    tracing::debug!(%peer, error = %e, "400: corrupt gzip body");
+                    return plain(StatusCode::BAD_REQUEST, "the gzip request body is corrupt\n");
+                }
+            }
+        } else {
+            body
+        };
+        let Reply { status, content_type, body } = self.endpoint.handle(body, cx).await;
+        let gzipped = gzip_ok && !body.is_empty() && self.config.gzip_threshold.is_some_and(|t| body.len() >= t);
+        let body = if gzipped { gzip::deflate(&body) } else { body };
+        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        *resp.status_mut() = status;
+        let headers = resp.headers_mut();
+        if !content_type.is_empty() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+        if gzipped {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        if self.config.gzip_threshold.is_some() {
+            headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+        }
+        resp
+    }
+}
+
+fn too_large(limit: usize) -> HttpResponse {
+    plain(StatusCode::PAYLOAD_TOO_LARGE, &format!("the request body is over the limit of {limit} bytes\n"))
+}
+
+fn plain(status: StatusCode, text: &str) -> HttpResponse {
+    let mut resp = Response::new(Full::new(Bytes::from(text.to_owned())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
+}
