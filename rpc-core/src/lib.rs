@@ -53,6 +53,8 @@
 //!   wrong number of params or a param of the wrong type -32602 with a message naming the method, the param and
 //!   the expected type.
 
+#![deny(missing_docs)]
+
 mod de;
 mod dispatch;
 mod error;

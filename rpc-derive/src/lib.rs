@@ -2,6 +2,8 @@
 //! only paths under `::rpc_core`, so that is the one dependency users need. See `rpc_core`'s docs for what it
 //! accepts and generates.
 
+#![deny(missing_docs)]
+
 mod expand;
 mod parse;
 

@@ -22,6 +22,8 @@
 //! # }
 //! ```
 
+#![deny(missing_docs)]
+
 mod client;
 mod error;
 pub mod gzip;

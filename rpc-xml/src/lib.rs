@@ -46,6 +46,8 @@
 //!   (never expanded); nesting is bounded ([`Server::max_depth`]); bodies are bounded
 //!   ([`Server::max_body_size`], HTTP 413).
 
+#![deny(missing_docs)]
+
 mod client;
 pub mod codec;
 mod error;
