@@ -23,8 +23,15 @@ use crate::gzip::{self, DEFAULT_GZIP_THRESHOLD};
 
 /// The default limit on a request body: 16 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 16 * 1024 * 1024;
-/// The default time a client has to send a request's headers: 30 seconds.
+/// The default time a client has to send a request's headers (and the longest a keep-alive connection may sit
+/// idle between requests): 30 seconds.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default time a client has to send a request's body once its headers are in: 30 seconds.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default number of connections served at once: 10,000.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// The default time a graceful shutdown waits for requests in flight: 30 seconds.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What an RPC encoding plugs into the HTTP server: it turns one request body into one reply.
 ///
@@ -66,6 +73,9 @@ pub struct ServerConfig {
     max_body_size: usize,
     max_decompressed_size: usize,
     header_read_timeout: Duration,
+    body_read_timeout: Duration,
+    max_connections: usize,
+    shutdown_timeout: Duration,
     gzip_threshold: Option<usize>,
 }
 
@@ -78,6 +88,9 @@ impl ServerConfig {
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             max_decompressed_size: DEFAULT_MAX_BODY_SIZE,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             gzip_threshold: Some(DEFAULT_GZIP_THRESHOLD),
         }
     }
@@ -102,10 +115,32 @@ impl ServerConfig {
         self
     }
 
-    /// How long a client may take to send a request's headers (default [`DEFAULT_HEADER_READ_TIMEOUT`], 30 s);
-    /// then the connection is closed.
+    /// How long a client may take to send a request's headers, which is also the longest a keep-alive
+    /// connection may sit idle between requests (default [`DEFAULT_HEADER_READ_TIMEOUT`], 30 s); then the
+    /// connection is closed.
     pub fn header_read_timeout(mut self, timeout: Duration) -> ServerConfig {
         self.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a client may take to send a request's body once its headers are in (default
+    /// [`DEFAULT_BODY_READ_TIMEOUT`], 30 s); a slower one gets HTTP 408 and the connection is closed.
+    pub fn body_read_timeout(mut self, timeout: Duration) -> ServerConfig {
+        self.body_read_timeout = timeout;
+        self
+    }
+
+    /// How many connections are served at once (default [`DEFAULT_MAX_CONNECTIONS`], 10,000). A connection
+    /// over the limit gets HTTP 503 and is closed at once; keep this under the process's file-descriptor limit.
+    pub fn max_connections(mut self, connections: usize) -> ServerConfig {
+        self.max_connections = connections;
+        self
+    }
+
+    /// How long a graceful shutdown waits for requests in flight before closing their connections anyway
+    /// (default [`DEFAULT_SHUTDOWN_TIMEOUT`], 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> ServerConfig {
+        self.shutdown_timeout = timeout;
         self
     }
 
@@ -126,6 +161,7 @@ pub async fn serve<E: Endpoint>(
     config: ServerConfig,
     signal: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     let shared = Arc::new(Shared { endpoint, config });
     let name = shared.config.name;
     let graceful = GracefulShutdown::new();
@@ -151,6 +187,11 @@ pub async fn serve<E: Endpoint>(
             () = &mut signal => break,
         };
         let _ = stream.set_nodelay(true);
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, limit = shared.config.max_connections, "503: too many connections");
+            tokio::spawn(refuse_busy(stream));
+            continue;
+        };
         let header_read_timeout = shared.config.header_read_timeout;
         let shared = shared.clone();
         let cx = Context::new().with(RemoteAddr(peer));
@@ -170,12 +211,29 @@ pub async fn serve<E: Endpoint>(
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);
-    tracing::info!("{name} server shutting down; waiting for requests in flight");
-    graceful.shutdown().await;
+    let deadline = shared.config.shutdown_timeout;
+    tracing::info!("{name} server shutting down; waiting up to {deadline:?} for requests in flight");
+    if tokio::time::timeout(deadline, graceful.shutdown()).await.is_err() {
+        tracing::warn!("{name} server: requests still in flight after {deadline:?}; closing their connections");
+    }
     Ok(())
+}
+
+/// Answers a connection over the limit with 503 and closes it, without reading its request.
+async fn refuse_busy(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    const BODY: &str = "too many connections; retry later\n";
+    let reply = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
+         Retry-After: 1\r\nConnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(reply.as_bytes())).await;
+    let _ = stream.shutdown().await;
 }
 
 /// Accept errors that concern one connection (it was reset before we took it), not the listener.
@@ -228,7 +286,14 @@ impl<E: Endpoint> Shared<E> {
             tracing::warn!(%peer, declared, limit, "413: request body over the limit");
             return too_large(limit);
         }
-        let body = match Limited::new(req.into_body(), limit).collect().await {
+        let read = tokio::time::timeout(self.config.body_read_timeout, Limited::new(req.into_body(), limit).collect());
+        let Ok(read) = read.await else {
+            tracing::warn!(%peer, timeout = ?self.config.body_read_timeout, "408: the request body came too slowly");
+            let mut resp = plain(StatusCode::REQUEST_TIMEOUT, "the request body came too slowly\n");
+            resp.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            return resp;
+        };
+        let body = match read {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => {
                 tracing::warn!(%peer, limit, "413: request body over the limit");

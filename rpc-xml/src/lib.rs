@@ -57,7 +57,10 @@ mod system;
 pub use client::{Client, ClientBuilder, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
 pub use error::Error;
 pub use rpc_http::gzip::DEFAULT_GZIP_THRESHOLD;
-pub use server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE, Server};
+pub use server::{
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HANDLER_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT, Server,
+};
 pub use system::DEFAULT_MAX_MULTICALL;
 
 /// The README's examples, compiled and run as doctests so they stay true.

@@ -13,7 +13,13 @@ use tokio::net::TcpListener;
 use crate::codec::{self, DEFAULT_MAX_DEPTH};
 use crate::system::{DEFAULT_MAX_MULTICALL, Routes, SystemConfig};
 
-pub use rpc_http::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE};
+pub use rpc_http::{
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+};
+
+/// The default time a handler may run before its call is answered with a -32603 fault: 5 minutes.
+pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Serves a [`Dispatch`] (a `#[service]`'s `...Server`, or a [`Router`](rpc_core::Router)) over XML-RPC.
 ///
@@ -48,6 +54,7 @@ pub struct Server<D> {
     dispatch: Arc<D>,
     http: ServerConfig,
     max_depth: usize,
+    handler_timeout: Option<Duration>,
     system: SystemConfig,
 }
 
@@ -58,6 +65,7 @@ impl<D: Dispatch> Server<D> {
             dispatch: Arc::new(dispatch),
             http: ServerConfig::new("XML-RPC").paths(&["/", "/RPC2"]),
             max_depth: DEFAULT_MAX_DEPTH,
+            handler_timeout: Some(DEFAULT_HANDLER_TIMEOUT),
             system: SystemConfig { introspection: true, multicall: true, max_multicall: DEFAULT_MAX_MULTICALL },
         }
     }
@@ -80,6 +88,35 @@ impl<D: Dispatch> Server<D> {
     /// (default [`DEFAULT_HEADER_READ_TIMEOUT`], 30 s); then the connection is closed.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Server<D> {
         self.http = self.http.header_read_timeout(timeout);
+        self
+    }
+
+    /// How long a client may take to send a request's body once its headers are in (default
+    /// [`DEFAULT_BODY_READ_TIMEOUT`], 30 s); a slower one gets HTTP 408.
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Server<D> {
+        self.http = self.http.body_read_timeout(timeout);
+        self
+    }
+
+    /// How many connections are served at once (default [`DEFAULT_MAX_CONNECTIONS`], 10,000); one over the
+    /// limit gets HTTP 503 and is closed.
+    pub fn max_connections(mut self, connections: usize) -> Server<D> {
+        self.http = self.http.max_connections(connections);
+        self
+    }
+
+    /// How long a graceful shutdown waits for calls in flight before closing their connections anyway
+    /// (default [`DEFAULT_SHUTDOWN_TIMEOUT`], 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Server<D> {
+        self.http = self.http.shutdown_timeout(timeout);
+        self
+    }
+
+    /// How long one call (a whole `system.multicall` counts as one) may run before it is dropped and answered
+    /// with a -32603 fault (default `Some(`[`DEFAULT_HANDLER_TIMEOUT`]`)`, 5 minutes); `None` lets calls run for
+    /// ever.
+    pub fn handler_timeout(mut self, timeout: Option<Duration>) -> Server<D> {
+        self.handler_timeout = timeout;
         self
     }
 
@@ -131,8 +168,11 @@ impl<D: Dispatch> Server<D> {
         listener: TcpListener,
         signal: impl Future<Output = ()> + Send,
     ) -> io::Result<()> {
-        let endpoint =
-            XmlEndpoint { routes: Arc::new(Routes::new(self.dispatch, self.system)), max_depth: self.max_depth };
+        let endpoint = XmlEndpoint {
+            routes: Arc::new(Routes::new(self.dispatch, self.system)),
+            max_depth: self.max_depth,
+            handler_timeout: self.handler_timeout,
+        };
         rpc_http::serve(listener, endpoint, self.http, signal).await
     }
 }
@@ -141,6 +181,7 @@ impl<D: Dispatch> Server<D> {
 struct XmlEndpoint<D> {
     routes: Arc<Routes<D>>,
     max_depth: usize,
+    handler_timeout: Option<Duration>,
 }
 
 impl<D: Dispatch> Endpoint for XmlEndpoint<D> {
@@ -153,10 +194,17 @@ impl<D: Dispatch> Endpoint for XmlEndpoint<D> {
             }
             Err(e) => Err(e),
         };
+        let handler_timeout = self.handler_timeout;
         Box::pin(async move {
             let result = match call {
                 Ok((method, answer)) => {
-                    let result = answer.await;
+                    let result = match handler_timeout {
+                        Some(limit) => tokio::time::timeout(limit, answer).await.unwrap_or_else(|_| {
+                            tracing::warn!(?peer, method, ?limit, "handler timed out");
+                            Err(Fault::internal_error(format!("{method} did not finish within {limit:?}")))
+                        }),
+                        None => answer.await,
+                    };
                     match &result {
                         Ok(_) => tracing::debug!(?peer, method, "call answered"),
                         Err(f) => tracing::debug!(?peer, method, code = f.code, "call answered with a fault"),

@@ -219,3 +219,69 @@ async fn client_sends_basic_auth_from_the_url() {
     assert!(head.starts_with("POST /RPC2 HTTP/1.1\r\n"), "{head}");
     assert!(!head.contains("al%20ice"), "credentials leaked into the request line: {head}");
 }
+
+#[tokio::test]
+async fn slow_bodies_get_408() {
+    let s = start(|s| s.body_read_timeout(Duration::from_millis(300))).await;
+    let started = Instant::now();
+    let resp = raw(s.addr, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n<methodCall>").await;
+    assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(client(s.addr).call("double", vec![3.into()]).await.unwrap(), Value::Int(6));
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_get_503() {
+    let s = start(|s| s.max_connections(2)).await;
+    let idle1 = TcpStream::connect(s.addr).await.unwrap();
+    let idle2 = TcpStream::connect(s.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let resp = raw(s.addr, &post("/", "<methodCall><methodName>double</methodName></methodCall>")).await;
+    assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
+    assert!(resp.to_ascii_lowercase().contains("retry-after: 1"), "{resp}");
+    drop((idle1, idle2));
+    // Once the idle connections are gone, calls are served again.
+    let c = client(s.addr);
+    let mut served = false;
+    for _ in 0..50 {
+        if c.call("double", vec![1.into()]).await.is_ok() {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "the server did not recover after connections closed");
+}
+
+#[tokio::test]
+async fn hanging_handlers_time_out_without_hurting_other_calls() {
+    let s = start(|s| s.handler_timeout(Some(Duration::from_millis(200)))).await;
+    let c = client(s.addr);
+    let slow = {
+        let c = c.clone();
+        tokio::spawn(async move { c.call("sleep", vec![5000.into()]).await })
+    };
+    assert_eq!(c.call("double", vec![2.into()]).await.unwrap(), Value::Int(4));
+    match slow.await.unwrap() {
+        Err(Error::Fault(f)) => {
+            assert_eq!(f.code, Fault::INTERNAL_ERROR);
+            assert!(f.message.contains("did not finish"), "{f}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn graceful_shutdown_gives_up_after_its_deadline() {
+    let mut s = start(|s| s.shutdown_timeout(Duration::from_millis(300))).await;
+    let c = client(s.addr);
+    let stuck = tokio::spawn(async move { c.call("sleep", vec![10_000.into()]).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    if let Some(stop) = s.stop.take() {
+        let _ = stop.send(());
+    }
+    tokio::time::timeout(Duration::from_secs(5), &mut s.done).await.expect("shut down in time").unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    stuck.abort();
+}
