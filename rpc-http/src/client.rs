@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -26,7 +27,7 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 64 * 1024 * 1024;
 /// `Accept-Encoding: gzip`; `user:password@` in the URL becomes HTTP Basic authentication.
 #[derive(Clone)]
 pub struct Client {
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     uri: Uri,
     content_type: HeaderValue,
     user_agent: HeaderValue,
@@ -120,6 +121,7 @@ pub struct ClientBuilder {
     max_response_size: usize,
     pool_idle_timeout: Duration,
     gzip_requests_over: Option<usize>,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Default for ClientBuilder {
@@ -129,6 +131,7 @@ impl Default for ClientBuilder {
             max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
             pool_idle_timeout: Duration::from_secs(90),
             gzip_requests_over: None,
+            tls: None,
         }
     }
 }
@@ -160,14 +163,21 @@ impl ClientBuilder {
         self
     }
 
-    /// A client posting `content_type` bodies to `url`, which must be `http://`; `user:password@` becomes
+    /// The rustls configuration for `https://` URLs (e.g. to trust a private CA or present a client
+    /// certificate). By default the system's root certificates are trusted, or Mozilla's bundled ones
+    /// (webpki-roots) where the system has none.
+    pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> ClientBuilder {
+        self.tls = Some(config);
+        self
+    }
+
+    /// A client posting `content_type` bodies to `url` (`http://` or `https://`); `user:password@` becomes
     /// Basic authentication. `user_agent` names the encoding crate.
     pub fn build(self, url: &str, content_type: &'static str, user_agent: &'static str) -> Result<Client, Error> {
         let parsed = url::Url::parse(url).map_err(|e| Error::Url(format!("{url:?}: {e}")))?;
         match parsed.scheme() {
-            "http" => {}
-            "https" => return Err(Error::Url(format!("{url:?}: https is not supported yet; use http://"))),
-            other => return Err(Error::Url(format!("{url:?}: unsupported scheme {other:?}; use http://"))),
+            "http" | "https" => {}
+            other => return Err(Error::Url(format!("{url:?}: unsupported scheme {other:?}; use http:// or https://"))),
         }
         let auth = if parsed.username().is_empty() && parsed.password().is_none() {
             None
@@ -184,6 +194,16 @@ impl ClientBuilder {
         let uri: Uri = clean.as_str().parse().map_err(|e| Error::Url(format!("{url:?}: {e}")))?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        // `http://` URLs need the plain connector to accept any scheme; TLS is layered on for `https://`.
+        connector.enforce_http(false);
+        let tls = match self.tls {
+            Some(config) => HttpsConnectorBuilder::new().with_tls_config((*config).clone()),
+            None => HttpsConnectorBuilder::new().with_native_roots().unwrap_or_else(|e| {
+                tracing::debug!(error = %e, "no system root certificates; trusting the bundled webpki roots");
+                HttpsConnectorBuilder::new().with_webpki_roots()
+            }),
+        };
+        let connector = tls.https_or_http().enable_http1().wrap_connector(connector);
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(self.pool_idle_timeout)
             .pool_timer(TokioTimer::new())

@@ -29,6 +29,9 @@ mod error;
 pub mod gzip;
 mod server;
 
+/// The rustls version this crate's TLS settings take, re-exported so users need not match it by hand.
+pub use rustls;
+
 pub use client::{Client, ClientBuilder, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
 pub use error::Error;
 pub use server::{

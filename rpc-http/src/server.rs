@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use rpc_core::{BoxFuture, Context, RemoteAddr};
 use tokio::net::TcpListener;
 
@@ -77,6 +77,7 @@ pub struct ServerConfig {
     max_connections: usize,
     shutdown_timeout: Duration,
     gzip_threshold: Option<usize>,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl ServerConfig {
@@ -92,7 +93,27 @@ impl ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             gzip_threshold: Some(DEFAULT_GZIP_THRESHOLD),
+            tls: None,
         }
+    }
+
+    /// Serve HTTPS with this rustls configuration (certificate chain and key; ALPN is set to `http/1.1`).
+    /// The TLS handshake must finish within the header-read timeout.
+    ///
+    /// ```no_run
+    /// # fn run(certs: Vec<rustls::pki_types::CertificateDer<'static>>, key: rustls::pki_types::PrivateKeyDer<'static>) -> Result<(), rustls::Error> {
+    /// let tls = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key)?;
+    /// let config = rpc_http::ServerConfig::new("XML-RPC").tls(std::sync::Arc::new(tls));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn tls(mut self, config: std::sync::Arc<rustls::ServerConfig>) -> ServerConfig {
+        let mut config = (*config).clone();
+        if config.alpn_protocols.is_empty() {
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        }
+        self.tls = Some(std::sync::Arc::new(config));
+        self
     }
 
     /// The paths that answer (default `/` only); others get 404.
@@ -192,24 +213,20 @@ pub async fn serve<E: Endpoint>(
             tokio::spawn(refuse_busy(stream));
             continue;
         };
-        let header_read_timeout = shared.config.header_read_timeout;
         let shared = shared.clone();
-        let cx = Context::new().with(RemoteAddr(peer));
-        let service = service_fn(move |req| {
-            let shared = shared.clone();
-            let cx = cx.clone();
-            async move { Ok::<_, Infallible>(shared.handle(req, peer, cx).await) }
-        });
-        let conn = http1::Builder::new()
-            // hyper applies the header-read timeout only when it has a timer.
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_read_timeout)
-            .keep_alive(true)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            match shared.config.tls.clone() {
+                None => shared.serve_connection(TokioIo::new(stream), peer, watcher).await,
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                    let timeout = shared.config.header_read_timeout;
+                    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => shared.serve_connection(TokioIo::new(tls), peer, watcher).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
             drop(permit);
         });
@@ -252,6 +269,29 @@ struct Shared<E> {
 type HttpResponse = Response<Full<Bytes>>;
 
 impl<E: Endpoint> Shared<E> {
+    /// Serves HTTP/1.1 on one (plain or TLS) connection until it closes or a graceful shutdown ends it.
+    async fn serve_connection<I>(self: Arc<Self>, io: TokioIo<I>, peer: SocketAddr, watcher: Watcher)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let cx = Context::new().with(RemoteAddr(peer));
+        let shared = self.clone();
+        let service = service_fn(move |req| {
+            let shared = shared.clone();
+            let cx = cx.clone();
+            async move { Ok::<_, Infallible>(shared.handle(req, peer, cx).await) }
+        });
+        let conn = http1::Builder::new()
+            // hyper applies the header-read timeout only when it has a timer.
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.config.header_read_timeout)
+            .keep_alive(true)
+            .serve_connection(io, service);
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr, cx: Context) -> HttpResponse {
         let name = self.config.name;
         let path = req.uri().path();

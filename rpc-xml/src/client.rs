@@ -166,7 +166,14 @@ impl ClientBuilder {
         self
     }
 
-    /// A client for `url`. The URL must be `http://`; `user:password@` becomes Basic authentication.
+    /// The rustls configuration for `https://` URLs, e.g. to trust a private CA (default: the system's root
+    /// certificates, or Mozilla's bundled ones where the system has none).
+    pub fn tls_config(mut self, config: std::sync::Arc<rpc_http::rustls::ClientConfig>) -> ClientBuilder {
+        self.http = self.http.tls_config(config);
+        self
+    }
+
+    /// A client for `url` (`http://` or `https://`); `user:password@` becomes Basic authentication.
     pub fn build(self, url: &str) -> Result<Client, Error> {
         let http = self.http.build(url, "text/xml", concat!("rpc-xml/", env!("CARGO_PKG_VERSION")))?;
         Ok(Client { http, max_depth: self.max_depth })

@@ -136,6 +136,13 @@ impl<D: Dispatch> Server<D> {
         self
     }
 
+    /// Serve HTTPS with this rustls configuration (see [`rpc_http::ServerConfig::tls`]); the handshake must
+    /// finish within the header-read timeout.
+    pub fn tls(mut self, config: Arc<rpc_http::rustls::ServerConfig>) -> Server<D> {
+        self.http = self.http.tls(config);
+        self
+    }
+
     /// Serve `system.listMethods`, `system.methodHelp` and `system.methodSignature` from the dispatcher's
     /// method metadata (default on).
     pub fn introspection(mut self, on: bool) -> Server<D> {
