@@ -3,7 +3,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Request, StatusCode, Uri};
@@ -46,13 +45,23 @@ impl Client {
     /// Posts `body` and returns the answer's body (inflated if gzipped). A status other than 200 is an
     /// [`Error::Status`]; the whole exchange is bounded by the timeout.
     pub async fn post(&self, body: Vec<u8>) -> Result<Bytes, Error> {
+        Ok(self.timed(self.exchange(body, false)).await?.unwrap_or_default())
+    }
+
+    /// Posts `body` like [`Client::post`], but also takes `204 No Content` as an answer, as `Ok(None)`: what
+    /// a JSON-RPC server answers to a notification.
+    pub async fn post_or_no_content(&self, body: Vec<u8>) -> Result<Option<Bytes>, Error> {
+        self.timed(self.exchange(body, true)).await
+    }
+
+    async fn timed<T>(&self, exchange: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
         match self.timeout {
-            Some(t) => tokio::time::timeout(t, self.exchange(body)).await.map_err(|_| Error::Timeout(t))?,
-            None => self.exchange(body).await,
+            Some(t) => tokio::time::timeout(t, exchange).await.map_err(|_| Error::Timeout(t))?,
+            None => exchange.await,
         }
     }
 
-    async fn exchange(&self, body: Vec<u8>) -> Result<Bytes, Error> {
+    async fn exchange(&self, body: Vec<u8>, no_content_ok: bool) -> Result<Option<Bytes>, Error> {
         let compress = self.gzip_requests_over.is_some_and(|t| body.len() >= t);
         let body = if compress { gzip::deflate(&body) } else { body };
         let mut req = Request::post(self.uri.clone())
@@ -96,11 +105,14 @@ impl Client {
         } else {
             body
         };
+        if status == StatusCode::NO_CONTENT && no_content_ok {
+            return Ok(None);
+        }
         if status != StatusCode::OK {
             let text = String::from_utf8_lossy(&body).chars().take(200).collect::<String>().trim().to_owned();
             return Err(Error::Status { url: self.uri.to_string(), status, text });
         }
-        Ok(body)
+        Ok(Some(body))
     }
 }
 
@@ -122,6 +134,7 @@ pub struct ClientBuilder {
     pool_idle_timeout: Duration,
     gzip_requests_over: Option<usize>,
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    credentials: Option<crate::Credentials>,
 }
 
 impl Default for ClientBuilder {
@@ -132,6 +145,7 @@ impl Default for ClientBuilder {
             pool_idle_timeout: Duration::from_secs(90),
             gzip_requests_over: None,
             tls: None,
+            credentials: None,
         }
     }
 }
@@ -163,6 +177,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Send these credentials (HTTP Basic or a Bearer token) with every request, instead of any
+    /// `user:password@` in the URL.
+    pub fn credentials(mut self, credentials: crate::Credentials) -> ClientBuilder {
+        self.credentials = Some(credentials);
+        self
+    }
+
     /// The rustls configuration for `https://` URLs (e.g. to trust a private CA or present a client
     /// certificate). By default the system's root certificates are trusted, or Mozilla's bundled ones
     /// (webpki-roots) where the system has none.
@@ -179,13 +200,18 @@ impl ClientBuilder {
             "http" | "https" => {}
             other => return Err(Error::Url(format!("{url:?}: unsupported scheme {other:?}; use http:// or https://"))),
         }
-        let auth = if parsed.username().is_empty() && parsed.password().is_none() {
-            None
-        } else {
-            let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
-            let creds = format!("{}:{}", decode(parsed.username()), decode(parsed.password().unwrap_or("")));
-            let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(creds));
-            Some(HeaderValue::from_str(&value).map_err(|e| Error::Url(e.to_string()))?)
+        let credentials = match self.credentials {
+            Some(c) => Some(c),
+            None if parsed.username().is_empty() && parsed.password().is_none() => None,
+            None => {
+                let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+                let password = decode(parsed.password().unwrap_or(""));
+                Some(crate::Credentials::Basic { user: decode(parsed.username()), password })
+            }
+        };
+        let auth = match credentials {
+            Some(c) => Some(HeaderValue::from_str(&c.header_value()).map_err(|e| Error::Url(e.to_string()))?),
+            None => None,
         };
         let mut clean = parsed.clone();
         let _ = clean.set_username("");

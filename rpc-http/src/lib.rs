@@ -24,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+mod auth;
 mod client;
 mod error;
 pub mod gzip;
@@ -32,6 +33,7 @@ mod server;
 /// The rustls version this crate's TLS settings take, re-exported so users need not match it by hand.
 pub use rustls;
 
+pub use auth::Credentials;
 pub use client::{Client, ClientBuilder, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
 pub use error::Error;
 pub use server::{

@@ -19,6 +19,7 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use rpc_core::{BoxFuture, Context, RemoteAddr};
 use tokio::net::TcpListener;
 
+use crate::auth::{Authenticator, Credentials};
 use crate::gzip::{self, DEFAULT_GZIP_THRESHOLD};
 
 /// The default limit on a request body: 16 MiB.
@@ -78,6 +79,7 @@ pub struct ServerConfig {
     shutdown_timeout: Duration,
     gzip_threshold: Option<usize>,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    auth: Option<Authenticator>,
 }
 
 impl ServerConfig {
@@ -94,7 +96,28 @@ impl ServerConfig {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             gzip_threshold: Some(DEFAULT_GZIP_THRESHOLD),
             tls: None,
+            auth: None,
         }
+    }
+
+    /// Check every request's credentials (HTTP Basic or Bearer, `None` when it sent none) with `check` before
+    /// reading its body: `false` answers 401 with a `WWW-Authenticate` challenge. Whatever credentials a request
+    /// carries are in each call's [`Context`] as [`Credentials`], so handlers can tell who calls (and decide per
+    /// method). Default: no check.
+    ///
+    /// ```
+    /// use rpc_http::{Credentials, ServerConfig};
+    ///
+    /// let config = ServerConfig::new("XML-RPC").authenticate(|c| {
+    ///     matches!(c, Some(Credentials::Bearer { token }) if token == "s3cret")
+    /// });
+    /// ```
+    pub fn authenticate(
+        mut self,
+        check: impl Fn(Option<&Credentials>) -> bool + Send + Sync + 'static,
+    ) -> ServerConfig {
+        self.auth = Some(Authenticator(std::sync::Arc::new(check)));
+        self
     }
 
     /// Serve HTTPS with this rustls configuration (certificate chain and key; ALPN is set to `http/1.1`).
@@ -306,6 +329,24 @@ impl<E: Endpoint> Shared<E> {
             resp.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
             return resp;
         }
+        let credentials =
+            req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(Credentials::parse);
+        if let Some(auth) = &self.config.auth {
+            if !(auth.0)(credentials.as_ref()) {
+                tracing::warn!(%peer, user = ?credentials.as_ref().and_then(Credentials::user), "401: not authenticated");
+                let mut resp = plain(StatusCode::UNAUTHORIZED, "authentication required\n");
+                let challenge = HeaderValue::from_static("Basic realm=\"rpc\", charset=\"UTF-8\"");
+                resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, challenge);
+                resp.headers_mut()
+                    .append(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"rpc\""));
+                return resp;
+            }
+        }
+        // Handlers see who calls (and can decide per method), whether or not the server checks.
+        let cx = match credentials {
+            Some(c) => cx.with(c),
+            None => cx,
+        };
         let gzipped = match req.headers().get(CONTENT_ENCODING).map(|v| v.to_str().map(str::trim)) {
             None => false,
             Some(Ok(e)) if e.eq_ignore_ascii_case("identity") || e.is_empty() => false,

@@ -166,6 +166,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Send these credentials (HTTP Basic or a Bearer token) with every call, instead of any `user:password@`
+    /// in the URL.
+    pub fn credentials(mut self, credentials: rpc_http::Credentials) -> ClientBuilder {
+        self.http = self.http.credentials(credentials);
+        self
+    }
+
     /// The rustls configuration for `https://` URLs, e.g. to trust a private CA (default: the system's root
     /// certificates, or Mozilla's bundled ones where the system has none).
     pub fn tls_config(mut self, config: std::sync::Arc<rpc_http::rustls::ClientConfig>) -> ClientBuilder {

@@ -143,6 +143,17 @@ impl<D: Dispatch> Server<D> {
         self
     }
 
+    /// Check every request's credentials (HTTP Basic or Bearer; `None` when it sent none) before reading it:
+    /// `false` answers HTTP 401. Handlers find the caller's credentials in their `&Context` as
+    /// [`rpc_http::Credentials`]. See [`rpc_http::ServerConfig::authenticate`].
+    pub fn authenticate(
+        mut self,
+        check: impl Fn(Option<&rpc_http::Credentials>) -> bool + Send + Sync + 'static,
+    ) -> Server<D> {
+        self.http = self.http.authenticate(check);
+        self
+    }
+
     /// Serve `system.listMethods`, `system.methodHelp` and `system.methodSignature` from the dispatcher's
     /// method metadata (default on).
     pub fn introspection(mut self, on: bool) -> Server<D> {
