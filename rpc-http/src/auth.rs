@@ -75,9 +75,12 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// The server's check of a request's credentials (`None` when it sent none): `true` lets the request through.
+/// A check of a request's credentials (`None` when it sent none): `true` lets the request through.
+pub(crate) type Check = dyn Fn(Option<&Credentials>) -> bool + Send + Sync;
+
+/// The server's [`Check`], shareable and printable.
 #[derive(Clone)]
-pub(crate) struct Authenticator(pub(crate) Arc<dyn Fn(Option<&Credentials>) -> bool + Send + Sync>);
+pub(crate) struct Authenticator(pub(crate) Arc<Check>);
 
 impl fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -331,16 +331,15 @@ impl<E: Endpoint> Shared<E> {
         }
         let credentials =
             req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(Credentials::parse);
-        if let Some(auth) = &self.config.auth {
-            if !(auth.0)(credentials.as_ref()) {
-                tracing::warn!(%peer, user = ?credentials.as_ref().and_then(Credentials::user), "401: not authenticated");
-                let mut resp = plain(StatusCode::UNAUTHORIZED, "authentication required\n");
-                let challenge = HeaderValue::from_static("Basic realm=\"rpc\", charset=\"UTF-8\"");
-                resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, challenge);
-                resp.headers_mut()
-                    .append(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"rpc\""));
-                return resp;
-            }
+        if let Some(auth) = &self.config.auth
+            && !(auth.0)(credentials.as_ref())
+        {
+            tracing::warn!(%peer, user = ?credentials.as_ref().and_then(Credentials::user), "401: not authenticated");
+            let mut resp = plain(StatusCode::UNAUTHORIZED, "authentication required\n");
+            let challenge = HeaderValue::from_static("Basic realm=\"rpc\", charset=\"UTF-8\"");
+            resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, challenge);
+            resp.headers_mut().append(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"rpc\""));
+            return resp;
         }
         // Handlers see who calls (and can decide per method), whether or not the server checks.
         let cx = match credentials {
