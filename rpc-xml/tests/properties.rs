@@ -11,7 +11,9 @@ fn xml_text() -> impl Strategy<Value = String> {
     proptest::collection::vec(any::<char>(), 0..24).prop_map(|chars| {
         chars
             .into_iter()
-            .filter(|c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..))
+            .filter(
+                |c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..),
+            )
             .collect()
     })
 }

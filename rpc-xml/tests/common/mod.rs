@@ -25,6 +25,7 @@ pub trait Probe {
     async fn add(&self, a: i64, b: Option<i64>) -> i64;
 }
 
+#[derive(Default)]
 pub struct Impl {
     running: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
