@@ -29,6 +29,7 @@ mod client;
 mod error;
 pub mod gzip;
 mod server;
+mod settings;
 
 /// The rustls version this crate's TLS settings take, re-exported so users need not match it by hand.
 pub use rustls;

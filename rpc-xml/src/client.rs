@@ -1,7 +1,5 @@
 //! The XML-RPC client: a [`Transport`] over the shared pooled HTTP client of `rpc-http`.
 
-use std::time::Duration;
-
 use rpc_core::{BoxFuture, Fault, Map, Transport, Value};
 
 use crate::Error;
@@ -132,51 +130,11 @@ impl Default for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// How long one call may take (default [`DEFAULT_TIMEOUT`], 30 s); `None` waits for ever. A call over time
-    /// fails with [`rpc_core::Error::Timeout`].
-    pub fn timeout(mut self, timeout: Option<Duration>) -> ClientBuilder {
-        self.http = self.http.timeout(timeout);
-        self
-    }
-
-    /// The largest response body accepted, in bytes, after inflating gzip (default
-    /// [`DEFAULT_MAX_RESPONSE_SIZE`], 64 MiB).
-    pub fn max_response_size(mut self, bytes: usize) -> ClientBuilder {
-        self.http = self.http.max_response_size(bytes);
-        self
-    }
+    rpc_http::http_client_settings!();
 
     /// How deeply arrays and structs may nest in a response (default [`DEFAULT_MAX_DEPTH`], 64).
     pub fn max_depth(mut self, depth: usize) -> ClientBuilder {
         self.max_depth = depth;
-        self
-    }
-
-    /// How long an idle pooled connection is kept (default 90 s).
-    pub fn pool_idle_timeout(mut self, timeout: Duration) -> ClientBuilder {
-        self.http = self.http.pool_idle_timeout(timeout);
-        self
-    }
-
-    /// Compress request bodies of at least this many bytes with gzip (default `None`: never, like Python's
-    /// `Transport.encode_threshold`). Only for servers that accept `Content-Encoding: gzip` (Python's and ours
-    /// do). Responses are always accepted gzipped (`Accept-Encoding: gzip` is sent).
-    pub fn gzip_requests_over(mut self, bytes: Option<usize>) -> ClientBuilder {
-        self.http = self.http.gzip_requests_over(bytes);
-        self
-    }
-
-    /// Send these credentials (HTTP Basic or a Bearer token) with every call, instead of any `user:password@`
-    /// in the URL.
-    pub fn credentials(mut self, credentials: rpc_http::Credentials) -> ClientBuilder {
-        self.http = self.http.credentials(credentials);
-        self
-    }
-
-    /// The rustls configuration for `https://` URLs, e.g. to trust a private CA (default: the system's root
-    /// certificates, or Mozilla's bundled ones where the system has none).
-    pub fn tls_config(mut self, config: std::sync::Arc<rpc_http::rustls::ClientConfig>) -> ClientBuilder {
-        self.http = self.http.tls_config(config);
         self
     }
 

@@ -70,12 +70,7 @@ impl<D: Dispatch> Server<D> {
         }
     }
 
-    /// The largest request body accepted, in bytes (default [`DEFAULT_MAX_BODY_SIZE`], 16 MiB). Larger ones
-    /// get HTTP 413.
-    pub fn max_body_size(mut self, bytes: usize) -> Server<D> {
-        self.http = self.http.max_body_size(bytes);
-        self
-    }
+    rpc_http::http_server_settings!();
 
     /// How deeply arrays and structs may nest in a request (default [`DEFAULT_MAX_DEPTH`], 64). Deeper ones
     /// get a -32600 fault. Decoding recurses once per level, so keep this in the hundreds at most.
@@ -84,73 +79,11 @@ impl<D: Dispatch> Server<D> {
         self
     }
 
-    /// How long a client may take to send a request's headers, including between keep-alive requests
-    /// (default [`DEFAULT_HEADER_READ_TIMEOUT`], 30 s); then the connection is closed.
-    pub fn header_read_timeout(mut self, timeout: Duration) -> Server<D> {
-        self.http = self.http.header_read_timeout(timeout);
-        self
-    }
-
-    /// How long a client may take to send a request's body once its headers are in (default
-    /// [`DEFAULT_BODY_READ_TIMEOUT`], 30 s); a slower one gets HTTP 408.
-    pub fn body_read_timeout(mut self, timeout: Duration) -> Server<D> {
-        self.http = self.http.body_read_timeout(timeout);
-        self
-    }
-
-    /// How many connections are served at once (default [`DEFAULT_MAX_CONNECTIONS`], 10,000); one over the
-    /// limit gets HTTP 503 and is closed.
-    pub fn max_connections(mut self, connections: usize) -> Server<D> {
-        self.http = self.http.max_connections(connections);
-        self
-    }
-
-    /// How long a graceful shutdown waits for calls in flight before closing their connections anyway
-    /// (default [`DEFAULT_SHUTDOWN_TIMEOUT`], 30 s).
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Server<D> {
-        self.http = self.http.shutdown_timeout(timeout);
-        self
-    }
-
     /// How long one call (a whole `system.multicall` counts as one) may run before it is dropped and answered
     /// with a -32603 fault (default `Some(`[`DEFAULT_HANDLER_TIMEOUT`]`)`, 5 minutes); `None` lets calls run for
     /// ever.
     pub fn handler_timeout(mut self, timeout: Option<Duration>) -> Server<D> {
         self.handler_timeout = timeout;
-        self
-    }
-
-    /// The largest size a `Content-Encoding: gzip` request body may inflate to, in bytes (default
-    /// [`DEFAULT_MAX_BODY_SIZE`], 16 MiB). Larger ones get HTTP 413; inflating stops at the limit, so a gzip
-    /// bomb costs no more than this.
-    pub fn max_decompressed_size(mut self, bytes: usize) -> Server<D> {
-        self.http = self.http.max_decompressed_size(bytes);
-        self
-    }
-
-    /// Compress responses of at least this many bytes with gzip when the client sends
-    /// `Accept-Encoding: gzip` (default `Some(`[`DEFAULT_GZIP_THRESHOLD`](crate::DEFAULT_GZIP_THRESHOLD)`)`,
-    /// 1400 bytes, Python's default); `None` never compresses.
-    pub fn gzip_threshold(mut self, bytes: Option<usize>) -> Server<D> {
-        self.http = self.http.gzip_threshold(bytes);
-        self
-    }
-
-    /// Serve HTTPS with this rustls configuration (see [`rpc_http::ServerConfig::tls`]); the handshake must
-    /// finish within the header-read timeout.
-    pub fn tls(mut self, config: Arc<rpc_http::rustls::ServerConfig>) -> Server<D> {
-        self.http = self.http.tls(config);
-        self
-    }
-
-    /// Check every request's credentials (HTTP Basic or Bearer; `None` when it sent none) before reading it:
-    /// `false` answers HTTP 401. Handlers find the caller's credentials in their `&Context` as
-    /// [`rpc_http::Credentials`]. See [`rpc_http::ServerConfig::authenticate`].
-    pub fn authenticate(
-        mut self,
-        check: impl Fn(Option<&rpc_http::Credentials>) -> bool + Send + Sync + 'static,
-    ) -> Server<D> {
-        self.http = self.http.authenticate(check);
         self
     }
 
