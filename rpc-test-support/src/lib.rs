@@ -10,6 +10,9 @@
 //!   the [`Peer`] guard kills it when dropped and shows its stderr if the test is failing.
 //! - [`run_python`] / [`run_peer`]: a peer run to completion (a client script), with a timeout; a non-zero exit
 //!   fails with its stdout and stderr.
+//! - [`spawn_nvim`], [`node_command`], [`require_python_module`]: Neovim, Node scripts with their npm packages,
+//!   and Python packages, each failing with how to install it when missing; [`TempDir`] for Unix sockets.
+//! - [`http_post`]: one raw HTTP exchange, to assert exactly what a server answers.
 //!
 //! ```no_run
 //! # async fn run() {
@@ -330,6 +333,154 @@ impl fmt::Debug for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Peer").field("what", &self.what).field("pid", &self.pid).field("addr", &self.addr).finish()
     }
+}
+
+// =============================================================================================================
+// MessagePack-RPC peers: Python packages, Neovim, Node packages (used by rpc-msgpack's interop tests).
+// =============================================================================================================
+
+/// Fails the test unless `python3` can import `module`, saying how to install it: `pip` is the requirement
+/// to give pip (e.g. `msgpack==1.2.4`).
+pub fn require_python_module(module: &str, pip: &str) {
+    let out = python_command(&format!("import {module}"), &[])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 to look for the {module} module: {e}"));
+    assert!(
+        out.status.success(),
+        "the Python module `{module}` is missing: install it with `pip install {pip}` (.ci/run does)\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A fresh, empty directory under the system's temp dir (for Unix sockets and the like), removed with its
+/// contents when dropped. Its path is short, as Unix socket paths must be (about 100 bytes at most).
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new directory whose name starts with `label`.
+    pub fn new(label: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {dir:?}: {e}"));
+        TempDir(dir)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The message a test fails with when `nvim` is not on `PATH`.
+pub const NVIM_MISSING: &str = "nvim (Neovim) not found: install it with `apt-get install -y neovim`";
+
+/// The path of `nvim`; panics with [`NVIM_MISSING`] when it is not on `PATH`.
+pub fn nvim() -> PathBuf {
+    find_program("nvim").unwrap_or_else(|| panic!("{NVIM_MISSING}"))
+}
+
+/// Starts a headless Neovim with no user config (`nvim --headless --clean`) listening for MessagePack-RPC on
+/// `127.0.0.1` at a port the OS picks, and waits until it listens. Dropping the [`Peer`] kills it, which also
+/// closes the pipes of any job it started.
+pub async fn spawn_nvim() -> Peer {
+    let mut cmd = Command::new(nvim());
+    cmd.args([
+        "--headless",
+        "--clean",
+        "--listen",
+        "127.0.0.1:0",
+        // Announce the port the way `spawn_peer` reads it: alone on the first line of stdout.
+        "-c",
+        "lua io.stdout:write(vim.v.servername:match(':(%d+)$') .. '\\n') io.stdout:flush()",
+    ]);
+    spawn_peer(cmd, "nvim").await
+}
+
+/// The message a test fails with when `node` is not on `PATH`.
+pub const NODE_MISSING: &str = "node not found: install Node.js with `apt-get install -y nodejs npm`";
+
+/// The path of `node`; panics with [`NODE_MISSING`] when it is not on `PATH`.
+pub fn node() -> PathBuf {
+    find_program("node").unwrap_or_else(|| panic!("{NODE_MISSING}"))
+}
+
+/// A command that runs the Node script `script` (a file) with `args`, where `require()` finds the packages
+/// installed in `script`'s directory. Fails the test, saying to run `npm ci` there, if `package` (one the
+/// script needs) is not installed.
+pub fn node_command(script: &Path, package: &str, args: &[&str]) -> Command {
+    let dir = script.parent().unwrap_or_else(|| panic!("{script:?} has no directory"));
+    assert!(
+        dir.join("node_modules").join(package).is_dir(),
+        "the Node package `{package}` is missing: run `npm ci --prefix {}` (.ci/run does)",
+        dir.display()
+    );
+    let mut cmd = Command::new(node());
+    cmd.arg(script).args(args);
+    cmd
+}
+
+// =============================================================================================================
+// Raw HTTP, for asserting exactly what an HTTP server answers (status, headers and body).
+// =============================================================================================================
+
+/// One HTTP answer, read whole from a connection the server closed.
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    /// The status code (`200`, `204`, ...).
+    pub status: u16,
+    /// The header lines, as sent.
+    pub headers: Vec<(String, String)>,
+    /// The body, as text (lossy UTF-8).
+    pub body: String,
+}
+
+impl HttpAnswer {
+    /// The value of the first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// POSTs `body` to `path` on `addr` over a new connection (`Connection: close`) and reads the whole answer,
+/// failing the test if none comes within 10 seconds.
+pub async fn http_post(addr: SocketAddr, path: &str, content_type: &str, body: &[u8]) -> HttpAnswer {
+    use tokio::io::AsyncWriteExt;
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    let mut stream =
+        tokio::net::TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+    // The server may answer (413) and close before taking the whole request: read what it said anyway.
+    let _ = stream.write_all(&request).await;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .unwrap_or_else(|_| panic!("no complete HTTP answer from {addr} within 10 s"))
+        .unwrap_or_else(|e| panic!("reading the HTTP answer from {addr}: {e}"));
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status line in {text:?}"));
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())).collect();
+    HttpAnswer { status, headers, body: body.to_owned() }
 }
 
 #[cfg(test)]

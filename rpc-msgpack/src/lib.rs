@@ -1,0 +1,117 @@
+//! MessagePack-RPC for the `rpc` framework, on tokio: TCP, Unix domain sockets and stdio, pipelined calls,
+//! notifications, and calls in both directions on one connection. It talks to Neovim, Python's `msgpack`,
+//! pynvim and Node's `msgpack5rpc`.
+//!
+//! ```
+//! use rpc_core::service;
+//!
+//! #[service]
+//! pub trait Services {
+//!     /// Returns num * 2.
+//!     async fn double(&self, num: i64) -> i64;
+//! }
+//!
+//! struct Doubler;
+//!
+//! impl Services for Doubler {
+//!     async fn double(&self, num: i64) -> i64 {
+//!         num * 2
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // Server: serve the trait's dispatcher on a listener (TCP here; a UnixListener or stdio work alike).
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//!     let addr = listener.local_addr()?;
+//!     tokio::spawn(rpc_msgpack::Server::new(ServicesServer::new(Doubler)).serve(listener));
+//!
+//!     // Client: the generated typed client over one multiplexed connection.
+//!     let client = ServicesClient::new(rpc_msgpack::Client::connect(addr).await?);
+//!     println!("Double 8 is {}", client.double(8).await?);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Python's `msgpack` talks to the same server over a plain socket:
+//! `sock.sendall(msgpack.packb([0, 1, "double", [8]]))` is answered with `[1, 1, None, 16]`.
+//!
+//! # Calls in both directions
+//! Either end of a connection can call the other, as Neovim and its plugins do. A server's handlers find a
+//! [`Peer`] in their [`Context`](rpc_core::Context) for calling or notifying the client that called them; a
+//! client registers a [`Dispatch`](rpc_core::Dispatch) with [`ClientBuilder::handler`] to answer the server.
+//!
+//! ```no_run
+//! use rpc_core::service;
+//!
+//! #[service]
+//! pub trait Services {
+//!     /// Returns num * 2.
+//!     async fn double(&self, num: i64) -> i64;
+//! }
+//!
+//! struct Doubler;
+//! impl Services for Doubler {
+//!     async fn double(&self, num: i64) -> i64 { num * 2 }
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // Connect to `nvim --listen 127.0.0.1:6666`, serving `double` to it.
+//! let nvim = rpc_msgpack::Client::builder()
+//!     .handler(ServicesServer::new(Doubler))
+//!     .error_format(rpc_msgpack::codec::ErrorFormat::Neovim)
+//!     .connect("127.0.0.1:6666")
+//!     .await?;
+//! let info = nvim.call("nvim_get_api_info", vec![]).await?;
+//! let channel = info.as_array().and_then(|i| i.first()).and_then(|c| c.as_i64()).unwrap_or_default();
+//! // Neovim calls us back while we wait for its answer.
+//! let expr = format!("rpcrequest({channel}, 'double', 8)");
+//! assert_eq!(nvim.call("nvim_eval", vec![expr.into()]).await?, rpc_core::Value::Int(16));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The pieces
+//! - [`Server`]: serves a dispatcher on any [`Listener`] (TCP, Unix sockets), on stdio, or on one stream.
+//! - [`Client`], [`ClientBuilder`]: one connection, multiplexed; implements [`rpc_core::Transport`].
+//! - [`Peer`]: a handle for calling the other end of a connection, from either side.
+//! - [`codec`]: the incremental MessagePack [`Codec`](codec::Codec) (a tokio-util decoder and encoder) and the
+//!   [`Message`](codec::Message) envelopes.
+//! - [`Error`]: what can go wrong here, and the fault each case answers with.
+//!
+//! # Wire format
+//! - Messages are `[0, msgid, method, params]`, `[1, msgid, error, result]` and `[2, method, params]`, back to
+//!   back on the stream. Strings go out as str, bytes as bin, [`Ext`](rpc_core::Ext) as ext; integers keep
+//!   their full `i64` and `u64` range; map keys may be any value. A method name, or a str param, may arrive as
+//!   bin (pynvim sends method names so). See [`codec`] for the whole type mapping.
+//! - Errors go out as `[code, message]` with the standard codes of [`rpc_core::Fault`], or as Neovim's
+//!   `[type, message]` ([`ErrorFormat`](codec::ErrorFormat), a builder setting: Neovim shows any other error
+//!   as "unknown error"). An error object from a peer may be any value and is read as described at
+//!   [`codec::error_to_fault`] (Neovim's `[type, message]` keeps its type as the code).
+//!
+//! # Limits
+//! | setting | default | what it bounds |
+//! |---|---|---|
+//! | [`Server::max_message_size`] / [`ClientBuilder::max_message_size`] | 16 MiB / 64 MiB | one incoming message, checked on each declared length before anything is allocated |
+//! | `max_depth` | 64 | nesting of arrays and maps in a message |
+//! | `max_in_flight` | 128 | calls handled at once per connection (as many more wait, then reading stops) |
+//! | `write_queue` | 128 | encoded messages waiting to be written per connection |
+//! | [`ClientBuilder::timeout`] / [`Server::call_timeout`] | 30 s | one outgoing call, from queueing to its answer |
+//! | [`Server::max_connections`] | 10,000 | connections served at once (more are closed on accept) |
+//! | [`Server::shutdown_timeout`] | 30 s | how long a graceful shutdown waits for calls in flight |
+//!
+//! A message over a limit, or bytes that are not MessagePack, close the connection they came on (the request
+//! they were in is answered with an error first when its msgid can be read); other connections go on.
+
+#![deny(missing_docs)]
+
+mod client;
+pub mod codec;
+mod error;
+mod server;
+mod session;
+
+pub use client::{Client, ClientBuilder, DEFAULT_CLIENT_MAX_MESSAGE_SIZE};
+pub use error::Error;
+pub use server::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT, Listener, Server};
+pub use session::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT, DEFAULT_WRITE_QUEUE, Peer};

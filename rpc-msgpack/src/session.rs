@@ -1,0 +1,674 @@
+//! One connection, in either role: the [`Session`] reads messages, runs the calls that come in, and matches the
+//! answers to the calls that went out; [`Peer`] is the handle for calling the other side.
+//!
+//! A connection is two loops in one task, plus a task per call being handled:
+//! - the read loop decodes messages. Responses go to the callers waiting for them. Requests and notifications
+//!   queue in a backlog and start as permits allow (`max_in_flight` at once); each request runs as its own task
+//!   and queues its response when it finishes, so answers go out in the order calls finish. Notifications run
+//!   one at a time on a task of their own, in arrival order (Neovim's buffer events must be applied in order).
+//!   When the backlog is as long as `max_in_flight`, the loop stops reading: the peer's writes back up.
+//! - the write loop takes encoded messages from a queue of `write_queue` entries and writes them, flushing when
+//!   the queue runs empty (small answers go out together). A peer that does not read fills its socket, then the
+//!   queue; handlers wait to queue their answers, holding their permits; the read loop stops. Memory per
+//!   connection stays bounded.
+//!
+//! When either loop ends (end of stream, an error, a limit hit that breaks the framing, or the local side
+//! closing), the session closes: every call waiting for an answer fails with the reason, the handler tasks of
+//! calls in flight are aborted (their futures dropped), and what is queued is written out briefly before the
+//! write half is shut down.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rpc_core::{BoxFuture, Context, Dispatch, Fault, Transport, Value, serve_call};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+use crate::codec::{self, Codec, ErrorFormat, Message};
+
+/// The default limit on calls handled at once per connection (as many more wait, read, before the connection
+/// stops reading): 128.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 128;
+/// The default number of encoded messages queued for writing per connection: 128.
+pub const DEFAULT_WRITE_QUEUE: usize = 128;
+/// The default time an outgoing call may take, from queueing it to its answer: 30 seconds.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a closing connection goes on writing what was queued before it (e.g. a notification sent just
+/// before a client is dropped).
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// Reads ask for at least this much room in the read buffer.
+const READ_CHUNK: usize = 16 * 1024;
+/// Small messages are gathered into writes of up to this size.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// Settings every connection has, whichever side opened it.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) max_message_size: usize,
+    pub(crate) max_depth: usize,
+    pub(crate) max_in_flight: usize,
+    pub(crate) write_queue: usize,
+    pub(crate) call_timeout: Option<Duration>,
+    pub(crate) error_format: ErrorFormat,
+}
+
+/// What a connection's loops and its [`Peer`] handles share.
+pub(crate) struct Shared {
+    tx: mpsc::Sender<Bytes>,
+    calls: Mutex<Calls>,
+    closed: CancellationToken,
+    call_timeout: Option<Duration>,
+}
+
+/// The calls waiting for an answer, and why the connection closed once it has.
+struct Calls {
+    next_id: u32,
+    pending: HashMap<u32, oneshot::Sender<Result<Value, Value>>>,
+    closed: Option<String>,
+}
+
+impl Shared {
+    fn calls(&self) -> MutexGuard<'_, Calls> {
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Closes the connection for `reason` (the first reason given wins): waiting calls fail, the loops stop.
+    pub(crate) fn close(&self, reason: impl Into<String>) {
+        let pending = {
+            let mut calls = self.calls();
+            calls.closed.get_or_insert_with(|| reason.into());
+            std::mem::take(&mut calls.pending)
+        };
+        // Dropping the senders wakes every waiting caller, who then reads the reason.
+        drop(pending);
+        self.closed.cancel();
+    }
+
+    fn closed_error(&self) -> rpc_core::Error {
+        let reason = self.calls().closed.clone().unwrap_or_else(|| "the connection is closed".to_owned());
+        Error::Closed(reason).into()
+    }
+
+    /// Queues an encoded message for writing, waiting for room in the queue (backpressure).
+    async fn send(&self, frame: Bytes) -> Result<(), rpc_core::Error> {
+        tokio::select! {
+            biased;
+            sent = self.tx.send(frame) => sent.map_err(|_| self.closed_error()),
+            () = self.closed.cancelled() => Err(self.closed_error()),
+        }
+    }
+
+    /// Routes a response to the call waiting for it.
+    fn answer(&self, id: u32, result: Result<Value, Value>) {
+        let waiting = self.calls().pending.remove(&id);
+        match waiting {
+            Some(tx) => drop(tx.send(result)),
+            // A call that timed out or was dropped, or a peer answering an id we never sent.
+            None => tracing::debug!(id, "a response for no call in flight; dropped"),
+        }
+    }
+}
+
+/// A handle for calling the other end of a connection: the client a server handler is serving, or the server
+/// a client is connected to (both can call each other on MessagePack-RPC).
+///
+/// A server's handlers find it in their [`Context`] (`cx.get::<Peer>()`), as do a client's own handlers;
+/// [`Client::peer`](crate::Client::peer) gives one too. It is cheap to clone, and implements [`Transport`], so a
+/// generated client works over it. A handle does not keep its connection open: once the connection has closed,
+/// calls fail with [`Error::Closed`] (as [`rpc_core::Error::Transport`]).
+///
+/// ```no_run
+/// use rpc_core::{Context, Value, service};
+/// use rpc_msgpack::Peer;
+///
+/// #[service]
+/// pub trait Plugin {
+///     /// Asks the connected client (say, Neovim) to evaluate `expr`, and returns the answer.
+///     async fn ask(&self, expr: String, cx: &Context) -> Result<Value, rpc_core::Fault>;
+/// }
+///
+/// struct Impl;
+///
+/// impl Plugin for Impl {
+///     async fn ask(&self, expr: String, cx: &Context) -> Result<Value, rpc_core::Fault> {
+///         let peer = cx.get::<Peer>().ok_or_else(|| rpc_core::Fault::internal_error("not on MessagePack-RPC"))?;
+///         peer.notify("nvim_out_write", vec![format!("evaluating {expr}\n").into()]).await?;
+///         Ok(peer.call("nvim_eval", vec![expr.into()]).await?)
+///     }
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Peer {
+    shared: Arc<Shared>,
+}
+
+impl Peer {
+    /// Calls `method` on the other side with positional `params` and waits for its answer, up to the
+    /// connection's call timeout. An error reply becomes [`rpc_core::Error::Fault`] (see
+    /// [`error_to_fault`](crate::codec::error_to_fault) for how any error object maps to a fault).
+    pub async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, rpc_core::Error> {
+        match self.shared.call_timeout {
+            Some(limit) => tokio::time::timeout(limit, self.call_inner(method, params))
+                .await
+                .unwrap_or(Err(rpc_core::Error::Timeout(limit))),
+            None => self.call_inner(method, params).await,
+        }
+    }
+
+    async fn call_inner(&self, method: &str, params: Vec<Value>) -> Result<Value, rpc_core::Error> {
+        let mut frame = BytesMut::new();
+        let (tx, rx) = oneshot::channel();
+        let id = {
+            let mut calls = self.shared.calls();
+            if calls.closed.is_some() {
+                drop(calls);
+                return Err(self.shared.closed_error());
+            }
+            // Ids wrap around, skipping any still in flight.
+            loop {
+                let id = calls.next_id;
+                calls.next_id = id.wrapping_add(1);
+                if let std::collections::hash_map::Entry::Vacant(slot) = calls.pending.entry(id) {
+                    slot.insert(tx);
+                    break id;
+                }
+            }
+        };
+        // Forget the call if this future is dropped (timeout, caller gone) before the answer comes.
+        let _pending = PendingGuard { shared: &self.shared, id };
+        codec::encode_request(id, method, &params, &mut frame)?;
+        self.shared.send(frame.freeze()).await?;
+        match rx.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(rpc_core::Error::Fault(codec::error_to_fault(error))),
+            Err(_) => Err(self.shared.closed_error()),
+        }
+    }
+
+    /// Sends a notification: `method` with `params`, wanting no answer. Returns once it is queued for writing
+    /// (waiting for room in the write queue, up to the call timeout).
+    pub async fn notify(&self, method: &str, params: Vec<Value>) -> Result<(), rpc_core::Error> {
+        let mut frame = BytesMut::new();
+        codec::encode_notification(method, &params, &mut frame)?;
+        let send = self.shared.send(frame.freeze());
+        match self.shared.call_timeout {
+            Some(limit) => tokio::time::timeout(limit, send).await.unwrap_or(Err(rpc_core::Error::Timeout(limit))),
+            None => send.await,
+        }
+    }
+
+    /// True once the connection has closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.is_cancelled()
+    }
+
+    /// Waits until the connection has closed.
+    pub async fn closed(&self) {
+        self.shared.closed.cancelled().await;
+    }
+
+    /// Closes the connection: calls waiting for answers fail, handlers in flight are dropped.
+    pub fn close(&self) {
+        self.shared.close("closed locally");
+    }
+}
+
+impl Transport for Peer {
+    fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, rpc_core::Error>> {
+        Box::pin(Peer::call(self, method, params))
+    }
+
+    fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), rpc_core::Error>> {
+        Box::pin(Peer::notify(self, method, params))
+    }
+}
+
+impl fmt::Debug for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peer").field("closed", &self.is_closed()).finish_non_exhaustive()
+    }
+}
+
+/// Removes a call from the pending map when its caller stops waiting.
+struct PendingGuard<'a> {
+    shared: &'a Shared,
+    id: u32,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.calls().pending.remove(&self.id);
+    }
+}
+
+/// A call that has been read and waits for a permit to start.
+enum Work {
+    Request { id: u32, method: String, params: Vec<Value> },
+    Notification { method: String, params: Vec<Value> },
+}
+
+/// A notification on its way to the notification task, with the permit it holds.
+type Note = (String, Vec<Value>, OwnedSemaphorePermit);
+
+/// One connection, ready to run.
+pub(crate) struct Session {
+    shared: Arc<Shared>,
+    rx: mpsc::Receiver<Bytes>,
+    dispatch: Arc<dyn Dispatch>,
+    cx: Context,
+    config: Config,
+}
+
+impl Session {
+    /// A session that answers calls with `dispatch`; its handlers get `cx` with the [`Peer`] added.
+    pub(crate) fn new(config: Config, dispatch: Arc<dyn Dispatch>, cx: Context) -> Session {
+        let config = Config {
+            // A shutdown waits for all the permits at once, counted in a u32.
+            max_in_flight: config.max_in_flight.clamp(1, u32::MAX as usize),
+            write_queue: config.write_queue.max(1),
+            ..config
+        };
+        let (tx, rx) = mpsc::channel(config.write_queue);
+        let shared = Arc::new(Shared {
+            tx,
+            calls: Mutex::new(Calls { next_id: 0, pending: HashMap::new(), closed: None }),
+            closed: CancellationToken::new(),
+            call_timeout: config.call_timeout,
+        });
+        let cx = cx.with(Peer { shared: shared.clone() });
+        Session { shared, rx, dispatch, cx, config }
+    }
+
+    /// The handle for calling the other side.
+    pub(crate) fn peer(&self) -> Peer {
+        Peer { shared: self.shared.clone() }
+    }
+
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Runs the connection until it closes. `shutdown`, once cancelled, drains it: calls in flight finish and
+    /// are answered, new ones are refused, then it closes.
+    ///
+    /// The end of the input stream closes the connection at once (a socket peer that closed has gone, and its
+    /// calls are dropped), unless `on_eof` is [`OnEof::Finish`]: then the calls already read are finished and
+    /// answered first (a pipe closes one way; the other may still be read).
+    ///
+    /// Ends with the error that broke the connection, or `Ok` when the peer or this side closed it.
+    pub(crate) async fn run<R, W>(
+        self,
+        reader: R,
+        writer: W,
+        shutdown: CancellationToken,
+        on_eof: OnEof,
+    ) -> Result<(), Error>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let Session { shared, rx, dispatch, cx, config } = self;
+        let read = async {
+            let outcome = ReadLoop::new(&shared, dispatch, cx, &config).run(reader, shutdown, on_eof).await;
+            shared.close(match &outcome {
+                Ok(reason) => (*reason).to_owned(),
+                Err(e) => e.to_string(),
+            });
+            outcome
+        };
+        let write = async {
+            let outcome = write_loop(writer, rx, &shared).await;
+            if let Err(e) = &outcome {
+                shared.close(format!("writing failed: {e}"));
+            }
+            outcome
+        };
+        let (read, write) = tokio::join!(read, write);
+        let reason = shared.calls().closed.clone().unwrap_or_default();
+        tracing::debug!(reason, "MessagePack-RPC connection closed");
+        read.map(drop).and(write.map_err(Error::Io))
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// What the end of a connection's input means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnEof {
+    /// The peer has gone: close, dropping the calls in flight (sockets).
+    Close,
+    /// The peer has finished sending: finish and answer the calls read, then close (pipes, such as stdio).
+    Finish,
+}
+
+/// The read side of a connection and the calls it started.
+struct ReadLoop<'a> {
+    shared: &'a Arc<Shared>,
+    dispatch: Arc<dyn Dispatch>,
+    cx: Context,
+    config: &'a Config,
+    permits: Arc<Semaphore>,
+    backlog: VecDeque<Work>,
+    tasks: JoinSet<()>,
+    notes: mpsc::Sender<Note>,
+    draining: bool,
+    /// The input has ended (with [`OnEof::Finish`]): no more reading, only finishing.
+    ended: bool,
+}
+
+impl<'a> ReadLoop<'a> {
+    fn new(shared: &'a Arc<Shared>, dispatch: Arc<dyn Dispatch>, cx: Context, config: &'a Config) -> ReadLoop<'a> {
+        let mut tasks = JoinSet::new();
+        // Every queued notification holds a permit, so this channel never holds more than `max_in_flight`.
+        let (notes, rx) = mpsc::channel(config.max_in_flight);
+        tasks.spawn(run_notifications(rx, dispatch.clone(), cx.clone()));
+        ReadLoop {
+            shared,
+            dispatch,
+            cx,
+            config,
+            permits: Arc::new(Semaphore::new(config.max_in_flight)),
+            backlog: VecDeque::new(),
+            tasks,
+            notes,
+            draining: false,
+            ended: false,
+        }
+    }
+
+    /// Reads and dispatches until the connection ends; `Ok` says why it ended normally.
+    async fn run<R: AsyncRead + Unpin>(
+        &mut self,
+        mut reader: R,
+        shutdown: CancellationToken,
+        on_eof: OnEof,
+    ) -> Result<&'static str, Error> {
+        let mut codec = Codec::new(self.config.max_message_size, self.config.max_depth);
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let closed = self.shared.closed.clone();
+        loop {
+            self.start_ready();
+            // Forget finished tasks (the task set keeps their results until asked).
+            while self.tasks.try_join_next().is_some() {}
+            let finishing = (self.draining || self.ended) && self.backlog.is_empty();
+            if finishing && self.idle() {
+                return Ok(if self.draining { "the server shut down" } else { "the peer finished sending" });
+            }
+            let room = self.backlog.len() < self.config.max_in_flight;
+            if room {
+                match codec.decode(&mut buf) {
+                    Ok(Some(value)) => {
+                        self.on_message(value).await?;
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.on_broken_stream(&e, &buf).await;
+                        return Err(e);
+                    }
+                }
+            }
+            if buf.capacity() - buf.len() < READ_CHUNK {
+                buf.reserve(READ_CHUNK);
+            }
+            let max_in_flight = u32::try_from(self.config.max_in_flight).unwrap_or(u32::MAX);
+            let permits = self.permits.clone();
+            tokio::select! {
+                biased;
+                () = closed.cancelled() => return Ok("closed locally"),
+                () = shutdown.cancelled(), if !self.draining => self.start_draining().await,
+                // Finishing: wake when every permit is back (all calls answered).
+                all = permits.acquire_many(max_in_flight), if finishing => drop(all),
+                permit = permits.clone().acquire_owned(), if !self.backlog.is_empty() => {
+                    if let Ok(permit) = permit {
+                        self.start_next(permit);
+                    }
+                }
+                read = reader.read_buf(&mut buf), if room && !self.ended => match read {
+                    Ok(0) if buf.is_empty() && on_eof == OnEof::Finish => self.ended = true,
+                    Ok(0) if buf.is_empty() => return Ok("the peer closed the connection"),
+                    Ok(0) => {
+                        return Err(Error::Malformed(format!(
+                            "the stream ended inside a message ({} bytes of it read)",
+                            buf.len()
+                        )));
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(Error::Io(e)),
+                },
+            }
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.permits.available_permits() == self.config.max_in_flight
+    }
+
+    /// Starts backlog work while permits are free, in arrival order.
+    fn start_ready(&mut self) {
+        while !self.backlog.is_empty() {
+            match self.permits.clone().try_acquire_owned() {
+                Ok(permit) => self.start_next(permit),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn start_next(&mut self, permit: OwnedSemaphorePermit) {
+        match self.backlog.pop_front() {
+            Some(Work::Request { id, method, params }) => {
+                let call = serve_call(&*self.dispatch, &method, params, self.cx.clone());
+                let shared = self.shared.clone();
+                let format = self.config.error_format;
+                self.tasks.spawn(async move {
+                    let result = call.await;
+                    if let Err(fault) = &result {
+                        tracing::debug!(id, method, code = fault.code, "call answered with a fault");
+                    }
+                    // Waiting here for room in the write queue, holding the permit, is the backpressure.
+                    let _ = shared.send(codec::response_bytes(id, &result, format)).await;
+                    drop(permit);
+                });
+            }
+            Some(Work::Notification { method, params }) => {
+                if self.notes.try_send((method, params, permit)).is_err() {
+                    tracing::error!("the notification task has stopped; a notification was dropped");
+                }
+            }
+            None => drop(permit),
+        }
+    }
+
+    /// Routes one message. An object that is not a message and is no request that can be answered means the
+    /// peer does not speak MessagePack-RPC: that error closes the connection.
+    async fn on_message(&mut self, value: Value) -> Result<(), Error> {
+        match Message::from_value(value) {
+            Ok(Message::Response { id, result }) => self.shared.answer(id, result),
+            Ok(Message::Request { id, method, params }) => {
+                if self.draining {
+                    self.refuse(id).await;
+                } else {
+                    self.backlog.push_back(Work::Request { id, method, params });
+                }
+            }
+            Ok(Message::Notification { method, params }) => {
+                if self.draining {
+                    tracing::debug!(method, "shutting down: a notification was dropped");
+                } else {
+                    self.backlog.push_back(Work::Notification { method, params });
+                }
+            }
+            Err(e @ Error::Invalid { id: Some(id), .. }) => {
+                tracing::warn!(error = %e, "answering an invalid request");
+                let _ = self.shared.send(codec::response_bytes(id, &Err(e.to_fault()), self.config.error_format)).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "closing the connection: not a MessagePack-RPC message");
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Logs an error that breaks the stream, and answers the request it was in if that request's id is known.
+    async fn on_broken_stream(&self, e: &Error, buf: &[u8]) {
+        tracing::warn!(error = %e, "closing the connection: the stream cannot be read further");
+        if let Some(id) = codec::peek_request_id(buf) {
+            let _ = self.shared.send(codec::response_bytes(id, &Err(e.to_fault()), self.config.error_format)).await;
+        }
+    }
+
+    async fn start_draining(&mut self) {
+        self.draining = true;
+        for work in std::mem::take(&mut self.backlog) {
+            if let Work::Request { id, .. } = work {
+                self.refuse(id).await;
+            }
+        }
+    }
+
+    async fn refuse(&self, id: u32) {
+        let fault = Fault::internal_error("the server is shutting down");
+        let _ = self.shared.send(codec::response_bytes(id, &Err(fault), self.config.error_format)).await;
+    }
+}
+
+/// Runs notifications one at a time, in arrival order.
+async fn run_notifications(mut rx: mpsc::Receiver<Note>, dispatch: Arc<dyn Dispatch>, cx: Context) {
+    while let Some((method, params, permit)) = rx.recv().await {
+        if let Err(fault) = serve_call(&*dispatch, &method, params, cx.clone()).await {
+            tracing::debug!(method, code = fault.code, message = fault.message, "a notification failed");
+        }
+        drop(permit);
+    }
+}
+
+/// Writes queued messages, flushing whenever the queue runs empty. On close, writes what is still queued for
+/// up to [`CLOSE_GRACE`], then shuts the write half down.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    writer: W,
+    mut rx: mpsc::Receiver<Bytes>,
+    shared: &Shared,
+) -> io::Result<()> {
+    let mut out = BufWriter::with_capacity(WRITE_BUFFER, writer);
+    loop {
+        let first = tokio::select! {
+            biased;
+            frame = rx.recv() => frame,
+            () = shared.closed.cancelled() => None,
+        };
+        let Some(first) = first else { break };
+        let mut batch = pin!(async {
+            out.write_all(&first).await?;
+            while let Ok(frame) = rx.try_recv() {
+                out.write_all(&frame).await?;
+            }
+            out.flush().await
+        });
+        tokio::select! {
+            written = &mut batch => written?,
+            () = shared.closed.cancelled() => match tokio::time::timeout(CLOSE_GRACE, &mut batch).await {
+                Ok(written) => written?,
+                // Stuck mid-message on a peer that does not read: nothing more can be sent.
+                Err(_) => return Ok(()),
+            },
+        }
+    }
+    let rest = async {
+        while let Ok(frame) = rx.try_recv() {
+            out.write_all(&frame).await?;
+        }
+        out.flush().await?;
+        out.shutdown().await
+    };
+    match tokio::time::timeout(CLOSE_GRACE, rest).await {
+        Ok(Err(e)) if !is_gone(&e) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Errors that only say the peer has gone, which is no news when closing.
+fn is_gone(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::NotConnected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            max_message_size: 1 << 20,
+            max_depth: 16,
+            max_in_flight: 4,
+            write_queue: 4,
+            call_timeout: None,
+            error_format: ErrorFormat::CodeMessage,
+        }
+    }
+
+    #[tokio::test]
+    async fn ids_wrap_and_skip_calls_in_flight() {
+        let session = Session::new(config(), Arc::new(rpc_core::Router::new()), Context::new());
+        let shared = session.shared();
+        let (tx, _rx) = oneshot::channel();
+        shared.calls().pending.insert(0, tx);
+        shared.calls().next_id = u32::MAX;
+        let peer = session.peer();
+        // The call to u32::MAX is queued; the next id would be 0, which is in flight, so it is 1.
+        let first = tokio::spawn({
+            let peer = peer.clone();
+            async move { peer.call("a", vec![]).await }
+        });
+        let second = tokio::spawn({
+            let peer = peer.clone();
+            async move { peer.call("b", vec![]).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut ids: Vec<u32> = shared.calls().pending.keys().copied().collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [0, 1, u32::MAX]);
+        shared.close("test over");
+        for call in [first, second] {
+            let err = call.await.unwrap().unwrap_err();
+            assert_eq!(err.to_string(), "transport error: connection closed: test over");
+        }
+        assert!(peer.is_closed());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_call_forgets_its_id() {
+        let session = Session::new(config(), Arc::new(rpc_core::Router::new()), Context::new());
+        let shared = session.shared();
+        let peer = session.peer();
+        let call = tokio::spawn(async move { peer.call("a", vec![]).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(shared.calls().pending.len(), 1);
+        call.abort();
+        let _ = call.await;
+        assert!(shared.calls().pending.is_empty());
+    }
+
+    #[tokio::test]
+    async fn calls_time_out() {
+        let config = Config { call_timeout: Some(Duration::from_millis(20)), ..config() };
+        let session = Session::new(config, Arc::new(rpc_core::Router::new()), Context::new());
+        let err = session.peer().call("a", vec![]).await.unwrap_err();
+        assert!(matches!(err, rpc_core::Error::Timeout(d) if d == Duration::from_millis(20)));
+        assert!(session.shared().calls().pending.is_empty());
+    }
+}

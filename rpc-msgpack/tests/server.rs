@@ -1,0 +1,386 @@
+//! The server and client over real sockets: pipelining, concurrency, notifications, errors, calls both ways,
+//! timeouts, closing and shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::{Impl, ProbeClient, ProbeServer, Raw, code, notification, request, serve, serve_default};
+use rpc_core::{Ext, Fault, Map, Router, Value};
+use rpc_msgpack::codec::Message;
+use rpc_msgpack::{Client, Server};
+
+#[tokio::test]
+async fn the_typed_client_calls_the_server() {
+    let (addr, _) = serve_default().await;
+    let client = ProbeClient::new(Client::connect(addr).await.unwrap());
+    assert_eq!(client.double(8).await.unwrap(), 16);
+    assert_eq!(client.sleep(1).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_thousand_pipelined_requests_in_one_write_are_all_answered() {
+    let (addr, _) = serve_default().await;
+    let mut raw = Raw::connect(addr).await;
+    let mut batch = Vec::new();
+    for id in 0..1000u32 {
+        batch.extend(request(id, "double", vec![Value::from(id)]));
+    }
+    raw.send(&batch).await;
+    let mut seen = vec![false; 1000];
+    for _ in 0..1000 {
+        match raw.recv().await {
+            Some(Message::Response { id, result: Ok(v) }) => {
+                assert_eq!(v, Value::from(2 * i64::from(id)), "the answer to {id}");
+                assert!(!std::mem::replace(&mut seen[id as usize], true), "{id} answered twice");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(seen.iter().all(|&s| s));
+}
+
+#[tokio::test]
+async fn a_slow_call_does_not_hold_up_a_fast_one() {
+    let (addr, _) = serve_default().await;
+    let mut raw = Raw::connect(addr).await;
+    let mut batch = request(1, "sleep", vec![500.into()]);
+    batch.extend(request(2, "double", vec![4.into()]));
+    let started = Instant::now();
+    raw.send(&batch).await;
+    assert_eq!(raw.response(2).await, Ok(Value::Int(8)));
+    assert!(started.elapsed() < Duration::from_millis(400), "the fast call waited {:?}", started.elapsed());
+    assert_eq!(raw.response(1).await, Ok(Value::Int(500)));
+}
+
+#[tokio::test]
+async fn calls_from_many_tasks_share_one_connection() {
+    let (addr, _) = serve_default().await;
+    let client = Arc::new(ProbeClient::new(Client::connect(addr).await.unwrap()));
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { (i, client.double(i).await.unwrap()) })
+        })
+        .collect();
+    for task in tasks {
+        let (i, doubled) = task.await.unwrap();
+        assert_eq!(doubled, 2 * i);
+    }
+}
+
+#[tokio::test]
+async fn notifications_run_in_order_without_an_answer() {
+    let (addr, state) = serve_default().await;
+    let mut raw = Raw::connect(addr).await;
+    let mut batch = Vec::new();
+    for i in 0..50 {
+        batch.extend(notification("record", vec![i.into()]));
+    }
+    // A notification of an unknown method, or one that panics, is dropped quietly.
+    batch.extend(notification("no_such_method", vec![]));
+    batch.extend(notification("explode", vec![]));
+    batch.extend(request(7, "double", vec![1.into()]));
+    raw.send(&batch).await;
+    // The first message back is the request's answer: notifications get none.
+    assert_eq!(raw.response(7).await, Ok(Value::Int(2)));
+    let client = ProbeClient::new(Client::connect(addr).await.unwrap());
+    common::eventually(|| state.notes.lock().unwrap().len() >= 50).await;
+    assert_eq!(client.notes().await.unwrap(), (0..50).map(Value::from).collect::<Vec<_>>());
+    // And the typed client's notify goes out as a notification too.
+    rpc_core::Transport::notify(client.transport(), "record", vec!["last".into()]).await.unwrap();
+    common::eventually(|| state.notes.lock().unwrap().len() >= 51).await;
+    assert_eq!(state.notes.lock().unwrap().last(), Some(&Value::from("last")));
+}
+
+#[tokio::test]
+async fn errors_are_answered_as_code_and_message() {
+    let (addr, _) = serve_default().await;
+    let mut raw = Raw::connect(addr).await;
+    let cases: Vec<(&str, Vec<Value>, i64, &str)> = vec![
+        ("no_such_method", vec![], Fault::METHOD_NOT_FOUND, "no_such_method"),
+        ("double", vec!["eight".into()], Fault::INVALID_PARAMS, "num"),
+        ("double", vec![], Fault::INVALID_PARAMS, "double"),
+        ("explode", vec![], Fault::INTERNAL_ERROR, "panicked"),
+        ("fail", vec![42.into(), "my fault".into()], 42, "my fault"),
+    ];
+    for (i, (method, params, want_code, want_text)) in cases.into_iter().enumerate() {
+        let id = i as u32;
+        raw.send(&request(id, method, params)).await;
+        let error = raw.response(id).await.unwrap_err();
+        assert_eq!(code(&error), want_code, "{method}: {error:?}");
+        let text = error.as_array().unwrap()[1].as_str().unwrap().to_owned();
+        assert!(text.contains(want_text), "{method}: {text}");
+    }
+    // The server goes on serving on the same connection.
+    raw.send(&request(99, "double", vec![5.into()])).await;
+    assert_eq!(raw.response(99).await, Ok(Value::Int(10)));
+}
+
+#[tokio::test]
+async fn invalid_requests_get_invalid_request_and_other_objects_close_the_connection() {
+    let (addr, _) = serve_default().await;
+    let mut raw = Raw::connect(addr).await;
+    let arr = Value::Array;
+    // A request whose method is not a string, and one whose params are not an array: -32600 with their ids.
+    raw.send(&common::encode_raw(&arr(vec![0.into(), 1.into(), 42.into(), arr(vec![])]))).await;
+    assert_eq!(code(&raw.response(1).await.unwrap_err()), Fault::INVALID_REQUEST);
+    raw.send(&common::encode_raw(&arr(vec![0.into(), 2.into(), "double".into(), 8.into()]))).await;
+    assert_eq!(code(&raw.response(2).await.unwrap_err()), Fault::INVALID_REQUEST);
+    raw.send(&request(3, "double", vec![8.into()])).await;
+    assert_eq!(raw.response(3).await, Ok(Value::Int(16)));
+    // Objects that are no message at all, with no id to answer: the peer does not speak MessagePack-RPC.
+    let not_messages = [
+        Value::from("hello"),
+        arr(vec![9.into(), 1.into()]),
+        arr(vec![0.into(), (-1).into(), "double".into(), arr(vec![])]),
+        arr(vec![1.into(), 1.into(), Value::Nil]),
+    ];
+    for object in not_messages {
+        let mut raw = Raw::connect(addr).await;
+        raw.send(&common::encode_raw(&object)).await;
+        assert_eq!(raw.closed().await, [], "{object:?}");
+    }
+}
+
+#[tokio::test]
+async fn method_names_and_strings_may_arrive_as_bin() {
+    let (addr, _) = serve_default().await;
+    let mut raw = Raw::connect(addr).await;
+    let bin = |s: &str| Value::Bytes(s.as_bytes().to_vec());
+    let req = Value::Array(vec![0.into(), 1.into(), bin("double"), Value::Array(vec![8.into()])]);
+    raw.send(&common::encode_raw(&req)).await;
+    assert_eq!(raw.response(1).await, Ok(Value::Int(16)));
+    // A String param sent as bin is read as the string.
+    let req = Value::Array(vec![0.into(), 2.into(), bin("fail"), Value::Array(vec![3.into(), bin("as bin")])]);
+    raw.send(&common::encode_raw(&req)).await;
+    assert_eq!(raw.response(2).await, Err(Value::Array(vec![3.into(), "as bin".into()])));
+}
+
+#[tokio::test]
+async fn values_survive_the_round_trip() {
+    let (addr, _) = serve_default().await;
+    let client = Client::connect(addr).await.unwrap();
+    let mut int_keys = Map::new();
+    int_keys.push(1, "one");
+    int_keys.push(Value::Nil, Value::Array(vec![]));
+    int_keys.push(Value::Bytes(vec![0]), -1);
+    let values = vec![
+        Value::UInt(u64::MAX),
+        Value::Int(i64::MIN),
+        Value::Int(i64::MAX),
+        Value::Float(-0.0),
+        Value::Float(f64::NAN),
+        Value::Bytes(vec![0, 255, 1]),
+        Value::from("ünïcode"),
+        Value::Ext(Ext::new(0, vec![1])),
+        Value::Ext(Ext::new(-1, vec![0; 12])),
+        Value::Ext(Ext::new(42, vec![7; 300])),
+        Value::Map(int_keys),
+        Value::Nil,
+        Value::Bool(true),
+    ];
+    for v in values {
+        assert_eq!(client.call("echo", vec![v.clone()]).await.unwrap(), v);
+    }
+}
+
+#[tokio::test]
+async fn a_server_handler_calls_the_client_back() {
+    let (addr, _) = serve_default().await;
+    // The client serves the probe too, so the server can call its `double` and `record`.
+    let mine = Impl::default();
+    let client =
+        ProbeClient::new(Client::builder().handler(ProbeServer::new(mine.clone())).connect(addr).await.unwrap());
+    assert_eq!(client.call_back("double".into(), vec![21.into()]).await.unwrap(), Value::Int(42));
+    // Calls nest: the server calls the client, whose handler calls the server again.
+    let nested = client.call_back("call_back".into(), vec!["double".into(), vec![Value::from(5)].into()]).await;
+    assert_eq!(nested.unwrap(), Value::Int(10));
+    // An error from the client's handler comes back to the server's handler as a fault, and on to us.
+    let err = client.call_back("no_such_method".into(), vec![]).await.unwrap_err();
+    assert_eq!(err.as_fault().unwrap().code, Fault::METHOD_NOT_FOUND);
+    // Notifications go both ways.
+    client.notify_back("record".into(), vec!["from the server".into()]).await.unwrap();
+    common::eventually(|| !mine.0.notes.lock().unwrap().is_empty()).await;
+    assert_eq!(*mine.0.notes.lock().unwrap(), [Value::from("from the server")]);
+}
+
+#[tokio::test]
+async fn a_client_without_a_handler_answers_method_not_found() {
+    let (addr, _) = serve_default().await;
+    let client = ProbeClient::new(Client::connect(addr).await.unwrap());
+    let err = client.call_back("double".into(), vec![1.into()]).await.unwrap_err();
+    assert_eq!(err.as_fault().unwrap().code, Fault::METHOD_NOT_FOUND);
+}
+
+#[tokio::test]
+async fn calls_time_out_and_late_answers_are_dropped() {
+    let (addr, _) = serve_default().await;
+    let client =
+        ProbeClient::new(Client::builder().timeout(Some(Duration::from_millis(100))).connect(addr).await.unwrap());
+    let err = client.sleep(300).await.unwrap_err();
+    assert!(matches!(err, rpc_core::Error::Timeout(_)), "{err}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The late answer to the timed-out call did not confuse the next one.
+    assert_eq!(client.double(3).await.unwrap(), 6);
+}
+
+#[tokio::test]
+async fn pending_calls_fail_clearly_when_the_connection_drops() {
+    // A "server" that reads requests and then hangs up without answering.
+    let listener = rpc_test_support::bind_loopback().await;
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    });
+    let client = Arc::new(Client::connect(addr).await.unwrap());
+    let calls: Vec<_> = (0..10)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.call("double", vec![i.into()]).await })
+        })
+        .collect();
+    for call in calls {
+        let err = call.await.unwrap().unwrap_err();
+        assert!(matches!(err, rpc_core::Error::Transport(_)), "{err}");
+        assert_eq!(err.to_string(), "transport error: connection closed: the peer closed the connection");
+    }
+    client.closed().await;
+    let err = client.call("double", vec![1.into()]).await.unwrap_err();
+    assert!(err.to_string().contains("connection closed"), "{err}");
+}
+
+#[tokio::test]
+async fn handlers_in_flight_are_dropped_when_the_connection_closes() {
+    let (addr, state) = serve_default().await;
+    let mut raw = Raw::connect(addr).await;
+    let mut batch = Vec::new();
+    for id in 0..5 {
+        batch.extend(request(id, "hang", vec![]));
+    }
+    raw.send(&batch).await;
+    common::eventually(|| state.started.load(Ordering::SeqCst) >= 5).await;
+    assert_eq!(state.started.load(Ordering::SeqCst), 5);
+    assert_eq!(state.dropped.load(Ordering::SeqCst), 0);
+    drop(raw);
+    common::eventually(|| state.dropped.load(Ordering::SeqCst) >= 5).await;
+    assert_eq!(state.dropped.load(Ordering::SeqCst), 5, "the handlers of a closed connection are dropped");
+}
+
+#[tokio::test]
+async fn in_flight_calls_per_connection_are_bounded() {
+    let (addr, state) = serve(|s| s.max_in_flight(3)).await;
+    let mut raw = Raw::connect(addr).await;
+    let mut batch = Vec::new();
+    for id in 0..10 {
+        batch.extend(request(id, "hang", vec![]));
+    }
+    raw.send(&batch).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(state.started.load(Ordering::SeqCst), 3, "only max_in_flight handlers run at once");
+    // Another connection is not held up.
+    let client = ProbeClient::new(Client::connect(addr).await.unwrap());
+    assert_eq!(client.double(2).await.unwrap(), 4);
+}
+
+#[tokio::test]
+async fn dropping_the_client_closes_the_connection() {
+    let (addr, state) = serve_default().await;
+    let client = ProbeClient::new(Client::connect(addr).await.unwrap());
+    let call = {
+        let transport = client.transport().clone();
+        tokio::spawn(async move { transport.call("hang", vec![]).await })
+    };
+    common::eventually(|| state.started.load(Ordering::SeqCst) >= 1).await;
+    drop(client);
+    // A clone is still held by the spawned call: the connection stays open until it is gone.
+    assert_eq!(state.dropped.load(Ordering::SeqCst), 0);
+    call.abort();
+    let _ = call.await;
+    common::eventually(|| state.dropped.load(Ordering::SeqCst) >= 1).await;
+    assert_eq!(state.dropped.load(Ordering::SeqCst), 1, "the server saw the connection close");
+}
+
+#[tokio::test]
+async fn a_notification_sent_just_before_the_client_is_dropped_is_delivered() {
+    let (addr, state) = serve_default().await;
+    let client = Client::connect(addr).await.unwrap();
+    client.notify("record", vec!["bye".into()]).await.unwrap();
+    drop(client);
+    common::eventually(|| !state.notes.lock().unwrap().is_empty()).await;
+    assert_eq!(*state.notes.lock().unwrap(), [Value::from("bye")]);
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_calls_in_flight() {
+    let listener = rpc_test_support::bind_loopback().await;
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(Server::new(ProbeServer::new(Impl::default())).serve_with_shutdown(listener, async {
+        let _ = stopped.await;
+    }));
+    let client = ProbeClient::new(Client::connect(addr).await.unwrap());
+    let slow = {
+        let transport = client.transport().clone();
+        tokio::spawn(async move { transport.call("sleep", vec![300.into()]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // New calls are refused while the server drains; the call in flight is answered.
+    let refused = client.double(1).await.unwrap_err();
+    assert!(refused.as_fault().is_some_and(|f| f.message.contains("shutting down")), "{refused}");
+    assert_eq!(slow.await.unwrap().unwrap(), Value::Int(300));
+    tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
+    // Then the connection is closed and nothing listens any more.
+    client.transport().closed().await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn unix_sockets_work_both_ways() {
+    let dir = rpc_test_support::TempDir::new("rpc-msgpack");
+    let path = dir.path().join("rpc.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    tokio::spawn(Server::new(ProbeServer::new(Impl::default())).serve(listener));
+    let mine = Impl::default();
+    let client = Client::builder().handler(ProbeServer::new(mine)).connect_unix(&path).await.unwrap();
+    let client = ProbeClient::new(client);
+    assert_eq!(client.double(8).await.unwrap(), 16);
+    assert_eq!(client.call_back("double".into(), vec![2.into()]).await.unwrap(), Value::Int(4));
+}
+
+#[tokio::test]
+async fn any_byte_stream_can_carry_a_connection() {
+    let (client_io, server_io) = tokio::io::duplex(64);
+    let server = Server::new(ProbeServer::new(Impl::default()));
+    let serving = tokio::spawn(async move {
+        let (r, w) = tokio::io::split(server_io);
+        server.serve_connection(r, w, rpc_core::Context::new()).await
+    });
+    let (r, w) = tokio::io::split(client_io);
+    let client = ProbeClient::new(Client::builder().connect_io(r, w));
+    // Bigger than the duplex's buffer: the writes go through in pieces.
+    let big = Value::from("x".repeat(10_000));
+    assert_eq!(client.echo(big.clone()).await.unwrap(), big);
+    assert_eq!(client.double(8).await.unwrap(), 16);
+    drop(client);
+    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_router_serves_several_services() {
+    let router = Router::new().mount_prefixed("probe", ProbeServer::new(Impl::default()));
+    let listener = rpc_test_support::bind_loopback().await;
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(Server::new(router).serve(listener));
+    let client = Client::connect(addr).await.unwrap();
+    assert_eq!(client.call("probe.double", vec![4.into()]).await.unwrap(), Value::Int(8));
+}
