@@ -1,0 +1,320 @@
+//! The JSON-RPC server: the shared HTTP server of `rpc-http` with a JSON-RPC 2.0 endpoint.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use rpc_core::{BoxFuture, Context, Dispatch, Fault, Map, MethodInfo, Value, serve_call};
+use rpc_http::{Endpoint, Reply, ServerConfig};
+use tokio::net::TcpListener;
+
+use crate::codec::{self, Body, DEFAULT_MAX_DEPTH, Entry, Id, Params};
+use crate::discover;
+
+pub use rpc_http::{
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+};
+
+/// The default cap on the number of requests in one batch.
+pub const DEFAULT_MAX_BATCH: usize = 1000;
+
+/// The default time a handler may run before its request is answered with a -32603 error: 5 minutes.
+pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(300);
+
+const CONTENT_TYPE: &str = "application/json";
+
+/// Serves a [`Dispatch`] (a `#[service]`'s `...Server`, or a [`Router`](rpc_core::Router)) over JSON-RPC 2.0.
+///
+/// Requests are `POST`ed to `/`; other paths answer 404 and other methods 405. Every answer to a request is
+/// HTTP 200 with a response object (errors included); a notification, or a batch of nothing but
+/// notifications, is answered with HTTP 204 and no body. A body over the size limit is refused with 413 before
+/// it is read.
+///
+/// Params may be positional (an array) or named (an object, matched to the Rust param names of the method;
+/// trailing `Option` params may be left out). `rpc.discover` answers an [OpenRPC](https://open-rpc.org)
+/// document of the methods (see [`Server::introspection`]).
+///
+/// ```no_run
+/// use rpc_core::service;
+///
+/// #[service]
+/// pub trait Services {
+///     /// Returns num * 2.
+///     async fn double(&self, num: i64) -> i64;
+/// }
+///
+/// struct Doubler;
+/// impl Services for Doubler {
+///     async fn double(&self, num: i64) -> i64 { num * 2 }
+/// }
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:6789").await?;
+/// rpc_json::Server::new(ServicesServer::new(Doubler))
+///     .max_batch(100)
+///     .serve_with_shutdown(listener, async { tokio::signal::ctrl_c().await.ok(); })
+///     .await
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Server<D> {
+    dispatch: Arc<D>,
+    http: ServerConfig,
+    max_depth: usize,
+    max_batch: usize,
+    introspection: bool,
+    handler_timeout: Option<Duration>,
+}
+
+impl<D: Dispatch> Server<D> {
+    /// A server for `dispatch`, with the default limits.
+    pub fn new(dispatch: D) -> Server<D> {
+        Server {
+            dispatch: Arc::new(dispatch),
+            http: ServerConfig::new("JSON-RPC"),
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_batch: DEFAULT_MAX_BATCH,
+            introspection: true,
+            handler_timeout: Some(DEFAULT_HANDLER_TIMEOUT),
+        }
+    }
+
+    rpc_http::http_server_settings!();
+
+    /// How deeply arrays and objects may nest in a request's params (default
+    /// [`DEFAULT_MAX_DEPTH`](crate::codec::DEFAULT_MAX_DEPTH), 64; at most [`MAX_DEPTH`](crate::codec::MAX_DEPTH),
+    /// 120, serde_json's own limit less the request's envelope). Deeper ones get a -32600 error. The depth is
+    /// counted on the raw bytes before anything is parsed, so a deep body costs one pass over it.
+    pub fn max_depth(mut self, depth: usize) -> Server<D> {
+        self.max_depth = depth;
+        self
+    }
+
+    /// The most requests one batch may carry (default [`DEFAULT_MAX_BATCH`], 1000); a larger batch is answered
+    /// with one -32600 error.
+    pub fn max_batch(mut self, requests: usize) -> Server<D> {
+        self.max_batch = requests;
+        self
+    }
+
+    /// How long one request (each of a batch on its own) may run before it is dropped and answered with a
+    /// -32603 error (default `Some(`[`DEFAULT_HANDLER_TIMEOUT`]`)`, 5 minutes); `None` lets it run for ever.
+    pub fn handler_timeout(mut self, timeout: Option<Duration>) -> Server<D> {
+        self.handler_timeout = timeout;
+        self
+    }
+
+    /// Answer `rpc.discover` with an OpenRPC document built from the dispatcher's method metadata: names,
+    /// param names and types, doc comments (default on). A method of yours called `rpc.discover` wins.
+    pub fn introspection(mut self, on: bool) -> Server<D> {
+        self.introspection = on;
+        self
+    }
+
+    /// Serves connections from `listener` for ever (errors accepting one connection are logged and skipped).
+    pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
+        self.serve_with_shutdown(listener, std::future::pending()).await
+    }
+
+    /// Serves connections from `listener` until `signal` completes; then stops accepting, lets the requests in
+    /// flight finish, and returns.
+    pub async fn serve_with_shutdown(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send,
+    ) -> io::Result<()> {
+        let methods: HashMap<String, MethodInfo> =
+            self.dispatch.methods().into_iter().map(|m| (m.name.clone().into_owned(), m)).collect();
+        let discover = (self.introspection && !methods.contains_key(discover::METHOD))
+            .then(|| discover::document(&self.dispatch.methods()));
+        let inner = Inner {
+            dispatch: self.dispatch,
+            methods,
+            discover,
+            max_depth: self.max_depth,
+            max_batch: self.max_batch,
+            handler_timeout: self.handler_timeout,
+        };
+        rpc_http::serve(listener, JsonEndpoint { inner: Arc::new(inner) }, self.http, signal).await
+    }
+}
+
+/// JSON-RPC on the shared HTTP server: decode, route, encode.
+struct JsonEndpoint<D> {
+    inner: Arc<Inner<D>>,
+}
+
+struct Inner<D> {
+    dispatch: Arc<D>,
+    /// The methods' metadata by wire name, for named params.
+    methods: HashMap<String, MethodInfo>,
+    /// The `rpc.discover` answer, when introspection is on.
+    discover: Option<Value>,
+    max_depth: usize,
+    max_batch: usize,
+    handler_timeout: Option<Duration>,
+}
+
+/// What one request comes to: the id to answer and the outcome, or nothing for a notification.
+type Answer = Option<(Id, Result<Value, Fault>)>;
+
+impl<D: Dispatch> Endpoint for JsonEndpoint<D> {
+    fn handle(&self, body: Bytes, cx: Context) -> BoxFuture<'static, Reply> {
+        let peer = cx.get::<rpc_core::RemoteAddr>().map(|a| a.0);
+        match codec::decode_requests(&body, self.inner.max_depth, self.inner.max_batch) {
+            Err(fault) => {
+                tracing::debug!(?peer, code = fault.code, message = fault.message, "bad request body");
+                let mut out = Vec::new();
+                codec::push_response(&mut out, &Id::null(), Err(&fault));
+                Box::pin(std::future::ready(Reply::ok(CONTENT_TYPE, out)))
+            }
+            Ok(Body::Single(entry)) => {
+                let answer = self.inner.run(entry, cx);
+                Box::pin(async move {
+                    match answer.await {
+                        Some((id, result)) => {
+                            let mut out = Vec::new();
+                            codec::push_response(&mut out, &id, result.as_ref());
+                            Reply::ok(CONTENT_TYPE, out)
+                        }
+                        None => Reply::empty(StatusCode::NO_CONTENT),
+                    }
+                })
+            }
+            Ok(Body::Batch(entries)) => {
+                let answers: Vec<_> = entries.into_iter().map(|e| self.inner.run(e, cx.clone())).collect();
+                Box::pin(async move {
+                    // The requests run concurrently in this task (so they stop with it); answers keep their order.
+                    let answers = futures_util::future::join_all(answers).await;
+                    let mut out = Vec::with_capacity(answers.len() * 48);
+                    for (id, result) in answers.iter().flatten() {
+                        out.push(if out.is_empty() { b'[' } else { b',' });
+                        codec::push_response(&mut out, id, result.as_ref());
+                    }
+                    if out.is_empty() {
+                        return Reply::empty(StatusCode::NO_CONTENT);
+                    }
+                    out.push(b']');
+                    Reply::ok(CONTENT_TYPE, out)
+                })
+            }
+        }
+    }
+}
+
+impl<D: Dispatch> Inner<D> {
+    /// Starts one request; its answer is `None` for a notification, whatever happened (the spec's rule), and
+    /// always `Some` for an invalid request.
+    fn run(&self, entry: Entry, cx: Context) -> BoxFuture<'static, Answer> {
+        let peer = cx.get::<rpc_core::RemoteAddr>().map(|a| a.0);
+        let (id, method, params) = match entry {
+            Entry::Invalid { id, fault } => {
+                tracing::debug!(?peer, %id, message = fault.message, "invalid request");
+                return ready(Some((id, Err(fault))));
+            }
+            Entry::Call { id, method, params } => (id, method, params),
+        };
+        let params = params.and_then(|p| match p {
+            Params::Positional(values) => Ok(values),
+            Params::Named(named) => match self.methods.get(&method) {
+                Some(info) => by_name(info, named),
+                None => Err(Fault::method_not_found(&method)),
+            },
+        });
+        let outcome: BoxFuture<'static, Result<Value, Fault>> = match params {
+            Err(fault) => ready(Err(fault)),
+            Ok(params) => match &self.discover {
+                Some(doc) if method == discover::METHOD => ready(discover::answer(doc, &params)),
+                _ => Box::pin(serve_call(&*self.dispatch, &method, params, cx)),
+            },
+        };
+        let limit = self.handler_timeout;
+        Box::pin(async move {
+            let result = match limit {
+                Some(limit) => tokio::time::timeout(limit, outcome).await.unwrap_or_else(|_| {
+                    tracing::warn!(?peer, method, ?limit, "handler timed out");
+                    Err(Fault::internal_error(format!("{method} did not finish within {limit:?}")))
+                }),
+                None => outcome.await,
+            };
+            match (&id, &result) {
+                (None, Ok(_)) => tracing::debug!(?peer, method, "notification handled"),
+                (None, Err(f)) => tracing::debug!(?peer, method, code = f.code, "notification failed (no reply)"),
+                (Some(_), Ok(_)) => tracing::debug!(?peer, method, "call answered"),
+                (Some(_), Err(f)) => tracing::debug!(?peer, method, code = f.code, "call answered with an error"),
+            }
+            id.map(|id| (id, result))
+        })
+    }
+}
+
+fn ready<T: Send + 'static>(value: T) -> BoxFuture<'static, T> {
+    Box::pin(std::future::ready(value))
+}
+
+/// Named params in the method's positional order. Unknown, repeated or missing names are -32602; left-out
+/// `Option` params are nil, and trailing ones are left out.
+fn by_name(info: &MethodInfo, named: Map) -> Result<Vec<Value>, Fault> {
+    let list = || info.params.iter().map(|p| format!("{}: {}", p.name, p.ty)).collect::<Vec<_>>().join(", ");
+    let mut slots: Vec<Option<Value>> = vec![None; info.params.len()];
+    for (key, value) in named {
+        let name = key.as_str().unwrap_or_default();
+        let Some(i) = info.params.iter().position(|p| p.name == name) else {
+            return Err(Fault::invalid_params(format!("{} has no param `{name}`; it takes ({})", info.name, list())));
+        };
+        if slots[i].replace(value).is_some() {
+            return Err(Fault::invalid_params(format!("{}: param `{name}` is given twice", info.name)));
+        }
+    }
+    let missing: Vec<String> = info
+        .params
+        .iter()
+        .zip(&slots)
+        .filter(|(p, slot)| slot.is_none() && !p.optional)
+        .map(|(p, _)| format!("`{}` ({})", p.name, p.ty))
+        .collect();
+    if !missing.is_empty() {
+        let plural = if missing.len() == 1 { "" } else { "s" };
+        return Err(Fault::invalid_params(format!("{}: missing param{plural} {}", info.name, missing.join(", "))));
+    }
+    let given = slots.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
+    Ok(slots.into_iter().take(given).map(Option::unwrap_or_default).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use rpc_core::ParamInfo;
+
+    use super::*;
+
+    static PARAMS: [ParamInfo; 3] = [
+        ParamInfo::new("a", "i64", false),
+        ParamInfo::new("b", "String", false),
+        ParamInfo::new("c", "Option<i64>", true),
+    ];
+
+    fn named(pairs: &[(&str, Value)]) -> Map {
+        pairs.iter().map(|(k, v)| (*k, v.clone())).collect()
+    }
+
+    #[test]
+    fn named_params_take_their_positions() {
+        let info = MethodInfo::new("m", &PARAMS, "()", "");
+        let got = by_name(&info, named(&[("b", "x".into()), ("a", 1.into())])).unwrap();
+        assert_eq!(got, [Value::Int(1), Value::from("x")]);
+        let got = by_name(&info, named(&[("c", 3.into()), ("b", "x".into()), ("a", 1.into())])).unwrap();
+        assert_eq!(got, [Value::Int(1), Value::from("x"), Value::Int(3)]);
+        let err = by_name(&info, named(&[("a", 1.into()), ("z", 1.into())])).unwrap_err();
+        assert_eq!(err.code, Fault::INVALID_PARAMS);
+        assert!(err.message.contains("no param `z`") && err.message.contains("a: i64, b: String"), "{err}");
+        let err = by_name(&info, named(&[("c", 1.into())])).unwrap_err();
+        assert!(err.message.contains("missing params `a` (i64), `b` (String)"), "{err}");
+        let err = by_name(&info, named(&[("a", 1.into()), ("a", 2.into())])).unwrap_err();
+        assert!(err.message.contains("given twice"), "{err}");
+    }
+}
