@@ -1,0 +1,280 @@
+//! `rpc`: call a method on any RPC server from the shell, whatever its protocol, the way `grpcurl` does for
+//! gRPC.
+//!
+//! ```text
+//! rpc call http://127.0.0.1:6789/ double 7                # XML-RPC: prints 14
+//! rpc call jsonrpc+http://127.0.0.1:6789/ echo '{"a": [1, 2.5, null]}'
+//! rpc call msgpack://127.0.0.1:6666 nvim_eval '"6*7"'     # MessagePack-RPC (here Neovim): prints 42
+//! rpc notify jsonrpc+http://127.0.0.1:6789/ bump 1
+//! rpc list http://127.0.0.1:6789/
+//! rpc help http://127.0.0.1:6789/ double
+//! ```
+//!
+//! The URL's scheme picks the protocol: `http://` and `https://` are XML-RPC (like Python's `ServerProxy`),
+//! `jsonrpc+http://` and `jsonrpc+https://` JSON-RPC 2.0, `msgpack://HOST:PORT` MessagePack-RPC over TCP and
+//! `msgpack+unix:///PATH` over a Unix socket. Each argument is one JSON value; the result is printed as JSON
+//! (indented on a terminal, on one line otherwise). Values JSON cannot say are spelled
+//! `{"$base64": "..."}`, `{"$datetime": "19980717T14:08:55"}`, `{"$ext": [type, "base64"]}`,
+//! `{"$map": [[key, value], ...]}` (keys that are not strings) and `{"$float": "NaN"}`, both ways (see
+//! `rpc_json::codec`); integers keep their full 64-bit range.
+//!
+//! Exit codes: 0 success; 1 the server answered a fault (`fault CODE: MESSAGE` on stderr); 2 anything else
+//! (connection refused, timeout, bad URL, bad JSON argument), with a one-line message that says what to do.
+
+mod conn;
+mod introspect;
+mod target;
+
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use rpc_core::{Fault, Value};
+
+use crate::conn::{Conn, Options};
+use crate::target::Target;
+
+/// Call methods on XML-RPC, JSON-RPC and MessagePack-RPC servers.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rpc",
+    version,
+    disable_help_subcommand = true,
+    after_help = "URL schemes: http:// and https:// (XML-RPC), jsonrpc+http:// and jsonrpc+https:// (JSON-RPC 2.0),\n\
+                  msgpack://HOST:PORT and msgpack+unix:///PATH (MessagePack-RPC).\n\
+                  Arguments are JSON: 7, '\"text\"', '[1, 2]', '{\"$base64\": \"AP8=\"}'.\n\
+                  Exit codes: 0 success, 1 the server answered a fault, 2 anything else."
+)]
+struct Cli {
+    /// How long connecting and each exchange may take: 500ms, 2s, 1.5, 1m.
+    #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Show each request and response on stderr (HTTP bodies as sent; MessagePack decoded, as JSON).
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Call METHOD with the ARGs and print its result as JSON.
+    Call {
+        /// The server's URL; its scheme picks the protocol.
+        url: String,
+        /// The method's name.
+        method: String,
+        /// One JSON value per param, in order.
+        #[arg(allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Send METHOD with the ARGs without waiting for a result (on XML-RPC, which has no notifications: a call
+    /// whose result is dropped).
+    Notify {
+        /// The server's URL; its scheme picks the protocol.
+        url: String,
+        /// The method's name.
+        method: String,
+        /// One JSON value per param, in order.
+        #[arg(allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// List the server's methods (XML-RPC `system.listMethods`, JSON-RPC `rpc.discover`, Neovim's API info).
+    List {
+        /// The server's URL; its scheme picks the protocol.
+        url: String,
+    },
+    /// Show a method's signature and documentation, where the server offers them.
+    Help {
+        /// The server's URL; its scheme picks the protocol.
+        url: String,
+        /// The method's name.
+        method: String,
+    },
+}
+
+/// Why a command failed: the server's fault (exit 1) or anything else (exit 2).
+#[derive(Debug)]
+pub enum Failure {
+    /// The server answered a fault; the hint, if any, says what it means here.
+    Fault(Fault, Option<String>),
+    /// Anything else, as a message that says what to do.
+    Other(String),
+}
+
+impl Failure {
+    /// The server's fault.
+    pub fn fault(fault: Fault) -> Failure {
+        Failure::Fault(fault, None)
+    }
+
+    /// A failure on this side or on the way.
+    pub fn other(message: impl Into<String>) -> Failure {
+        Failure::Other(message.into())
+    }
+
+    /// A mistake in the command line (the same exit code as [`Failure::other`]).
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure::Other(message.into())
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Fault(..) => 1,
+            Failure::Other(_) => 2,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Fault(fault, None) => write!(f, "fault {}: {}", fault.code, fault.message),
+            Failure::Fault(fault, Some(hint)) => write!(f, "fault {}: {} ({hint})", fault.code, fault.message),
+            Failure::Other(message) => write!(f, "error: {message}"),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("{failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let opts = Options { timeout: cli.timeout, verbose: cli.verbose };
+    match cli.command {
+        Command::Call { url, method, args } => {
+            let (target, params) = (Target::parse(&url)?, parse_args(&args)?);
+            let conn = Conn::open(&target, opts).await?;
+            let result = conn.call(&method, params, opts).await?;
+            print_value(&result)
+        }
+        Command::Notify { url, method, args } => {
+            let (target, params) = (Target::parse(&url)?, parse_args(&args)?);
+            let conn = Conn::open(&target, opts).await?;
+            conn.notify(&method, params, opts).await
+        }
+        Command::List { url } => {
+            let target = Target::parse(&url)?;
+            let conn = Conn::open(&target, opts).await?;
+            let names = introspect::list(&conn, &target, opts).await?;
+            print_lines(&names.join("\n"))
+        }
+        Command::Help { url, method } => {
+            let target = Target::parse(&url)?;
+            let conn = Conn::open(&target, opts).await?;
+            let text = introspect::help(&conn, &target, &method, opts).await?;
+            print_lines(&text)
+        }
+    }
+}
+
+/// Each argument as one JSON value, in the spelling of `rpc_json::codec`.
+fn parse_args(args: &[String]) -> Result<Vec<Value>, Failure> {
+    args.iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            rpc_json::codec::decode_value(arg.as_bytes(), rpc_json::codec::MAX_DEPTH).map_err(|e| {
+                let n = i + 1;
+                match e {
+                    rpc_json::Error::Json(why) => Failure::usage(format!(
+                        "argument {n} ({arg:?}) is not JSON ({why}); quote a string as JSON, e.g. '\"{}\"'",
+                        arg.escape_default()
+                    )),
+                    other => Failure::usage(format!("argument {n} ({arg:?}): {other}")),
+                }
+            })
+        })
+        .collect()
+}
+
+/// A value as JSON text: indented for a terminal, compact for a pipe.
+pub fn show(value: &Value, pretty: bool) -> String {
+    let text = if pretty { rpc_json::codec::encode_value_pretty(value) } else { rpc_json::codec::encode_value(value) };
+    text.unwrap_or_else(|e| format!("{value:?} ({e})"))
+}
+
+fn print_value(value: &Value) -> Result<(), Failure> {
+    let pretty = std::io::stdout().is_terminal();
+    print_lines(&show(value, pretty))
+}
+
+fn print_lines(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let written = if text.is_empty() { Ok(()) } else { writeln!(out, "{text}") };
+    // A closed pipe (`rpc list ... | head -1`) is not worth a message.
+    match written.and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::other(format!("writing the output: {e}"))),
+        _ => Ok(()),
+    }
+}
+
+/// `500ms`, `2s`, `1.5` (seconds), `1m`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|n| Duration::try_from_secs_f64(n * scale).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text:?} is not a duration: write e.g. 500ms, 2s, 1.5 or 1m"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        for bad in ["", "0", "-1s", "soon", "1h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn arguments_are_json() {
+        let args: Vec<String> = ["7", "\"x\"", r#"{"$base64":"AP8="}"#, "-5"].iter().map(|s| (*s).to_owned()).collect();
+        let values = parse_args(&args).unwrap();
+        assert_eq!(values, [Value::Int(7), Value::from("x"), Value::Bytes(vec![0, 255]), Value::Int(-5)]);
+        let err = parse_args(&["hello".to_owned()]).unwrap_err().to_string();
+        assert!(err.starts_with("error: argument 1 (\"hello\") is not JSON") && err.contains(r#"'"hello"'"#), "{err}");
+        let err = parse_args(&["1".to_owned(), r#"{"$datetime": "x"}"#.to_owned()]).unwrap_err().to_string();
+        assert!(err.contains("argument 2") && err.contains("$datetime"), "{err}");
+    }
+}

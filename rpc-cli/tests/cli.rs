@@ -1,0 +1,283 @@
+//! The built `rpc` binary against interop_server's service on XML-RPC, JSON-RPC and MessagePack-RPC (TCP and a
+//! Unix socket), against Python's `SimpleXMLRPCServer` and against Neovim: output, exit codes and messages.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rpc_examples::interop::{InteropServer, InteropService};
+use rpc_test_support::{bind_loopback, spawn_nvim, spawn_python_server};
+
+/// What one run of `rpc` did.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+async fn rpc(args: &[&str]) -> Run {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rpc"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run rpc");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `rpc` and checks it succeeded with exactly `stdout`.
+async fn ok(args: &[&str], stdout: &str) {
+    let run = rpc(args).await;
+    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (Some(0), stdout, ""), "rpc {args:?}");
+}
+
+/// Runs `rpc`, checks it failed with `code`, printed nothing on stdout and one line on stderr that contains
+/// every one of `parts`; returns that line.
+async fn fails(args: &[&str], code: i32, parts: &[&str]) -> String {
+    let run = rpc(args).await;
+    assert_eq!((run.code, run.stdout.as_str()), (Some(code), ""), "rpc {args:?}: {run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "one line of message: {run:?}");
+    for part in parts {
+        assert!(run.stderr.contains(part), "rpc {args:?}: {:?} lacks {part:?}", run.stderr);
+    }
+    run.stderr
+}
+
+/// The interop service on every protocol at once, sharing one instance.
+struct Servers {
+    xml: String,
+    json: String,
+    msgpack: String,
+    unix: String,
+    _dir: TempDir,
+}
+
+async fn servers() -> Servers {
+    let service = Arc::new(InteropService::default());
+    let xml = bind_loopback().await;
+    let json = bind_loopback().await;
+    let msgpack = bind_loopback().await;
+    let dir = TempDir::new();
+    let socket = dir.0.join("interop.sock");
+    let unix = tokio::net::UnixListener::bind(&socket).unwrap();
+    let urls = Servers {
+        xml: format!("http://{}/", xml.local_addr().unwrap()),
+        json: format!("jsonrpc+http://{}/", json.local_addr().unwrap()),
+        msgpack: format!("msgpack://{}", msgpack.local_addr().unwrap()),
+        unix: format!("msgpack+unix://{}", socket.display()),
+        _dir: dir,
+    };
+    tokio::spawn(rpc_xml::Server::new(InteropServer::from_arc(service.clone())).serve(xml));
+    tokio::spawn(rpc_json::Server::new(InteropServer::from_arc(service.clone())).serve(json));
+    let mp = rpc_msgpack::Server::new(InteropServer::from_arc(service));
+    tokio::spawn(mp.clone().serve(msgpack));
+    tokio::spawn(mp.serve(unix));
+    urls
+}
+
+/// A directory removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("rpc-cli-test-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A loopback port with nothing listening on it.
+fn closed_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+#[tokio::test]
+async fn calls_faults_and_notifications_on_every_protocol() {
+    let s = servers().await;
+    for url in [&s.xml, &s.json, &s.msgpack, &s.unix] {
+        let url = url.as_str();
+        ok(&["call", url, "double", "7"], "14\n").await;
+        ok(&["call", url, "add", "-2", "5"], "3\n").await;
+        ok(&["call", url, "echo", r#"{"a": [1, 2.5, true, null, "é"]}"#], "{\"a\":[1,2.5,true,null,\"é\"]}\n").await;
+        assert_eq!(
+            fails(&["call", url, "fail", "42", r#""custom message""#], 1, &[]).await,
+            "fault 42: custom message\n"
+        );
+        assert_eq!(fails(&["call", url, "nope"], 1, &[]).await, "fault -32601: method not found: \"nope\"\n");
+        fails(&["call", url, "double", r#""x""#], 1, &["fault -32602: ", "double", "num"]).await;
+        fails(&["call", url, "explode"], 1, &["fault -32603: "]).await;
+        ok(&["notify", url, "bump", "1"], "").await;
+    }
+    // Four notifications on one shared instance, all delivered.
+    ok(&["call", &s.json, "counter"], "4\n").await;
+}
+
+#[tokio::test]
+async fn values_json_cannot_say_use_one_spelling_both_ways() {
+    let s = servers().await;
+    // MessagePack has no datetime type (a datetime goes as its text), XML-RPC no ext, non-string keys, u64
+    // above i64 or NaN.
+    let datetime = r#"{"$datetime":"19980717T14:08:55"}"#;
+    ok(&["call", &s.json, "echo", datetime], &format!("{datetime}\n")).await;
+    ok(&["call", &s.xml, "echo", datetime], &format!("{datetime}\n")).await;
+    ok(&["call", &s.msgpack, "echo", datetime], "\"19980717T14:08:55\"\n").await;
+    let everywhere = [
+        r#"{"$base64":"AP8="}"#,
+        "9223372036854775807",
+        "-9223372036854775808",
+        "1.5",
+        r#"["nested",{"k":[{"$base64":""}]}]"#,
+    ];
+    let not_xml = [
+        r#"{"$ext":[5,"AQID"]}"#,
+        r#"{"$map":[[1,"one"],[true,null]]}"#,
+        "18446744073709551615",
+        r#"{"$float":"NaN"}"#,
+        r#"{"$float":"-Infinity"}"#,
+    ];
+    for url in [&s.json, &s.msgpack] {
+        for value in everywhere.iter().chain(&not_xml) {
+            ok(&["call", url, "echo", value], &format!("{value}\n")).await;
+        }
+    }
+    for value in everywhere {
+        ok(&["call", &s.xml, "echo", value], &format!("{value}\n")).await;
+    }
+    for value in not_xml {
+        fails(&["call", &s.xml, "echo", value], 2, &["error: ", "XML-RPC"]).await;
+    }
+}
+
+#[tokio::test]
+async fn list_and_help_where_the_server_offers_introspection() {
+    let s = servers().await;
+    let xml = rpc(&["list", &s.xml]).await;
+    assert_eq!(xml.code, Some(0));
+    assert!(xml.stdout.lines().any(|l| l == "system.listMethods") && xml.stdout.lines().any(|l| l == "double"));
+    ok(&["help", &s.xml, "double"], "double(int) -> int\nReturns num * 2.\n").await;
+    fails(&["help", &s.xml, "nope"], 1, &["fault -32601: method not found: \"nope\""]).await;
+    ok(&["list", &s.json], "add\nbump\ncounter\ndouble\necho\nexplode\nfail\nsleep\n").await;
+    ok(
+        &["help", &s.json, "add"],
+        "add(a: i64, b: i64) -> i64\nReturns a + b (a fault -32602 if the sum overflows 64 bits).\n",
+    )
+    .await;
+    fails(&["help", &s.json, "nope"], 2, &["error: ", "lists no method \"nope\"", "rpc list"]).await;
+    fails(&["list", &s.msgpack], 1, &["fault -32601", "does not seem to offer introspection", "rpc call"]).await;
+}
+
+#[tokio::test]
+async fn everything_else_exits_2_with_what_to_do() {
+    let s = servers().await;
+    let closed = closed_port();
+    for url in [format!("http://{closed}/"), format!("jsonrpc+http://{closed}/"), format!("msgpack://{closed}")] {
+        fails(&["call", &url, "double", "1"], 2, &["error: ", "refused", "listening"]).await;
+    }
+    fails(
+        &["call", "msgpack+unix:///nonexistent/rpc.sock", "double", "1"],
+        2,
+        &["error: ", "cannot connect", "listening"],
+    )
+    .await;
+    for url in [&s.xml, &s.json, &s.msgpack] {
+        fails(
+            &["--timeout", "200ms", "call", url, "sleep", "3000"],
+            2,
+            &["error: no answer within 200ms", "raise --timeout"],
+        )
+        .await;
+    }
+    fails(&["call", "ftp://127.0.0.1/", "double", "1"], 2, &["error: bad URL \"ftp://127.0.0.1/\"", "jsonrpc+http://"])
+        .await;
+    fails(&["call", "127.0.0.1:6789", "double", "1"], 2, &["error: bad URL", "no scheme"]).await;
+    fails(&["call", "msgpack://127.0.0.1", "double", "1"], 2, &["error: bad URL", "HOST:PORT"]).await;
+    fails(&["call", &s.json, "echo", "hello"], 2, &["error: argument 1 (\"hello\") is not JSON", r#"'"hello"'"#]).await;
+    fails(&["call", &s.json, "echo", r#"{"$base64": 1}"#], 2, &["error: argument 1", "$base64 takes a string"]).await;
+    let wrong_path = s.xml.replace("/", "") + "/nope";
+    let wrong_path = wrong_path.replace("http:", "http://");
+    fails(&["call", &wrong_path, "double", "1"], 2, &["error: ", "answered HTTP 404", "check the URL"]).await;
+    // An XML-RPC server is not a JSON-RPC one.
+    let xml_as_json = s.xml.replace("http://", "jsonrpc+http://");
+    fails(&["call", &xml_as_json, "double", "1"], 2, &["error: the server's answer could not be read", "protocol"])
+        .await;
+    let bad_timeout = rpc(&["--timeout", "soon", "call", &s.json, "double", "1"]).await;
+    assert_eq!(bad_timeout.code, Some(2), "{bad_timeout:?}");
+    assert!(bad_timeout.stderr.contains("\"soon\" is not a duration: write e.g. 500ms"), "{bad_timeout:?}");
+    let usage = rpc(&["call", &s.json]).await;
+    assert_eq!(usage.code, Some(2), "{usage:?}");
+    assert!(usage.stderr.contains("Usage: rpc call"), "{usage:?}");
+}
+
+#[tokio::test]
+async fn verbose_shows_the_wire_on_stderr() {
+    let s = servers().await;
+    let run = rpc(&["--verbose", "call", &s.json, "double", "3"]).await;
+    assert_eq!((run.code, run.stdout.as_str()), (Some(0), "6\n"));
+    let addr = s.json.trim_start_matches("jsonrpc+");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "> POST {addr}\n{{\"jsonrpc\":\"2.0\",\"method\":\"double\",\"params\":[3],\"id\":1}}\n< HTTP 200\n\
+             {{\"jsonrpc\":\"2.0\",\"result\":6,\"id\":1}}\n"
+        )
+    );
+    let run = rpc(&["-v", "notify", &s.json, "bump", "1"]).await;
+    assert!(run.stderr.ends_with("< HTTP 204 No Content\n"), "{run:?}");
+    let run = rpc(&["-v", "call", &s.xml, "double", "3"]).await;
+    assert!(run.stderr.contains("<methodName>double</methodName>") && run.stderr.contains("<int>6</int>"), "{run:?}");
+    let run = rpc(&["-v", "call", &s.msgpack, "double", "3"]).await;
+    assert_eq!(run.stderr, "> [0, msgid, \"double\", [3]]\n< [1, msgid, null, 6]\n");
+}
+
+#[tokio::test]
+async fn against_python_simplexmlrpcserver() {
+    let server = spawn_python_server(
+        "from xmlrpc.server import SimpleXMLRPCServer\n\
+         server = SimpleXMLRPCServer(('127.0.0.1', 0), allow_none=True, logRequests=False)\n\
+         server.register_introspection_functions()\n\
+         def double(num):\n    '''Returns num * 2.'''\n    return num * 2\n\
+         server.register_function(double)\n\
+         print(server.server_address[1], flush=True)\n\
+         server.serve_forever()\n",
+        &[],
+    )
+    .await;
+    let url = format!("http://{}/", server.addr());
+    ok(&["call", &url, "double", "7"], "14\n").await;
+    ok(&["call", &url, "double", r#""ab""#], "\"abab\"\n").await;
+    ok(&["list", &url], "double\nsystem.listMethods\nsystem.methodHelp\nsystem.methodSignature\n").await;
+    // Python has no signatures ("signatures not supported"): the docs alone.
+    ok(&["help", &url, "double"], "Returns num * 2.\n").await;
+    // Python's code for every fault is 1, with the exception in the message.
+    fails(&["call", &url, "nope"], 1, &["fault 1: ", "nope"]).await;
+}
+
+#[tokio::test]
+async fn against_neovim() {
+    let nvim = spawn_nvim().await;
+    let url = format!("msgpack://127.0.0.1:{}", nvim.port());
+    ok(&["call", &url, "nvim_eval", r#""6*7""#], "42\n").await;
+    ok(&["call", &url, "nvim_eval", r#""[1, 'two', {'k': v:true}]""#], "[1,\"two\",{\"k\":true}]\n").await;
+    let list = rpc(&["list", &url]).await;
+    assert_eq!(list.code, Some(0), "{list:?}");
+    assert!(list.stdout.lines().any(|l| l == "nvim_eval"), "{list:?}");
+    ok(&["help", &url, "nvim_eval"], "nvim_eval(String expr) -> Object\n").await;
+    // Neovim's errors are [type, message]: the type is the code.
+    fails(&["call", &url, "nvim_eval", r#""no_such_function()""#], 1, &["fault 0: ", "no_such_function"]).await;
+    ok(&["notify", &url, "nvim_set_var", r#""rpc_cli""#, "7"], "").await;
+    ok(&["call", &url, "nvim_get_var", r#""rpc_cli""#], "7\n").await;
+}
