@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs the double() pair of one transport: builds the examples, starts the server on a free port, runs the
-# client against it, stops the server. Usage: scripts/double-pair.sh [xml]
+# client against it, stops the server. Usage: scripts/double-pair.sh [xml|msgpack|json]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 transport=${1:-xml}
 case "$transport" in
   xml) server=xmlrpc_server client=xmlrpc_client scheme=http ;;
-  *) echo "usage: $0 [xml]" >&2; exit 2 ;;
+  msgpack) server=msgpack_server client=msgpack_client scheme=tcp ;;
+  json) server=json_server client=json_client scheme=http ;;
+  *) echo "usage: $0 [xml|msgpack|json]" >&2; exit 2 ;;
 esac
 cargo build -q --example "$server" --example "$client"
 out=$(mktemp) log=$(mktemp)
@@ -24,4 +26,5 @@ done
 [ -n "$addr" ] || { echo "the server did not start:" >&2; cat "$log" >&2; exit 1; }
 case "$scheme" in
   http) ./target/debug/examples/"$client" --url "http://$addr/" ;;
+  tcp) ./target/debug/examples/"$client" --addr "$addr" ;;
 esac
