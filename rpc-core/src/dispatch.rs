@@ -47,6 +47,28 @@ impl<D: Dispatch + ?Sized> Dispatch for Box<D> {
     }
 }
 
+/// The default time a call may run before it is dropped and answered with a [`Fault::INTERNAL_ERROR`] fault:
+/// 5 minutes. Every server transport's handler-timeout setting starts here.
+pub const DEFAULT_HANDLER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Awaits a call's answer under a time limit: a call still running after `limit` is dropped (its handler future
+/// with it) and answered with an [`Fault::INTERNAL_ERROR`] fault naming the method, and the event is logged.
+/// `None` lets it run for ever. Needs a tokio runtime with the timer enabled.
+pub async fn time_limit(
+    method: &str,
+    limit: Option<std::time::Duration>,
+    answer: impl Future<Output = Result<Value, Fault>>,
+) -> Result<Value, Fault> {
+    let Some(limit) = limit else { return answer.await };
+    match tokio::time::timeout(limit, answer).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(method, ?limit, "handler timed out");
+            Err(Fault::internal_error(format!("{method} did not finish within {limit:?}")))
+        }
+    }
+}
+
 /// Calls `dispatch` the way every server transport should: a panic in the handler (while starting or while
 /// running) becomes an [`Fault::INTERNAL_ERROR`] fault and is logged, so one bad call never takes the
 /// connection or the server down.

@@ -69,7 +69,9 @@ mod value;
 pub mod __private;
 
 pub use de::from_value;
-pub use dispatch::{BoxFuture, Context, Dispatch, MethodInfo, ParamInfo, RemoteAddr, serve_call};
+pub use dispatch::{
+    BoxFuture, Context, DEFAULT_HANDLER_TIMEOUT, Dispatch, MethodInfo, ParamInfo, RemoteAddr, serve_call, time_limit,
+};
 pub use error::Error;
 pub use fault::Fault;
 pub use memory::MemoryTransport;

@@ -23,8 +23,7 @@ pub use rpc_http::{
 /// The default cap on the number of requests in one batch.
 pub const DEFAULT_MAX_BATCH: usize = 1000;
 
-/// The default time a handler may run before its request is answered with a -32603 error: 5 minutes.
-pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(300);
+pub use rpc_core::DEFAULT_HANDLER_TIMEOUT;
 
 const CONTENT_TYPE: &str = "application/json";
 
@@ -235,13 +234,7 @@ impl<D: Dispatch> Inner<D> {
         };
         let limit = self.handler_timeout;
         Box::pin(async move {
-            let result = match limit {
-                Some(limit) => tokio::time::timeout(limit, outcome).await.unwrap_or_else(|_| {
-                    tracing::warn!(?peer, method, ?limit, "handler timed out");
-                    Err(Fault::internal_error(format!("{method} did not finish within {limit:?}")))
-                }),
-                None => outcome.await,
-            };
+            let result = rpc_core::time_limit(&method, limit, outcome).await;
             match (&id, &result) {
                 (None, Ok(_)) => tracing::debug!(?peer, method, "notification handled"),
                 (None, Err(f)) => tracing::debug!(?peer, method, code = f.code, "notification failed (no reply)"),

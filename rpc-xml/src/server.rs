@@ -18,8 +18,7 @@ pub use rpc_http::{
     DEFAULT_SHUTDOWN_TIMEOUT,
 };
 
-/// The default time a handler may run before its call is answered with a -32603 fault: 5 minutes.
-pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(300);
+pub use rpc_core::DEFAULT_HANDLER_TIMEOUT;
 
 /// Serves a [`Dispatch`] (a `#[service]`'s `...Server`, or a [`Router`](rpc_core::Router)) over XML-RPC.
 ///
@@ -149,13 +148,7 @@ impl<D: Dispatch> Endpoint for XmlEndpoint<D> {
         Box::pin(async move {
             let result = match call {
                 Ok((method, answer)) => {
-                    let result = match handler_timeout {
-                        Some(limit) => tokio::time::timeout(limit, answer).await.unwrap_or_else(|_| {
-                            tracing::warn!(?peer, method, ?limit, "handler timed out");
-                            Err(Fault::internal_error(format!("{method} did not finish within {limit:?}")))
-                        }),
-                        None => answer.await,
-                    };
+                    let result = rpc_core::time_limit(&method, handler_timeout, answer).await;
                     match &result {
                         Ok(_) => tracing::debug!(?peer, method, "call answered"),
                         Err(f) => tracing::debug!(?peer, method, code = f.code, "call answered with a fault"),
