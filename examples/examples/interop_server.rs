@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use clap::Parser;
 use rpc_examples::interop::{InteropServer, InteropService};
-use tokio::net::TcpListener;
 
 /// Serve the interop test service.
 #[derive(Debug, Parser)]
@@ -51,8 +50,8 @@ async fn main() {
     let mut servers = tokio::task::JoinSet::new();
 
     if let Some(addr) = args.xml {
-        let listener = bind(addr).await;
-        announce("xml", &format!("http://{}/", local(&listener)));
+        let (listener, local) = rpc_examples::listen(addr).await;
+        announce("xml", &format!("http://{local}/"));
         let mut stopped = stop.subscribe();
         let server = rpc_xml::Server::new(InteropServer::from_arc(service.clone()));
         servers.spawn(async move {
@@ -65,8 +64,8 @@ async fn main() {
     }
 
     if let Some(addr) = args.json {
-        let listener = bind(addr).await;
-        announce("json", &format!("http://{}/", local(&listener)));
+        let (listener, local) = rpc_examples::listen(addr).await;
+        announce("json", &format!("http://{local}/"));
         let mut stopped = stop.subscribe();
         let server = rpc_json::Server::new(InteropServer::from_arc(service.clone()));
         servers.spawn(async move {
@@ -76,8 +75,8 @@ async fn main() {
 
     let msgpack = rpc_msgpack::Server::new(InteropServer::from_arc(service.clone()));
     if let Some(addr) = args.msgpack {
-        let listener = bind(addr).await;
-        announce("msgpack", &local(&listener).to_string());
+        let (listener, local) = rpc_examples::listen(addr).await;
+        announce("msgpack", &local.to_string());
         let mut stopped = stop.subscribe();
         let server = msgpack.clone();
         servers.spawn(async move {
@@ -123,26 +122,6 @@ async fn main() {
 
 /// Set when stdout carries MessagePack-RPC (`--stdio`): announcements go to stderr instead.
 static STDOUT_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-async fn bind(addr: SocketAddr) -> TcpListener {
-    match TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot listen on {addr}: {e}");
-            std::process::exit(1);
-        }
-    }
-}
-
-fn local(listener: &TcpListener) -> SocketAddr {
-    match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-    }
-}
 
 /// One line per transport on stdout, flushed at once, for whoever started us.
 fn announce(transport: &str, address: &str) {

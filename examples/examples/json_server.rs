@@ -22,20 +22,10 @@ struct Args {
 async fn main() {
     rpc_examples::init_logging("info,rpc_json=debug");
     let args = Args::parse();
-    let listener = match tokio::net::TcpListener::bind(args.addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot listen on {}: {e} (is another server running? try --addr 127.0.0.1:0)", args.addr);
-            std::process::exit(1);
-        }
-    };
-    if let Ok(addr) = listener.local_addr() {
-        println!("serving double() over JSON-RPC at http://{addr}/");
-    }
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    if let Err(e) = rpc_json::Server::new(ServicesServer::new(Doubler)).serve_with_shutdown(listener, shutdown).await {
+    let (listener, addr) = rpc_examples::listen(args.addr).await;
+    println!("serving double() over JSON-RPC at http://{addr}/");
+    let server = rpc_json::Server::new(ServicesServer::new(Doubler));
+    if let Err(e) = server.serve_with_shutdown(listener, rpc_examples::ctrl_c()).await {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

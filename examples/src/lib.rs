@@ -22,6 +22,24 @@ impl Services for Doubler {
     }
 }
 
+/// Binds a TCP listener on `addr` and returns it with the address it got (port 0 picks a free one); on failure
+/// the example exits with a message saying what to try.
+pub async fn listen(addr: std::net::SocketAddr) -> (tokio::net::TcpListener, std::net::SocketAddr) {
+    let bound = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener.local_addr().map(|local| (listener, local)),
+        Err(e) => Err(e),
+    };
+    bound.unwrap_or_else(|e| {
+        eprintln!("error: cannot listen on {addr}: {e} (is another server running? try --addr 127.0.0.1:0)");
+        std::process::exit(1)
+    })
+}
+
+/// Completes on Ctrl-C: the examples' shutdown signal.
+pub async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// Logs to stderr through `tracing`: `RUST_LOG` if set, else `default` (e.g. `"info,rpc_xml=debug"`).
 pub fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
