@@ -78,7 +78,7 @@ pub struct ServerConfig {
     max_connections: usize,
     shutdown_timeout: Duration,
     gzip_threshold: Option<usize>,
-    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     auth: Option<Authenticator>,
 }
 
@@ -239,16 +239,19 @@ pub async fn serve<E: Endpoint>(
         let shared = shared.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            match shared.config.tls.clone() {
-                None => shared.serve_connection(TokioIo::new(stream), peer, watcher).await,
-                Some(tls) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                    let timeout = shared.config.header_read_timeout;
-                    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => shared.serve_connection(TokioIo::new(tls), peer, watcher).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
+            // Hold no HTTP or TLS state (hyper allocates 16 KiB of buffers per connection) until the peer sends
+            // something: a connection that stays silent costs only this task and its socket, and is closed when
+            // the header-read timeout passes.
+            let timeout = shared.config.header_read_timeout;
+            // (`peek`, not `readable`: readiness can be reported before any byte is there.)
+            match tokio::time::timeout(timeout, stream.peek(&mut [0u8; 1])).await {
+                Ok(Ok(_)) => match shared.config.tls.clone() {
+                    None => shared.serve_connection(TokioIo::new(stream), peer, watcher).await,
+                    Some(tls) => Box::pin(shared.serve_tls(tls, stream, peer, watcher)).await,
+                },
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "connection failed before its first request"),
+                Err(_) => {
+                    tracing::debug!(%peer, ?timeout, "connection closed: nothing sent within the header-read timeout")
                 }
             }
             drop(permit);
@@ -292,6 +295,23 @@ struct Shared<E> {
 type HttpResponse = Response<Full<Bytes>>;
 
 impl<E: Endpoint> Shared<E> {
+    /// Completes the TLS handshake (within the header-read timeout), then serves HTTP on it. Boxed by its
+    /// caller, so plain connections' tasks are not sized for TLS state.
+    async fn serve_tls(
+        self: Arc<Self>,
+        tls: Arc<rustls::ServerConfig>,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        watcher: Watcher,
+    ) {
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        match tokio::time::timeout(self.config.header_read_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => self.serve_connection(TokioIo::new(tls), peer, watcher).await,
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        }
+    }
+
     /// Serves HTTP/1.1 on one (plain or TLS) connection until it closes or a graceful shutdown ends it.
     async fn serve_connection<I>(self: Arc<Self>, io: TokioIo<I>, peer: SocketAddr, watcher: Watcher)
     where

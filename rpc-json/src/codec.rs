@@ -598,20 +598,57 @@ pub(crate) fn decode_requests(body: &[u8], max_depth: usize, max_batch: usize) -
     check_nesting(body, max_depth.min(MAX_DEPTH), REQUEST_LEVELS).map_err(|e| invalid(e, Fault::invalid_request))?;
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
-        let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(Fault::parse_error)?;
+        // Stop reading at the limit: a small body of tiny elements must not become a huge list first.
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let items = match (BoundedBatch { max: max_batch }).deserialize(&mut de).and_then(|items| {
+            de.end()?;
+            Ok(items)
+        }) {
+            Ok(Some(items)) => items,
+            Ok(None) => {
+                return Err(Fault::invalid_request(format!("a batch may hold at most {max_batch} requests")));
+            }
+            Err(e) => return Err(Fault::parse_error(e)),
+        };
         if items.is_empty() {
             return Err(Fault::invalid_request("empty batch"));
-        }
-        if items.len() > max_batch {
-            return Err(Fault::invalid_request(format!(
-                "a batch of {} requests is over the limit of {max_batch}",
-                items.len()
-            )));
         }
         Ok(Body::Batch(items.into_iter().map(|raw| decode_entry(raw, max_depth)).collect()))
     } else {
         let raw: &RawValue = serde_json::from_slice(body).map_err(Fault::parse_error)?;
         Ok(Body::Single(decode_entry(raw, max_depth)))
+    }
+}
+
+/// A JSON array of raw elements, read up to `max` of them: `None` as soon as there is one more.
+struct BoundedBatch {
+    max: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for BoundedBatch {
+    type Value = Option<Vec<&'de RawValue>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BoundedBatch {
+    type Value = Option<Vec<&'de RawValue>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a batch (an array of requests)")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.max));
+        while let Some(item) = seq.next_element::<&RawValue>()? {
+            if items.len() == self.max {
+                return Ok(None);
+            }
+            items.push(item);
+        }
+        Ok(Some(items))
     }
 }
 

@@ -361,7 +361,7 @@ async fn limits() {
     exchange(
         addr,
         r#"[{"jsonrpc":"2.0","method":"counter","id":1},{"jsonrpc":"2.0","method":"counter","id":2},{"jsonrpc":"2.0","method":"counter","id":3}]"#,
-        r#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"invalid request: a batch of 3 requests is over the limit of 2"},"id":null}"#,
+        r#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"invalid request: a batch may hold at most 2 requests"},"id":null}"#,
     )
     .await;
     let big = format!(r#"{{"jsonrpc":"2.0","method":"echo","params":["{}"],"id":1}}"#, "x".repeat(1000));

@@ -13,6 +13,7 @@
 //! - [`spawn_nvim`], [`node_command`], [`require_python_module`]: Neovim, Node scripts with their npm packages,
 //!   and Python packages, each failing with how to install it when missing; [`TempDir`] for Unix sockets.
 //! - [`http_post`]: one raw HTTP exchange, to assert exactly what a server answers.
+//! - [`tls::Pki`]: a private CA with server and client certificates made in the test, for TLS tests.
 //!
 //! ```no_run
 //! # async fn run() {
@@ -48,6 +49,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
+
+pub mod tls;
 
 /// The message a test fails with when `python3` is not on `PATH`.
 pub const PYTHON3_MISSING: &str = "python3 not found: install it with `apt-get install -y python3`";
@@ -563,5 +566,96 @@ mod tests {
     async fn a_hanging_client_script_is_killed() {
         run_peer(python_command("import time\ntime.sleep(30)", &[]), "python3 client", Duration::from_millis(500))
             .await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Heap measurement
+
+/// A global allocator that counts the heap bytes in use and their peak since the last [`reset_peak`], so a
+/// test can assert that a hostile input cost bounded memory. Declare it in the test binary:
+///
+/// ```ignore
+/// #[global_allocator]
+/// static HEAP: rpc_test_support::CountingAlloc = rpc_test_support::CountingAlloc::new();
+/// ```
+///
+/// It counts the whole process, so tests that measure must not run at the same time as others in their binary.
+///
+/// [`reset_peak`]: CountingAlloc::reset_peak
+#[derive(Debug)]
+pub struct CountingAlloc {
+    in_use: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingAlloc {
+    /// A counter at zero.
+    pub const fn new() -> CountingAlloc {
+        CountingAlloc { in_use: std::sync::atomic::AtomicUsize::new(0), peak: std::sync::atomic::AtomicUsize::new(0) }
+    }
+
+    /// Heap bytes in use now.
+    pub fn in_use(&self) -> usize {
+        self.in_use.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The most heap bytes in use at once since the last reset.
+    pub fn peak(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Starts a new peak measurement from the bytes in use now.
+    pub fn reset_peak(&self) {
+        self.peak.store(self.in_use(), std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn grew(&self, by: usize) {
+        let now = self.in_use.fetch_add(by, std::sync::atomic::Ordering::SeqCst) + by;
+        self.peak.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Default for CountingAlloc {
+    fn default() -> CountingAlloc {
+        CountingAlloc::new()
+    }
+}
+
+// SAFETY: every call is passed to the system allocator unchanged; only counters are updated around it.
+#[allow(unsafe_code)]
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc` is passed on as it is.
+        let p = unsafe { std::alloc::System.alloc(layout) };
+        if !p.is_null() {
+            self.grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: the caller's contract for `dealloc` is passed on as it is.
+        unsafe { std::alloc::System.dealloc(ptr, layout) };
+        self.in_use.fetch_sub(layout.size(), std::sync::atomic::Ordering::SeqCst);
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let p = unsafe { std::alloc::System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            self.grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as for `alloc` and `dealloc`.
+        let p = unsafe { std::alloc::System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            self.in_use.fetch_sub(layout.size(), std::sync::atomic::Ordering::SeqCst);
+            self.grew(new_size);
+        }
+        p
     }
 }
