@@ -133,7 +133,8 @@ async fn hostile_bodies_get_their_answer_with_bounded_memory() {
 #[tokio::test]
 async fn slowloris_headers_and_bodies_are_cut_off() {
     let _alone = ALONE.lock().await;
-    let s = start(|s| s.header_read_timeout(Duration::from_millis(800)).body_read_timeout(Duration::from_millis(800))).await;
+    let s = start(|s| s.header_read_timeout(Duration::from_millis(800)).body_read_timeout(Duration::from_millis(800)))
+        .await;
     // Headers one byte at a time, 100 ms apart: the header deadline is total, not per byte.
     let mut conn = TcpStream::connect(s.addr).await.unwrap();
     let started = Instant::now();
