@@ -600,12 +600,13 @@ pub(crate) fn decode_requests(body: &[u8], max_depth: usize, max_batch: usize) -
     if first == Some(&b'[') {
         // Stop reading at the limit: a small body of tiny elements must not become a huge list first.
         let mut de = serde_json::Deserializer::from_slice(body);
-        let items = match (BoundedBatch { max: max_batch }).deserialize(&mut de).and_then(|items| {
+        let over = std::cell::Cell::new(false);
+        let items = match (BoundedBatch { max: max_batch, over: &over }).deserialize(&mut de).and_then(|items| {
             de.end()?;
             Ok(items)
         }) {
-            Ok(Some(items)) => items,
-            Ok(None) => {
+            Ok(items) => items,
+            Err(_) if over.get() => {
                 return Err(Fault::invalid_request(format!("a batch may hold at most {max_batch} requests")));
             }
             Err(e) => return Err(Fault::parse_error(e)),
@@ -620,21 +621,23 @@ pub(crate) fn decode_requests(body: &[u8], max_depth: usize, max_batch: usize) -
     }
 }
 
-/// A JSON array of raw elements, read up to `max` of them: `None` as soon as there is one more.
-struct BoundedBatch {
+/// A JSON array of raw elements, read up to `max` of them: one more stops reading with an error and sets
+/// `over`.
+struct BoundedBatch<'a> {
     max: usize,
+    over: &'a std::cell::Cell<bool>,
 }
 
-impl<'de> DeserializeSeed<'de> for BoundedBatch {
-    type Value = Option<Vec<&'de RawValue>>;
+impl<'de> DeserializeSeed<'de> for BoundedBatch<'_> {
+    type Value = Vec<&'de RawValue>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for BoundedBatch {
-    type Value = Option<Vec<&'de RawValue>>;
+impl<'de> Visitor<'de> for BoundedBatch<'_> {
+    type Value = Vec<&'de RawValue>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a batch (an array of requests)")
@@ -644,11 +647,12 @@ impl<'de> Visitor<'de> for BoundedBatch {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.max));
         while let Some(item) = seq.next_element::<&RawValue>()? {
             if items.len() == self.max {
-                return Ok(None);
+                self.over.set(true);
+                return Err(de::Error::custom("the batch is over its limit"));
             }
             items.push(item);
         }
-        Ok(Some(items))
+        Ok(items)
     }
 }
 
