@@ -1,0 +1,89 @@
+//! MessagePack decoding of arbitrary bytes arriving in arbitrary chunks: the resumable `Codec` never panics,
+//! gives the same values and the same error whether the bytes come all at once or piece by piece, and every
+//! value (and every MessagePack-RPC message read from one) encodes to bytes that decode to the same again.
+//!
+//! Input layout: byte 0 picks the size and depth limits, byte 1 seeds the chunk sizes, the rest is the stream.
+
+#![no_main]
+
+use bytes::BytesMut;
+use libfuzzer_sys::fuzz_target;
+use rpc_core::Value;
+use rpc_msgpack::codec::{Codec, Message, encode_value};
+use tokio_util::codec::Decoder;
+
+/// What a codec makes of a stream: the values it yields, then the error that stopped it (if any).
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    values: Vec<Value>,
+    error: Option<String>,
+}
+
+/// Feeds `chunks` to a fresh codec one after another, decoding all it can after each.
+fn run<'a>(codec: &Codec, chunks: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
+    let mut codec = codec.clone();
+    let mut buf = BytesMut::new();
+    let mut values = Vec::new();
+    for chunk in chunks {
+        buf.extend_from_slice(chunk);
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(v)) => values.push(v),
+                Ok(None) => break,
+                Err(e) => return Outcome { values, error: Some(e.to_string()) },
+            }
+        }
+    }
+    Outcome { values, error: None }
+}
+
+/// Splits `data` into chunks of 1 to 16 bytes, their sizes drawn from a small generator seeded by `seed`.
+fn chunks(data: &[u8], seed: u8) -> Vec<&[u8]> {
+    let mut state = u32::from(seed) | 0x100;
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let n = (state % 16 + 1) as usize;
+        let (head, tail) = rest.split_at(n.min(rest.len()));
+        out.push(head);
+        rest = tail;
+    }
+    out
+}
+
+fuzz_target!(|data: &[u8]| {
+    let [limits, seed, stream @ ..] = data else { return };
+    // Sizes from 64 bytes to 8 KiB and depths from 1 to 64, so the limits are hit as often as not.
+    let max_size = 64usize << (limits & 7);
+    let max_depth = [1, 2, 3, 4, 8, 16, 32, 64][usize::from(limits >> 5)];
+    let codec = Codec::new(max_size, max_depth);
+
+    let whole = run(&codec, [stream]);
+    let pieces = run(&codec, chunks(stream, *seed));
+    assert_eq!(whole, pieces, "the same stream decodes differently in chunks");
+    let bytewise = run(&codec, stream.chunks(1));
+    assert_eq!(whole, bytewise, "the same stream decodes differently byte by byte");
+
+    // Encoding writes floats as float 64, so a value may grow: read it back with room to spare.
+    let reader = Codec::new(usize::MAX, max_depth);
+    for value in whole.values {
+        let mut bytes = BytesMut::new();
+        encode_value(&value, &mut bytes).unwrap_or_else(|e| panic!("a decoded value does not encode: {e}"));
+        let again = run(&reader, [&bytes[..]]);
+        assert_eq!(again, Outcome { values: vec![value.clone()], error: None }, "value round trip: {bytes:02x?}");
+
+        if let Ok(message) = Message::from_value(value) {
+            let mut bytes = BytesMut::new();
+            message.encode(&mut bytes).unwrap_or_else(|e| panic!("a decoded message does not encode: {e}"));
+            let again = run(&reader, [&bytes[..]]);
+            let [value] = &again.values[..] else { panic!("our own message does not decode: {again:?}") };
+            match Message::from_value(value.clone()) {
+                Ok(again) => assert_eq!(again, message, "message round trip: {bytes:02x?}"),
+                Err(e) => panic!("our own message is not a message: {e}: {bytes:02x?}"),
+            }
+        }
+    }
+});
