@@ -38,9 +38,8 @@ async fn xmlrpc_client_example_calls_python_server() {
 
 #[tokio::test]
 async fn xmlrpc_client_example_says_what_to_do_when_no_server_runs() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed = listener.local_addr().unwrap();
-    drop(listener);
+    let closed_port = rpc_test_support::ClosedPort::new();
+    let closed = closed_port.addr();
     let out =
         Command::new(example_binary("xmlrpc_client")).args(["--url", &format!("http://{closed}/")]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -97,7 +97,8 @@ async fn json_double_pair() {
 
 #[tokio::test]
 async fn json_client_example_says_what_to_do_when_no_server_runs() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed_port = rpc_test_support::ClosedPort::new();
+    let closed = closed_port.addr();
     let out =
         Command::new(example_binary("json_client")).args(["--url", &format!("http://{closed}/")]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -71,9 +71,8 @@ async fn msgpack_client_example_calls_a_python_server() {
 
 #[tokio::test]
 async fn msgpack_client_example_says_what_to_do_when_no_server_runs() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed = listener.local_addr().unwrap();
-    drop(listener);
+    let closed_port = rpc_test_support::ClosedPort::new();
+    let closed = closed_port.addr();
     let out = Command::new(example_binary("msgpack_client")).args(["--addr", &closed.to_string()]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);

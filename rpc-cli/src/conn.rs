@@ -5,10 +5,13 @@
 //! bytes can be shown; MessagePack-RPC goes through `rpc_msgpack::Client` and is shown decoded, as JSON.
 
 use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rpc_core::{Fault, Value};
 use rpc_json::codec::{self as json, Id, Params};
+use rpc_msgpack::rustls;
 
 use crate::target::Target;
 use crate::{Failure, show};
@@ -27,11 +30,38 @@ pub struct Options {
     pub verbose: bool,
 }
 
+/// The TLS configuration `--ca FILE` asks for (see [`trust_ca`]), used for every `https://`, `jsonrpc+https://`
+/// and `msgpack+tls://` connection instead of the system's root certificates.
+static TRUSTED_CA: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+
+/// What to do about a certificate the client does not trust.
+const CERTIFICATE_HINT: &str =
+    "if the server's certificate comes from a private CA, trust that CA with --ca FILE (PEM)";
+
+/// Trusts the CA certificates in the PEM file at `path`, and only those, for every TLS connection this process
+/// makes (like curl's `--cacert`).
+pub fn trust_ca(path: &Path) -> Result<(), Failure> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let unreadable = |e: &dyn std::fmt::Display| Failure::usage(format!("cannot read --ca {}: {e}", path.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))? {
+        roots.add(cert.map_err(|e| unreadable(&e))?).map_err(|e| unreadable(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(unreadable(&"it holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+    }
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    // Set once, from `main`; a second call keeps the first configuration.
+    let _ = TRUSTED_CA.set(Arc::new(config));
+    Ok(())
+}
+
 /// A connection to one server.
 pub enum Conn {
     /// XML-RPC or JSON-RPC over HTTP.
     Http { http: Box<rpc_http::Client>, json: bool },
-    /// MessagePack-RPC over TCP or a Unix socket.
+    /// MessagePack-RPC over TCP (plain or TLS) or a Unix socket.
     Msgpack(rpc_msgpack::Client),
 }
 
@@ -39,27 +69,40 @@ impl Conn {
     /// Connects (for HTTP, only checks the URL: connections are made per request).
     pub async fn open(target: &Target, opts: Options) -> Result<Conn, Failure> {
         let http = |url: &str, content_type: &'static str| {
-            rpc_http::ClientBuilder::default()
-                .timeout(Some(opts.timeout))
+            let builder = rpc_http::ClientBuilder::default().timeout(Some(opts.timeout));
+            let builder = match TRUSTED_CA.get() {
+                Some(tls) => builder.tls_config(tls.clone()),
+                None => builder,
+            };
+            builder
                 .build(url, content_type, USER_AGENT)
                 .map_err(|e| Failure::usage(format!("{e}; {}", crate::target::SCHEMES)))
         };
         match target {
             Target::Xml(url) => Ok(Conn::Http { http: Box::new(http(url, "text/xml")?), json: false }),
             Target::Json(url) => Ok(Conn::Http { http: Box::new(http(url, "application/json")?), json: true }),
-            Target::Msgpack(_) | Target::MsgpackUnix(_) => {
+            Target::Msgpack(_) | Target::MsgpackTls(_) | Target::MsgpackUnix(_) => {
                 let builder = rpc_msgpack::Client::builder().timeout(Some(opts.timeout)).max_depth(MAX_DEPTH);
                 let connect = async {
                     match target {
                         Target::MsgpackUnix(path) => builder.connect_unix(path).await,
+                        Target::MsgpackTls(addr) => match TRUSTED_CA.get() {
+                            Some(tls) => builder.tls_config(tls.clone()).connect_tls(addr).await,
+                            None => builder.connect_tls(addr).await,
+                        },
                         _ => builder.connect(target.to_string()).await,
                     }
                 };
                 match tokio::time::timeout(opts.timeout, connect).await {
                     Ok(Ok(client)) => Ok(Conn::Msgpack(client)),
-                    Ok(Err(e)) => Err(Failure::other(format!(
-                        "cannot connect to {target}: {e}; is a MessagePack-RPC server listening there?"
-                    ))),
+                    Ok(Err(e)) => {
+                        let hint = if e.to_string().contains("certificate") {
+                            CERTIFICATE_HINT
+                        } else {
+                            "is a MessagePack-RPC server listening there?"
+                        };
+                        Err(Failure::other(format!("cannot connect to {target}: {e}; {hint}")))
+                    }
                     Err(_) => Err(timed_out(opts.timeout)),
                 }
             }
@@ -199,7 +242,9 @@ fn from_http(e: rpc_http::Error, uri: &http::Uri) -> Failure {
         rpc_http::Error::Url(m) => Failure::usage(format!("bad URL: {m}; {}", crate::target::SCHEMES)),
         other => {
             let msg = other.to_string();
-            let hint = if msg.contains("refused") || msg.contains("connect") {
+            let hint = if msg.contains("certificate") {
+                CERTIFICATE_HINT
+            } else if msg.contains("refused") || msg.contains("connect") {
                 "is the server running and listening there?"
             } else {
                 "check the URL and that the server speaks this protocol"

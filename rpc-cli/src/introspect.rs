@@ -26,7 +26,7 @@ pub async fn list(conn: &Conn, target: &Target, opts: Options) -> Result<Vec<Str
         Target::Json(_) => {
             methods(&ask(conn, target, DISCOVER, vec![], opts).await?, "methods").iter().map(name).collect()
         }
-        Target::Msgpack(_) | Target::MsgpackUnix(_) => {
+        Target::Msgpack(_) | Target::MsgpackTls(_) | Target::MsgpackUnix(_) => {
             let info = ask(conn, target, NVIM_API_INFO, vec![], opts).await?;
             nvim_functions(&info).iter().map(name).collect()
         }
@@ -73,7 +73,7 @@ pub async fn help(conn: &Conn, target: &Target, method: &str, opts: Options) -> 
             lines.push(format!("{method}({}) -> {ret}", params.join(", ")));
             lines.extend(text(m, "description"));
         }
-        Target::Msgpack(_) | Target::MsgpackUnix(_) => {
+        Target::Msgpack(_) | Target::MsgpackTls(_) | Target::MsgpackUnix(_) => {
             let info = ask(conn, target, NVIM_API_INFO, vec![], opts).await?;
             let all = nvim_functions(&info);
             let f = all.iter().find(|f| name(f) == method).ok_or_else(|| not_listed(target, method, all))?;

@@ -11,8 +11,9 @@
 //! ```
 //!
 //! The URL's scheme picks the protocol: `http://` and `https://` are XML-RPC (like Python's `ServerProxy`),
-//! `jsonrpc+http://` and `jsonrpc+https://` JSON-RPC 2.0, `msgpack://HOST:PORT` MessagePack-RPC over TCP and
-//! `msgpack+unix:///PATH` over a Unix socket. Each argument is one JSON value; the result is printed as JSON
+//! `jsonrpc+http://` and `jsonrpc+https://` JSON-RPC 2.0, `msgpack://HOST:PORT` MessagePack-RPC over TCP,
+//! `msgpack+tls://HOST:PORT` over TLS and `msgpack+unix:///PATH` over a Unix socket. TLS trusts the system's root
+//! certificates, or with `--ca FILE` only the CA certificates in that PEM file. Each argument is one JSON value; the result is printed as JSON
 //! (indented on a terminal, on one line otherwise). Values JSON cannot say are spelled
 //! `{"$base64": "..."}`, `{"$datetime": "19980717T14:08:55"}`, `{"$ext": [type, "base64"]}`,
 //! `{"$map": [[key, value], ...]}` (keys that are not strings) and `{"$float": "NaN"}`, both ways (see
@@ -43,7 +44,7 @@ use crate::target::Target;
     version,
     disable_help_subcommand = true,
     after_help = "URL schemes: http:// and https:// (XML-RPC), jsonrpc+http:// and jsonrpc+https:// (JSON-RPC 2.0),\n\
-                  msgpack://HOST:PORT and msgpack+unix:///PATH (MessagePack-RPC).\n\
+                  msgpack://HOST:PORT, msgpack+tls://HOST:PORT and msgpack+unix:///PATH (MessagePack-RPC).\n\
                   Arguments are JSON: 7, '\"text\"', '[1, 2]', '{\"$base64\": \"AP8=\"}'.\n\
                   Exit codes: 0 success, 1 the server answered a fault, 2 anything else."
 )]
@@ -54,6 +55,10 @@ struct Cli {
     /// Show each request and response on stderr (HTTP bodies as sent; MessagePack decoded, as JSON).
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// Trust the CA certificates in this PEM file, instead of the system's, for https://, jsonrpc+https://
+    /// and msgpack+tls:// (e.g. a private CA's).
+    #[arg(long, global = true, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -158,6 +163,9 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let opts = Options { timeout: cli.timeout, verbose: cli.verbose };
+    if let Some(ca) = &cli.ca {
+        conn::trust_ca(ca)?;
+    }
     match cli.command {
         Command::Call { url, method, args } => {
             let (target, params) = (Target::parse(&url)?, parse_args(&args)?);

@@ -2,7 +2,6 @@
 //! Unix socket), against Python's `SimpleXMLRPCServer` and against Neovim: output, exit codes and messages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -100,9 +99,10 @@ impl Drop for TempDir {
     }
 }
 
-/// A loopback port with nothing listening on it.
-fn closed_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+/// A loopback port where connecting is refused (bound, not listening, so no parallel test can take it): keep
+/// the guard alive as long as the address is used.
+fn closed_port() -> rpc_test_support::ClosedPort {
+    rpc_test_support::ClosedPort::new()
 }
 
 #[tokio::test]
@@ -183,7 +183,8 @@ async fn list_and_help_where_the_server_offers_introspection() {
 #[tokio::test]
 async fn everything_else_exits_2_with_what_to_do() {
     let s = servers().await;
-    let closed = closed_port();
+    let closed_port = closed_port();
+    let closed = closed_port.addr();
     for url in [format!("http://{closed}/"), format!("jsonrpc+http://{closed}/"), format!("msgpack://{closed}")] {
         fails(&["call", &url, "double", "1"], 2, &["error: ", "refused", "listening"]).await;
     }
@@ -280,4 +281,38 @@ async fn against_neovim() {
     fails(&["call", &url, "nvim_eval", r#""no_such_function()""#], 1, &["fault 0: ", "no_such_function"]).await;
     ok(&["notify", &url, "nvim_set_var", r#""rpc_cli""#, "7"], "").await;
     ok(&["call", &url, "nvim_get_var", r#""rpc_cli""#], "7\n").await;
+}
+
+#[tokio::test]
+async fn tls_urls_trust_a_private_ca_given_with_ca() {
+    let pki = rpc_test_support::tls::Pki::new();
+    let service = Arc::new(InteropService::default());
+    let (msgpack, xml, json) = (bind_loopback().await, bind_loopback().await, bind_loopback().await);
+    let port = |l: &tokio::net::TcpListener| l.local_addr().unwrap().port();
+    let urls = [
+        format!("msgpack+tls://localhost:{}", port(&msgpack)),
+        format!("https://localhost:{}/", port(&xml)),
+        format!("jsonrpc+https://127.0.0.1:{}/", port(&json)),
+    ];
+    let mp = rpc_msgpack::Server::new(InteropServer::from_arc(service.clone())).tls(pki.server_config());
+    tokio::spawn(mp.serve(msgpack));
+    tokio::spawn(rpc_xml::Server::new(InteropServer::from_arc(service.clone())).tls(pki.server_config()).serve(xml));
+    tokio::spawn(rpc_json::Server::new(InteropServer::from_arc(service)).tls(pki.server_config()).serve(json));
+    let dir = TempDir::new();
+    let ca = pki.write_ca_pem(&dir.0);
+    let ca = ca.to_str().unwrap();
+    for url in &urls {
+        let url = url.as_str();
+        ok(&["--ca", ca, "call", url, "double", "7"], "14\n").await;
+        fails(&["call", "--ca", ca, url, "fail", "42", r#""over TLS""#], 1, &["fault 42: over TLS"]).await;
+        // Without the CA, the system's roots do not know the server's certificate: say what to do.
+        fails(&["call", url, "double", "7"], 2, &["error: ", "invalid peer certificate", "--ca FILE"]).await;
+    }
+    // A --ca file that is missing, or holds no certificate.
+    let missing = dir.0.join("missing.pem");
+    fails(&["--ca", missing.to_str().unwrap(), "call", &urls[0], "double", "1"], 2, &["error: cannot read --ca"]).await;
+    let empty = dir.0.join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    fails(&["--ca", empty.to_str().unwrap(), "call", &urls[0], "double", "1"], 2, &["holds no PEM certificate"]).await;
+    fails(&["call", "msgpack+tls://localhost", "double", "1"], 2, &["error: bad URL", "msgpack+tls://HOST:PORT"]).await;
 }

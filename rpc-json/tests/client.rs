@@ -108,10 +108,8 @@ async fn timeouts_and_unreachable_servers() {
         other => panic!("{other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(1));
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let closed_port = rpc_test_support::ClosedPort::new();
+    let closed = closed_port.addr();
     let err = Client::new(&format!("http://{closed}/")).unwrap().call("double", vec![]).await.unwrap_err();
     assert!(matches!(err, Error::Transport(_)) && err.to_string().contains("refused"), "{err}");
 }

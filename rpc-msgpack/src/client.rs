@@ -1,18 +1,20 @@
 //! The MessagePack-RPC client: one connection, multiplexed by msgid, that can also answer calls from the server.
 
 use std::fmt;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rpc_core::{BoxFuture, Context, Dispatch, RemoteAddr, Router, Transport, Value};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::codec::{DEFAULT_MAX_DEPTH, ErrorFormat};
-use crate::session::{Config, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT, DEFAULT_WRITE_QUEUE, OnEof, Session, Shared};
-use crate::{Error, Peer};
+use crate::codec::ErrorFormat;
+use crate::session::{Config, OnEof, Session};
+use crate::{Error, Peer, tls};
 
 /// The default limit on one incoming message on a client connection: 64 MiB (Neovim can send whole buffers).
 pub const DEFAULT_CLIENT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
@@ -22,8 +24,12 @@ pub const DEFAULT_CLIENT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 /// Calls are matched to their answers by msgid (a `u32` that wraps around, never reusing an id still in
 /// flight), so they run concurrently and may be answered in any order. Each call has a timeout
 /// ([`ClientBuilder::timeout`]); when the connection drops, every call waiting fails with
-/// [`Error::Closed`] (as [`rpc_core::Error::Transport`]). Cloning is cheap and shares the connection, which
-/// closes when the last clone is dropped.
+/// [`Error::Closed`] (as [`rpc_core::Error::Transport`]), and is never sent again: the server may have run it.
+/// Cloning is cheap and shares the connection, which closes when the last clone is dropped.
+///
+/// After the connection has closed, calls fail the same way, unless the client was built with
+/// [`ClientBuilder::reconnect`]: then the next call opens a new connection first (say, once a restarted server
+/// is back), and fails with the connection error if it cannot.
 ///
 /// Use it through a generated client (`ServicesClient::new(client)`), or call [`Client::call`] with
 /// [`Value`]s. The server may call back: register a [`Dispatch`] with [`ClientBuilder::handler`].
@@ -40,23 +46,53 @@ pub const DEFAULT_CLIENT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    peer: Peer,
-    _owner: Arc<Owner>,
+    inner: Arc<Inner>,
 }
 
-/// Closes the connection when the last [`Client`] clone is dropped.
-struct Owner(Arc<Shared>);
+/// What the clones of a [`Client`] share; the connection closes when the last of them is dropped.
+struct Inner {
+    /// The connection calls go to.
+    current: Mutex<Peer>,
+    /// How to open a new connection once `current` has closed, with [`ClientBuilder::reconnect`].
+    reconnect: Option<Reconnect>,
+    /// Held while reconnecting, so that one caller reconnects and the others wait for its connection.
+    reconnecting: tokio::sync::Mutex<()>,
+}
 
-impl Drop for Owner {
+impl Drop for Inner {
     fn drop(&mut self) {
-        self.0.close("the client was dropped");
+        self.current.get_mut().unwrap_or_else(PoisonError::into_inner).close_because("the client was dropped");
     }
+}
+
+/// Where a client connects, kept for reconnecting.
+#[derive(Clone, Debug)]
+enum Address {
+    /// TCP, to the addresses the name first resolved to.
+    Tcp(Vec<SocketAddr>),
+    /// TLS over TCP, checking the certificate against the server name.
+    Tls(Vec<SocketAddr>, ServerName<'static>),
+    /// A Unix domain socket.
+    #[cfg(unix)]
+    Unix(std::path::PathBuf),
+}
+
+/// The settings and address a client reconnects with.
+struct Reconnect {
+    builder: ClientBuilder,
+    address: Address,
 }
 
 impl Client {
     /// Connects over TCP with the default settings (and no handler: calls from the server answer -32601).
     pub async fn connect(addr: impl ToSocketAddrs) -> Result<Client, Error> {
         Client::builder().connect(addr).await
+    }
+
+    /// Connects over TCP and TLS to `addr` (`HOST:PORT`) with the default settings, trusting the system's root
+    /// certificates; see [`ClientBuilder::connect_tls`].
+    pub async fn connect_tls(addr: &str) -> Result<Client, Error> {
+        Client::builder().connect_tls(addr).await
     }
 
     /// Connects to a Unix domain socket (e.g. Neovim's `$NVIM` or `v:servername`) with the default settings.
@@ -74,64 +110,98 @@ impl Client {
     /// reply is [`rpc_core::Error::Fault`]; see [`error_to_fault`](crate::codec::error_to_fault) for how a
     /// peer's error object becomes a fault.
     pub async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, rpc_core::Error> {
-        self.peer.call(method, params).await
+        self.connection().await?.call(method, params).await
     }
 
     /// Sends a notification; returns once it is queued for writing.
     pub async fn notify(&self, method: &str, params: Vec<Value>) -> Result<(), rpc_core::Error> {
-        self.peer.notify(method, params).await
+        self.connection().await?.notify(method, params).await
     }
 
-    /// The connection's [`Peer`] handle (the same one this client's handlers find in their context).
-    pub fn peer(&self) -> &Peer {
-        &self.peer
+    /// The [`Peer`] handle of the current connection (the same one this client's handlers find in their
+    /// context). It does not follow a [reconnection](ClientBuilder::reconnect).
+    pub fn peer(&self) -> Peer {
+        self.inner.current.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// True once the connection has closed.
+    /// True once the current connection has closed (with [`ClientBuilder::reconnect`], the next call opens a
+    /// new one).
     pub fn is_closed(&self) -> bool {
-        self.peer.is_closed()
+        self.peer().is_closed()
     }
 
-    /// Waits until the connection has closed (the server went away, or a limit broke it).
+    /// Waits until the current connection has closed (the server went away, or a limit broke it).
     pub async fn closed(&self) {
-        self.peer.closed().await;
+        self.peer().closed().await;
+    }
+
+    /// A client over the connection `peer` handles, reconnecting as `reconnect` says if given.
+    fn over(peer: Peer, reconnect: Option<Reconnect>) -> Client {
+        let inner = Inner { current: Mutex::new(peer), reconnect, reconnecting: tokio::sync::Mutex::new(()) };
+        Client { inner: Arc::new(inner) }
+    }
+
+    /// The current connection, or a new one when it has closed and this client reconnects.
+    async fn connection(&self) -> Result<Peer, rpc_core::Error> {
+        let peer = self.peer();
+        let Some(reconnect) = &self.inner.reconnect else {
+            return Ok(peer);
+        };
+        if !peer.is_closed() {
+            return Ok(peer);
+        }
+        let _one_at_a_time = self.inner.reconnecting.lock().await;
+        let peer = self.peer();
+        if !peer.is_closed() {
+            // Another call reconnected while this one waited.
+            return Ok(peer);
+        }
+        let open = reconnect.builder.open(&reconnect.address);
+        let fresh = match reconnect.builder.config.call_timeout {
+            Some(limit) => tokio::time::timeout(limit, open).await.map_err(|_| rpc_core::Error::Timeout(limit))??,
+            None => open.await?,
+        };
+        tracing::info!(address = ?reconnect.address, "MessagePack-RPC client reconnected");
+        *self.inner.current.lock().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
+        Ok(fresh)
     }
 }
 
 impl Transport for Client {
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, rpc_core::Error>> {
-        Box::pin(self.peer.call(method, params))
+        Box::pin(Client::call(self, method, params))
     }
 
     fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), rpc_core::Error>> {
-        Box::pin(self.peer.notify(method, params))
+        Box::pin(Client::notify(self, method, params))
     }
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client").field("closed", &self.is_closed()).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("closed", &self.is_closed())
+            .field("reconnect", &self.inner.reconnect.as_ref().map(|r| &r.address))
+            .finish_non_exhaustive()
     }
 }
 
 /// Settings for a [`Client`], and the handler that answers the server's calls.
+#[derive(Clone)]
 pub struct ClientBuilder {
     config: Config,
     handler: Arc<dyn Dispatch>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    reconnect: bool,
 }
 
 impl Default for ClientBuilder {
     fn default() -> ClientBuilder {
         ClientBuilder {
-            config: Config {
-                max_message_size: DEFAULT_CLIENT_MAX_MESSAGE_SIZE,
-                max_depth: DEFAULT_MAX_DEPTH,
-                max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-                write_queue: DEFAULT_WRITE_QUEUE,
-                call_timeout: Some(DEFAULT_TIMEOUT),
-                error_format: ErrorFormat::CodeMessage,
-            },
+            config: Config::new(DEFAULT_CLIENT_MAX_MESSAGE_SIZE),
             handler: Arc::new(Router::new()),
+            tls: None,
+            reconnect: false,
         }
     }
 }
@@ -140,7 +210,7 @@ impl ClientBuilder {
     /// How long one call may take, from queueing it to its answer (default
     /// `Some(`[`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)`)`, 30 s); `None` waits for ever. A call over time
     /// fails with [`rpc_core::Error::Timeout`], and a late answer is dropped. Notifications wait at most this
-    /// long for room in the write queue.
+    /// long for room in the write queue, and a TLS handshake or a reconnection at most this long to finish.
     pub fn timeout(mut self, timeout: Option<Duration>) -> ClientBuilder {
         self.config.call_timeout = timeout;
         self
@@ -154,7 +224,8 @@ impl ClientBuilder {
     }
 
     /// How deeply arrays and maps may nest in a message from the server, its own array counting as one level
-    /// (default [`DEFAULT_MAX_DEPTH`], 64). A deeper one closes the connection.
+    /// (default [`DEFAULT_MAX_DEPTH`](crate::codec::DEFAULT_MAX_DEPTH), 64). A deeper one closes the
+    /// connection.
     pub fn max_depth(mut self, depth: usize) -> ClientBuilder {
         self.config.max_depth = depth;
         self
@@ -165,6 +236,14 @@ impl ClientBuilder {
     /// the connection stops reading.
     pub fn max_in_flight(mut self, calls: usize) -> ClientBuilder {
         self.config.max_in_flight = calls;
+        self
+    }
+
+    /// How long the handler may take over one of the server's calls (default
+    /// `Some(`[`DEFAULT_HANDLER_TIMEOUT`](rpc_core::DEFAULT_HANDLER_TIMEOUT)`)`, 5 minutes); `None` lets it run
+    /// for ever. A call still running then is answered with a -32603 error, as on a [`Server`](crate::Server).
+    pub fn handler_timeout(mut self, timeout: Option<Duration>) -> ClientBuilder {
+        self.config.handler_timeout = timeout;
         self
     }
 
@@ -193,35 +272,121 @@ impl ClientBuilder {
         self
     }
 
+    /// The rustls configuration [`connect_tls`](ClientBuilder::connect_tls) uses: to trust a private CA, or to
+    /// present a client certificate (`with_client_auth_cert`). Default: the system's root certificates, or
+    /// Mozilla's bundled ones (webpki-roots) where the system has none, and no client certificate.
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> ClientBuilder {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Open a new connection, to the same address and with the same settings and handler, when a call or
+    /// notification finds the connection closed (default `false`: calls fail with [`Error::Closed`] for good).
+    /// Calls that were in flight when the connection dropped still fail, and are never sent again (the server
+    /// may have run them); nothing is retried behind the caller's back, and a call that cannot reconnect fails
+    /// with the connection error (the next one tries again). Applies to [`connect`](ClientBuilder::connect),
+    /// [`connect_tls`](ClientBuilder::connect_tls) and [`connect_unix`](ClientBuilder::connect_unix), not to
+    /// [`connect_io`](ClientBuilder::connect_io).
+    ///
+    /// A new connection goes to the addresses the first one's host name resolved to. Anything the server kept for
+    /// the old connection (Neovim's channel id, say) is gone with it.
+    pub fn reconnect(mut self, reconnect: bool) -> ClientBuilder {
+        self.reconnect = reconnect;
+        self
+    }
+
     /// Connects over TCP (with `TCP_NODELAY`); handlers get the server's [`RemoteAddr`].
     pub async fn connect(self, addr: impl ToSocketAddrs) -> Result<Client, Error> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        let cx = Context::new().with(RemoteAddr(stream.peer_addr()?));
-        let (reader, writer) = stream.into_split();
-        Ok(self.start(reader, writer, cx))
+        let addrs = tokio::net::lookup_host(addr).await?.collect();
+        self.finish(Address::Tcp(addrs)).await
+    }
+
+    /// Connects over TCP and TLS to `addr`, `HOST:PORT` (`[::1]:PORT` for IPv6), checking that the server's
+    /// certificate is valid for HOST (a DNS name or an IP address) with the [`tls_config`](Self::tls_config).
+    /// The handshake must finish within the call [`timeout`](Self::timeout). For anything else (another
+    /// server name, a stream of your own), run the handshake with tokio-rustls and use
+    /// [`connect_io`](Self::connect_io).
+    ///
+    /// ```no_run
+    /// # async fn run(ca: rpc_msgpack::rustls::pki_types::CertificateDer<'static>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use rpc_msgpack::rustls;
+    ///
+    /// // Trust a private CA.
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// roots.add(ca)?;
+    /// let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    /// let client = rpc_msgpack::Client::builder().tls_config(Arc::new(tls)).connect_tls("rpc.example:6789").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_tls(self, addr: &str) -> Result<Client, Error> {
+        let name = tls::server_name(addr)?;
+        let addrs = tokio::net::lookup_host(addr).await?.collect();
+        self.finish(Address::Tls(addrs, name)).await
     }
 
     /// Connects to a Unix domain socket.
     #[cfg(unix)]
     pub async fn connect_unix(self, path: impl AsRef<std::path::Path>) -> Result<Client, Error> {
-        let stream = tokio::net::UnixStream::connect(path).await?;
-        let (reader, writer) = stream.into_split();
-        Ok(self.start(reader, writer, Context::new()))
+        self.finish(Address::Unix(path.as_ref().to_owned())).await
     }
 
     /// A client over any byte stream: a child process's stdout and stdin (`nvim --embed`), this process's own
-    /// stdin and stdout, an in-memory duplex. Must be called within a tokio runtime (it spawns the
-    /// connection's task).
+    /// stdin and stdout, an in-memory duplex, a TLS stream of your own. Must be called within a tokio runtime
+    /// (it spawns the connection's task). It does not [reconnect](ClientBuilder::reconnect).
     pub fn connect_io<R, W>(self, reader: R, writer: W) -> Client
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        self.start(reader, writer, Context::new())
+        let peer = self.start(reader, writer, Context::new());
+        Client::over(peer, None)
     }
 
-    fn start<R, W>(self, reader: R, writer: W, cx: Context) -> Client
+    /// Opens the first connection to `address`, and keeps what reconnecting needs if it is asked for.
+    async fn finish(self, address: Address) -> Result<Client, Error> {
+        let peer = self.open(&address).await?;
+        let reconnect = self.reconnect.then(|| Reconnect { builder: self, address });
+        Ok(Client::over(peer, reconnect))
+    }
+
+    /// Opens a connection to `address` and starts its session.
+    async fn open(&self, address: &Address) -> Result<Peer, Error> {
+        match address {
+            Address::Tcp(addrs) => {
+                let stream = tcp(addrs).await?;
+                let cx = Context::new().with(RemoteAddr(stream.peer_addr()?));
+                let (reader, writer) = stream.into_split();
+                Ok(self.start(reader, writer, cx))
+            }
+            Address::Tls(addrs, name) => {
+                let stream = tcp(addrs).await?;
+                let cx = Context::new().with(RemoteAddr(stream.peer_addr()?));
+                let config = self.tls.clone().unwrap_or_else(tls::default_client_config);
+                let handshake = tokio_rustls::TlsConnector::from(config).connect(name.clone(), stream);
+                let stream = match self.config.call_timeout {
+                    Some(limit) => tokio::time::timeout(limit, handshake).await.map_err(|_| {
+                        Error::Io(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("the TLS handshake did not finish within {limit:?}"),
+                        ))
+                    })??,
+                    None => handshake.await?,
+                };
+                let (reader, writer) = tokio::io::split(stream);
+                Ok(self.start(reader, writer, cx))
+            }
+            #[cfg(unix)]
+            Address::Unix(path) => {
+                let stream = tokio::net::UnixStream::connect(path).await?;
+                let (reader, writer) = stream.into_split();
+                Ok(self.start(reader, writer, Context::new()))
+            }
+        }
+    }
+
+    fn start<R, W>(&self, reader: R, writer: W, cx: Context) -> Peer
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
@@ -230,8 +395,8 @@ impl ClientBuilder {
             Some(RemoteAddr(server)) => tracing::debug_span!("msgpack-rpc client", %server),
             None => tracing::debug_span!("msgpack-rpc client"),
         };
-        let session = Session::new(self.config, self.handler, cx);
-        let client = Client { peer: session.peer(), _owner: Arc::new(Owner(session.shared())) };
+        let session = Session::new(self.config.clone(), self.handler.clone(), cx);
+        let peer = session.peer();
         tokio::spawn(
             async move {
                 if let Err(e) = session.run(reader, writer, CancellationToken::new(), OnEof::Close).await {
@@ -240,12 +405,23 @@ impl ClientBuilder {
             }
             .instrument(span),
         );
-        client
+        peer
     }
+}
+
+/// A TCP connection to the first of `addrs` that answers, with `TCP_NODELAY`.
+async fn tcp(addrs: &[SocketAddr]) -> Result<TcpStream, Error> {
+    let stream = TcpStream::connect(addrs).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientBuilder").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("tls", &self.tls.is_some())
+            .field("reconnect", &self.reconnect)
+            .finish_non_exhaustive()
     }
 }

@@ -71,10 +71,52 @@
 //! # }
 //! ```
 //!
+//! # TLS and authentication
+//! [`Server::tls`] speaks TLS (rustls, re-exported as [`rustls`]) on every connection it accepts, and
+//! [`ClientBuilder::connect_tls`] connects to it, trusting the system's root certificates or the
+//! [`ClientBuilder::tls_config`] given (a private CA, a client certificate). [`Server::authenticate`] decides on
+//! each connection once it is accepted, from its [`ConnectionInfo`] (the peer's address, the TLS client's
+//! certificates): it refuses it, or admits it as an identity of any type that the connection's handlers then
+//! find in their [`Context`](rpc_core::Context), next to the `ConnectionInfo`.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use rpc_core::Context;
+//! use rpc_msgpack::rustls::{self, pki_types::{CertificateDer, PrivateKeyDer}};
+//! use rpc_msgpack::{ConnectionInfo, Server};
+//!
+//! /// Who is calling: the admitted client's certificate.
+//! struct Caller(CertificateDer<'static>);
+//!
+//! /// A handler that tells who calls (`cx` is its `&Context` param).
+//! fn caller(cx: &Context) -> Option<&Caller> {
+//!     cx.get::<Caller>()
+//! }
+//!
+//! # async fn run(certs: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>, ca: rustls::RootCertStore)
+//! #     -> Result<(), Box<dyn std::error::Error>> {
+//! // Ask clients for certificates from our CA; admit only those that present one.
+//! let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(ca)).build()?;
+//! let tls = rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(certs, key)?;
+//! let server = Server::new(rpc_core::Router::new())
+//!     .tls(Arc::new(tls))
+//!     .authenticate(|c: &ConnectionInfo| Some(Caller(c.peer_certificates.as_ref()?.first()?.clone())));
+//! server.serve(tokio::net::TcpListener::bind("0.0.0.0:6789").await?).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # When the connection drops
+//! Calls waiting for an answer fail with [`Error::Closed`] and are never sent again (the server may have run
+//! them). A [`Client`] built with [`ClientBuilder::reconnect`] opens a new connection for the next call, so it
+//! carries on once a restarted server is back; without it, the client stays closed.
+//!
 //! # The pieces
 //! - [`Server`]: serves a dispatcher on any [`Listener`] (TCP, Unix sockets), on stdio, or on one stream.
 //! - [`Client`], [`ClientBuilder`]: one connection, multiplexed; implements [`rpc_core::Transport`].
 //! - [`Peer`]: a handle for calling the other end of a connection, from either side.
+//! - [`ConnectionInfo`]: what a server knows about a connection, for its authentication hook and handlers.
 //! - [`codec`]: the incremental MessagePack [`Codec`](codec::Codec) (a tokio-util decoder and encoder) and the
 //!   [`Message`](codec::Message) envelopes.
 //! - [`Error`]: what can go wrong here, and the fault each case answers with.
@@ -90,28 +132,47 @@
 //!   [`codec::error_to_fault`] (Neovim's `[type, message]` keeps its type as the code).
 //!
 //! # Limits
+//! Every limit is logged (with `tracing`) when it is hit.
+//!
 //! | setting | default | what it bounds |
 //! |---|---|---|
 //! | [`Server::max_message_size`] / [`ClientBuilder::max_message_size`] | 16 MiB / 64 MiB | one incoming message, checked on each declared length before anything is allocated |
 //! | `max_depth` | 64 | nesting of arrays and maps in a message |
 //! | `max_in_flight` | 128 | calls handled at once per connection (as many more wait, then reading stops) |
+//! | [`Server::max_in_flight_total`] | 10,000 | calls handled at once across a server's connections (more wait; then their connections stop reading) |
+//! | `handler_timeout` | 5 min | one call's handler, on a server or a client (then the call is answered -32603 and its handler dropped) |
 //! | `write_queue` | 128 | encoded messages waiting to be written per connection |
 //! | [`ClientBuilder::timeout`] / [`Server::call_timeout`] | 30 s | one outgoing call, from queueing to its answer |
 //! | [`Server::max_connections`] | 10,000 | connections served at once (more are closed on accept) |
+//! | [`Server::idle_timeout`] | off | how long a connection may sit quiet with no call in flight (long-lived editor connections are quiet by design) |
+//! | [`Server::tls_handshake_timeout`] | 10 s | a TLS client's handshake |
 //! | [`Server::shutdown_timeout`] | 30 s | how long a graceful shutdown waits for calls in flight |
 //!
 //! A message over a limit, or bytes that are not MessagePack, close the connection they came on (the request
 //! they were in is answered with an error first when its msgid can be read); other connections go on.
+//!
+//! Idle connections are cheap: until a client sends its first bytes, a server holds nothing for it but its
+//! socket and a small task (about 3 KiB in all), and a connection waiting between messages holds no read or
+//! write buffer (about 8 KiB in all).
 
 #![deny(missing_docs)]
 
+mod auth;
 mod client;
 pub mod codec;
 mod error;
 mod server;
 mod session;
+mod tls;
 
+/// The rustls version this crate's TLS settings take, re-exported so users need not match it by hand.
+pub use rustls;
+
+pub use auth::ConnectionInfo;
 pub use client::{Client, ClientBuilder, DEFAULT_CLIENT_MAX_MESSAGE_SIZE};
 pub use error::Error;
-pub use server::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT, Listener, Server};
+pub use server::{
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_IN_FLIGHT_TOTAL, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_TLS_HANDSHAKE_TIMEOUT, Listener, Server,
+};
 pub use session::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT, DEFAULT_WRITE_QUEUE, Peer};

@@ -6,6 +6,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use rpc_core::{Context, Dispatch, RemoteAddr};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -14,9 +15,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::Error;
-use crate::codec::{DEFAULT_MAX_DEPTH, ErrorFormat};
-use crate::session::{Config, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT, DEFAULT_WRITE_QUEUE, OnEof, Session};
+use crate::auth::Authenticator;
+use crate::codec::ErrorFormat;
+use crate::session::{self, Config, OnEof, Session};
+use crate::{ConnectionInfo, Error, tls};
 
 /// The default limit on one incoming message on a server connection: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
@@ -24,6 +26,10 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// The default time a graceful shutdown waits for calls in flight: 30 seconds.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default limit on calls handled at once across all of a server's connections: 10,000.
+pub const DEFAULT_MAX_IN_FLIGHT_TOTAL: usize = 10_000;
+/// The default time a TLS client has to finish its handshake: 10 seconds.
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves a [`Dispatch`] (a `#[service]`'s `...Server`, or a [`Router`](rpc_core::Router)) over MessagePack-RPC.
 ///
@@ -33,9 +39,13 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// [`Context`] to call or notify the connected client, and a [`RemoteAddr`] on TCP.
 ///
 /// Errors go out as `[code, message]` in the response's error slot: -32601 for an unknown method, -32602 for
-/// bad params, -32603 for a handler panic, the handler's own fault otherwise; -32600 for a message that is not
-/// a valid request, and -32700 / -32600 for bytes that are not MessagePack or a message over a limit, after
-/// which that connection is closed (the framing of its stream is lost). Other connections go on.
+/// bad params, -32603 for a handler panic or a handler still running after the
+/// [`handler_timeout`](Server::handler_timeout), the handler's own fault otherwise; -32600 for a message that
+/// is not a valid request, and -32700 / -32600 for bytes that are not MessagePack or a message over a limit,
+/// after which that connection is closed (the framing of its stream is lost). Other connections go on.
+///
+/// Connections may be TLS ([`tls`](Server::tls)) and admitted by a hook ([`authenticate`](Server::authenticate));
+/// their handlers find a [`ConnectionInfo`] in their context either way.
 ///
 /// ```no_run
 /// use rpc_core::service;
@@ -76,7 +86,11 @@ pub struct Server<D> {
     dispatch: Arc<D>,
     config: Config,
     max_connections: usize,
+    max_in_flight_total: usize,
     shutdown_timeout: Duration,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    tls_handshake_timeout: Duration,
+    auth: Option<Authenticator>,
 }
 
 impl<D: Dispatch> Server<D> {
@@ -85,15 +99,15 @@ impl<D: Dispatch> Server<D> {
         Server {
             dispatch: Arc::new(dispatch),
             config: Config {
-                max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-                max_depth: DEFAULT_MAX_DEPTH,
-                max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-                write_queue: DEFAULT_WRITE_QUEUE,
-                call_timeout: Some(DEFAULT_TIMEOUT),
-                error_format: ErrorFormat::CodeMessage,
+                total: Some(Arc::new(Semaphore::new(DEFAULT_MAX_IN_FLIGHT_TOTAL))),
+                ..Config::new(DEFAULT_MAX_MESSAGE_SIZE)
             },
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_in_flight_total: DEFAULT_MAX_IN_FLIGHT_TOTAL,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            tls: None,
+            tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            auth: None,
         }
     }
 
@@ -106,7 +120,8 @@ impl<D: Dispatch> Server<D> {
     }
 
     /// How deeply arrays and maps may nest in a message, the message's own array counting as one level
-    /// (default [`DEFAULT_MAX_DEPTH`], 64). Deeper ones are refused like messages over the size limit.
+    /// (default [`DEFAULT_MAX_DEPTH`](crate::codec::DEFAULT_MAX_DEPTH), 64). Deeper ones are refused like
+    /// messages over the size limit.
     pub fn max_depth(mut self, depth: usize) -> Server<D> {
         self.config.max_depth = depth;
         self
@@ -117,6 +132,37 @@ impl<D: Dispatch> Server<D> {
     /// and parsed; then the connection stops reading until a call finishes.
     pub fn max_in_flight(mut self, calls: usize) -> Server<D> {
         self.config.max_in_flight = calls;
+        self
+    }
+
+    /// How many calls may run at once across all the connections this server (and its clones) serves
+    /// (default [`DEFAULT_MAX_IN_FLIGHT_TOTAL`], 10,000; at least 1). At the limit, calls read wait for one to
+    /// finish, and a connection whose waiting calls reach its own [`max_in_flight`](Server::max_in_flight)
+    /// stops reading: backpressure, no unbounded queue. Logged once each time a connection has to wait.
+    pub fn max_in_flight_total(mut self, calls: usize) -> Server<D> {
+        let calls = calls.clamp(1, Semaphore::MAX_PERMITS);
+        self.max_in_flight_total = calls;
+        self.config.total = Some(Arc::new(Semaphore::new(calls)));
+        self
+    }
+
+    /// How long one call's handler may run (default
+    /// `Some(`[`DEFAULT_HANDLER_TIMEOUT`](rpc_core::DEFAULT_HANDLER_TIMEOUT)`)`, 5 minutes); `None` lets it run
+    /// for ever. A call still running then is dropped and answered with a -32603 error naming the method, and
+    /// logged; the connection's other calls go on. Notifications are bounded alike (they run one at a time, so
+    /// one that hangs would hold up the rest).
+    pub fn handler_timeout(mut self, timeout: Option<Duration>) -> Server<D> {
+        self.config.handler_timeout = timeout;
+        self
+    }
+
+    /// Close a connection whose client has sent nothing for this long while none of its calls is in flight,
+    /// either way (default `None`: connections stay open). Off by default because MessagePack-RPC connections
+    /// are often long-lived and quiet by design (an editor and its plugins, such as Neovim's, talk only when
+    /// the user acts); set it for servers whose clients come and go. A client that stops half-way through a
+    /// message counts as idle. Logged when it closes a connection.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Server<D> {
+        self.config.idle_timeout = timeout;
         self
     }
 
@@ -156,15 +202,65 @@ impl<D: Dispatch> Server<D> {
         self
     }
 
+    /// Speak TLS on every connection [`serve`](Server::serve) accepts, with this rustls configuration
+    /// (certificate chain and key; set a client-certificate verifier to ask clients for certificates, which
+    /// [`authenticate`](Server::authenticate) then sees). A client must finish its handshake within the
+    /// [`tls_handshake_timeout`](Server::tls_handshake_timeout); one that does not, or that is not speaking TLS,
+    /// is closed without hurting the others. Connections passed to [`serve_connection`](Server::serve_connection)
+    /// and stdio are not affected.
+    ///
+    /// ```no_run
+    /// # use rpc_msgpack::rustls::{self, pki_types::{CertificateDer, PrivateKeyDer}};
+    /// # fn run(certs: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<(), rustls::Error> {
+    /// let tls = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key)?;
+    /// let server = rpc_msgpack::Server::new(rpc_core::Router::new()).tls(std::sync::Arc::new(tls));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Server<D> {
+        self.tls = Some(config);
+        self
+    }
+
+    /// How long a client has to finish its TLS handshake (default [`DEFAULT_TLS_HANDSHAKE_TIMEOUT`], 10 s).
+    pub fn tls_handshake_timeout(mut self, timeout: Duration) -> Server<D> {
+        self.tls_handshake_timeout = timeout;
+        self
+    }
+
+    /// Decide on each connection [`serve`](Server::serve) accepts, once its TLS handshake (if any) is done,
+    /// from what is known about it ([`ConnectionInfo`]: the peer's address, the TLS client's certificates).
+    /// `Some(identity)` admits it, and its handlers find `identity` in their [`Context`]
+    /// (`cx.get::<T>()`, next to the `ConnectionInfo`); `None` closes it at once, before anything is read, and
+    /// logs it. Default: every connection is admitted.
+    ///
+    /// ```
+    /// use rpc_msgpack::ConnectionInfo;
+    ///
+    /// /// Who a connection belongs to, for the handlers.
+    /// struct Local;
+    ///
+    /// let server = rpc_msgpack::Server::new(rpc_core::Router::new())
+    ///     .authenticate(|c: &ConnectionInfo| c.remote_addr?.ip().is_loopback().then_some(Local));
+    /// ```
+    pub fn authenticate<T: Send + Sync + 'static>(
+        mut self,
+        check: impl Fn(&ConnectionInfo) -> Option<T> + Send + Sync + 'static,
+    ) -> Server<D> {
+        self.auth = Some(Authenticator::new(check));
+        self
+    }
+
     /// Serves connections from `listener` (a [`TcpListener`], a [`UnixListener`](tokio::net::UnixListener), or
     /// any [`Listener`]) for ever.
     pub async fn serve<L: Listener>(self, listener: L) -> io::Result<()> {
         self.serve_with_shutdown(listener, std::future::pending()).await
     }
 
-    /// Serves connections from `listener` until `signal` completes; then stops accepting, lets every
-    /// connection finish the calls it has in flight and write their answers (refusing new calls with -32603),
-    /// for up to [`shutdown_timeout`](Server::shutdown_timeout), closes what is still open, and returns.
+    /// Serves connections from `listener` until `signal` completes; then stops accepting (new connections are
+    /// refused), lets every connection finish the calls it has in flight and write their answers (refusing new
+    /// calls with -32603), for up to [`shutdown_timeout`](Server::shutdown_timeout), closes what is still open,
+    /// and returns. Connections with nothing in flight, and those that have sent nothing yet, close at once.
     pub async fn serve_with_shutdown<L: Listener>(
         self,
         mut listener: L,
@@ -206,16 +302,13 @@ impl<D: Dispatch> Server<D> {
                 drop(io);
                 continue;
             };
-            let (reader, writer) = tokio::io::split(io);
-            let session = Session::new(self.config.clone(), self.dispatch.clone(), cx);
-            let (drain, close) = (drain.clone(), close.clone());
+            let accepted = Accepted { server: self.clone(), drain: drain.clone() };
+            let close = close.clone();
             tracker.spawn(
                 async move {
                     tracing::debug!("connection accepted");
                     tokio::select! {
-                        ended = session.run(reader, writer, drain, OnEof::Close) => if let Err(e) = ended {
-                            tracing::debug!(error = %e, "connection ended with an error");
-                        },
+                        () = accepted.serve(io, cx) => {}
                         () = close.cancelled() => tracing::debug!("connection closed by the shutdown deadline"),
                     }
                     drop(permit);
@@ -263,13 +356,101 @@ impl<D: Dispatch> Server<D> {
     }
 }
 
+/// One accepted connection, on its way to being served: the TLS handshake and the authentication hook, then
+/// the session.
+struct Accepted<D> {
+    server: Server<D>,
+    drain: CancellationToken,
+}
+
+impl<D: Dispatch> Accepted<D> {
+    async fn serve<I: AsyncRead + AsyncWrite + Send + 'static>(self, io: I, cx: Context) {
+        let info = ConnectionInfo { remote_addr: cx.get::<RemoteAddr>().map(|a| a.0), ..ConnectionInfo::default() };
+        match self.server.tls.clone() {
+            None => self.run(io, info, cx).await,
+            // Boxed, so that a plain connection's task has no room for TLS state, which takes kilobytes.
+            Some(tls) => Box::pin(self.serve_tls(tls, io, info, cx)).await,
+        }
+    }
+
+    async fn serve_tls<I: AsyncRead + AsyncWrite + Send + 'static>(
+        self,
+        tls: Arc<rustls::ServerConfig>,
+        io: I,
+        info: ConnectionInfo,
+        cx: Context,
+    ) {
+        let limit = self.server.tls_handshake_timeout;
+        // tokio-rustls wants an `Unpin` stream; a listener's may not be.
+        let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(Box::pin(io));
+        match tokio::time::timeout(limit, handshake).await {
+            Ok(Ok(stream)) => {
+                let info = tls::connection_info(&info, stream.get_ref().1);
+                self.run(stream, info, cx).await;
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed; connection closed"),
+            Err(_) => tracing::warn!(?limit, "TLS handshake not finished in time; connection closed"),
+        }
+    }
+
+    async fn run<I: AsyncRead + AsyncWrite>(self, io: I, info: ConnectionInfo, cx: Context) {
+        let cx = match &self.server.auth {
+            None => cx,
+            Some(auth) => match auth.admit(&info, cx) {
+                Some(cx) => cx,
+                None => {
+                    tracing::warn!(tls = info.tls, "connection refused by the authenticate hook");
+                    return;
+                }
+            },
+        };
+        let (mut reader, writer) = tokio::io::split(io);
+        let Some(first) = self.first_bytes(&mut reader).await else {
+            return;
+        };
+        let session = Session::new(self.server.config.clone(), self.server.dispatch.clone(), cx.with(info));
+        // Boxed: the session's state is allocated only once the client has sent something.
+        let run = Box::pin(session.with_input(first).run(reader, writer, self.drain, OnEof::Close));
+        if let Err(e) = run.await {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+    }
+
+    /// Waits for the client's first bytes, holding nothing for the connection but its socket meanwhile (no
+    /// session, no buffer): a connection that never sends costs little. `None` when it closes first, the server
+    /// shuts down, or the idle timeout passes.
+    async fn first_bytes<R: AsyncRead + Unpin>(&self, reader: &mut R) -> Option<BytesMut> {
+        let mut buf = BytesMut::new();
+        let idle = async {
+            match self.server.config.idle_timeout {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            read = session::read_some(reader, &mut buf) => match read {
+                Ok(0) => tracing::debug!("connection closed before sending anything"),
+                Ok(_) => return Some(buf),
+                Err(e) => tracing::debug!(error = %e, "reading failed"),
+            },
+            () = self.drain.cancelled() => {}
+            () = idle => tracing::info!(limit = ?self.server.config.idle_timeout, "closing a connection that sent nothing"),
+        }
+        None
+    }
+}
+
 impl<D> Clone for Server<D> {
     fn clone(&self) -> Self {
         Server {
             dispatch: self.dispatch.clone(),
             config: self.config.clone(),
             max_connections: self.max_connections,
+            max_in_flight_total: self.max_in_flight_total,
             shutdown_timeout: self.shutdown_timeout,
+            tls: self.tls.clone(),
+            tls_handshake_timeout: self.tls_handshake_timeout,
+            auth: self.auth.clone(),
         }
     }
 }
@@ -279,7 +460,11 @@ impl<D> fmt::Debug for Server<D> {
         f.debug_struct("Server")
             .field("config", &self.config)
             .field("max_connections", &self.max_connections)
+            .field("max_in_flight_total", &self.max_in_flight_total)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("tls", &self.tls.is_some())
+            .field("tls_handshake_timeout", &self.tls_handshake_timeout)
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }

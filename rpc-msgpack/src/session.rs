@@ -3,14 +3,18 @@
 //!
 //! A connection is two loops in one task, plus a task per call being handled:
 //! - the read loop decodes messages. Responses go to the callers waiting for them. Requests and notifications
-//!   queue in a backlog and start as permits allow (`max_in_flight` at once); each request runs as its own task
-//!   and queues its response when it finishes, so answers go out in the order calls finish. Notifications run
-//!   one at a time on a task of their own, in arrival order (Neovim's buffer events must be applied in order).
-//!   When the backlog is as long as `max_in_flight`, the loop stops reading: the peer's writes back up.
+//!   queue in a backlog and start as permits allow (`max_in_flight` at once on the connection, and on a server
+//!   `max_in_flight_total` across its connections); each request runs as its own task, for up to
+//!   `handler_timeout`, and queues its response when it finishes, so answers go out in the order calls finish.
+//!   Notifications run one at a time on a task of their own (started with the first one), in arrival order
+//!   (Neovim's buffer events must be applied in order). When the backlog is as long as `max_in_flight`, the loop
+//!   stops reading: the peer's writes back up. With an `idle_timeout`, a peer that sends nothing for that long
+//!   while no call is in flight either way is closed.
 //! - the write loop takes encoded messages from a queue of `write_queue` entries and writes them, flushing when
-//!   the queue runs empty (small answers go out together). A peer that does not read fills its socket, then the
-//!   queue; handlers wait to queue their answers, holding their permits; the read loop stops. Memory per
-//!   connection stays bounded.
+//!   the queue runs empty (small answers queued together go out in one write). A peer that does not read fills
+//!   its socket, then the queue; handlers wait to queue their answers, holding their permits; the read loop
+//!   stops. Memory per connection stays bounded, and a connection waiting between messages holds neither a read
+//!   nor a write buffer.
 //!
 //! When either loop ends (end of stream, an error, a limit hit that breaks the framing, or the local side
 //! closing), the session closes: every call waiting for an answer fails with the reason, the handler tasks of
@@ -20,13 +24,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
-use std::pin::pin;
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rpc_core::{BoxFuture, Context, Dispatch, Fault, Transport, Value, serve_call};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use rpc_core::{BoxFuture, Context, Dispatch, Fault, Transport, Value, serve_call, time_limit};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::codec::Decoder;
@@ -48,7 +53,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Reads ask for at least this much room in the read buffer.
 const READ_CHUNK: usize = 16 * 1024;
-/// Small messages are gathered into writes of up to this size.
+/// Small messages queued together are gathered into writes of up to this size.
 const WRITE_BUFFER: usize = 64 * 1024;
 
 /// Settings every connection has, whichever side opened it.
@@ -59,7 +64,28 @@ pub(crate) struct Config {
     pub(crate) max_in_flight: usize,
     pub(crate) write_queue: usize,
     pub(crate) call_timeout: Option<Duration>,
+    pub(crate) handler_timeout: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
+    /// Permits for the calls handled at once across every connection of a server (`None`: no such bound).
+    pub(crate) total: Option<Arc<Semaphore>>,
     pub(crate) error_format: ErrorFormat,
+}
+
+impl Config {
+    /// The settings both sides start from; `max_message_size` differs between them.
+    pub(crate) fn new(max_message_size: usize) -> Config {
+        Config {
+            max_message_size,
+            max_depth: codec::DEFAULT_MAX_DEPTH,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            write_queue: DEFAULT_WRITE_QUEUE,
+            call_timeout: Some(DEFAULT_TIMEOUT),
+            handler_timeout: Some(rpc_core::DEFAULT_HANDLER_TIMEOUT),
+            idle_timeout: None,
+            total: None,
+            error_format: ErrorFormat::CodeMessage,
+        }
+    }
 }
 
 /// What a connection's loops and its [`Peer`] handles share.
@@ -68,6 +94,9 @@ pub(crate) struct Shared {
     calls: Mutex<Calls>,
     closed: CancellationToken,
     call_timeout: Option<Duration>,
+    /// Handler tasks still working out their answer: while there are some, the write loop lets them run once
+    /// before writing, so the answers to pipelined calls go out in one write rather than one write each.
+    answering: AtomicUsize,
 }
 
 /// The calls waiting for an answer, and why the connection closed once it has.
@@ -101,6 +130,15 @@ impl Shared {
 
     /// Queues an encoded message for writing, waiting for room in the queue (backpressure).
     async fn send(&self, frame: Bytes) -> Result<(), rpc_core::Error> {
+        let frame = match self.tx.try_send(frame) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.closed_error()),
+            Err(mpsc::error::TrySendError::Full(frame)) => {
+                let limit = self.tx.max_capacity();
+                tracing::debug!(limit, "the write queue is full (the peer is not reading fast enough); waiting");
+                frame
+            }
+        };
         tokio::select! {
             biased;
             sent = self.tx.send(frame) => sent.map_err(|_| self.closed_error()),
@@ -221,6 +259,11 @@ impl Peer {
     pub fn close(&self) {
         self.shared.close("closed locally");
     }
+
+    /// Closes the connection, giving `reason` to the calls that fail.
+    pub(crate) fn close_because(&self, reason: &str) {
+        self.shared.close(reason);
+    }
 }
 
 impl Transport for Peer {
@@ -257,8 +300,8 @@ enum Work {
     Notification { method: String, params: Vec<Value> },
 }
 
-/// A notification on its way to the notification task, with the permit it holds.
-type Note = (String, Vec<Value>, OwnedSemaphorePermit);
+/// A notification on its way to the notification task, with the permits it holds.
+type Note = (String, Vec<Value>, Permit);
 
 /// One connection, ready to run.
 pub(crate) struct Session {
@@ -267,6 +310,8 @@ pub(crate) struct Session {
     dispatch: Arc<dyn Dispatch>,
     cx: Context,
     config: Config,
+    /// Bytes already read from the connection, to be decoded before reading more.
+    input: BytesMut,
 }
 
 impl Session {
@@ -284,9 +329,15 @@ impl Session {
             calls: Mutex::new(Calls { next_id: 0, pending: HashMap::new(), closed: None }),
             closed: CancellationToken::new(),
             call_timeout: config.call_timeout,
+            answering: AtomicUsize::new(0),
         });
         let cx = cx.with(Peer { shared: shared.clone() });
-        Session { shared, rx, dispatch, cx, config }
+        Session { shared, rx, dispatch, cx, config, input: BytesMut::new() }
+    }
+
+    /// This session, starting with `input`: bytes already read from the connection.
+    pub(crate) fn with_input(self, input: BytesMut) -> Session {
+        Session { input, ..self }
     }
 
     /// The handle for calling the other side.
@@ -294,6 +345,7 @@ impl Session {
         Peer { shared: self.shared.clone() }
     }
 
+    #[cfg(test)]
     pub(crate) fn shared(&self) -> Arc<Shared> {
         self.shared.clone()
     }
@@ -317,23 +369,26 @@ impl Session {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
-        let Session { shared, rx, dispatch, cx, config } = self;
-        let read = async {
-            let outcome = ReadLoop::new(&shared, dispatch, cx, &config).run(reader, shutdown, on_eof).await;
-            shared.close(match &outcome {
-                Ok(reason) => (*reason).to_owned(),
-                Err(e) => e.to_string(),
-            });
-            outcome
-        };
-        let write = async {
-            let outcome = write_loop(writer, rx, &shared).await;
-            if let Err(e) = &outcome {
-                shared.close(format!("writing failed: {e}"));
-            }
-            outcome
-        };
-        let (read, write) = tokio::join!(read, write);
+        let Session { shared, rx, dispatch, cx, config, input } = self;
+        // Both loops are built inside `join!`: futures held in locals first would take their room twice in this
+        // one's state, which every idle connection pays for.
+        let (read, write) = tokio::join!(
+            async {
+                let outcome = ReadLoop::new(&shared, dispatch, cx, &config).run(input, reader, shutdown, on_eof).await;
+                shared.close(match &outcome {
+                    Ok(reason) => (*reason).to_owned(),
+                    Err(e) => e.to_string(),
+                });
+                outcome
+            },
+            async {
+                let outcome = write_loop(writer, rx, &shared).await;
+                if let Err(e) = &outcome {
+                    shared.close(format!("writing failed: {e}"));
+                }
+                outcome
+            },
+        );
         let reason = shared.calls().closed.clone().unwrap_or_default();
         tracing::debug!(reason, "MessagePack-RPC connection closed");
         read.map(drop).and(write.map_err(Error::Io))
@@ -364,18 +419,26 @@ struct ReadLoop<'a> {
     permits: Arc<Semaphore>,
     backlog: VecDeque<Work>,
     tasks: JoinSet<()>,
-    notes: mpsc::Sender<Note>,
+    /// The notification task's queue, started with the first notification (most connections never get one).
+    notes: Option<mpsc::Sender<Note>>,
     draining: bool,
     /// The input has ended (with [`OnEof::Finish`]): no more reading, only finishing.
     ended: bool,
+    /// Reading is paused by the connection's limit on calls in flight (logged once per pause).
+    paused: bool,
+    /// Calls wait for the server's limit on calls in flight across connections (logged once per wait).
+    stalled: bool,
+}
+
+/// The permits one call holds while it runs (or, for a notification, waits its turn): its connection's, and
+/// the server's across connections when there is such a bound.
+struct Permit {
+    _connection: OwnedSemaphorePermit,
+    _total: Option<OwnedSemaphorePermit>,
 }
 
 impl<'a> ReadLoop<'a> {
     fn new(shared: &'a Arc<Shared>, dispatch: Arc<dyn Dispatch>, cx: Context, config: &'a Config) -> ReadLoop<'a> {
-        let mut tasks = JoinSet::new();
-        // Every queued notification holds a permit, so this channel never holds more than `max_in_flight`.
-        let (notes, rx) = mpsc::channel(config.max_in_flight);
-        tasks.spawn(run_notifications(rx, dispatch.clone(), cx.clone()));
         ReadLoop {
             shared,
             dispatch,
@@ -383,23 +446,30 @@ impl<'a> ReadLoop<'a> {
             config,
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             backlog: VecDeque::new(),
-            tasks,
-            notes,
+            tasks: JoinSet::new(),
+            notes: None,
             draining: false,
             ended: false,
+            paused: false,
+            stalled: false,
         }
     }
 
-    /// Reads and dispatches until the connection ends; `Ok` says why it ended normally.
+    /// Reads and dispatches until the connection ends, starting with the bytes in `buf`; `Ok` says why it
+    /// ended normally.
     async fn run<R: AsyncRead + Unpin>(
         &mut self,
+        // Grown when bytes are read, and released while the connection waits between messages.
+        mut buf: BytesMut,
         mut reader: R,
         shutdown: CancellationToken,
         on_eof: OnEof,
     ) -> Result<&'static str, Error> {
         let mut codec = Codec::new(self.config.max_message_size, self.config.max_depth);
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let closed = self.shared.closed.clone();
+        let idle_timeout = self.config.idle_timeout;
+        // Boxed: most connections have no idle timeout, and their task need not make room for a timer.
+        let mut idle = idle_timeout.map(|limit| Box::pin(tokio::time::sleep(limit)));
         loop {
             self.start_ready();
             // Forget finished tasks (the task set keeps their results until asked).
@@ -410,35 +480,40 @@ impl<'a> ReadLoop<'a> {
             }
             let room = self.backlog.len() < self.config.max_in_flight;
             if room {
+                self.paused = false;
                 match codec.decode(&mut buf) {
                     Ok(Some(value)) => {
-                        self.on_message(value).await?;
+                        if let Some(reply) = self.on_message(value)? {
+                            // Rare paths are boxed, here and below: an idle connection's task keeps no room
+                            // for them.
+                            let _ = Box::pin(self.shared.send(reply)).await;
+                        }
                         continue;
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        self.on_broken_stream(&e, &buf).await;
+                        Box::pin(self.on_broken_stream(&e, &buf)).await;
                         return Err(e);
                     }
                 }
-            }
-            if buf.capacity() - buf.len() < READ_CHUNK {
-                buf.reserve(READ_CHUNK);
+            } else if !std::mem::replace(&mut self.paused, true) {
+                let limit = self.config.max_in_flight;
+                tracing::debug!(limit, "max_in_flight calls running and as many waiting; reading paused");
             }
             let max_in_flight = u32::try_from(self.config.max_in_flight).unwrap_or(u32::MAX);
             let permits = self.permits.clone();
             tokio::select! {
                 biased;
                 () = closed.cancelled() => return Ok("closed locally"),
-                () = shutdown.cancelled(), if !self.draining => self.start_draining().await,
+                () = shutdown.cancelled(), if !self.draining => Box::pin(self.start_draining()).await,
                 // Finishing: wake when every permit is back (all calls answered).
                 all = permits.acquire_many(max_in_flight), if finishing => drop(all),
-                permit = permits.clone().acquire_owned(), if !self.backlog.is_empty() => {
-                    if let Ok(permit) = permit {
+                permit = acquire(self.permits.clone(), self.config.total.clone()), if !self.backlog.is_empty() => {
+                    if let Some(permit) = permit {
                         self.start_next(permit);
                     }
                 }
-                read = reader.read_buf(&mut buf), if room && !self.ended => match read {
+                read = read_some(&mut reader, &mut buf), if room && !self.ended => match read {
                     Ok(0) if buf.is_empty() && on_eof == OnEof::Finish => self.ended = true,
                     Ok(0) if buf.is_empty() => return Ok("the peer closed the connection"),
                     Ok(0) => {
@@ -447,13 +522,28 @@ impl<'a> ReadLoop<'a> {
                             buf.len()
                         )));
                     }
-                    Ok(_) => {}
+                    Ok(_) => {
+                        if let (Some(idle), Some(limit)) = (&mut idle, idle_timeout) {
+                            idle.as_mut().reset(tokio::time::Instant::now() + limit);
+                        }
+                    }
                     Err(e) => return Err(Error::Io(e)),
                 },
+                () = idle_expired(&mut idle), if idle.is_some() && !finishing => {
+                    let limit = idle_timeout.unwrap_or_default();
+                    if self.idle() && self.backlog.is_empty() && self.shared.calls().pending.is_empty() {
+                        tracing::info!(?limit, "closing a connection that was idle too long");
+                        return Ok("the connection was idle too long");
+                    }
+                    if let Some(idle) = &mut idle {
+                        idle.as_mut().reset(tokio::time::Instant::now() + limit);
+                    }
+                }
             }
         }
     }
 
+    /// No call of the peer's is running or waiting to be answered.
     fn idle(&self) -> bool {
         self.permits.available_permits() == self.config.max_in_flight
     }
@@ -461,31 +551,53 @@ impl<'a> ReadLoop<'a> {
     /// Starts backlog work while permits are free, in arrival order.
     fn start_ready(&mut self) {
         while !self.backlog.is_empty() {
-            match self.permits.clone().try_acquire_owned() {
-                Ok(permit) => self.start_next(permit),
-                Err(_) => break,
-            }
+            let Ok(connection) = self.permits.clone().try_acquire_owned() else {
+                return;
+            };
+            let total = match &self.config.total {
+                None => None,
+                Some(total) => match total.clone().try_acquire_owned() {
+                    Ok(permit) => Some(permit),
+                    Err(_) => {
+                        if !std::mem::replace(&mut self.stalled, true) {
+                            tracing::warn!("max_in_flight_total calls are running on the server; calls wait");
+                        }
+                        return;
+                    }
+                },
+            };
+            self.start_next(Permit { _connection: connection, _total: total });
         }
     }
 
-    fn start_next(&mut self, permit: OwnedSemaphorePermit) {
+    fn start_next(&mut self, permit: Permit) {
+        self.stalled = false;
+        let limit = self.config.handler_timeout;
         match self.backlog.pop_front() {
             Some(Work::Request { id, method, params }) => {
                 let call = serve_call(&*self.dispatch, &method, params, self.cx.clone());
                 let shared = self.shared.clone();
                 let format = self.config.error_format;
+                let answering = Answering::new(self.shared.clone());
                 self.tasks.spawn(async move {
-                    let result = call.await;
+                    let result = time_limit(&method, limit, call).await;
                     if let Err(fault) = &result {
                         tracing::debug!(id, method, code = fault.code, "call answered with a fault");
                     }
+                    drop(answering);
                     // Waiting here for room in the write queue, holding the permit, is the backpressure.
                     let _ = shared.send(codec::response_bytes(id, &result, format)).await;
                     drop(permit);
                 });
             }
             Some(Work::Notification { method, params }) => {
-                if self.notes.try_send((method, params, permit)).is_err() {
+                let notes = self.notes.get_or_insert_with(|| {
+                    // Every queued notification holds a permit, so this queue never holds more than max_in_flight.
+                    let (notes, rx) = mpsc::channel(self.config.max_in_flight);
+                    self.tasks.spawn(run_notifications(rx, self.dispatch.clone(), self.cx.clone(), limit));
+                    notes
+                });
+                if notes.try_send((method, params, permit)).is_err() {
                     tracing::error!("the notification task has stopped; a notification was dropped");
                 }
             }
@@ -493,17 +605,17 @@ impl<'a> ReadLoop<'a> {
         }
     }
 
-    /// Routes one message. An object that is not a message and is no request that can be answered means the
-    /// peer does not speak MessagePack-RPC: that error closes the connection.
-    async fn on_message(&mut self, value: Value) -> Result<(), Error> {
+    /// Routes one message; returns the error reply to send, if it gets one here (a request refused while
+    /// shutting down, or an invalid one). An object that is not a message and is no request that can be
+    /// answered means the peer does not speak MessagePack-RPC: that error closes the connection.
+    fn on_message(&mut self, value: Value) -> Result<Option<Bytes>, Error> {
         match Message::from_value(value) {
             Ok(Message::Response { id, result }) => self.shared.answer(id, result),
             Ok(Message::Request { id, method, params }) => {
                 if self.draining {
-                    self.refuse(id).await;
-                } else {
-                    self.backlog.push_back(Work::Request { id, method, params });
+                    return Ok(Some(self.refusal(id)));
                 }
+                self.backlog.push_back(Work::Request { id, method, params });
             }
             Ok(Message::Notification { method, params }) => {
                 if self.draining {
@@ -514,14 +626,14 @@ impl<'a> ReadLoop<'a> {
             }
             Err(e @ Error::Invalid { id: Some(id), .. }) => {
                 tracing::warn!(error = %e, "answering an invalid request");
-                let _ = self.shared.send(codec::response_bytes(id, &Err(e.to_fault()), self.config.error_format)).await;
+                return Ok(Some(codec::response_bytes(id, &Err(e.to_fault()), self.config.error_format)));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "closing the connection: not a MessagePack-RPC message");
                 return Err(e);
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Logs an error that breaks the stream, and answers the request it was in if that request's id is known.
@@ -536,21 +648,62 @@ impl<'a> ReadLoop<'a> {
         self.draining = true;
         for work in std::mem::take(&mut self.backlog) {
             if let Work::Request { id, .. } = work {
-                self.refuse(id).await;
+                let _ = self.shared.send(self.refusal(id)).await;
             }
         }
     }
 
-    async fn refuse(&self, id: u32) {
+    /// The answer to a request that comes while the server shuts down.
+    fn refusal(&self, id: u32) -> Bytes {
         let fault = Fault::internal_error("the server is shutting down");
-        let _ = self.shared.send(codec::response_bytes(id, &Err(fault), self.config.error_format)).await;
+        codec::response_bytes(id, &Err(fault), self.config.error_format)
     }
 }
 
-/// Runs notifications one at a time, in arrival order.
-async fn run_notifications(mut rx: mpsc::Receiver<Note>, dispatch: Arc<dyn Dispatch>, cx: Context) {
+/// Waits for the idle timer, if there is one (for ever if not).
+async fn idle_expired(idle: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    match idle {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for a connection permit, then for a permit of the server's total (if it has such a bound).
+async fn acquire(connection: Arc<Semaphore>, total: Option<Arc<Semaphore>>) -> Option<Permit> {
+    let connection = connection.acquire_owned().await.ok()?;
+    let total = match total {
+        Some(total) => Some(total.acquire_owned().await.ok()?),
+        None => None,
+    };
+    Some(Permit { _connection: connection, _total: total })
+}
+
+/// Reads what is available into `buf`, making room for [`READ_CHUNK`] bytes first. While nothing has arrived
+/// and `buf` holds no part of a message, its memory is released: an idle connection holds no read buffer.
+pub(crate) async fn read_some<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut BytesMut) -> io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        if buf.capacity() - buf.len() < READ_CHUNK {
+            buf.reserve(READ_CHUNK);
+        }
+        let read = tokio_util::io::poll_read_buf(Pin::new(&mut *reader), cx, buf);
+        if read.is_pending() && buf.is_empty() {
+            *buf = BytesMut::new();
+        }
+        read
+    })
+    .await
+}
+
+/// Runs notifications one at a time, in arrival order, each for up to `limit`.
+async fn run_notifications(
+    mut rx: mpsc::Receiver<Note>,
+    dispatch: Arc<dyn Dispatch>,
+    cx: Context,
+    limit: Option<Duration>,
+) {
     while let Some((method, params, permit)) = rx.recv().await {
-        if let Err(fault) = serve_call(&*dispatch, &method, params, cx.clone()).await {
+        let call = serve_call(&*dispatch, &method, params, cx.clone());
+        if let Err(fault) = time_limit(&method, limit, call).await {
             tracing::debug!(method, code = fault.code, message = fault.message, "a notification failed");
         }
         drop(permit);
@@ -560,11 +713,10 @@ async fn run_notifications(mut rx: mpsc::Receiver<Note>, dispatch: Arc<dyn Dispa
 /// Writes queued messages, flushing whenever the queue runs empty. On close, writes what is still queued for
 /// up to [`CLOSE_GRACE`], then shuts the write half down.
 async fn write_loop<W: AsyncWrite + Unpin>(
-    writer: W,
+    mut writer: W,
     mut rx: mpsc::Receiver<Bytes>,
     shared: &Shared,
 ) -> io::Result<()> {
-    let mut out = BufWriter::with_capacity(WRITE_BUFFER, writer);
     loop {
         let first = tokio::select! {
             biased;
@@ -572,16 +724,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             () = shared.closed.cancelled() => None,
         };
         let Some(first) = first else { break };
-        let mut batch = pin!(async {
-            out.write_all(&first).await?;
-            while let Ok(frame) = rx.try_recv() {
-                out.write_all(&frame).await?;
-            }
-            out.flush().await
-        });
+        let mut batch = pin!(write_batch(&mut writer, first, &mut rx, shared));
         tokio::select! {
             written = &mut batch => written?,
-            () = shared.closed.cancelled() => match tokio::time::timeout(CLOSE_GRACE, &mut batch).await {
+            () = shared.closed.cancelled() => match Box::pin(tokio::time::timeout(CLOSE_GRACE, &mut batch)).await {
                 Ok(written) => written?,
                 // Stuck mid-message on a peer that does not read: nothing more can be sent.
                 Err(_) => return Ok(()),
@@ -590,14 +736,72 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     }
     let rest = async {
         while let Ok(frame) = rx.try_recv() {
-            out.write_all(&frame).await?;
+            writer.write_all(&frame).await?;
         }
-        out.flush().await?;
-        out.shutdown().await
+        writer.flush().await?;
+        writer.shutdown().await
     };
-    match tokio::time::timeout(CLOSE_GRACE, rest).await {
+    match Box::pin(tokio::time::timeout(CLOSE_GRACE, rest)).await {
         Ok(Err(e)) if !is_gone(&e) => Err(e),
         _ => Ok(()),
+    }
+}
+
+/// Writes `first` and whatever else is queued behind it, then flushes. A message on its own, or a large one,
+/// is written straight from its buffer; small ones queued together are gathered into writes of up to
+/// [`WRITE_BUFFER`] bytes, in a buffer that exists only for the batch (an idle connection holds none).
+async fn write_batch<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    first: Bytes,
+    rx: &mut mpsc::Receiver<Bytes>,
+    shared: &Shared,
+) -> io::Result<()> {
+    let mut gathered = BytesMut::new();
+    let mut frame = first;
+    let mut waited = false;
+    loop {
+        let mut next = rx.try_recv().ok();
+        if next.is_none() && !waited && shared.answering.load(Ordering::Relaxed) > 0 {
+            // Other calls are about to answer (a pipelining peer's, started together): let their tasks run once
+            // so that their answers join this write. Once per batch, so a slow handler delays nothing.
+            waited = true;
+            tokio::task::yield_now().await;
+            next = rx.try_recv().ok();
+        }
+        if (next.is_none() && gathered.is_empty()) || frame.len() >= WRITE_BUFFER {
+            if !gathered.is_empty() {
+                writer.write_all(&gathered).await?;
+                gathered.clear();
+            }
+            writer.write_all(&frame).await?;
+        } else {
+            gathered.extend_from_slice(&frame);
+            if next.is_none() || gathered.len() >= WRITE_BUFFER {
+                writer.write_all(&gathered).await?;
+                gathered.clear();
+            }
+        }
+        match next {
+            Some(more) => frame = more,
+            None => break,
+        }
+    }
+    writer.flush().await
+}
+
+/// Counts a handler task in [`Shared::answering`] until its answer is in hand (or the task is dropped).
+struct Answering(Arc<Shared>);
+
+impl Answering {
+    fn new(shared: Arc<Shared>) -> Answering {
+        shared.answering.fetch_add(1, Ordering::Relaxed);
+        Answering(shared)
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.answering.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -611,14 +815,7 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        Config {
-            max_message_size: 1 << 20,
-            max_depth: 16,
-            max_in_flight: 4,
-            write_queue: 4,
-            call_timeout: None,
-            error_format: ErrorFormat::CodeMessage,
-        }
+        Config { max_depth: 16, max_in_flight: 4, write_queue: 4, call_timeout: None, ..Config::new(1 << 20) }
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{Impl, ProbeClient, ProbeServer, Raw, code, notification, request, serve, serve_default};
+use common::{Impl, ProbeClient, ProbeServer, Raw, Running, code, notification, request, serve, serve_default};
 use rpc_core::{Ext, Fault, Map, Router, Value};
 use rpc_msgpack::codec::Message;
 use rpc_msgpack::{Client, Server};
@@ -318,29 +318,165 @@ async fn a_notification_sent_just_before_the_client_is_dropped_is_delivered() {
 }
 
 #[tokio::test]
-async fn graceful_shutdown_finishes_calls_in_flight() {
+async fn graceful_shutdown_finishes_every_call_in_flight_and_refuses_new_ones() {
     let listener = rpc_test_support::bind_loopback().await;
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(Server::new(ProbeServer::new(Impl::default())).serve_with_shutdown(listener, async {
-        let _ = stopped.await;
-    }));
+    let mut server = Running::start(listener, |s| s);
+    let addr = server.addr;
     let client = ProbeClient::new(Client::connect(addr).await.unwrap());
-    let slow = {
-        let transport = client.transport().clone();
-        tokio::spawn(async move { transport.call("sleep", vec![300.into()]).await })
-    };
+    let mut raw = Raw::connect(addr).await;
+    // Calls in flight on two connections: three through the client, three pipelined on the raw one.
+    let slow: Vec<_> = (0..3)
+        .map(|_| {
+            let transport = client.transport().clone();
+            tokio::spawn(async move { transport.call("sleep", vec![300.into()]).await })
+        })
+        .collect();
+    raw.send(&(1..=3).flat_map(|id| request(id, "sleep", vec![300.into()])).collect::<Vec<_>>()).await;
+    common::eventually(|| server.state.started.load(Ordering::SeqCst) == 6).await;
+    server.stop();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    stop.send(()).unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    // New calls are refused while the server drains; the call in flight is answered.
+
+    // New calls on open connections are refused with a clear error, and so are new connections.
     let refused = client.double(1).await.unwrap_err();
-    assert!(refused.as_fault().is_some_and(|f| f.message.contains("shutting down")), "{refused}");
-    assert_eq!(slow.await.unwrap().unwrap(), Value::Int(300));
-    tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
-    // Then the connection is closed and nothing listens any more.
+    assert!(refused.as_fault().is_some_and(|f| f.code == Fault::INTERNAL_ERROR), "{refused}");
+    assert!(refused.to_string().contains("the server is shutting down"), "{refused}");
+    raw.send(&request(9, "double", vec![1.into()])).await;
+    let error = raw.response(9).await.unwrap_err();
+    assert_eq!(code(&error), Fault::INTERNAL_ERROR, "{error:?}");
+    let err = Client::connect(addr).await.unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("refused"), "{err}");
+
+    // Every call in flight completes.
+    for call in slow {
+        assert_eq!(call.await.unwrap().unwrap(), Value::Int(300));
+    }
+    let mut answered: Vec<u32> = Vec::new();
+    for _ in 0..3 {
+        match raw.recv().await {
+            Some(Message::Response { id, result: Ok(Value::Int(300)) }) => answered.push(id),
+            other => panic!("{other:?}"),
+        }
+    }
+    answered.sort_unstable();
+    assert_eq!(answered, [1, 2, 3]);
+    // Then the connections close and the server returns.
+    assert_eq!(raw.closed().await, []);
     client.transport().closed().await;
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    tokio::time::timeout(Duration::from_secs(5), server.done).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_shutdown_deadline_closes_connections_whose_calls_hang() {
+    let listener = rpc_test_support::bind_loopback().await;
+    let deadline = Duration::from_millis(300);
+    let mut server = Running::start(listener, |s| s.shutdown_timeout(deadline));
+    let client = Client::connect(server.addr).await.unwrap();
+    let hanging = {
+        let client = client.clone();
+        tokio::spawn(async move { client.call("hang", vec![]).await })
+    };
+    common::eventually(|| server.state.started.load(Ordering::SeqCst) == 1).await;
+    let started = Instant::now();
+    server.stop();
+    tokio::time::timeout(Duration::from_secs(5), &mut server.done).await.unwrap().unwrap().unwrap();
+    assert!(started.elapsed() >= deadline, "returned after {:?}", started.elapsed());
+    let err = hanging.await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("connection closed"), "{err}");
+    assert_eq!(server.state.dropped.load(Ordering::SeqCst), 1, "the hanging handler was dropped");
+}
+
+#[tokio::test]
+async fn a_hanging_handler_costs_its_call_an_error_and_nothing_else() {
+    let (addr, state) = serve(|s| s.handler_timeout(Some(Duration::from_millis(200)))).await;
+    let mut raw = Raw::connect(addr).await;
+    let mut batch = request(1, "hang", vec![]);
+    batch.extend(request(2, "double", vec![4.into()]));
+    // A hanging notification would hold up the ones behind it (they run in order): it is bounded too.
+    batch.extend(notification("hang", vec![]));
+    batch.extend(notification("record", vec!["after the hang".into()]));
+    raw.send(&batch).await;
+    assert_eq!(raw.response(2).await, Ok(Value::Int(8)));
+    let error = raw.response(1).await.unwrap_err();
+    assert_eq!(code(&error), Fault::INTERNAL_ERROR, "{error:?}");
+    let text = error.as_array().unwrap()[1].as_str().unwrap().to_owned();
+    assert!(text.contains("hang") && text.contains("did not finish within 200ms"), "{text}");
+    common::eventually(|| state.dropped.load(Ordering::SeqCst) >= 2).await;
+    assert_eq!(state.dropped.load(Ordering::SeqCst), 2, "the timed-out handlers are dropped");
+    common::eventually(|| !state.notes.lock().unwrap().is_empty()).await;
+    assert_eq!(*state.notes.lock().unwrap(), [Value::from("after the hang")]);
+    // The connection goes on.
+    raw.send(&request(3, "double", vec![5.into()])).await;
+    assert_eq!(raw.response(3).await, Ok(Value::Int(10)));
+}
+
+#[tokio::test]
+async fn a_clients_hanging_handler_answers_the_server_with_an_error() {
+    let (addr, _) = serve_default().await;
+    let mine = Impl::default();
+    let client = Client::builder()
+        .handler(ProbeServer::new(mine.clone()))
+        .handler_timeout(Some(Duration::from_millis(200)))
+        .connect(addr)
+        .await
+        .unwrap();
+    let client = ProbeClient::new(client);
+    // The server calls the client's `hang`, which times out: the server's handler gets -32603 and passes it on.
+    let err = client.call_back("hang".into(), vec![]).await.unwrap_err();
+    let fault = err.as_fault().expect("a fault");
+    assert_eq!(fault.code, Fault::INTERNAL_ERROR, "{fault:?}");
+    assert!(fault.message.contains("did not finish within 200ms"), "{fault:?}");
+    assert_eq!(mine.0.dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(client.double(2).await.unwrap(), 4);
+}
+
+#[tokio::test]
+async fn calls_in_flight_across_connections_are_bounded_with_backpressure() {
+    let (addr, state) = serve(|s| s.max_in_flight_total(4).max_in_flight(3)).await;
+    let hangs = |ids: std::ops::Range<u32>| ids.flat_map(|id| request(id, "hang", vec![])).collect::<Vec<_>>();
+    let mut first = Raw::connect(addr).await;
+    first.send(&hangs(0..3)).await;
+    common::eventually(|| state.started.load(Ordering::SeqCst) == 3).await;
+    let mut second = Raw::connect(addr).await;
+    second.send(&hangs(0..3)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(state.started.load(Ordering::SeqCst), 4, "max_in_flight_total calls run at once, in all");
+    // A call on a third connection waits for room: it is neither refused nor run.
+    let client = ProbeClient::new(Client::connect(addr).await.unwrap());
+    let waiting = tokio::spawn(async move { client.double(21).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "the call ran over the total limit");
+    // When the first connection goes, its calls free their room: the others start, the waiting call runs.
+    drop(first);
+    assert_eq!(tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap().unwrap(), 42);
+    assert_eq!(state.started.load(Ordering::SeqCst), 6);
+    drop(second);
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_when_asked_and_busy_ones_are_not() {
+    let idle = Duration::from_millis(300);
+    let (addr, _) = serve(|s| s.idle_timeout(Some(idle))).await;
+    let started = Instant::now();
+    // Silent, and stopped half-way through a message: both closed after the idle timeout.
+    let mut silent = Raw::connect(addr).await;
+    let mut stalled = Raw::connect(addr).await;
+    stalled.send(&[0x94, 0x00]).await;
+    assert_eq!(silent.closed().await, []);
+    assert_eq!(stalled.closed().await, []);
+    assert!(started.elapsed() >= idle, "closed after {:?}", started.elapsed());
+    // A call that runs longer than the idle timeout keeps its connection open until it is answered.
+    let mut busy = Raw::connect(addr).await;
+    busy.send(&request(1, "sleep", vec![700.into()])).await;
+    assert_eq!(busy.response(1).await, Ok(Value::Int(700)));
+    // A client that keeps calling is never idle; once it stops, its connection closes and it is told so.
+    let client = Client::connect(addr).await.unwrap();
+    for i in 0..8 {
+        assert_eq!(client.call("double", vec![i.into()]).await.unwrap(), Value::Int(2 * i));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::timeout(Duration::from_secs(5), client.closed()).await.expect("closed once idle");
+    let err = client.call("double", vec![1.into()]).await.unwrap_err();
+    assert!(err.to_string().contains("connection closed"), "{err}");
 }
 
 #[cfg(unix)]

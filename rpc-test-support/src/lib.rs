@@ -659,3 +659,38 @@ unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
         p
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Closed ports
+
+/// A loopback address where connecting is refused, for "no server runs" tests: the port is bound but not
+/// listening, and stays bound while this lives, so no other test (running in parallel) can be handed it — which
+/// a listener bound and dropped cannot promise.
+#[derive(Debug)]
+pub struct ClosedPort {
+    _socket: tokio::net::TcpSocket,
+    addr: SocketAddr,
+}
+
+impl ClosedPort {
+    /// Binds a fresh loopback port without listening on it.
+    pub fn new() -> ClosedPort {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap_or_else(|e| panic!("cannot create a socket: {e}"));
+        socket
+            .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0: {e}"));
+        let addr = socket.local_addr().unwrap_or_else(|e| panic!("cannot read the bound address: {e}"));
+        ClosedPort { _socket: socket, addr }
+    }
+
+    /// The address (connections to it are refused).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> ClosedPort {
+        ClosedPort::new()
+    }
+}

@@ -187,9 +187,8 @@ async fn client_reports_status_timeout_and_refused_connections() {
         .build(&format!("http://{}/", s.addr))
         .expect("client");
     assert!(matches!(slow.call("sleep", vec![2000.into()]).await, Err(Error::Timeout(_))));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let closed = listener.local_addr().expect("addr");
-    drop(listener);
+    let closed_port = rpc_test_support::ClosedPort::new();
+    let closed = closed_port.addr();
     match client(closed).call("double", vec![1.into()]).await {
         Err(Error::Transport(e)) => assert!(e.to_string().to_lowercase().contains("refused"), "{e}"),
         other => panic!("{other:?}"),

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use rpc_core::{Context, Fault, Value, service};
-use rpc_msgpack::Peer;
 use rpc_msgpack::codec::{Codec, Message, encode_value};
+use rpc_msgpack::{ConnectionInfo, Peer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
@@ -21,7 +21,7 @@ pub trait Probe {
     async fn double(&self, num: i64) -> i64;
     /// Returns its argument unchanged.
     async fn echo(&self, value: Value) -> Value;
-    /// Sleeps `ms` milliseconds, then returns them.
+    /// Sleeps `ms` milliseconds, then returns them (counted in `started`).
     async fn sleep(&self, ms: u64) -> u64;
     /// Fails with the given fault.
     async fn fail(&self, code: i64, message: String) -> Result<(), Fault>;
@@ -31,15 +31,21 @@ pub trait Probe {
     async fn record(&self, note: Value);
     /// The notes recorded so far, in order.
     async fn notes(&self) -> Vec<Value>;
-    /// Returns `n` zero bytes.
+    /// Returns `n` zero bytes (counted in `started`).
     async fn blob(&self, n: usize) -> serde_bytes::ByteBuf;
     /// Calls `method` with `params` on the connected peer (through the `Peer` in the context).
     async fn call_back(&self, method: String, params: Vec<Value>, cx: &Context) -> Result<Value, Fault>;
     /// Notifies the connected peer.
     async fn notify_back(&self, method: String, params: Vec<Value>, cx: &Context) -> Result<(), Fault>;
-    /// Never returns; counts how many of these futures have been dropped.
+    /// Never returns (counted in `started`); counts how many of these futures have been dropped.
     async fn hang(&self);
+    /// Who the connection was admitted as (the `User` the server's authenticate hook returned, if any), and
+    /// whether it is TLS, from the `ConnectionInfo` in the context.
+    async fn whoami(&self, cx: &Context) -> (Option<String>, Option<bool>);
 }
+
+/// The identity the tests' authenticate hooks admit connections as.
+pub struct User(pub String);
 
 /// What the probe has seen.
 #[derive(Default)]
@@ -72,6 +78,7 @@ impl Probe for Impl {
         value
     }
     async fn sleep(&self, ms: u64) -> u64 {
+        self.0.started.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(ms)).await;
         ms
     }
@@ -101,6 +108,48 @@ impl Probe for Impl {
         self.0.started.fetch_add(1, Ordering::SeqCst);
         let _guard = DropCount(self.0.clone());
         std::future::pending::<()>().await;
+    }
+    async fn whoami(&self, cx: &Context) -> (Option<String>, Option<bool>) {
+        (cx.get::<User>().map(|u| u.0.clone()), cx.get::<ConnectionInfo>().map(|c| c.tls))
+    }
+}
+
+/// A server running on a listener until told to stop, for shutdown and restart tests.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: Arc<State>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Serves the probe on `listener` with `server`'s settings until [`Running::stop`].
+    pub fn start(
+        listener: tokio::net::TcpListener,
+        server: impl FnOnce(rpc_msgpack::Server<ProbeServer<Impl>>) -> rpc_msgpack::Server<ProbeServer<Impl>>,
+    ) -> Running {
+        let probe = Impl::default();
+        let state = probe.0.clone();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = server(rpc_msgpack::Server::new(ProbeServer::new(probe)));
+        let done = tokio::spawn(server.serve_with_shutdown(listener, async {
+            let _ = stopped.await;
+        }));
+        Running { addr, state, stop: Some(stop), done }
+    }
+
+    /// Starts the graceful shutdown.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Starts the graceful shutdown and waits (up to 10 s) for the server to return.
+    pub async fn stopped(mut self) {
+        self.stop();
+        tokio::time::timeout(Duration::from_secs(10), self.done).await.expect("shut down in time").unwrap().unwrap();
     }
 }
 
