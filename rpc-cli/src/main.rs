@@ -8,6 +8,7 @@
 //! rpc notify jsonrpc+http://127.0.0.1:6789/ bump 1
 //! rpc list http://127.0.0.1:6789/
 //! rpc help http://127.0.0.1:6789/ double
+//! rpc bench msgpack://127.0.0.1:6666 double 7 --connections 4 --in-flight 64 --duration 5s
 //! ```
 //!
 //! The URL's scheme picks the protocol: `http://` and `https://` are XML-RPC (like Python's `ServerProxy`),
@@ -22,6 +23,7 @@
 //! Exit codes: 0 success; 1 the server answered a fault (`fault CODE: MESSAGE` on stderr); 2 anything else
 //! (connection refused, timeout, bad URL, bad JSON argument), with a one-line message that says what to do.
 
+mod bench;
 mod conn;
 mod introspect;
 mod target;
@@ -98,6 +100,9 @@ enum Command {
         /// The method's name.
         method: String,
     },
+    /// Call METHOD with the ARGs over and over from many connections and report calls/s, latency
+    /// percentiles and errors.
+    Bench(bench::BenchArgs),
 }
 
 /// Why a command failed: the server's fault (exit 1) or anything else (exit 2).
@@ -190,6 +195,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let text = introspect::help(&conn, &target, &method, opts).await?;
             print_lines(&text)
         }
+        Command::Bench(args) => bench::run(args, opts).await,
     }
 }
 

@@ -2,7 +2,6 @@
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -60,6 +59,12 @@ pub async fn time_limit(
     answer: impl Future<Output = Result<Value, Fault>>,
 ) -> Result<Value, Fault> {
     let Some(limit) = limit else { return answer.await };
+    // Most calls are answered at their first poll: those need no timer (arming and clearing one costs more
+    // than a small call itself).
+    let mut answer = std::pin::pin!(answer);
+    if let Poll::Ready(result) = std::future::poll_fn(|cx| Poll::Ready(answer.as_mut().poll(cx))).await {
+        return result;
+    }
     match tokio::time::timeout(limit, answer).await {
         Ok(result) => result,
         Err(_) => {
@@ -133,8 +138,13 @@ fn panic_fault(method: &str, payload: &(dyn Any + Send)) -> Fault {
 /// ```
 #[derive(Clone, Default)]
 pub struct Context {
-    values: Option<Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>>,
+    /// A handful of entries at most: a list is faster to search than a hash map (which is looked up on every
+    /// call).
+    values: Option<Arc<Vec<Entry>>>,
 }
+
+/// One value in a [`Context`], under its type.
+type Entry = (TypeId, Arc<dyn Any + Send + Sync>);
 
 impl Context {
     /// An empty context.
@@ -144,14 +154,19 @@ impl Context {
 
     /// This context with `value` added (replacing one of the same type).
     pub fn with<T: Any + Send + Sync>(mut self, value: T) -> Context {
-        let map = Arc::make_mut(self.values.get_or_insert_with(Default::default));
-        map.insert(TypeId::of::<T>(), Arc::new(value));
+        let list = Arc::make_mut(self.values.get_or_insert_with(Default::default));
+        let entry: Entry = (TypeId::of::<T>(), Arc::new(value));
+        match list.iter_mut().find(|(id, _)| *id == entry.0) {
+            Some(slot) => *slot = entry,
+            None => list.push(entry),
+        }
         self
     }
 
     /// The value of type `T`, if the transport set one.
     pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
-        self.values.as_ref()?.get(&TypeId::of::<T>())?.downcast_ref::<T>()
+        let id = TypeId::of::<T>();
+        self.values.as_ref()?.iter().find(|(t, _)| *t == id)?.1.downcast_ref::<T>()
     }
 }
 

@@ -30,6 +30,7 @@ mod error;
 pub mod gzip;
 mod server;
 mod settings;
+mod timer;
 
 /// The rustls version this crate's TLS settings take, re-exported so users need not match it by hand.
 pub use rustls;

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,7 +15,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use rpc_core::{BoxFuture, Context, RemoteAddr};
 use tokio::net::TcpListener;
@@ -325,8 +326,9 @@ impl<E: Endpoint> Shared<E> {
             async move { Ok::<_, Infallible>(shared.handle(req, peer, cx).await) }
         });
         let conn = http1::Builder::new()
-            // hyper applies the header-read timeout only when it has a timer.
-            .timer(TokioTimer::new())
+            // hyper applies the header-read timeout only when it has a timer (one timer-wheel entry per connection,
+            // not one per request: see `timer.rs`).
+            .timer(crate::timer::ConnTimer::default())
             .header_read_timeout(self.config.header_read_timeout)
             .keep_alive(true)
             .serve_connection(io, service);
@@ -349,8 +351,21 @@ impl<E: Endpoint> Shared<E> {
             resp.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
             return resp;
         }
-        let credentials =
-            req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(Credentials::parse);
+        // The headers this needs, in one pass (cheaper than a hash lookup for each): the first of each, and
+        // whether any Accept-Encoding takes gzip.
+        let (mut authorization, mut content_encoding, mut content_length, mut accepts_gzip) = (None, None, None, false);
+        for (name, value) in req.headers() {
+            if name == http::header::AUTHORIZATION {
+                authorization = authorization.or(Some(value));
+            } else if name == CONTENT_ENCODING {
+                content_encoding = content_encoding.or(Some(value));
+            } else if name == CONTENT_LENGTH {
+                content_length = content_length.or(Some(value));
+            } else if name == ACCEPT_ENCODING {
+                accepts_gzip = accepts_gzip || value.to_str().is_ok_and(gzip::accepts_gzip);
+            }
+        }
+        let credentials = authorization.and_then(|v| v.to_str().ok()).and_then(Credentials::parse);
         if let Some(auth) = &self.config.auth
             && !(auth.0)(credentials.as_ref())
         {
@@ -366,7 +381,7 @@ impl<E: Endpoint> Shared<E> {
             Some(c) => cx.with(c),
             None => cx,
         };
-        let gzipped = match req.headers().get(CONTENT_ENCODING).map(|v| v.to_str().map(str::trim)) {
+        let gzipped = match content_encoding.map(|v| v.to_str().map(str::trim)) {
             None => false,
             Some(Ok(e)) if e.eq_ignore_ascii_case("identity") || e.is_empty() => false,
             Some(Ok(e)) if e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip") => true,
@@ -377,17 +392,20 @@ impl<E: Endpoint> Shared<E> {
                 return resp;
             }
         };
-        let gzip_ok = self.config.gzip_threshold.is_some()
-            && req.headers().get_all(ACCEPT_ENCODING).iter().any(|v| v.to_str().is_ok_and(gzip::accepts_gzip));
+        let gzip_ok = self.config.gzip_threshold.is_some() && accepts_gzip;
         let limit = self.config.max_body_size;
-        let declared =
-            req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        let declared = content_length.and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
             tracing::warn!(%peer, declared, limit, "413: request body over the limit");
             return too_large(limit);
         }
-        let read = tokio::time::timeout(self.config.body_read_timeout, Limited::new(req.into_body(), limit).collect());
-        let Ok(read) = read.await else {
+        let mut collect = std::pin::pin!(Limited::new(req.into_body(), limit).collect());
+        // A small body has usually come in with the headers: take it without arming a timer.
+        let read = match std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await {
+            Poll::Ready(read) => Ok(read),
+            Poll::Pending => tokio::time::timeout(self.config.body_read_timeout, collect).await,
+        };
+        let Ok(read) = read else {
             tracing::warn!(%peer, timeout = ?self.config.body_read_timeout, "408: the request body came too slowly");
             let mut resp = plain(StatusCode::REQUEST_TIMEOUT, "the request body came too slowly\n");
             resp.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));

@@ -616,6 +616,10 @@ pub(crate) fn decode_requests(body: &[u8], max_depth: usize, max_batch: usize) -
         }
         Ok(Body::Batch(items.into_iter().map(|raw| decode_entry(raw, max_depth)).collect()))
     } else {
+        // A well-formed request object is read in one pass; anything else again below, for the right error.
+        if let Ok(obj) = serde_json::from_slice::<RequestObject<'_>>(body) {
+            return Ok(Body::Single(entry_from(obj, max_depth)));
+        }
         let raw: &RawValue = serde_json::from_slice(body).map_err(Fault::parse_error)?;
         Ok(Body::Single(decode_entry(raw, max_depth)))
     }
@@ -672,19 +676,35 @@ fn decode_entry(raw: &RawValue, max_depth: usize) -> Entry {
     if !raw.get().starts_with('{') {
         return invalid(None, "a request must be an object");
     }
-    let obj: RequestObject<'_> = match serde_json::from_str(raw.get()) {
-        Ok(obj) => obj,
-        Err(e) => return invalid(None, &e.to_string()),
+    match serde_json::from_str(raw.get()) {
+        Ok(obj) => entry_from(obj, max_depth),
+        Err(e) => invalid(None, &e.to_string()),
+    }
+}
+
+/// A string member as a `String`: most are plain, and copied without parsing.
+fn json_string(raw: &RawValue) -> Option<String> {
+    let text = raw.get();
+    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(plain) if !plain.contains('\\') => Some(plain.to_owned()),
+        _ => serde_json::from_str::<String>(text).ok(),
+    }
+}
+
+fn entry_from(obj: RequestObject<'_>, max_depth: usize) -> Entry {
+    let invalid = |id: Option<Id>, msg: &str| Entry::Invalid {
+        id: id.unwrap_or_else(Id::null),
+        fault: Fault::invalid_request(msg),
     };
     let id = match obj.id.map(|raw| Id::from_raw(raw).ok_or(())) {
         None => None,
         Some(Ok(id)) => Some(id),
         Some(Err(())) => return invalid(None, "id must be a string, a number or null"),
     };
-    if obj.jsonrpc.and_then(|v| serde_json::from_str::<String>(v.get()).ok()).as_deref() != Some("2.0") {
+    if obj.jsonrpc.and_then(json_string).as_deref() != Some("2.0") {
         return invalid(id, r#"jsonrpc must be "2.0""#);
     }
-    let Some(method) = obj.method.and_then(|m| serde_json::from_str::<String>(m.get()).ok()) else {
+    let Some(method) = obj.method.and_then(json_string) else {
         return invalid(id, "method must be a string");
     };
     let params = match obj.params.map(|p| (p, p.get().as_bytes().first().copied())) {

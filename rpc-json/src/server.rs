@@ -177,7 +177,8 @@ impl<D: Dispatch> Endpoint for JsonEndpoint<D> {
                 Box::pin(async move {
                     match answer.await {
                         Some((id, result)) => {
-                            let mut out = Vec::new();
+                            // Room for a small answer, so that writing it does not grow the buffer step by step.
+                            let mut out = Vec::with_capacity(128);
                             codec::push_response(&mut out, &id, result.as_ref());
                             Reply::ok(CONTENT_TYPE, out)
                         }

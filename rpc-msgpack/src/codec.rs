@@ -42,6 +42,9 @@ pub const DEFAULT_MAX_DEPTH: usize = 64;
 /// [`error_to_fault`].
 pub const GENERIC_ERROR_CODE: i64 = -32000;
 
+/// The room encoders start with: most messages fit, and those that do are written without growing the buffer.
+pub(crate) const SMALL_MESSAGE: usize = 64;
+
 const REQUEST: u8 = 0;
 const RESPONSE: u8 = 1;
 const NOTIFICATION: u8 = 2;
@@ -77,6 +80,9 @@ pub struct Codec {
     scanned: usize,
     /// Per open array or map, the number of items still to come (a map's entries count twice).
     open: Vec<u64>,
+    /// The containers being built while a scanned object is read, kept between messages (not reallocated for
+    /// each).
+    stack: Vec<Open>,
 }
 
 impl Codec {
@@ -84,7 +90,13 @@ impl Codec {
     /// `max_depth` deep (a limit below 1 is taken as 1).
     pub fn new(max_message_size: usize, max_depth: usize) -> Codec {
         let max_depth = max_depth.max(1);
-        Codec { max_message_size, max_depth, scanned: 0, open: Vec::with_capacity(max_depth.min(16)) }
+        Codec {
+            max_message_size,
+            max_depth,
+            scanned: 0,
+            open: Vec::with_capacity(max_depth.min(16)),
+            stack: Vec::new(),
+        }
     }
 
     /// The size limit, in bytes.
@@ -160,7 +172,12 @@ impl Decoder for Codec {
         self.scanned = 0;
         self.open.clear();
         let frame = src.split_to(len);
-        read_value(&frame).map(Some)
+        let value = read_value(&frame, &mut self.stack);
+        if self.stack.capacity() > 16 {
+            // A deeply nested message once is no reason to keep its room.
+            self.stack = Vec::new();
+        }
+        value.map(Some)
     }
 }
 
@@ -337,15 +354,16 @@ impl<'a> Reader<'a> {
 }
 
 /// An array or map being built: its items so far and how many it will have.
+#[derive(Debug, Clone)]
 enum Open {
     Array(Vec<Value>, usize),
     Map(Map, usize, Option<Value>),
 }
 
 /// Builds the value of one complete object, with an explicit stack instead of recursion.
-fn read_value(frame: &[u8]) -> Result<Value, Error> {
+fn read_value(frame: &[u8], stack: &mut Vec<Open>) -> Result<Value, Error> {
     let mut reader = Reader { buf: frame };
-    let mut stack: Vec<Open> = Vec::new();
+    stack.clear();
     loop {
         // Every item takes at least one byte, so capacities are bounded by the bytes at hand.
         let room = reader.buf.len();
@@ -509,10 +527,11 @@ impl Message {
             return Err(invalid(None, format!("a message must be an array, not {}", value.kind())));
         };
         let len = items.len();
-        let kind = items.first().and_then(Value::as_u64);
-        let id = items.get(1).and_then(Value::as_u64).and_then(|id| u32::try_from(id).ok());
-        let first = items.first().map_or_else(|| "(none)".to_owned(), show);
-        let mut items = items.into_iter().skip(1);
+        let mut items = items.into_iter();
+        // Kept as it is: shown only in the error below (formatting it for every message costs more than reading it).
+        let first = items.next();
+        let kind = first.as_ref().and_then(Value::as_u64);
+        let id = items.as_slice().first().and_then(Value::as_u64).and_then(|id| u32::try_from(id).ok());
         let mut next = || items.next().unwrap_or_default();
         let msgid = |raw: Value| id.ok_or_else(|| invalid(None, format!("a msgid must be a u32, not {}", show(&raw))));
         match (kind, len) {
@@ -535,7 +554,10 @@ impl Message {
             (Some(0), n) => Err(invalid(id, format!("a request must have 4 items, not {n}"))),
             (Some(1), n) => Err(invalid(None, format!("a response must have 4 items, not {n}"))),
             (Some(2), n) => Err(invalid(None, format!("a notification must have 3 items, not {n}"))),
-            _ => Err(invalid(None, format!("unknown message type {first}"))),
+            _ => {
+                let first = first.as_ref().map_or_else(|| "(none)".to_owned(), show);
+                Err(invalid(None, format!("unknown message type {first}")))
+            }
         }
     }
 
@@ -607,7 +629,8 @@ pub(crate) fn encode_notification(method: &str, params: &[Value], dst: &mut Byte
 /// The bytes of a response to request `id`: the result, or the fault's error object in `format`. A result that
 /// cannot be encoded is answered with an internal-error fault instead.
 pub(crate) fn response_bytes(id: u32, result: &Result<Value, Fault>, format: ErrorFormat) -> Bytes {
-    let mut dst = BytesMut::new();
+    // Room for a small answer: writing one item at a time into an empty buffer would grow it several times.
+    let mut dst = BytesMut::with_capacity(SMALL_MESSAGE);
     let encoded = match result {
         Ok(value) => encode_envelope(&mut dst, 4, RESPONSE, Some(id), None)
             .and_then(|()| encode_value(&Value::Nil, &mut dst))

@@ -309,7 +309,9 @@ impl<D: Dispatch> Server<D> {
                     tracing::debug!("connection accepted");
                     tokio::select! {
                         () = accepted.serve(io, cx) => {}
-                        () = close.cancelled() => tracing::debug!("connection closed by the shutdown deadline"),
+                        () = crate::session::Cancelled::new(close.cancelled()) => {
+                            tracing::debug!("connection closed by the shutdown deadline");
+                        }
                     }
                     drop(permit);
                 }

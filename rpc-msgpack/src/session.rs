@@ -51,6 +51,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a closing connection goes on writing what was queued before it (e.g. a notification sent just
 /// before a client is dropped).
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// Reads into an empty buffer go through this much stack first.
+const PROBE: usize = 4096;
 /// Reads ask for at least this much room in the read buffer.
 const READ_CHUNK: usize = 16 * 1024;
 /// Small messages queued together are gathered into writes of up to this size.
@@ -204,7 +206,7 @@ impl Peer {
     }
 
     async fn call_inner(&self, method: &str, params: Vec<Value>) -> Result<Value, rpc_core::Error> {
-        let mut frame = BytesMut::new();
+        let mut frame = BytesMut::with_capacity(codec::SMALL_MESSAGE);
         let (tx, rx) = oneshot::channel();
         let id = {
             let mut calls = self.shared.calls();
@@ -236,7 +238,7 @@ impl Peer {
     /// Sends a notification: `method` with `params`, wanting no answer. Returns once it is queued for writing
     /// (waiting for room in the write queue, up to the call timeout).
     pub async fn notify(&self, method: &str, params: Vec<Value>) -> Result<(), rpc_core::Error> {
-        let mut frame = BytesMut::new();
+        let mut frame = BytesMut::with_capacity(codec::SMALL_MESSAGE);
         codec::encode_notification(method, &params, &mut frame)?;
         let send = self.shared.send(frame.freeze());
         match self.shared.call_timeout {
@@ -470,6 +472,9 @@ impl<'a> ReadLoop<'a> {
         let idle_timeout = self.config.idle_timeout;
         // Boxed: most connections have no idle timeout, and their task need not make room for a timer.
         let mut idle = idle_timeout.map(|limit| Box::pin(tokio::time::sleep(limit)));
+        // Made once: a fresh wait per turn of the loop joins and leaves the tokens' waiter lists every time.
+        let mut closed = pin!(Cancelled::new(closed.cancelled()));
+        let mut shutdown = pin!(Cancelled::new(shutdown.cancelled()));
         loop {
             self.start_ready();
             // Forget finished tasks (the task set keeps their results until asked).
@@ -504,8 +509,8 @@ impl<'a> ReadLoop<'a> {
             let permits = self.permits.clone();
             tokio::select! {
                 biased;
-                () = closed.cancelled() => return Ok("closed locally"),
-                () = shutdown.cancelled(), if !self.draining => Box::pin(self.start_draining()).await,
+                () = &mut closed => return Ok("closed locally"),
+                () = &mut shutdown, if !self.draining => Box::pin(self.start_draining()).await,
                 // Finishing: wake when every permit is back (all calls answered).
                 all = permits.acquire_many(max_in_flight), if finishing => drop(all),
                 permit = acquire(self.permits.clone(), self.config.total.clone()), if !self.backlog.is_empty() => {
@@ -575,9 +580,29 @@ impl<'a> ReadLoop<'a> {
         let limit = self.config.handler_timeout;
         match self.backlog.pop_front() {
             Some(Work::Request { id, method, params }) => {
-                let call = serve_call(&*self.dispatch, &method, params, self.cx.clone());
+                let mut call = serve_call(&*self.dispatch, &method, params, self.cx.clone());
                 let shared = self.shared.clone();
                 let format = self.config.error_format;
+                // Most calls are answered at their first poll: answer those here, without a task (spawning,
+                // scheduling and joining one costs more than a small call). The others go on in a task of their
+                // own, which polls them again with its own waker.
+                let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
+                if let std::task::Poll::Ready(result) = Pin::new(&mut call).poll(&mut noop) {
+                    if let Err(fault) = &result {
+                        tracing::debug!(id, method, code = fault.code, "call answered with a fault");
+                    }
+                    match shared.tx.try_send(codec::response_bytes(id, &result, format)) {
+                        Err(mpsc::error::TrySendError::Full(answer)) => {
+                            // The write queue is full: wait for room holding the permit (the backpressure).
+                            self.tasks.spawn(async move {
+                                let _ = shared.send(answer).await;
+                                drop(permit);
+                            });
+                        }
+                        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => drop(permit),
+                    }
+                    return;
+                }
                 let answering = Answering::new(self.shared.clone());
                 self.tasks.spawn(async move {
                     let result = time_limit(&method, limit, call).await;
@@ -682,6 +707,24 @@ async fn acquire(connection: Arc<Semaphore>, total: Option<Arc<Semaphore>>) -> O
 /// and `buf` holds no part of a message, its memory is released: an idle connection holds no read buffer.
 pub(crate) async fn read_some<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut BytesMut) -> io::Result<usize> {
     std::future::poll_fn(|cx| {
+        if buf.is_empty() {
+            // Holding no part of a message, read on the stack first: waiting then holds no buffer, and what
+            // comes costs an allocation of its own size (a read buffer allocated and released per message
+            // costs more than most messages).
+            let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); PROBE];
+            let mut read = tokio::io::ReadBuf::uninit(&mut probe);
+            return match Pin::new(&mut *reader).poll_read(cx, &mut read) {
+                std::task::Poll::Ready(Ok(())) => {
+                    *buf = BytesMut::from(read.filled());
+                    std::task::Poll::Ready(Ok(read.filled().len()))
+                }
+                std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
+                std::task::Poll::Pending => {
+                    *buf = BytesMut::new();
+                    std::task::Poll::Pending
+                }
+            };
+        }
         if buf.capacity() - buf.len() < READ_CHUNK {
             buf.reserve(READ_CHUNK);
         }
@@ -717,17 +760,19 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     mut rx: mpsc::Receiver<Bytes>,
     shared: &Shared,
 ) -> io::Result<()> {
+    // Made once: a fresh wait per message joins and leaves the token's waiter list every time.
+    let mut closed = pin!(Cancelled::new(shared.closed.cancelled()));
     loop {
         let first = tokio::select! {
             biased;
             frame = rx.recv() => frame,
-            () = shared.closed.cancelled() => None,
+            () = &mut closed => None,
         };
         let Some(first) = first else { break };
         let mut batch = pin!(write_batch(&mut writer, first, &mut rx, shared));
         tokio::select! {
             written = &mut batch => written?,
-            () = shared.closed.cancelled() => match Box::pin(tokio::time::timeout(CLOSE_GRACE, &mut batch)).await {
+            () = &mut closed => match Box::pin(tokio::time::timeout(CLOSE_GRACE, &mut batch)).await {
                 Ok(written) => written?,
                 // Stuck mid-message on a peer that does not read: nothing more can be sent.
                 Err(_) => return Ok(()),
@@ -787,6 +832,61 @@ async fn write_batch<W: AsyncWrite + Unpin>(
         }
     }
     writer.flush().await
+}
+
+/// A wait on a cancellation token that is cheap to poll again. A pending `WaitForCancellationFuture` locks the
+/// token on every poll, and a connection's loops poll theirs on every wakeup (every message); this one polls it
+/// only the first time and after it has woken the task, and otherwise costs an atomic load.
+pub(crate) struct Cancelled<F> {
+    inner: Pin<Box<F>>,
+    flag: Arc<WakeFlag>,
+    polled: bool,
+    /// Once cancelled, it stays ready (the loops poll it again after it has fired).
+    done: bool,
+}
+
+/// Set by the token's wake-up, which it passes on to the task.
+#[derive(Default)]
+struct WakeFlag {
+    fired: std::sync::atomic::AtomicBool,
+    task: futures_util::task::AtomicWaker,
+}
+
+impl std::task::Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fired.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl<F: std::future::Future<Output = ()>> Cancelled<F> {
+    pub(crate) fn new(inner: F) -> Cancelled<F> {
+        Cancelled { inner: Box::pin(inner), flag: Arc::default(), polled: false, done: false }
+    }
+}
+
+impl<F: std::future::Future<Output = ()>> std::future::Future for Cancelled<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let this = &mut *self;
+        if this.done {
+            return std::task::Poll::Ready(());
+        }
+        this.flag.task.register(cx.waker());
+        if this.polled && !this.flag.fired.swap(false, Ordering::Acquire) {
+            return std::task::Poll::Pending;
+        }
+        this.polled = true;
+        let waker = std::task::Waker::from(this.flag.clone());
+        let poll = this.inner.as_mut().poll(&mut std::task::Context::from_waker(&waker));
+        this.done = poll.is_ready();
+        poll
+    }
 }
 
 /// Counts a handler task in [`Shared::answering`] until its answer is in hand (or the task is dropped).
@@ -858,6 +958,30 @@ mod tests {
         call.abort();
         let _ = call.await;
         assert!(shared.calls().pending.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_wait_wakes_its_task_and_stays_ready() {
+        let token = CancellationToken::new();
+        let mut wait = Box::pin(Cancelled::new(token.clone().cancelled_owned()));
+        let mut polls = 0;
+        let cancel = {
+            let token = token.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                token.cancel();
+            })
+        };
+        std::future::poll_fn(|cx| {
+            polls += 1;
+            wait.as_mut().poll(cx)
+        })
+        .await;
+        assert!(polls >= 2, "pending until cancelled, then woken");
+        // Polled again once it has fired, it is still ready (the write loop does that).
+        let again = std::future::poll_fn(|cx| std::task::Poll::Ready(wait.as_mut().poll(cx))).await;
+        assert!(again.is_ready());
+        cancel.await.unwrap();
     }
 
     #[tokio::test]

@@ -16,6 +16,8 @@ use rpc_core::{DateTime, Fault, Map, Value};
 
 use crate::Error;
 
+mod fast;
+
 /// The default bound on how deeply arrays and structs may nest in a decoded message.
 pub const DEFAULT_MAX_DEPTH: usize = 64;
 
@@ -100,7 +102,8 @@ fn declared_encoding(body: &[u8]) -> Option<&str> {
     let decl = body.strip_prefix(b"<?xml")?;
     let end = decl.windows(2).position(|w| w == b"?>")?;
     let decl = std::str::from_utf8(&decl[..end]).ok()?;
-    let after = &decl[decl.find("encoding")? + "encoding".len()..];
+    let at = decl.as_bytes().windows(8).position(|w| w == b"encoding")?;
+    let after = &decl[at + "encoding".len()..];
     let after = after.trim_start().strip_prefix('=')?.trim_start();
     let quote = after.chars().next().filter(|q| *q == '"' || *q == '\'')?;
     let value = &after[1..];
@@ -110,7 +113,16 @@ fn declared_encoding(body: &[u8]) -> Option<&str> {
 /// Decodes a `methodCall` into its method name and params.
 pub fn decode_call(body: &[u8], max_depth: usize) -> Result<(String, Vec<Value>), Error> {
     let text = body_text(body)?;
-    let mut p = Parser::new(&text, max_depth)?;
+    // Calls as clients write them take a fast path; anything else (and every error) the general parser reads.
+    if let Some(call) = fast::decode_call(&text, max_depth) {
+        return Ok(call);
+    }
+    decode_call_general(&text, max_depth)
+}
+
+/// [`decode_call`] with the general parser, on the body as text.
+fn decode_call_general(text: &str, max_depth: usize) -> Result<(String, Vec<Value>), Error> {
+    let mut p = Parser::new(text, max_depth)?;
     p.expect_root(Tag::MethodCall)?;
     p.expect_start(Tag::MethodName)?;
     let name = p.text_until_end(Tag::MethodName)?.trim().to_owned();
@@ -248,11 +260,29 @@ fn write_value(out: &mut String, v: &Value, depth: usize) -> Result<(), Error> {
 }
 
 fn write_int(out: &mut String, i: i64) {
-    if i32::try_from(i).is_ok() {
-        let _ = writeln!(out, "<value><int>{i}</int></value>");
+    let (open, close) = if i32::try_from(i).is_ok() {
+        ("<value><int>", "</int></value>\n")
     } else {
-        let _ = writeln!(out, "<value><i8>{i}</i8></value>");
+        ("<value><i8>", "</i8></value>\n")
+    };
+    out.push_str(open);
+    // Digits by hand: `write!` costs more than the rest of a small answer.
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = i.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
+    if i < 0 {
+        out.push('-');
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+    out.push_str(close);
 }
 
 /// The shortest decimal that reads back as the same `f64`, in plain notation as the spec asks (no exponent),

@@ -58,7 +58,7 @@ impl<D: Dispatch> Routes<D> {
         params: Vec<Value>,
         cx: Context,
     ) -> BoxFuture<'static, Result<Value, Fault>> {
-        if !self.user_names.contains(method) {
+        if method.starts_with("system.") && !self.user_names.contains(method) {
             let introspection = self.config.introspection;
             match method {
                 MULTICALL if self.config.multicall => {
@@ -107,7 +107,7 @@ impl<D: Dispatch> Routes<D> {
 
     /// One call inside a multicall (system methods included, nesting excluded above).
     fn call_one(&self, method: &str, params: Vec<Value>, cx: Context) -> BoxFuture<'static, Result<Value, Fault>> {
-        if !self.user_names.contains(method) && self.config.introspection {
+        if method.starts_with("system.") && !self.user_names.contains(method) && self.config.introspection {
             match method {
                 LIST_METHODS => return ready(self.list_methods(&params)),
                 METHOD_HELP => return ready(self.method_help(&params)),

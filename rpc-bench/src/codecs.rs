@@ -1,0 +1,331 @@
+//! The codec workloads: encode + decode of a `double` call and of a ~1 MB mixed struct, for each codec, through
+//! the typed path (the struct through [`rpc_core::to_value`] / [`rpc_core::from_value`], as generated clients and
+//! dispatchers do) and through the [`Value`] tree alone, beside serde_json and rmp-serde straight into the
+//! struct. The criterion benchmarks (`cargo bench -p rpc-bench`) and the suite's codec table time these.
+//!
+//! The JSON "call" is the request `encode_request` writes, decoded with `decode_value` (the server's request
+//! decoder is not public; it reads the same bytes into the same values). rmp-serde writes structs as maps
+//! (`to_vec_named`), the form `to_value` gives them, so both put the same kind of bytes on the wire.
+
+use std::hint::black_box;
+
+use bytes::BytesMut;
+use rpc_core::{Value, from_value, to_value};
+use serde::{Deserialize, Serialize};
+use tokio_util::codec::Decoder;
+
+/// The argument of the `double` calls every benchmark makes.
+pub const DOUBLE_ARG: i64 = 7;
+
+/// One record of the mixed struct: integers, floats, strings, booleans, an option, lists and a nested struct.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// An id.
+    pub id: u64,
+    /// A name.
+    pub name: String,
+    /// An address.
+    pub email: String,
+    /// A score.
+    pub score: f64,
+    /// A flag.
+    pub active: bool,
+    /// A few labels.
+    pub tags: Vec<String>,
+    /// A few counts, some negative.
+    pub counts: Vec<i64>,
+    /// Present on every other record.
+    pub parent: Option<u64>,
+    /// A nested struct.
+    pub location: Point,
+}
+
+/// A nested struct.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
+}
+
+/// The ~1 MB mixed struct (about 1 MB as JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mixed {
+    /// A title.
+    pub title: String,
+    /// A version.
+    pub version: u32,
+    /// The records.
+    pub records: Vec<Record>,
+}
+
+/// The mixed struct: deterministic content, about 1 MB as compact JSON.
+pub fn mixed() -> Mixed {
+    let records = (0..4_000u64)
+        .map(|i| Record {
+            id: i * 7_919,
+            name: format!("record number {i} of the mixed benchmark"),
+            email: format!("user{i}@example.com"),
+            score: (i as f64) * 0.731 - 100.25,
+            active: i % 3 != 0,
+            tags: (0..(i % 4 + 1)).map(|t| format!("tag-{t}")).collect(),
+            counts: (0..8).map(|c| (i as i64 - 2_000) * (c + 1)).collect(),
+            parent: (i % 2 == 0).then_some(i / 2),
+            location: Point { lat: 48.8566 + i as f64 * 1e-4, lon: 2.3522 - i as f64 * 1e-4 },
+        })
+        .collect();
+    Mixed { title: "mixed benchmark payload".into(), version: 3, records }
+}
+
+/// One workload to time: a name in three parts and a closure doing one encode + decode. Decoders that keep
+/// state across messages (MessagePack's codec) are made once per workload, as a connection makes one.
+pub struct Case {
+    /// `xml`, `json` or `msgpack`.
+    pub codec: &'static str,
+    /// `double` or `1MB`.
+    pub payload: &'static str,
+    /// `typed`, `value`, or the straight-into-the-struct peer: `serde_json` or `rmp-serde`.
+    pub path: &'static str,
+    /// One encode + decode.
+    pub run: Box<dyn FnMut()>,
+}
+
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Case({})", self.name())
+    }
+}
+
+impl Case {
+    /// `codec/payload/path`.
+    pub fn name(&self) -> String {
+        format!("{}/{}/{}", self.codec, self.payload, self.path)
+    }
+
+    fn new(codec: &'static str, payload: &'static str, path: &'static str, run: impl FnMut() + 'static) -> Case {
+        Case { codec, payload, path, run: Box::new(run) }
+    }
+}
+
+/// A JSON-RPC request as a struct, for serde_json straight into it.
+#[derive(Serialize, Deserialize)]
+struct JsonCall<P> {
+    jsonrpc: String,
+    method: String,
+    params: P,
+    id: u64,
+}
+
+fn check<T: PartialEq + std::fmt::Debug>(got: T, want: &T) {
+    assert_eq!(&got, want, "a codec benchmark's round trip changed the data");
+}
+
+/// Every workload. Each closure checks its round trip on its first run (and on every run in debug builds), so a
+/// benchmark never times a codec that drops data.
+#[allow(clippy::too_many_lines)]
+pub fn cases() -> Vec<Case> {
+    let big = mixed();
+    let big_value = to_value(&big).unwrap_or_default();
+    let mut cases = Vec::new();
+
+    // XML-RPC: a methodCall both ways.
+    cases.push(Case::new("xml", "double", "typed", || {
+        let params = vec![to_value(&black_box(DOUBLE_ARG)).unwrap_or_default()];
+        let body = rpc_xml::codec::encode_call("double", &params).unwrap_or_default();
+        let (_, mut params) = rpc_xml::codec::decode_call(black_box(&body), 64).unwrap_or_default();
+        let n: i64 = from_value(params.pop().unwrap_or_default()).unwrap_or_default();
+        check(n, &DOUBLE_ARG);
+    }));
+    cases.push(Case::new("xml", "double", "value", || {
+        let body = rpc_xml::codec::encode_call("double", &[Value::Int(black_box(DOUBLE_ARG))]).unwrap_or_default();
+        let (_, params) = rpc_xml::codec::decode_call(black_box(&body), 64).unwrap_or_default();
+        black_box(params);
+    }));
+    {
+        let big = big.clone();
+        cases.push(Case::new("xml", "1MB", "typed", move || {
+            let params = vec![to_value(black_box(&big)).unwrap_or_default()];
+            let body = rpc_xml::codec::encode_call("store", &params).unwrap_or_default();
+            let (_, mut params) = rpc_xml::codec::decode_call(black_box(&body), 64).unwrap_or_default();
+            let back: Option<Mixed> = from_value(params.pop().unwrap_or_default()).ok();
+            black_box(back);
+        }));
+    }
+    {
+        let params = vec![big_value.clone()];
+        cases.push(Case::new("xml", "1MB", "value", move || {
+            let body = rpc_xml::codec::encode_call("store", black_box(&params)).unwrap_or_default();
+            black_box(rpc_xml::codec::decode_call(black_box(&body), 64).ok());
+        }));
+    }
+
+    // JSON-RPC: a request object both ways.
+    let id = rpc_json::codec::Id::number(1);
+    {
+        let id = id.clone();
+        cases.push(Case::new("json", "double", "typed", move || {
+            let params =
+                rpc_json::codec::Params::Positional(vec![to_value(&black_box(DOUBLE_ARG)).unwrap_or_default()]);
+            let body = rpc_json::codec::encode_request(Some(&id), "double", &params).unwrap_or_default();
+            let request = rpc_json::codec::decode_value(black_box(&body), 64).unwrap_or_default();
+            let n: i64 = request
+                .as_map()
+                .and_then(|m| m.get_str("params"))
+                .and_then(Value::as_array)
+                .and_then(|p| p.first())
+                .and_then(|v| from_value(v.clone()).ok())
+                .unwrap_or_default();
+            check(n, &DOUBLE_ARG);
+        }));
+    }
+    cases.push(Case::new("json", "double", "value", move || {
+        let params = rpc_json::codec::Params::Positional(vec![Value::Int(black_box(DOUBLE_ARG))]);
+        let body = rpc_json::codec::encode_request(Some(&id), "double", &params).unwrap_or_default();
+        black_box(rpc_json::codec::decode_value(black_box(&body), 64).ok());
+    }));
+    cases.push(Case::new("json", "double", "serde_json", || {
+        let call = JsonCall { jsonrpc: "2.0".into(), method: "double".into(), params: (black_box(DOUBLE_ARG),), id: 1 };
+        let body = serde_json::to_vec(&call).unwrap_or_default();
+        let back: Option<JsonCall<(i64,)>> = serde_json::from_slice(black_box(&body)).ok();
+        check(back.map(|c| c.params.0), &Some(DOUBLE_ARG));
+    }));
+    {
+        let big = big.clone();
+        cases.push(Case::new("json", "1MB", "typed", move || {
+            let value = to_value(black_box(&big)).unwrap_or_default();
+            let body = rpc_json::codec::encode_value(&value).unwrap_or_default();
+            let back = rpc_json::codec::decode_value(black_box(body.as_bytes()), 64).unwrap_or_default();
+            let back: Option<Mixed> = from_value(back).ok();
+            black_box(back);
+        }));
+    }
+    {
+        let value = big_value.clone();
+        cases.push(Case::new("json", "1MB", "value", move || {
+            let body = rpc_json::codec::encode_value(black_box(&value)).unwrap_or_default();
+            black_box(rpc_json::codec::decode_value(black_box(body.as_bytes()), 64).ok());
+        }));
+    }
+    {
+        let big = big.clone();
+        cases.push(Case::new("json", "1MB", "serde_json", move || {
+            let body = serde_json::to_vec(black_box(&big)).unwrap_or_default();
+            let back: Option<Mixed> = serde_json::from_slice(black_box(&body)).ok();
+            black_box(back);
+        }));
+    }
+
+    // MessagePack-RPC: a request message both ways.
+    let mut codec = rpc_msgpack::codec::Codec::new(1 << 30, 64);
+    cases.push(Case::new("msgpack", "double", "typed", move || {
+        let params = vec![to_value(&black_box(DOUBLE_ARG)).unwrap_or_default()];
+        let message = rpc_msgpack::codec::Message::Request { id: 1, method: "double".into(), params };
+        let mut buf = BytesMut::with_capacity(64);
+        let _ = message.encode(&mut buf);
+        let decoded = codec.decode(black_box(&mut buf)).ok().flatten();
+        let n: i64 = match decoded.map(rpc_msgpack::codec::Message::from_value) {
+            Some(Ok(rpc_msgpack::codec::Message::Request { mut params, .. })) => {
+                from_value(params.pop().unwrap_or_default()).unwrap_or_default()
+            }
+            _ => 0,
+        };
+        check(n, &DOUBLE_ARG);
+    }));
+    let mut codec = rpc_msgpack::codec::Codec::new(1 << 30, 64);
+    cases.push(Case::new("msgpack", "double", "value", move || {
+        let params = vec![Value::Int(black_box(DOUBLE_ARG))];
+        let message = rpc_msgpack::codec::Message::Request { id: 1, method: "double".into(), params };
+        let mut buf = BytesMut::with_capacity(64);
+        let _ = message.encode(&mut buf);
+        let decoded = codec.decode(black_box(&mut buf)).ok().flatten();
+        black_box(decoded.map(rpc_msgpack::codec::Message::from_value));
+    }));
+    cases.push(Case::new("msgpack", "double", "rmp-serde", || {
+        let body = rmp_serde::to_vec(&(0u8, 1u32, "double", (black_box(DOUBLE_ARG),))).unwrap_or_default();
+        let back: Option<(u8, u32, String, (i64,))> = rmp_serde::from_slice(black_box(&body)).ok();
+        check(back.map(|m| m.3.0), &Some(DOUBLE_ARG));
+    }));
+    {
+        let big = big.clone();
+        let mut codec = rpc_msgpack::codec::Codec::new(1 << 30, 64);
+        cases.push(Case::new("msgpack", "1MB", "typed", move || {
+            let value = to_value(black_box(&big)).unwrap_or_default();
+            let mut buf = BytesMut::new();
+            let _ = rpc_msgpack::codec::encode_value(&value, &mut buf);
+            let back = codec.decode(black_box(&mut buf)).ok().flatten();
+            let back: Option<Mixed> = back.and_then(|v| from_value(v).ok());
+            black_box(back);
+        }));
+    }
+    {
+        let value = big_value;
+        let mut codec = rpc_msgpack::codec::Codec::new(1 << 30, 64);
+        cases.push(Case::new("msgpack", "1MB", "value", move || {
+            let mut buf = BytesMut::new();
+            let _ = rpc_msgpack::codec::encode_value(black_box(&value), &mut buf);
+            black_box(codec.decode(black_box(&mut buf)).ok().flatten());
+        }));
+    }
+    cases.push(Case::new("msgpack", "1MB", "rmp-serde", move || {
+        let body = rmp_serde::to_vec_named(black_box(&big)).unwrap_or_default();
+        let back: Option<Mixed> = rmp_serde::from_slice(black_box(&body)).ok();
+        black_box(back);
+    }));
+    cases
+}
+
+/// Checks that every typed 1 MB workload gives the struct back unchanged (run once by the suite and the tests,
+/// outside the timed loops).
+///
+/// # Errors
+/// The name of the codec whose round trip changed the struct.
+pub fn verify_round_trips() -> Result<(), String> {
+    let big = mixed();
+    let value = to_value(&big).map_err(|e| e.to_string())?;
+    let xml = rpc_xml::codec::encode_call("store", std::slice::from_ref(&value)).map_err(|e| e.to_string())?;
+    let (_, mut params) = rpc_xml::codec::decode_call(&xml, 64).map_err(|e| e.to_string())?;
+    let back: Mixed = from_value(params.pop().unwrap_or_default()).map_err(|e| format!("xml: {e}"))?;
+    if back != big {
+        return Err("xml".into());
+    }
+    let json = rpc_json::codec::encode_value(&value).map_err(|e| e.to_string())?;
+    let back: Mixed = from_value(rpc_json::codec::decode_value(json.as_bytes(), 64).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("json: {e}"))?;
+    if back != big {
+        return Err("json".into());
+    }
+    let mut buf = BytesMut::new();
+    rpc_msgpack::codec::encode_value(&value, &mut buf).map_err(|e| e.to_string())?;
+    let decoded = rpc_msgpack::codec::Codec::new(1 << 30, 64).decode(&mut buf).map_err(|e| e.to_string())?;
+    let back: Mixed = from_value(decoded.unwrap_or_default()).map_err(|e| format!("msgpack: {e}"))?;
+    if back != big {
+        return Err("msgpack".into());
+    }
+    Ok(())
+}
+
+/// The sizes of the 1 MB payload on each wire, in bytes: XML-RPC call, JSON, MessagePack.
+pub fn payload_sizes() -> [(&'static str, usize); 3] {
+    let value = to_value(&mixed()).unwrap_or_default();
+    let xml = rpc_xml::codec::encode_call("store", std::slice::from_ref(&value)).map_or(0, |b| b.len());
+    let json = rpc_json::codec::encode_value(&value).map_or(0, |s| s.len());
+    let mut buf = BytesMut::new();
+    let msgpack = rpc_msgpack::codec::encode_value(&value, &mut buf).map_or(0, |()| buf.len());
+    [("xml", xml), ("json", json), ("msgpack", msgpack)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_workload_round_trips() {
+        verify_round_trips().unwrap_or_else(|codec| panic!("{codec} changed the struct"));
+        for mut case in cases().into_iter().filter(|c| c.payload == "double") {
+            (case.run)();
+        }
+        let sizes = payload_sizes();
+        assert!((800_000..1_400_000).contains(&sizes[1].1), "{sizes:?}");
+    }
+}

@@ -1,0 +1,57 @@
+//! Benchmarks for the `rpc` framework: the load generator behind `rpc bench`, and the pieces of the benchmark
+//! suite (`cargo run --release -p rpc-bench`) that writes `BENCHMARKS.md`.
+//!
+//! - [`load`]: many connections with calls in flight each, timing every answer (hdrhistogram); it speaks
+//!   HTTP/1.1 and MessagePack-RPC itself so that it is not the bottleneck.
+//! - [`service`]: the `double` every benchmarked server answers.
+//! - [`codecs`]: the codec workloads (a `double` call, a ~1 MB mixed struct) that the criterion benchmarks
+//!   (`cargo bench -p rpc-bench`) and the suite's codec table time.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use rpc_bench::load::{self, Plan, Progress, Stop, Target};
+//!
+//! # async fn run() -> Result<(), String> {
+//! let plan = Plan {
+//!     method: "double".into(),
+//!     params: vec![7.into()],
+//!     connections: 1,
+//!     in_flight: 64,
+//!     stop: Stop::After(Duration::from_secs(3)),
+//!     warmup: Duration::from_millis(500),
+//!     timeout: Duration::from_secs(5),
+//! };
+//! let report = load::run(&Target::Msgpack("127.0.0.1:6666".into()), &plan, Arc::new(Progress::default())).await?;
+//! println!("{:.0} calls/s, p99 {:?}", report.calls_per_sec(), report.latency.p99);
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod codecs;
+pub mod load;
+
+/// The service the suite's servers answer: the seed's `double`.
+pub mod service {
+    use rpc_core::service;
+
+    /// What every benchmarked server serves.
+    #[service]
+    pub trait Double {
+        /// Returns num * 2.
+        async fn double(&self, num: i64) -> i64;
+    }
+
+    /// The implementation.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Doubler;
+
+    impl Double for Doubler {
+        async fn double(&self, num: i64) -> i64 {
+            num.wrapping_mul(2)
+        }
+    }
+}

@@ -1,0 +1,842 @@
+//! The suite: starts each server as a process pinned to CPU 0, drives it from this process (pinned to CPU 1 for
+//! throughput, to CPU 0 beside the server for sequential latency), reads memory and CPU time from `/proc`, times
+//! the codecs, and renders `BENCHMARKS.md`.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rpc_bench::codecs::{self, DOUBLE_ARG};
+use rpc_bench::load::{self, HttpEncoding, Plan, Progress, Report, Stop};
+use rpc_core::Value;
+
+use crate::serve::Kind;
+use crate::sys;
+
+/// The suite's settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub runs: usize,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub idle_connections: usize,
+    pub only: Option<String>,
+    pub wait_for_load: Option<f64>,
+}
+
+/// The core servers run on; the load generator runs on the other one for throughput.
+const SERVER_CPU: usize = 0;
+const LOAD_CPU: usize = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    Xml,
+    Json,
+    Msgpack,
+}
+
+impl Proto {
+    fn name(self) -> &'static str {
+        match self {
+            Proto::Xml => "XML-RPC",
+            Proto::Json => "JSON-RPC",
+            Proto::Msgpack => "MessagePack-RPC",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Proto::Xml => "xml",
+            Proto::Json => "json",
+            Proto::Msgpack => "msgpack",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Baseline,
+    Ours,
+    Peer,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Launch {
+    Serve(Kind),
+    Python(&'static str),
+}
+
+/// One server the suite measures.
+#[derive(Debug, Clone, Copy)]
+struct System {
+    proto: Proto,
+    role: Role,
+    label: &'static str,
+    launch: Launch,
+}
+
+const XML_PEER: &str = include_str!("../peers/xmlrpc_server.py");
+const MSGPACK_PEER: &str = include_str!("../peers/msgpack_server.py");
+
+const SYSTEMS: [System; 8] = [
+    System { proto: Proto::Msgpack, role: Role::Baseline, label: "raw tokio TCP", launch: Launch::Serve(Kind::RawTcp) },
+    System { proto: Proto::Msgpack, role: Role::Ours, label: "rpc-msgpack", launch: Launch::Serve(Kind::Msgpack) },
+    System {
+        proto: Proto::Msgpack,
+        role: Role::Peer,
+        label: "Python asyncio + msgpack",
+        launch: Launch::Python(MSGPACK_PEER),
+    },
+    System { proto: Proto::Xml, role: Role::Baseline, label: "raw hyper", launch: Launch::Serve(Kind::RawHttpXml) },
+    System { proto: Proto::Xml, role: Role::Ours, label: "rpc-xml", launch: Launch::Serve(Kind::Xml) },
+    System {
+        proto: Proto::Xml,
+        role: Role::Peer,
+        label: "Python SimpleXMLRPCServer (threads)",
+        launch: Launch::Python(XML_PEER),
+    },
+    System { proto: Proto::Json, role: Role::Baseline, label: "raw hyper", launch: Launch::Serve(Kind::RawHttpJson) },
+    System { proto: Proto::Json, role: Role::Ours, label: "rpc-json", launch: Launch::Serve(Kind::Json) },
+];
+
+/// A connections x in-flight shape.
+type Shape = (usize, usize);
+
+/// One measured figure: the median run, with the CPU each side used.
+#[derive(Debug, Clone)]
+struct Row {
+    system: System,
+    shape: Shape,
+    sequential: bool,
+    report: Report,
+    /// Calls/s of every run, sorted.
+    rates: Vec<f64>,
+    server_cpu: f64,
+    load_cpu: f64,
+    peak_rss_kib: Option<u64>,
+    failure: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Idle {
+    label: &'static str,
+    proto: Proto,
+    before_kib: u64,
+    after_kib: u64,
+    connections: usize,
+    failure: Option<String>,
+}
+
+impl Idle {
+    fn per_connection_bytes(&self) -> f64 {
+        (self.after_kib.saturating_sub(self.before_kib) * 1024) as f64 / self.connections.max(1) as f64
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CodecRow {
+    codec: &'static str,
+    payload: &'static str,
+    path: &'static str,
+    ns: f64,
+}
+
+/// A server process, killed when dropped.
+struct Running {
+    child: Child,
+    addr: String,
+    pid: u32,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(launch: Launch, pin: bool, frame_len: usize) -> Result<Running, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let mut command = if pin {
+        let mut c = Command::new("taskset");
+        c.args(["-c", &SERVER_CPU.to_string()]);
+        c.arg(match launch {
+            Launch::Serve(_) => exe.as_os_str(),
+            Launch::Python(_) => std::ffi::OsStr::new("python3"),
+        });
+        c
+    } else {
+        match launch {
+            Launch::Serve(_) => Command::new(&exe),
+            Launch::Python(_) => Command::new("python3"),
+        }
+    };
+    match launch {
+        Launch::Serve(kind) => {
+            let kind = clap::ValueEnum::to_possible_value(&kind).map(|v| v.get_name().to_owned()).unwrap_or_default();
+            command.args(["serve", &kind, "--frame-len", &frame_len.to_string()]);
+        }
+        Launch::Python(script) => {
+            command.args(["-c", script]);
+        }
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .map_err(|e| format!("cannot start a server: {e}"))?;
+    let pid = child.id();
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+    let Some(addr) = line.trim().strip_prefix("ready ") else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("the server did not start (it said {line:?})"));
+    };
+    Ok(Running { addr: addr.to_owned(), child, pid })
+}
+
+fn target_for(proto: Proto, addr: &str) -> load::Target {
+    match proto {
+        Proto::Xml => load::Target::Http { encoding: HttpEncoding::Xml, url: format!("http://{addr}/") },
+        Proto::Json => load::Target::Http { encoding: HttpEncoding::Json, url: format!("http://{addr}/") },
+        Proto::Msgpack => load::Target::Msgpack(addr.to_owned()),
+    }
+}
+
+fn plan(shape: Shape, stop: Stop, warmup: Duration) -> Plan {
+    Plan {
+        method: "double".into(),
+        params: vec![Value::Int(DOUBLE_ARG)],
+        connections: shape.0,
+        in_flight: shape.1,
+        stop,
+        warmup,
+        timeout: Duration::from_secs(10),
+    }
+}
+
+/// Runs the suite and returns BENCHMARKS.md.
+pub async fn run(settings: &Settings) -> Result<String, String> {
+    let started = Instant::now();
+    if let Some(limit) = settings.wait_for_load {
+        wait_for_load(limit).await;
+    }
+    let load_start = sys::loadavg();
+    let me = std::process::id();
+    let pin = sys::cpus() >= 2 && sys::have_taskset();
+    if !pin {
+        eprintln!("note: fewer than 2 CPUs or no taskset: server and load generator are not pinned");
+    }
+    let selected = |name: &str| settings.only.as_deref().is_none_or(|only| name.contains(only));
+    let frame_len = load::msgpack_request_len("double", &[Value::Int(DOUBLE_ARG)])?;
+
+    // Throughput and sequential latency, server by server.
+    let mut rows = Vec::new();
+    let systems: Vec<System> =
+        SYSTEMS.iter().copied().filter(|s| selected(&format!("{} {}", s.proto.key(), s.label))).collect();
+    for system in systems {
+        eprintln!("== {} {}", system.proto.name(), system.label);
+        let server = match spawn(system.launch, pin, frame_len) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("   {e}");
+                rows.push(failed(system, (32, 1), false, e));
+                continue;
+            }
+        };
+        let target = target_for(system.proto, &server.addr);
+        let mut shapes = vec![(32, 1)];
+        if system.proto == Proto::Msgpack {
+            shapes.extend([(1, 64), (1, 256)]);
+        }
+        if pin {
+            sys::pin(me, LOAD_CPU);
+        }
+        for (i, &shape) in shapes.iter().enumerate() {
+            let mut row = measure(system, &target, shape, false, server.pid, settings).await;
+            if i == 0 {
+                // The server's peak so far: its start and the 32-connection load.
+                row.peak_rss_kib = sys::status_kib(server.pid, "VmHWM");
+            }
+            rows.push(row);
+        }
+        if pin {
+            sys::pin(me, SERVER_CPU);
+        }
+        rows.push(measure(system, &target, (1, 1), true, server.pid, settings).await);
+        if pin {
+            sys::pin(me, LOAD_CPU);
+        }
+    }
+
+    // Memory per idle connection, each server fresh.
+    let mut idle = Vec::new();
+    if selected("memory") || settings.only.as_deref().is_some_and(|o| ["xml", "json", "msgpack"].contains(&o)) {
+        for (label, proto, kind) in [
+            ("rpc-xml", Proto::Xml, Kind::Xml),
+            ("rpc-json", Proto::Json, Kind::Json),
+            ("rpc-msgpack", Proto::Msgpack, Kind::Msgpack),
+        ] {
+            if !selected("memory") && settings.only.as_deref() != Some(proto.key()) {
+                continue;
+            }
+            eprintln!("== memory: {label} with {} idle connections", settings.idle_connections);
+            idle.push(idle_memory(label, proto, kind, pin, settings.idle_connections).await);
+        }
+    }
+
+    // Codecs, in this process.
+    let mut codec_rows = Vec::new();
+    if selected("codecs") {
+        if pin {
+            sys::pin(me, LOAD_CPU);
+        }
+        eprintln!("== codecs");
+        codecs::verify_round_trips().map_err(|codec| format!("the {codec} codec changed the 1 MB struct"))?;
+        codec_rows = time_codecs(settings);
+    }
+
+    let load_end = sys::loadavg();
+    Ok(render(settings, &rows, &idle, &codec_rows, pin, load_start, load_end, started.elapsed()))
+}
+
+async fn wait_for_load(limit: f64) {
+    let give_up = Instant::now() + Duration::from_secs(15 * 60);
+    loop {
+        let now = sys::loadavg()[0];
+        if now < limit || Instant::now() >= give_up {
+            eprintln!("load average {now:.2} (limit {limit}); starting");
+            return;
+        }
+        eprintln!("load average {now:.2} is above {limit}; waiting 30 s");
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+}
+
+fn failed(system: System, shape: Shape, sequential: bool, why: String) -> Row {
+    Row {
+        system,
+        shape,
+        sequential,
+        report: Report::default(),
+        rates: Vec::new(),
+        server_cpu: 0.0,
+        load_cpu: 0.0,
+        peak_rss_kib: None,
+        failure: Some(why),
+    }
+}
+
+/// Runs one shape `runs` times against a server and keeps the median run.
+async fn measure(
+    system: System,
+    target: &load::Target,
+    shape: Shape,
+    sequential: bool,
+    server_pid: u32,
+    s: &Settings,
+) -> Row {
+    let me = std::process::id();
+    let mut runs = Vec::new();
+    for _ in 0..s.runs {
+        let (s0, l0, t0) = (sys::cpu_seconds(server_pid), sys::cpu_seconds(me), Instant::now());
+        let report =
+            load::run(target, &plan(shape, Stop::After(s.duration), s.warmup), Arc::new(Progress::default())).await;
+        let wall = t0.elapsed().as_secs_f64();
+        let (s1, l1) = (sys::cpu_seconds(server_pid), sys::cpu_seconds(me));
+        match report {
+            Ok(report) => runs.push((report, (s1 - s0) / wall * 100.0, (l1 - l0) / wall * 100.0)),
+            Err(e) => {
+                eprintln!("   {shape:?}: {e}");
+                return failed(system, shape, sequential, e);
+            }
+        }
+    }
+    runs.sort_by(|a, b| a.0.calls_per_sec().total_cmp(&b.0.calls_per_sec()));
+    let rates: Vec<f64> = runs.iter().map(|r| r.0.calls_per_sec()).collect();
+    let (report, server_cpu, load_cpu) = runs.swap_remove(runs.len() / 2);
+    eprintln!(
+        "   {} x {}{}: {:.0} calls/s (runs: {}), p50 {:.1} µs, {} errors{}",
+        shape.0,
+        shape.1,
+        if sequential { " (same core)" } else { "" },
+        report.calls_per_sec(),
+        rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", "),
+        report.latency.p50.as_secs_f64() * 1e6,
+        report.errors,
+        report.first_error.as_deref().map(|e| format!(" (first: {e})")).unwrap_or_default()
+    );
+    Row { system, shape, sequential, report, rates, server_cpu, load_cpu, peak_rss_kib: None, failure: None }
+}
+
+/// Server RSS before and with `n` idle connections (accepted, nothing sent), on a fresh server.
+async fn idle_memory(label: &'static str, proto: Proto, kind: Kind, pin: bool, n: usize) -> Idle {
+    let mut idle = Idle { label, proto, before_kib: 0, after_kib: 0, connections: n, failure: None };
+    if let Err(e) = idle_memory_inner(&mut idle, kind, pin).await {
+        eprintln!("   {e}");
+        idle.failure = Some(e);
+    }
+    idle
+}
+
+async fn idle_memory_inner(idle: &mut Idle, kind: Kind, pin: bool) -> Result<(), String> {
+    let server = spawn(Launch::Serve(kind), pin, 0)?;
+    let target = target_for(idle.proto, &server.addr);
+    let calls = |n| plan((1, 1), Stop::Calls(n), Duration::ZERO);
+    // Warm: the server has served calls before it is measured.
+    let warm = load::run(&target, &calls(200), Arc::new(Progress::default())).await?;
+    if warm.errors > 0 {
+        return Err(format!("warming up: {}", warm.first_error.unwrap_or_default()));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    idle.before_kib = sys::status_kib(server.pid, "VmRSS").ok_or("no VmRSS")?;
+    let mut conns = Vec::with_capacity(idle.connections);
+    for _ in 0..idle.connections {
+        let stream = tokio::net::TcpStream::connect(&server.addr).await.map_err(|e| format!("connecting: {e}"))?;
+        conns.push(stream);
+    }
+    // A call on a connection opened after them all: by its answer, every one was accepted.
+    let probe = load::run(&target, &calls(1), Arc::new(Progress::default())).await?;
+    if probe.errors > 0 {
+        return Err(format!("the probe call failed: {}", probe.first_error.unwrap_or_default()));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    idle.after_kib = sys::status_kib(server.pid, "VmRSS").ok_or("no VmRSS")?;
+    eprintln!(
+        "   {} KiB -> {} KiB: {:.0} bytes per connection",
+        idle.before_kib,
+        idle.after_kib,
+        idle.per_connection_bytes()
+    );
+    drop(conns);
+    Ok(())
+}
+
+/// Times every codec workload: the median of `runs` rounds of at least 250 ms each.
+fn time_codecs(settings: &Settings) -> Vec<CodecRow> {
+    let round = if settings.runs == 1 { Duration::from_millis(100) } else { Duration::from_millis(250) };
+    let mut rows = Vec::new();
+    for mut case in codecs::cases() {
+        (case.run)();
+        let mut samples = Vec::new();
+        for _ in 0..settings.runs {
+            let t0 = Instant::now();
+            let mut iterations = 0u64;
+            while t0.elapsed() < round || iterations < 3 {
+                (case.run)();
+                iterations += 1;
+            }
+            samples.push(t0.elapsed().as_nanos() as f64 / iterations as f64);
+        }
+        samples.sort_by(f64::total_cmp);
+        let ns = samples[samples.len() / 2];
+        eprintln!("   {}: {}", case.name(), nanos(ns));
+        rows.push(CodecRow { codec: case.codec, payload: case.payload, path: case.path, ns });
+    }
+    rows
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The report
+
+fn rate(r: f64) -> String {
+    let r = r.round() as u64;
+    let s = r.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn micros(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us >= 10_000.0 {
+        format!("{:.1} ms", us / 1000.0)
+    } else if us >= 100.0 {
+        format!("{us:.0} µs")
+    } else {
+        format!("{us:.1} µs")
+    }
+}
+
+fn nanos(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn find(rows: &[Row], proto: Proto, role: Role, shape: Shape, sequential: bool) -> Option<&Row> {
+    rows.iter().find(|r| {
+        r.system.proto == proto
+            && r.system.role == role
+            && r.shape == shape
+            && r.sequential == sequential
+            && r.failure.is_none()
+    })
+}
+
+/// One line of the targets table.
+struct Goal {
+    what: String,
+    measured: Option<f64>,
+    goal: String,
+    met: Option<bool>,
+}
+
+fn ratio_goal(what: String, num: Option<f64>, den: Option<f64>, at_least: Option<f64>, at_most: Option<f64>) -> Goal {
+    let measured = match (num, den) {
+        (Some(n), Some(d)) if d > 0.0 => Some(n / d),
+        _ => None,
+    };
+    let goal = match (at_least, at_most) {
+        (Some(l), _) => format!(">= {l}x"),
+        (_, Some(m)) => format!("<= {m}x"),
+        _ => String::new(),
+    };
+    let met = measured.map(|m| at_least.is_none_or(|l| m >= l) && at_most.is_none_or(|h| m <= h));
+    Goal { what, measured, goal, met }
+}
+
+#[allow(clippy::too_many_arguments, clippy::too_many_lines)]
+fn render(
+    s: &Settings,
+    rows: &[Row],
+    idle: &[Idle],
+    codec_rows: &[CodecRow],
+    pinned: bool,
+    load_start: [f64; 3],
+    load_end: [f64; 3],
+    took: Duration,
+) -> String {
+    let mut md = String::new();
+    let date = sys::command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let _ = writeln!(md, "# Benchmarks\n");
+    let _ = writeln!(
+        md,
+        "Written by `cargo run --release -p rpc-bench` (this run took {:.0} s); every figure below comes from that \
+         one command. Do not edit by hand: change `rpc-bench` and run it again.\n",
+        took.as_secs_f64()
+    );
+    let _ = writeln!(md, "| | |\n|---|---|");
+    let _ = writeln!(md, "| date | {date} |");
+    let _ = writeln!(md, "| commit | {} |", sys::commit());
+    let _ = writeln!(md, "| machine | {} |", sys::machine());
+    let _ = writeln!(
+        md,
+        "| software | {}; {}; msgpack {} |",
+        sys::command_line("rustc", &["-V"]),
+        sys::command_line("python3", &["-V"]),
+        sys::command_line("python3", &["-c", "import msgpack; print(msgpack.version)"]),
+    );
+    let _ = writeln!(
+        md,
+        "| load average (1, 5, 15 min) | {:.2} {:.2} {:.2} at the start, {:.2} {:.2} {:.2} at the end |",
+        load_start[0], load_start[1], load_start[2], load_end[0], load_end[1], load_end[2]
+    );
+    let placement = if pinned {
+        format!(
+            "throughput: server on CPU {SERVER_CPU}, load generator on CPU {LOAD_CPU} (`taskset`); sequential round \
+             trips: both on CPU {SERVER_CPU} (a round trip across two idle cores mostly measures their wake-up)"
+        )
+    } else {
+        "not pinned (fewer than 2 CPUs or no taskset)".to_owned()
+    };
+    let _ = writeln!(
+        md,
+        "| method | each figure is the median of {} run(s) of {:.1} s after {:.1} s of warm-up, on loopback; {placement}; \
+         the call is `double({DOUBLE_ARG})` |",
+        s.runs,
+        s.duration.as_secs_f64(),
+        s.warmup.as_secs_f64()
+    );
+
+    // Targets.
+    let rate_of = |p, r, shape, seq| find(rows, p, r, shape, seq).map(|x| x.report.calls_per_sec());
+    let mean_of = |p, r| find(rows, p, r, (1, 1), true).map(|x| x.report.latency.mean.as_secs_f64());
+    let mut goals = Vec::new();
+    for p in [Proto::Xml, Proto::Json] {
+        goals.push(ratio_goal(
+            format!("{} `double`, 32 connections, vs raw hyper", p.name()),
+            rate_of(p, Role::Ours, (32, 1), false),
+            rate_of(p, Role::Baseline, (32, 1), false),
+            Some(0.8),
+            None,
+        ));
+        goals.push(ratio_goal(
+            format!("{} `double`, 32 connections, vs Python's SimpleXMLRPCServer", p.name()),
+            rate_of(p, Role::Ours, (32, 1), false),
+            rate_of(Proto::Xml, Role::Peer, (32, 1), false),
+            Some(20.0),
+            None,
+        ));
+    }
+    goals.push(ratio_goal(
+        "MessagePack-RPC `double`, 1 connection x 64 pipelined, vs raw TCP".into(),
+        rate_of(Proto::Msgpack, Role::Ours, (1, 64), false),
+        rate_of(Proto::Msgpack, Role::Baseline, (1, 64), false),
+        Some(0.7),
+        None,
+    ));
+    goals.push(ratio_goal(
+        "MessagePack-RPC `double`, 32 connections, vs raw TCP".into(),
+        rate_of(Proto::Msgpack, Role::Ours, (32, 1), false),
+        rate_of(Proto::Msgpack, Role::Baseline, (32, 1), false),
+        Some(0.8),
+        None,
+    ));
+    for p in [Proto::Xml, Proto::Json, Proto::Msgpack] {
+        goals.push(ratio_goal(
+            format!("{} sequential round trip (mean), vs its baseline", p.name()),
+            mean_of(p, Role::Ours),
+            mean_of(p, Role::Baseline),
+            None,
+            Some(1.3),
+        ));
+    }
+    for i in idle {
+        let per = (i.failure.is_none()).then(|| i.per_connection_bytes());
+        goals.push(Goal {
+            what: format!("{} server memory per idle connection", i.label),
+            measured: per,
+            goal: "<= 16 KiB".into(),
+            met: per.map(|b| b <= 16.0 * 1024.0),
+        });
+    }
+    let codec_ns = |codec: &str, payload: &str, path: &str| {
+        codec_rows.iter().find(|r| r.codec == codec && r.payload == payload && r.path == path).map(|r| r.ns)
+    };
+    for (codec, peer) in [("json", "serde_json"), ("msgpack", "rmp-serde")] {
+        for payload in ["double", "1MB"] {
+            if codec_rows.is_empty() {
+                continue;
+            }
+            goals.push(ratio_goal(
+                format!("{codec} codec, typed path, {payload}: time vs {peer} straight into the struct"),
+                codec_ns(codec, payload, "typed"),
+                codec_ns(codec, payload, peer),
+                None,
+                Some(1.5),
+            ));
+        }
+    }
+    let _ = writeln!(md, "\n## Targets\n");
+    let _ = writeln!(md, "| target | measured | goal | |\n|---|---:|---|---|");
+    for g in &goals {
+        let measured = match (&g.measured, g.goal.contains("KiB")) {
+            (Some(b), true) => format!("{:.1} KiB", b / 1024.0),
+            (Some(m), false) => format!("{m:.2}x"),
+            (None, _) => "n/a".into(),
+        };
+        let met = match g.met {
+            Some(true) => "met",
+            Some(false) => "**missed**",
+            None => "not measured",
+        };
+        let _ = writeln!(md, "| {} | {measured} | {} | {met} |", g.what, g.goal);
+    }
+
+    // Throughput.
+    let _ = writeln!(md, "\n## Throughput\n");
+    let _ = writeln!(
+        md,
+        "Server on CPU {SERVER_CPU}, load generator on CPU {LOAD_CPU}. *vs baseline*: calls/s over the raw \
+         transport's on the same load; *runs*: calls/s of each run. CPU: share of one core each side used over \
+         the median run (100% = one core busy); *server CPU per call* is the server's CPU time over the calls \
+         made, the figure least disturbed by other load on the machine. Peak RSS: the server's high-water mark after its start and the 32-connection runs.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| protocol | server | connections x in flight | calls/s | vs baseline | runs | p50 | p99 | max | errors | server CPU | server CPU per call | load gen CPU | peak RSS |"
+    );
+    let _ = writeln!(md, "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows.iter().filter(|r| !r.sequential) {
+        let base = rate_of(r.system.proto, Role::Baseline, r.shape, false);
+        row_line(&mut md, r, base.map(|b| r.report.calls_per_sec() / b), true);
+    }
+
+    let _ = writeln!(md, "\n## Sequential round trip\n");
+    let _ = writeln!(
+        md,
+        "One connection, one call at a time; server and load generator on the same core (CPU {SERVER_CPU}). *vs \
+         baseline*: the mean round trip over the raw transport's (lower is better).\n"
+    );
+    let _ = writeln!(md, "| protocol | server | calls/s | mean | vs baseline | p50 | p90 | p99 | max | errors |");
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows.iter().filter(|r| r.sequential) {
+        if let Some(why) = &r.failure {
+            let _ = writeln!(md, "| {} | {} | failed: {why} | | | | | | | |", r.system.proto.name(), r.system.label);
+            continue;
+        }
+        let l = &r.report.latency;
+        let base = mean_of(r.system.proto, Role::Baseline);
+        let vs = base.map_or("".into(), |b| format!("{:.2}x", l.mean.as_secs_f64() / b));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {vs} | {} | {} | {} | {} | {} |",
+            r.system.proto.name(),
+            r.system.label,
+            rate(r.report.calls_per_sec()),
+            micros(l.mean),
+            micros(l.p50),
+            micros(l.p90),
+            micros(l.p99),
+            micros(l.max),
+            r.report.errors
+        );
+    }
+
+    if !idle.is_empty() {
+        let _ = writeln!(md, "\n## Memory per idle connection\n");
+        let _ = writeln!(
+            md,
+            "A fresh server process serves 200 calls, then {} connections are opened and left silent; a call on one \
+             more connection proves they were all accepted. RSS from `/proc/PID/status` (`VmRSS`), before and after.\n",
+            idle.first().map_or(0, |i| i.connections)
+        );
+        let _ = writeln!(
+            md,
+            "| server | RSS before | RSS with the idle connections | per connection |\n|---|---:|---:|---:|"
+        );
+        for i in idle {
+            match &i.failure {
+                Some(why) => {
+                    let _ = writeln!(md, "| {} | failed: {why} | | |", i.label);
+                }
+                None => {
+                    let _ = writeln!(
+                        md,
+                        "| {} ({}) | {:.1} MiB | {:.1} MiB | {:.2} KiB |",
+                        i.label,
+                        i.proto.name(),
+                        i.before_kib as f64 / 1024.0,
+                        i.after_kib as f64 / 1024.0,
+                        i.per_connection_bytes() / 1024.0
+                    );
+                }
+            }
+        }
+    }
+
+    if !codec_rows.is_empty() {
+        let _ = writeln!(md, "\n## Codecs\n");
+        let sizes = codecs::payload_sizes();
+        let _ = writeln!(
+            md,
+            "Encode + decode, in this process on CPU {LOAD_CPU}; the median of {} rounds (criterion has the same \
+             workloads: `cargo bench -p rpc-bench`). *typed*: the struct through `to_value`/`from_value` and the \
+             codec, as generated clients and dispatchers do; *value*: the codec on a `Value` tree alone; the peer: \
+             serde_json / rmp-serde (structs as maps) straight into the struct. The 1 MB struct is {} bytes as \
+             XML-RPC, {} as JSON, {} as MessagePack.\n",
+            s.runs, sizes[0].1, sizes[1].1, sizes[2].1
+        );
+        let _ = writeln!(md, "| codec | payload | typed | value | straight into the struct | typed / straight |");
+        let _ = writeln!(md, "|---|---|---:|---:|---:|---:|");
+        for codec in ["xml", "json", "msgpack"] {
+            for payload in ["double", "1MB"] {
+                let typed = codec_ns(codec, payload, "typed");
+                let value = codec_ns(codec, payload, "value");
+                let (peer_name, peer) = match codec {
+                    "json" => ("serde_json", codec_ns(codec, payload, "serde_json")),
+                    "msgpack" => ("rmp-serde", codec_ns(codec, payload, "rmp-serde")),
+                    _ => ("(none for XML-RPC)", None),
+                };
+                let show = |ns: Option<f64>| ns.map_or("".to_owned(), nanos);
+                let ratio = match (typed, peer) {
+                    (Some(t), Some(p)) => format!("{:.2}x", t / p),
+                    _ => String::new(),
+                };
+                let peer_cell =
+                    if peer.is_some() { format!("{} ({peer_name})", show(peer)) } else { peer_name.to_owned() };
+                let _ =
+                    writeln!(md, "| {codec} | {payload} | {} | {} | {peer_cell} | {ratio} |", show(typed), show(value));
+            }
+        }
+    }
+
+    // The generator's own ceiling.
+    let _ = writeln!(md, "\n## The load generator's ceiling\n");
+    let _ = writeln!(
+        md,
+        "`rpc bench` and this suite share one load generator (`rpc_bench::load`), which speaks HTTP/1.1 and \
+         MessagePack-RPC itself on one thread. Against the raw baselines it is the server that saturates its \
+         core, not the generator:\n"
+    );
+    let _ = writeln!(
+        md,
+        "| baseline | shape | calls/s | server CPU | load gen CPU | load gen CPU per call |\n|---|---|---:|---:|---:|---:|"
+    );
+    for r in rows.iter().filter(|r| r.system.role == Role::Baseline && !r.sequential && r.failure.is_none()) {
+        let per_call = r.load_cpu / 100.0 / r.report.calls_per_sec().max(1.0) * 1e6;
+        let _ = writeln!(
+            md,
+            "| {} {} | {} x {} | {} | {:.0}% | {:.0}% | {per_call:.2} µs |",
+            r.system.proto.name(),
+            r.system.label,
+            r.shape.0,
+            r.shape.1,
+            rate(r.report.calls_per_sec()),
+            r.server_cpu,
+            r.load_cpu
+        );
+    }
+    let _ = writeln!(md);
+    md.push_str(FINDINGS);
+    md
+}
+
+/// What was found and changed, kept beside the code that measures it.
+const FINDINGS: &str = include_str!("../FINDINGS.md");
+
+fn row_line(md: &mut String, r: &Row, vs: Option<f64>, throughput: bool) {
+    let _ = throughput;
+    if let Some(why) = &r.failure {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} x {} | failed: {why} | | | | | | | | | | |",
+            r.system.proto.name(),
+            r.system.label,
+            r.shape.0,
+            r.shape.1
+        );
+        return;
+    }
+    let l = &r.report.latency;
+    let _ = writeln!(
+        md,
+        "| {} | {} | {} x {} | {} | {} | {} | {} | {} | {} | {} | {:.0}% | {:.2} µs | {:.0}% | {} |",
+        r.system.proto.name(),
+        r.system.label,
+        r.shape.0,
+        r.shape.1,
+        rate(r.report.calls_per_sec()),
+        vs.map_or(String::new(), |v| format!("{v:.2}x")),
+        r.rates.iter().map(|x| format!("{:.0}k", x / 1000.0)).collect::<Vec<_>>().join(" / "),
+        micros(l.p50),
+        micros(l.p99),
+        micros(l.max),
+        r.report.errors,
+        r.server_cpu,
+        r.server_cpu / 100.0 / r.report.calls_per_sec().max(1.0) * 1e6,
+        r.load_cpu,
+        r.peak_rss_kib.map_or(String::new(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
+    );
+}

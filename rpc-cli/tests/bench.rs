@@ -1,0 +1,140 @@
+//! `rpc bench` against interop_server's service on every protocol: the counts it reports, errors counted, and
+//! its argument errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use rpc_examples::interop::{InteropServer, InteropService};
+use rpc_test_support::{TempDir, bind_loopback};
+
+/// What one run of `rpc` did.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+async fn rpc(args: &[&str]) -> Run {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rpc"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run rpc");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `rpc bench ... --json`, checks it succeeded, and returns its report.
+async fn bench(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let run = rpc(&all).await;
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "rpc {all:?}: {run:?}");
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", run.stdout))
+}
+
+/// The interop service on every protocol at once.
+struct Servers {
+    xml: String,
+    json: String,
+    msgpack: String,
+    unix: String,
+    _dir: TempDir,
+}
+
+async fn servers() -> Servers {
+    let service = Arc::new(InteropService::default());
+    let (xml, json, msgpack) = (bind_loopback().await, bind_loopback().await, bind_loopback().await);
+    let dir = TempDir::new("rpc-bench-test");
+    let socket = dir.path().join("interop.sock");
+    let unix = tokio::net::UnixListener::bind(&socket).unwrap();
+    let urls = Servers {
+        xml: format!("http://{}/", xml.local_addr().unwrap()),
+        json: format!("jsonrpc+http://{}/", json.local_addr().unwrap()),
+        msgpack: format!("msgpack://{}", msgpack.local_addr().unwrap()),
+        unix: format!("msgpack+unix://{}", socket.display()),
+        _dir: dir,
+    };
+    tokio::spawn(rpc_xml::Server::new(InteropServer::from_arc(service.clone())).serve(xml));
+    tokio::spawn(rpc_json::Server::new(InteropServer::from_arc(service.clone())).serve(json));
+    let mp = rpc_msgpack::Server::new(InteropServer::from_arc(service));
+    tokio::spawn(mp.clone().serve(msgpack));
+    tokio::spawn(mp.serve(unix));
+    urls
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_every_call_on_every_protocol() {
+    let s = servers().await;
+    for (url, in_flight) in [(&s.xml, "1"), (&s.json, "1"), (&s.msgpack, "16"), (&s.unix, "4")] {
+        let report =
+            bench(&[url, "double", "7", "--calls", "500", "--connections", "3", "--in-flight", in_flight]).await;
+        assert_eq!(report["calls"], 500, "{url}: {report}");
+        assert_eq!(report["errors"], 0, "{url}: {report}");
+        assert_eq!(report["first_error"], serde_json::Value::Null, "{url}: {report}");
+        assert_eq!(report["connections"], 3, "{url}: {report}");
+        let latency = &report["latency_us"];
+        assert!(latency["p50"].as_f64().unwrap() > 0.0, "{url}: {report}");
+        assert!(
+            latency["p50"].as_f64() <= latency["p99"].as_f64() && latency["p99"].as_f64() <= latency["max"].as_f64()
+        );
+        assert!(report["calls_per_s"].as_f64().unwrap() > 0.0, "{url}: {report}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_counted_as_errors() {
+    let s = servers().await;
+    for url in [&s.xml, &s.json, &s.msgpack] {
+        let report = bench(&[url, "fail", "42", r#""boom""#, "-n", "50", "-c", "2"]).await;
+        assert_eq!((report["calls"].as_u64(), report["errors"].as_u64()), (Some(50), Some(50)), "{url}: {report}");
+        assert_eq!(report["first_error"], "fault 42: boom", "{url}: {report}");
+        let report = bench(&[url, "nope", "-n", "20"]).await;
+        assert_eq!(report["errors"], 20, "{url}: {report}");
+        assert!(report["first_error"].as_str().unwrap().starts_with("fault -32601"), "{url}: {report}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_run_with_warmup_and_the_text_report() {
+    let s = servers().await;
+    let report = bench(&[&s.msgpack, "add", "-2", "5", "--duration", "300ms", "--warmup", "100ms", "-k", "8"]).await;
+    assert!(report["calls"].as_u64().unwrap() > 0 && report["errors"] == 0, "{report}");
+    let elapsed = report["elapsed_s"].as_f64().unwrap();
+    assert!((0.29..0.31).contains(&elapsed), "the measured window is the duration: {report}");
+    let run = rpc(&["bench", &s.xml, "double", "7", "-n", "10"]).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    for part in
+        ["double on http://", "(XML-RPC), 1 connection x 1 in flight", "calls     10 (0 errors)", "calls/s", "p99"]
+    {
+        assert!(run.stdout.contains(part), "{part:?} in {}", run.stdout);
+    }
+}
+
+#[tokio::test]
+async fn argument_errors() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let url = format!("http://{closed}/");
+    for (args, wanted) in [
+        (vec!["bench", &url, "double", "--in-flight", "4"], "--in-flight 4 needs MessagePack-RPC"),
+        (vec!["bench", &url, "double", "--connections", "0"], "--connections takes 1 to 10000"),
+        (vec!["bench", &url, "double", "--in-flight", "0"], "--in-flight takes 1 to"),
+        (vec!["bench", &url, "double", "--calls", "0"], "--calls takes at least 1"),
+        (vec!["bench", "ftp://x/", "double"], "bad URL"),
+        (vec!["bench", &url, "double", "seven"], "argument 1 (\"seven\") is not JSON"),
+        (vec!["bench", &url, "double", "-n", "5", "-d", "1s"], "cannot be used with"),
+        (vec!["bench", &url, "double", "-d", "soon"], "is not a duration"),
+        (vec!["bench", &url], "required"),
+        (vec!["bench", &url, "double", "-n", "5"], "is the server running"),
+    ] {
+        let run = rpc(&args).await;
+        assert_eq!((run.code, run.stdout.as_str()), (Some(2), ""), "rpc {args:?}: {run:?}");
+        assert!(run.stderr.contains(wanted), "rpc {args:?}: {:?} lacks {wanted:?}", run.stderr);
+    }
+}
