@@ -36,6 +36,8 @@ use serde_json::value::RawValue;
 
 use crate::Error;
 
+mod fast;
+
 /// The default bound on how deeply arrays and objects may nest in a value (a param, a result).
 pub const DEFAULT_MAX_DEPTH: usize = 64;
 
@@ -616,13 +618,22 @@ pub(crate) fn decode_requests(body: &[u8], max_depth: usize, max_batch: usize) -
         }
         Ok(Body::Batch(items.into_iter().map(|raw| decode_entry(raw, max_depth)).collect()))
     } else {
-        // A well-formed request object is read in one pass; anything else again below, for the right error.
-        if let Ok(obj) = serde_json::from_slice::<RequestObject<'_>>(body) {
-            return Ok(Body::Single(entry_from(obj, max_depth)));
+        // Requests as clients write them take a fast path; anything else, and every error, the general one.
+        if let Some(entry) = fast::decode_request(body, max_depth) {
+            return Ok(Body::Single(entry));
         }
-        let raw: &RawValue = serde_json::from_slice(body).map_err(Fault::parse_error)?;
-        Ok(Body::Single(decode_entry(raw, max_depth)))
+        decode_single_general(body, max_depth).map(Body::Single)
     }
+}
+
+/// One request object (not a batch), read with serde_json.
+fn decode_single_general(body: &[u8], max_depth: usize) -> Result<Entry, Fault> {
+    // A well-formed request object is read in one pass; anything else again below, for the right error.
+    if let Ok(obj) = serde_json::from_slice::<RequestObject<'_>>(body) {
+        return Ok(entry_from(obj, max_depth));
+    }
+    let raw: &RawValue = serde_json::from_slice(body).map_err(Fault::parse_error)?;
+    Ok(decode_entry(raw, max_depth))
 }
 
 /// A JSON array of raw elements, read up to `max` of them: one more stops reading with an error and sets
