@@ -515,7 +515,7 @@ impl<'a> ReadLoop<'a> {
                 all = permits.acquire_many(max_in_flight), if finishing => drop(all),
                 permit = acquire(self.permits.clone(), self.config.total.clone()), if !self.backlog.is_empty() => {
                     if let Some(permit) = permit {
-                        self.start_next(permit);
+                        self.start_next(Some(permit));
                     }
                 }
                 read = read_some(&mut reader, &mut buf), if room && !self.ended => match read {
@@ -556,6 +556,15 @@ impl<'a> ReadLoop<'a> {
     /// Starts backlog work while permits are free, in arrival order.
     fn start_ready(&mut self) {
         while !self.backlog.is_empty() {
+            // A request answered at its first poll never waits, so it need not hold permits (taking and returning
+            // one locks its semaphore): they are taken only for a call that goes on.
+            if self.permits.available_permits() > 0
+                && self.config.total.as_ref().is_none_or(|total| total.available_permits() > 0)
+                && matches!(self.backlog.front(), Some(Work::Request { .. }))
+            {
+                self.start_next(None);
+                continue;
+            }
             let Ok(connection) = self.permits.clone().try_acquire_owned() else {
                 return;
             };
@@ -571,11 +580,20 @@ impl<'a> ReadLoop<'a> {
                     }
                 },
             };
-            self.start_next(Permit { _connection: connection, _total: total });
+            self.start_next(Some(Permit { _connection: connection, _total: total }));
         }
     }
 
-    fn start_next(&mut self, permit: Permit) {
+    /// Permits for a call started without them that goes on: the connection's (one is free: only this loop
+    /// takes them, and it checked), and the server's if one is still free (another connection may have taken
+    /// the last one since; then the call waits for one before going on).
+    fn spare_permit(&self) -> Option<Permit> {
+        let connection = self.permits.clone().try_acquire_owned().ok()?;
+        let total = self.config.total.as_ref().and_then(|total| total.clone().try_acquire_owned().ok());
+        Some(Permit { _connection: connection, _total: total })
+    }
+
+    fn start_next(&mut self, permit: Option<Permit>) {
         self.stalled = false;
         let limit = self.config.handler_timeout;
         match self.backlog.pop_front() {
@@ -594,6 +612,7 @@ impl<'a> ReadLoop<'a> {
                     match shared.tx.try_send(codec::response_bytes(id, &result, format)) {
                         Err(mpsc::error::TrySendError::Full(answer)) => {
                             // The write queue is full: wait for room holding the permit (the backpressure).
+                            let permit = permit.or_else(|| self.spare_permit());
                             self.tasks.spawn(async move {
                                 let _ = shared.send(answer).await;
                                 drop(permit);
@@ -603,8 +622,17 @@ impl<'a> ReadLoop<'a> {
                     }
                     return;
                 }
+                let mut permit = permit.or_else(|| self.spare_permit());
+                let total = self.config.total.clone();
                 let answering = Answering::new(self.shared.clone());
                 self.tasks.spawn(async move {
+                    if let (Some(permit), Some(total)) = (&mut permit, total)
+                        && permit._total.is_none()
+                    {
+                        // Started while the server-wide bound had room, which another connection took since: the
+                        // call waits here for its turn before going on.
+                        permit._total = total.acquire_owned().await.ok();
+                    }
                     let result = time_limit(&method, limit, call).await;
                     if let Err(fault) = &result {
                         tracing::debug!(id, method, code = fault.code, "call answered with a fault");
@@ -616,6 +644,10 @@ impl<'a> ReadLoop<'a> {
                 });
             }
             Some(Work::Notification { method, params }) => {
+                let Some(permit) = permit.or_else(|| self.spare_permit()) else {
+                    tracing::error!("no permit for a notification; it was dropped");
+                    return;
+                };
                 let notes = self.notes.get_or_insert_with(|| {
                     // Every queued notification holds a permit, so this queue never holds more than max_in_flight.
                     let (notes, rx) = mpsc::channel(self.config.max_in_flight);
