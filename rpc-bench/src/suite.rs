@@ -241,40 +241,68 @@ pub async fn run(settings: &Settings) -> Result<String, String> {
     let selected = |name: &str| settings.only.as_deref().is_none_or(|only| name.contains(only));
     let frame_len = load::msgpack_request_len("double", &[Value::Int(DOUBLE_ARG)])?;
 
-    // Throughput and sequential latency, server by server.
+    // Throughput and sequential latency. The servers of one protocol run side by side and are measured in turn,
+    // run by run (baseline, ours, peer; again; again), so that load from elsewhere on the machine falls on all of
+    // them alike rather than on whichever ran during it.
     let mut rows = Vec::new();
-    let systems: Vec<System> =
-        SYSTEMS.iter().copied().filter(|s| selected(&format!("{} {}", s.proto.key(), s.label))).collect();
-    for system in systems {
-        eprintln!("== {} {}", system.proto.name(), system.label);
-        let server = match spawn(system.launch, pin, frame_len) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("   {e}");
-                rows.push(failed(system, (32, 1), false, e));
-                continue;
+    for proto in [Proto::Msgpack, Proto::Xml, Proto::Json] {
+        let systems: Vec<System> = SYSTEMS
+            .iter()
+            .copied()
+            .filter(|s| s.proto == proto && selected(&format!("{} {}", s.proto.key(), s.label)))
+            .collect();
+        if systems.is_empty() {
+            continue;
+        }
+        eprintln!("== {}: {}", proto.name(), systems.iter().map(|s| s.label).collect::<Vec<_>>().join(", "));
+        let mut servers = Vec::new();
+        for system in systems {
+            match spawn(system.launch, pin, frame_len) {
+                Ok(server) => servers.push((system, server)),
+                Err(e) => {
+                    eprintln!("   {}: {e}", system.label);
+                    rows.push(failed(system, (32, 1), false, e));
+                }
             }
-        };
-        let target = target_for(system.proto, &server.addr);
-        let mut shapes = vec![(32, 1)];
-        if system.proto == Proto::Msgpack {
-            shapes.extend([(1, 64), (1, 256)]);
         }
-        if pin {
-            sys::pin(me, LOAD_CPU);
+        let mut shapes = vec![((32, 1), false)];
+        if proto == Proto::Msgpack {
+            shapes.extend([((1, 64), false), ((1, 256), false)]);
         }
-        for (i, &shape) in shapes.iter().enumerate() {
-            let mut row = measure(system, &target, shape, false, server.pid, settings).await;
-            if i == 0 {
-                // The server's peak so far: its start and the 32-connection load.
-                row.peak_rss_kib = sys::status_kib(server.pid, "VmHWM");
+        shapes.push(((1, 1), true));
+        for (shape, sequential) in shapes {
+            if pin {
+                sys::pin(me, if sequential { SERVER_CPU } else { LOAD_CPU });
             }
-            rows.push(row);
+            let mut runs: Vec<Vec<Run>> = servers.iter().map(|_| Vec::new()).collect();
+            let mut failures: Vec<Option<String>> = servers.iter().map(|_| None).collect();
+            for _ in 0..settings.runs {
+                for (i, (_, server)) in servers.iter().enumerate() {
+                    if failures[i].is_some() {
+                        continue;
+                    }
+                    let target = target_for(proto, &server.addr);
+                    match measure_once(&target, shape, server.pid, settings).await {
+                        Ok(run) => runs[i].push(run),
+                        Err(e) => failures[i] = Some(e),
+                    }
+                }
+            }
+            for (i, (system, server)) in servers.iter().enumerate() {
+                let mut row = match failures[i].take() {
+                    Some(e) => {
+                        eprintln!("   {} {shape:?}: {e}", system.label);
+                        failed(*system, shape, sequential, e)
+                    }
+                    None => median_row(*system, shape, sequential, std::mem::take(&mut runs[i])),
+                };
+                if shape == (32, 1) {
+                    // The server's peak so far: its start and the 32-connection load.
+                    row.peak_rss_kib = sys::status_kib(server.pid, "VmHWM");
+                }
+                rows.push(row);
+            }
         }
-        if pin {
-            sys::pin(me, SERVER_CPU);
-        }
-        rows.push(measure(system, &target, (1, 1), true, server.pid, settings).await);
         if pin {
             sys::pin(me, LOAD_CPU);
         }
@@ -338,36 +366,31 @@ fn failed(system: System, shape: Shape, sequential: bool, why: String) -> Row {
     }
 }
 
-/// Runs one shape `runs` times against a server and keeps the median run.
-async fn measure(
-    system: System,
-    target: &load::Target,
-    shape: Shape,
-    sequential: bool,
-    server_pid: u32,
-    s: &Settings,
-) -> Row {
+/// One run: its report, and the CPU the server and this process used over it (percent of one core).
+type Run = (Report, f64, f64);
+
+/// Runs one shape once against a server.
+async fn measure_once(target: &load::Target, shape: Shape, server_pid: u32, s: &Settings) -> Result<Run, String> {
     let me = std::process::id();
-    let mut runs = Vec::new();
-    for _ in 0..s.runs {
-        let (s0, l0, t0) = (sys::cpu_seconds(server_pid), sys::cpu_seconds(me), Instant::now());
-        let report =
-            load::run(target, &plan(shape, Stop::After(s.duration), s.warmup), Arc::new(Progress::default())).await;
-        let wall = t0.elapsed().as_secs_f64();
-        let (s1, l1) = (sys::cpu_seconds(server_pid), sys::cpu_seconds(me));
-        match report {
-            Ok(report) => runs.push((report, (s1 - s0) / wall * 100.0, (l1 - l0) / wall * 100.0)),
-            Err(e) => {
-                eprintln!("   {shape:?}: {e}");
-                return failed(system, shape, sequential, e);
-            }
-        }
+    let (s0, l0, t0) = (sys::cpu_seconds(server_pid), sys::cpu_seconds(me), Instant::now());
+    let report =
+        load::run(target, &plan(shape, Stop::After(s.duration), s.warmup), Arc::new(Progress::default())).await?;
+    let wall = t0.elapsed().as_secs_f64();
+    let (s1, l1) = (sys::cpu_seconds(server_pid), sys::cpu_seconds(me));
+    Ok((report, (s1 - s0) / wall * 100.0, (l1 - l0) / wall * 100.0))
+}
+
+/// The row of the median run (by calls/s).
+fn median_row(system: System, shape: Shape, sequential: bool, mut runs: Vec<Run>) -> Row {
+    if runs.is_empty() {
+        return failed(system, shape, sequential, "no run".into());
     }
     runs.sort_by(|a, b| a.0.calls_per_sec().total_cmp(&b.0.calls_per_sec()));
     let rates: Vec<f64> = runs.iter().map(|r| r.0.calls_per_sec()).collect();
     let (report, server_cpu, load_cpu) = runs.swap_remove(runs.len() / 2);
     eprintln!(
-        "   {} x {}{}: {:.0} calls/s (runs: {}), p50 {:.1} µs, {} errors{}",
+        "   {} {} x {}{}: {:.0} calls/s (runs: {}), p50 {:.1} µs, {} errors{}",
+        system.label,
         shape.0,
         shape.1,
         if sequential { " (same core)" } else { "" },
@@ -562,8 +585,9 @@ fn render(
     };
     let _ = writeln!(
         md,
-        "| method | each figure is the median of {} run(s) of {:.1} s after {:.1} s of warm-up, on loopback; {placement}; \
-         the call is `double({DOUBLE_ARG})` |",
+        "| method | each figure is the median of {} run(s) of {:.1} s after {:.1} s of warm-up, on loopback; the servers \
+         of one protocol run side by side and are measured in turn, run by run, so that other load on the machine \
+         falls on them alike; {placement}; the call is `double({DOUBLE_ARG})` |",
         s.runs,
         s.duration.as_secs_f64(),
         s.warmup.as_secs_f64()
@@ -710,7 +734,7 @@ fn render(
             md,
             "A fresh server process serves 200 calls, then {} connections are opened and left silent; a call on one \
              more connection proves they were all accepted. RSS from `/proc/PID/status` (`VmRSS`), before and after.\n",
-            idle.first().map_or(0, |i| i.connections)
+            rate(idle.first().map_or(0, |i| i.connections) as f64)
         );
         let _ = writeln!(
             md,
@@ -777,18 +801,28 @@ fn render(
     let _ = writeln!(
         md,
         "`rpc bench` and this suite share one load generator (`rpc_bench::load`), which speaks HTTP/1.1 and \
-         MessagePack-RPC itself on one thread. Against the raw baselines it is the server that saturates its \
-         core, not the generator:\n"
+         MessagePack-RPC itself on one thread. Against the raw baselines, what held each figure back (a core at \
+         95% or more is taken as busy; with neither busy, the pipeline's round trips set the pace): where both \
+         cores are busy, the figure is the joint limit of one server core and one client core on this machine, \
+         the generator needing about as much CPU per call as the raw server (on both sides that cost is mostly \
+         the kernel's loopback TCP).\n"
     );
     let _ = writeln!(
         md,
-        "| baseline | shape | calls/s | server CPU | load gen CPU | load gen CPU per call |\n|---|---|---:|---:|---:|---:|"
+        "| baseline | shape | calls/s | server CPU | load gen CPU | load gen CPU per call | held back by |\n\
+         |---|---|---:|---:|---:|---:|---|"
     );
     for r in rows.iter().filter(|r| r.system.role == Role::Baseline && !r.sequential && r.failure.is_none()) {
         let per_call = r.load_cpu / 100.0 / r.report.calls_per_sec().max(1.0) * 1e6;
+        let limit = match (r.server_cpu >= 95.0, r.load_cpu >= 95.0) {
+            (true, true) => "both cores",
+            (true, false) => "the server",
+            (false, true) => "the load generator",
+            (false, false) => "round trips",
+        };
         let _ = writeln!(
             md,
-            "| {} {} | {} x {} | {} | {:.0}% | {:.0}% | {per_call:.2} µs |",
+            "| {} {} | {} x {} | {} | {:.0}% | {:.0}% | {per_call:.2} µs | {limit} |",
             r.system.proto.name(),
             r.system.label,
             r.shape.0,
