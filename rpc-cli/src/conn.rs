@@ -183,9 +183,8 @@ impl Conn {
                     verbose(&format!("> [2, {}, {}]", quoted(method), show_one(&Value::Array(params.clone()))));
                 }
                 client.notify(method, params).await.map_err(|e| from_core(e, opts.timeout))?;
-                // The notification is queued; give the connection a moment to write it before the process exits.
-                let _ = tokio::time::timeout(Duration::from_millis(200), client.closed()).await;
-                Ok(())
+                // The notification is queued: write it out before the process exits.
+                tokio::time::timeout(opts.timeout, client.shutdown()).await.map_err(|_| timed_out(opts.timeout))
             }
         }
     }

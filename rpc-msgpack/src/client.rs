@@ -135,6 +135,14 @@ impl Client {
         self.peer().closed().await;
     }
 
+    /// Closes the current connection once every message already queued on it is written, and waits for that
+    /// (see [`Peer::shutdown`]): a program that sends notifications calls it before it exits, so that they are
+    /// not lost with the runtime. Calls still waiting for answers fail. With
+    /// [`reconnect`](ClientBuilder::reconnect), a later call opens a new connection.
+    pub async fn shutdown(&self) {
+        self.peer().shutdown().await;
+    }
+
     /// A client over the connection `peer` handles, reconnecting as `reconnect` says if given.
     fn over(peer: Peer, reconnect: Option<Reconnect>) -> Client {
         let inner = Inner { current: Mutex::new(peer), reconnect, reconnecting: tokio::sync::Mutex::new(()) };

@@ -25,7 +25,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -99,6 +99,10 @@ pub(crate) struct Shared {
     /// Handler tasks still working out their answer: while there are some, the write loop lets them run once
     /// before writing, so the answers to pipelined calls go out in one write rather than one write each.
     answering: AtomicUsize,
+    /// Set once the connection's loops have ended (everything that could be written was, and the write half is
+    /// shut down), with a wake-up for [`Peer::shutdown`]'s waiters.
+    finished: AtomicBool,
+    finished_wake: tokio::sync::Notify,
 }
 
 /// The calls waiting for an answer, and why the connection closed once it has.
@@ -123,6 +127,20 @@ impl Shared {
         // Dropping the senders wakes every waiting caller, who then reads the reason.
         drop(pending);
         self.closed.cancel();
+    }
+
+    /// Waits until the connection's loops have ended.
+    async fn finished(&self) {
+        let mut woken = pin!(self.finished_wake.notified());
+        loop {
+            // Registered before the check, so a wake-up between the two is not missed.
+            woken.as_mut().enable();
+            if self.finished.load(Ordering::Acquire) {
+                return;
+            }
+            woken.as_mut().await;
+            woken.set(self.finished_wake.notified());
+        }
     }
 
     fn closed_error(&self) -> rpc_core::Error {
@@ -257,9 +275,19 @@ impl Peer {
         self.shared.closed.cancelled().await;
     }
 
-    /// Closes the connection: calls waiting for answers fail, handlers in flight are dropped.
+    /// Closes the connection: calls waiting for answers fail, handlers in flight are dropped. Messages already
+    /// queued are still written in the background; [`shutdown`](Peer::shutdown) waits for that.
     pub fn close(&self) {
         self.shared.close("closed locally");
+    }
+
+    /// Closes the connection as [`close`](Peer::close) does, then waits until every message queued before it
+    /// (notifications and answers included) has been written and the connection shut down, or dropped after a
+    /// grace period of 5 s if the peer does not read them. Call it before a program exits, so that what it sent
+    /// last is not lost with the runtime.
+    pub async fn shutdown(&self) {
+        self.shared.close("closed locally");
+        self.shared.finished().await;
     }
 
     /// Closes the connection, giving `reason` to the calls that fail.
@@ -332,6 +360,8 @@ impl Session {
             closed: CancellationToken::new(),
             call_timeout: config.call_timeout,
             answering: AtomicUsize::new(0),
+            finished: AtomicBool::new(false),
+            finished_wake: tokio::sync::Notify::new(),
         });
         let cx = cx.with(Peer { shared: shared.clone() });
         Session { shared, rx, dispatch, cx, config, input: BytesMut::new() }
@@ -372,6 +402,8 @@ impl Session {
         W: AsyncWrite + Unpin,
     {
         let Session { shared, rx, dispatch, cx, config, input } = self;
+        // Marks the end for `Peer::shutdown` however this ends (finished, or dropped with its task).
+        let _finished = Finished(&shared);
         // Both loops are built inside `join!`: futures held in locals first would take their room twice in this
         // one's state, which every idle connection pays for.
         let (read, write) = tokio::join!(
@@ -400,6 +432,16 @@ impl Session {
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// Marks a connection's loops as ended when dropped.
+struct Finished<'a>(&'a Shared);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.finished.store(true, Ordering::Release);
+        self.0.finished_wake.notify_waiters();
     }
 }
 

@@ -317,6 +317,43 @@ async fn a_notification_sent_just_before_the_client_is_dropped_is_delivered() {
     assert_eq!(*state.notes.lock().unwrap(), [Value::from("bye")]);
 }
 
+/// `Client::shutdown` returns only once what was queued is written: the client's runtime is dropped right after
+/// it (as when a program exits), and the peer still reads every notification.
+#[test]
+fn shutdown_writes_every_queued_notification_before_it_returns() {
+    use std::io::Read;
+    const NOTES: u32 = 40;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).unwrap();
+        bytes
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = Client::builder().write_queue(NOTES as usize).connect(addr).await.unwrap();
+        let big = Value::Bytes(vec![7; 256 * 1024]);
+        for i in 0..NOTES {
+            client.notify("note", vec![Value::from(i), big.clone()]).await.unwrap();
+        }
+        client.shutdown().await;
+        assert!(client.is_closed());
+    });
+    drop(runtime);
+    let mut bytes = bytes::BytesMut::from(&reader.join().unwrap()[..]);
+    let mut codec = rpc_msgpack::codec::Codec::new(1 << 30, 64);
+    let mut seen = Vec::new();
+    while let Some(value) = tokio_util::codec::Decoder::decode(&mut codec, &mut bytes).unwrap() {
+        match Message::from_value(value).unwrap() {
+            Message::Notification { params, .. } => seen.push(params[0].clone()),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(seen, (0..NOTES).map(Value::from).collect::<Vec<_>>());
+}
+
 #[tokio::test]
 async fn graceful_shutdown_finishes_every_call_in_flight_and_refuses_new_ones() {
     let listener = rpc_test_support::bind_loopback().await;
