@@ -3,8 +3,8 @@
 //! dispatchers do) and through the [`Value`] tree alone, beside serde_json and rmp-serde straight into the
 //! struct. The criterion benchmarks (`cargo bench -p rpc-bench`) and the suite's codec table time these.
 //!
-//! The JSON "call" is the request `encode_request` writes, decoded with `decode_value` (the server's request
-//! decoder is not public; it reads the same bytes into the same values). rmp-serde writes structs as maps
+//! The JSON "call" is the request `encode_request` writes, read by `decode_request` as the server reads it.
+//! rmp-serde writes structs as maps
 //! (`to_vec_named`), the form `to_value` gives them, so both put the same kind of bytes on the wire.
 
 use std::hint::black_box;
@@ -168,21 +168,19 @@ pub fn cases() -> Vec<Case> {
             let params =
                 rpc_json::codec::Params::Positional(vec![to_value(&black_box(DOUBLE_ARG)).unwrap_or_default()]);
             let body = rpc_json::codec::encode_request(Some(&id), "double", &params).unwrap_or_default();
-            let request = rpc_json::codec::decode_value(black_box(&body), 64).unwrap_or_default();
-            let n: i64 = request
-                .as_map()
-                .and_then(|m| m.get_str("params"))
-                .and_then(Value::as_array)
-                .and_then(|p| p.first())
-                .and_then(|v| from_value(v.clone()).ok())
-                .unwrap_or_default();
+            let n: i64 = match rpc_json::codec::decode_request(black_box(&body), 64) {
+                Ok(rpc_json::codec::Request { params: rpc_json::codec::Params::Positional(mut params), .. }) => {
+                    from_value(params.pop().unwrap_or_default()).unwrap_or_default()
+                }
+                _ => 0,
+            };
             check(n, &DOUBLE_ARG);
         }));
     }
     cases.push(Case::new("json", "double", "value", move || {
         let params = rpc_json::codec::Params::Positional(vec![Value::Int(black_box(DOUBLE_ARG))]);
         let body = rpc_json::codec::encode_request(Some(&id), "double", &params).unwrap_or_default();
-        black_box(rpc_json::codec::decode_value(black_box(&body), 64).ok());
+        black_box(rpc_json::codec::decode_request(black_box(&body), 64).ok());
     }));
     cases.push(Case::new("json", "double", "serde_json", || {
         let call = JsonCall { jsonrpc: "2.0".into(), method: "double".into(), params: (black_box(DOUBLE_ARG),), id: 1 };

@@ -626,6 +626,47 @@ pub(crate) fn decode_requests(body: &[u8], max_depth: usize, max_batch: usize) -
     }
 }
 
+/// One request as a server reads it (see [`decode_request`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The id to answer with; `None` for a notification (no answer).
+    pub id: Option<Id>,
+    /// The method called.
+    pub method: String,
+    /// Its params (none: an empty positional list).
+    pub params: Params,
+}
+
+/// Reads one request object (not a batch) exactly as the server does, its values nesting at most `max_depth`
+/// levels: for a JSON-RPC server on a transport of your own. An error is the answer the server would send: the
+/// id to answer with (null where none could be read) and the fault.
+///
+/// ```
+/// use rpc_json::codec::{Params, decode_request};
+///
+/// let request = decode_request(br#"{"jsonrpc":"2.0","method":"double","params":[7],"id":1}"#, 64).unwrap();
+/// assert_eq!((request.method.as_str(), request.params), ("double", Params::Positional(vec![7.into()])));
+/// let (id, fault) = decode_request(br#"{"jsonrpc":"2.0","method":"double","params":7,"id":2}"#, 64).unwrap_err();
+/// assert_eq!((id.as_json(), fault.code), ("2", rpc_core::Fault::INVALID_REQUEST)); // params must be [..] or {..}
+/// ```
+pub fn decode_request(body: &[u8], max_depth: usize) -> Result<Request, (Id, Fault)> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err((Id::null(), Fault::invalid_request("a batch, where one request was expected")));
+    }
+    let entry = match decode_requests(body, max_depth, 1) {
+        Ok(Body::Single(entry)) => entry,
+        Ok(Body::Batch(_)) => {
+            return Err((Id::null(), Fault::invalid_request("a batch, where one request was expected")));
+        }
+        Err(fault) => return Err((Id::null(), fault)),
+    };
+    match entry {
+        Entry::Call { id, method, params: Ok(params) } => Ok(Request { id, method, params }),
+        Entry::Call { id, params: Err(fault), .. } => Err((id.unwrap_or_else(Id::null), fault)),
+        Entry::Invalid { id, fault } => Err((id, fault)),
+    }
+}
+
 /// One request object (not a batch), read with serde_json.
 fn decode_single_general(body: &[u8], max_depth: usize) -> Result<Entry, Fault> {
     // A well-formed request object is read in one pass; anything else again below, for the right error.
