@@ -63,6 +63,7 @@ mod memory;
 mod router;
 mod ser;
 mod transport;
+pub mod typed;
 mod value;
 
 #[doc(hidden)]
