@@ -19,7 +19,8 @@
 //! When either loop ends (end of stream, an error, a limit hit that breaks the framing, or the local side
 //! closing), the session closes: every call waiting for an answer fails with the reason, the handler tasks of
 //! calls in flight are aborted (their futures dropped), and what is queued is written out briefly before the
-//! write half is shut down.
+//! write half is shut down. Notifications the peer sent before it closed the connection still run, in order,
+//! in the background: they want no answer, and dropping them would lose what the peer sent last.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -463,8 +464,9 @@ struct ReadLoop<'a> {
     permits: Arc<Semaphore>,
     backlog: VecDeque<Work>,
     tasks: JoinSet<()>,
-    /// The notification task's queue, started with the first notification (most connections never get one).
-    notes: Option<mpsc::Sender<Note>>,
+    /// The notification task's queue and the task, started with the first notification (most connections never
+    /// get one).
+    notes: Option<(mpsc::Sender<Note>, tokio::task::JoinHandle<()>)>,
     draining: bool,
     /// The input has ended (with [`OnEof::Finish`]): no more reading, only finishing.
     ended: bool,
@@ -472,6 +474,15 @@ struct ReadLoop<'a> {
     paused: bool,
     /// Calls wait for the server's limit on calls in flight across connections (logged once per wait).
     stalled: bool,
+}
+
+impl Drop for ReadLoop<'_> {
+    fn drop(&mut self) {
+        // Closed for any other reason than the peer finishing: queued notifications go with the connection.
+        if let Some((_, task)) = self.notes.take() {
+            task.abort();
+        }
+    }
 }
 
 /// The permits one call holds while it runs (or, for a notification, waits its turn): its connection's, and
@@ -562,7 +573,10 @@ impl<'a> ReadLoop<'a> {
                 }
                 read = read_some(&mut reader, &mut buf), if room && !self.ended => match read {
                     Ok(0) if buf.is_empty() && on_eof == OnEof::Finish => self.ended = true,
-                    Ok(0) if buf.is_empty() => return Ok("the peer closed the connection"),
+                    Ok(0) if buf.is_empty() => {
+                        self.finish_notifications();
+                        return Ok("the peer closed the connection");
+                    }
                     Ok(0) => {
                         return Err(Error::Malformed(format!(
                             "the stream ended inside a message ({} bytes of it read)",
@@ -588,6 +602,40 @@ impl<'a> ReadLoop<'a> {
                 }
             }
         }
+    }
+
+    /// The peer has closed the connection: the calls it made go unanswered, but the notifications it sent
+    /// still run, in order (they want no answer; dropping them would lose what the peer sent last). They finish
+    /// in the background after the connection has closed, each under the handler timeout.
+    fn finish_notifications(&mut self) {
+        let rest: Vec<(String, Vec<Value>)> = self
+            .backlog
+            .drain(..)
+            .filter_map(|work| match work {
+                Work::Notification { method, params } => Some((method, params)),
+                Work::Request { .. } => None,
+            })
+            .collect();
+        let running = self.notes.take().map(|(notes, task)| {
+            drop(notes);
+            task
+        });
+        if rest.is_empty() && running.is_none() {
+            return;
+        }
+        let (dispatch, cx, limit) = (self.dispatch.clone(), self.cx.clone(), self.config.handler_timeout);
+        tokio::spawn(async move {
+            if let Some(task) = running {
+                let _ = task.await;
+            }
+            for (method, params) in rest {
+                if let Err(fault) =
+                    time_limit(&method, limit, serve_call(&*dispatch, &method, params, cx.clone())).await
+                {
+                    tracing::debug!(method, code = fault.code, message = fault.message, "a notification failed");
+                }
+            }
+        });
     }
 
     /// No call of the peer's is running or waiting to be answered.
@@ -690,11 +738,11 @@ impl<'a> ReadLoop<'a> {
                     tracing::error!("no permit for a notification; it was dropped");
                     return;
                 };
-                let notes = self.notes.get_or_insert_with(|| {
+                let (notes, _) = self.notes.get_or_insert_with(|| {
                     // Every queued notification holds a permit, so this queue never holds more than max_in_flight.
                     let (notes, rx) = mpsc::channel(self.config.max_in_flight);
-                    self.tasks.spawn(run_notifications(rx, self.dispatch.clone(), self.cx.clone(), limit));
-                    notes
+                    let task = tokio::spawn(run_notifications(rx, self.dispatch.clone(), self.cx.clone(), limit));
+                    (notes, task)
                 });
                 if notes.try_send((method, params, permit)).is_err() {
                     tracing::error!("the notification task has stopped; a notification was dropped");

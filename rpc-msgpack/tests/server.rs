@@ -317,6 +317,23 @@ async fn a_notification_sent_just_before_the_client_is_dropped_is_delivered() {
     assert_eq!(*state.notes.lock().unwrap(), [Value::from("bye")]);
 }
 
+/// A peer that sends notifications and closes at once (a script, `rpc notify`) still has them all run, in
+/// order; a request sent with them goes unanswered (there is no one to answer).
+#[tokio::test]
+async fn notifications_sent_just_before_the_peer_closes_all_run_in_order() {
+    let (addr, state) = serve_default().await;
+    let mut raw = Raw::connect(addr).await;
+    let mut batch = notification("sleep", vec![100.into()]);
+    batch.extend(request(1, "sleep", vec![5_000.into()]));
+    for i in 0..5 {
+        batch.extend(notification("record", vec![i.into()]));
+    }
+    raw.send(&batch).await;
+    drop(raw);
+    common::eventually(|| state.notes.lock().unwrap().len() == 5).await;
+    assert_eq!(*state.notes.lock().unwrap(), (0..5).map(Value::from).collect::<Vec<_>>());
+}
+
 /// `Client::shutdown` returns only once what was queued is written: the client's runtime is dropped right after
 /// it (as when a program exits), and the peer still reads every notification.
 #[test]
