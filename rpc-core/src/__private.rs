@@ -57,7 +57,7 @@ impl Params {
 
 /// Encodes a handler's result; a result that cannot be encoded is the server's fault.
 pub fn encode_result<T: Serialize + ?Sized>(method: &str, value: &T) -> Result<Value, Fault> {
-    crate::to_value(value).map_err(|e| Fault::internal_error(format!("{method}: cannot encode the result: {e}")))
+    crate::to_value(value).map_err(|e| crate::typed::cannot_encode(method, &e))
 }
 
 /// Encodes one client param.
@@ -85,3 +85,136 @@ pub fn decode_result<T: DeserializeOwned + 'static>(method: &str, value: Value) 
 pub fn handler_error<E: Into<Fault>>(e: E) -> Fault {
     e.into()
 }
+
+// The typed path (see `crate::typed`).
+
+pub use crate::typed::erased_serde;
+pub use crate::typed::{Param, Reply};
+
+/// A typed call through `transport`: the params straight to the wire, the result straight into `R`. An
+/// encoding error names the param, as the value path does.
+pub async fn call<R, T>(transport: &T, method: &'static str, params: &[Param<'_>], names: &[&str]) -> Result<R, Error>
+where
+    R: DeserializeOwned + Send + 'static,
+    T: crate::Transport + ?Sized,
+{
+    let mut slot = crate::typed::ResultSlot::<R>::default();
+    match transport.call_typed(method, params, &mut Named { slot: &mut slot, method }).await {
+        Ok(()) => slot.0.ok_or_else(|| Error::Decode(format!("{method}: the transport gave no result"))),
+        Err(Error::Encode(e)) => {
+            for (param, name) in params.iter().zip(names) {
+                encode_param(method, name, param)?;
+            }
+            Err(Error::Encode(e))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A slot whose value-path errors name the method, as `decode_result` words them.
+struct Named<'a, R> {
+    slot: &'a mut crate::typed::ResultSlot<R>,
+    method: &'static str,
+}
+
+impl<R: DeserializeOwned + Send + 'static> crate::typed::Slot for Named<'_, R> {
+    fn deserialize(&mut self, de: &mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error> {
+        self.slot.deserialize(de)
+    }
+
+    fn set_value(&mut self, value: Value) -> Result<(), Error> {
+        self.slot.0 = Some(decode_result(self.method, value)?);
+        Ok(())
+    }
+}
+
+/// One param of a typed call.
+pub fn param<T: Serialize + Sync>(value: &T) -> Param<'_> {
+    value
+}
+
+/// A handler's result as a typed reply.
+pub fn reply<T: Serialize + Send + 'static>(value: T) -> Reply {
+    Box::new(value)
+}
+
+/// Reads a call's params straight from the wire into the tuple `T`; `None` (the value path then answers with
+/// its exact fault) if they do not read, or the count is wrong (fewer than `required`, more than `T` holds).
+/// Left-out trailing params read as nil, as on the value path.
+pub fn typed_args<T: Args>(params: &mut dyn erased_serde::Deserializer<'_>, required: usize) -> Option<T> {
+    serde::Deserializer::deserialize_seq(params, ArgsVisitor::<T> { required, args: std::marker::PhantomData }).ok()
+}
+
+/// A tuple of params, read from the params array.
+pub trait Args: Sized {
+    /// Reads the tuple from the params array.
+    fn read<'de, A: serde::de::SeqAccess<'de>>(seq: A, required: usize) -> Result<Self, A::Error>;
+}
+
+struct ArgsVisitor<T> {
+    required: usize,
+    args: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: Args> serde::de::Visitor<'de> for ArgsVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of params")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
+        T::read(seq, self.required)
+    }
+}
+
+/// The next param, or for a left-out one at or past `required`, what nil reads as (`None`).
+fn next_arg<'de, T: DeserializeOwned, A: serde::de::SeqAccess<'de>>(
+    seq: &mut A,
+    index: usize,
+    required: usize,
+) -> Result<T, A::Error> {
+    match seq.next_element::<T>()? {
+        Some(arg) => Ok(arg),
+        None if index >= required => T::deserialize(serde::de::value::UnitDeserializer::<A::Error>::new()),
+        None => Err(serde::de::Error::invalid_length(index, &"more params")),
+    }
+}
+
+/// Fails if the array holds more params than the method takes.
+fn no_more<'de, A: serde::de::SeqAccess<'de>>(seq: &mut A) -> Result<(), A::Error> {
+    match seq.next_element::<serde::de::IgnoredAny>()? {
+        Some(_) => Err(serde::de::Error::custom("too many params")),
+        None => Ok(()),
+    }
+}
+
+macro_rules! args {
+    ($($t:ident $i:tt),*) => {
+        impl<$($t: DeserializeOwned),*> Args for ($($t,)*) {
+            #[allow(unused_mut, unused_variables)]
+            fn read<'de, A: serde::de::SeqAccess<'de>>(mut seq: A, required: usize) -> Result<Self, A::Error> {
+                let args = ($(next_arg::<$t, A>(&mut seq, $i, required)?,)*);
+                no_more(&mut seq)?;
+                Ok(args)
+            }
+        }
+    };
+}
+
+args!();
+args!(A0 0);
+args!(A0 0, A1 1);
+args!(A0 0, A1 1, A2 2);
+args!(A0 0, A1 1, A2 2, A3 3);
+args!(A0 0, A1 1, A2 2, A3 3, A4 4);
+args!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5);
+args!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6);
+args!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7);
+args!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7, A8 8);
+args!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7, A8 8, A9 9);
+args!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7, A8 8, A9 9, A10 10);
+args!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7, A8 8, A9 9, A10 10, A11 11);
+
+/// The most params a method may have for the typed path (methods with more take the value path).
+pub const MAX_TYPED_ARGS: usize = 12;

@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Poll, ready};
 
+use crate::typed::Reply;
 use crate::{Fault, Value};
 
 /// A boxed, sendable future: what the object-safe traits of this crate return.
@@ -26,6 +27,23 @@ pub trait Dispatch: Send + Sync + 'static {
 
     /// The methods this dispatcher answers, for routing and introspection.
     fn methods(&self) -> Vec<MethodInfo>;
+
+    /// Starts handling one call on the typed path (see [`typed`](crate::typed)): `params` deserializes the
+    /// call's params array straight from the wire, and the answer is a [`Reply`] that the encoding serialises
+    /// straight to the wire.
+    ///
+    /// `None` hands the call back to [`call`](Dispatch::call) with the params as values: for a method this
+    /// dispatcher has no typed path for, an unknown one, or params that do not read straight into the method's
+    /// types (the value path then answers with its exact fault). The default has no typed path.
+    fn call_typed(
+        &self,
+        method: &str,
+        params: &mut dyn erased_serde::Deserializer<'_>,
+        cx: &Context,
+    ) -> Option<BoxFuture<'static, Result<Reply, Fault>>> {
+        let _ = (method, params, cx);
+        None
+    }
 }
 
 impl<D: Dispatch + ?Sized> Dispatch for Arc<D> {
@@ -34,6 +52,14 @@ impl<D: Dispatch + ?Sized> Dispatch for Arc<D> {
     }
     fn methods(&self) -> Vec<MethodInfo> {
         (**self).methods()
+    }
+    fn call_typed(
+        &self,
+        method: &str,
+        params: &mut dyn erased_serde::Deserializer<'_>,
+        cx: &Context,
+    ) -> Option<BoxFuture<'static, Result<Reply, Fault>>> {
+        (**self).call_typed(method, params, cx)
     }
 }
 
@@ -44,6 +70,14 @@ impl<D: Dispatch + ?Sized> Dispatch for Box<D> {
     fn methods(&self) -> Vec<MethodInfo> {
         (**self).methods()
     }
+    fn call_typed(
+        &self,
+        method: &str,
+        params: &mut dyn erased_serde::Deserializer<'_>,
+        cx: &Context,
+    ) -> Option<BoxFuture<'static, Result<Reply, Fault>>> {
+        (**self).call_typed(method, params, cx)
+    }
 }
 
 /// The default time a call may run before it is dropped and answered with a [`Fault::INTERNAL_ERROR`] fault:
@@ -53,11 +87,11 @@ pub const DEFAULT_HANDLER_TIMEOUT: std::time::Duration = std::time::Duration::fr
 /// Awaits a call's answer under a time limit: a call still running after `limit` is dropped (its handler future
 /// with it) and answered with an [`Fault::INTERNAL_ERROR`] fault naming the method, and the event is logged.
 /// `None` lets it run for ever. Needs a tokio runtime with the timer enabled.
-pub async fn time_limit(
+pub async fn time_limit<T>(
     method: &str,
     limit: Option<std::time::Duration>,
-    answer: impl Future<Output = Result<Value, Fault>>,
-) -> Result<Value, Fault> {
+    answer: impl Future<Output = Result<T, Fault>>,
+) -> Result<T, Fault> {
     let Some(limit) = limit else { return answer.await };
     // Most calls are answered at their first poll: those need no timer (arming and clearing one costs more
     // than a small call itself).
@@ -88,13 +122,29 @@ pub fn serve_call<D: Dispatch + ?Sized>(
     CatchPanic { inner: started.map_err(|payload| panic_fault(&method, payload.as_ref())), method }
 }
 
-struct CatchPanic {
-    inner: Result<BoxFuture<'static, Result<Value, Fault>>, Fault>,
+/// [`serve_call`] on the typed path ([`Dispatch::call_typed`]): `None` when the dispatcher hands the call back
+/// to the value path. A panic while the params are read or the handler runs is a fault, as in `serve_call`.
+pub fn serve_call_typed<D: Dispatch + ?Sized>(
+    dispatch: &D,
+    method: &str,
+    params: &mut dyn erased_serde::Deserializer<'_>,
+    cx: &Context,
+) -> Option<impl Future<Output = Result<Reply, Fault>> + Send + 'static> {
+    let started = match std::panic::catch_unwind(AssertUnwindSafe(|| dispatch.call_typed(method, params, cx))) {
+        Ok(None) => return None,
+        Ok(Some(fut)) => Ok(fut),
+        Err(payload) => Err(panic_fault(method, payload.as_ref())),
+    };
+    Some(CatchPanic { inner: started, method: method.to_owned() })
+}
+
+struct CatchPanic<T> {
+    inner: Result<BoxFuture<'static, Result<T, Fault>>, Fault>,
     method: String,
 }
 
-impl Future for CatchPanic {
-    type Output = Result<Value, Fault>;
+impl<T> Future for CatchPanic<T> {
+    type Output = Result<T, Fault>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let fut = match &mut this.inner {

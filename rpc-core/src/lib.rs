@@ -71,7 +71,8 @@ pub mod __private;
 
 pub use de::from_value;
 pub use dispatch::{
-    BoxFuture, Context, DEFAULT_HANDLER_TIMEOUT, Dispatch, MethodInfo, ParamInfo, RemoteAddr, serve_call, time_limit,
+    BoxFuture, Context, DEFAULT_HANDLER_TIMEOUT, Dispatch, MethodInfo, ParamInfo, RemoteAddr, serve_call,
+    serve_call_typed, time_limit,
 };
 pub use error::Error;
 pub use fault::Fault;

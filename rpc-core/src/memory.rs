@@ -3,12 +3,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{BoxFuture, Context, Dispatch, Error, Transport, Value, serve_call};
+use crate::typed::{self, Param, Slot, erased_serde};
+use crate::{BoxFuture, Context, Dispatch, Error, Transport, Value, serve_call, serve_call_typed};
 
 /// A [`Transport`] that calls a [`Dispatch`] in the same process.
 ///
 /// Params and results still pass through the value model (`to_value` on the way in, `from_value` on the way
-/// out), and panics become faults as on a real server, so a service behaves here as it does on the wire.
+/// out; generated clients and dispatchers take their typed path over it), and panics become faults as on a real
+/// server, so a service behaves here as it does on the wire.
 ///
 /// ```
 /// use rpc_core::{MemoryTransport, service};
@@ -51,6 +53,34 @@ impl<D: Dispatch> Transport for MemoryTransport<D> {
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> {
         let fut = serve_call(&*self.dispatch, method, params, self.cx.clone());
         Box::pin(async move { fut.await.map_err(Error::Fault) })
+    }
+
+    /// The typed path with the value model standing in for the wire: the dispatcher reads the params on its typed
+    /// path (or hands them back to the value path), and the result is read from its value the typed way.
+    fn call_typed<'a>(
+        &'a self,
+        method: &'a str,
+        params: &'a [Param<'a>],
+        result: &'a mut dyn Slot,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let params = typed::params_to_values(params)?;
+            let started = {
+                let mut wire = <dyn erased_serde::Deserializer>::erase(Value::Array(params.clone()));
+                serve_call_typed(&*self.dispatch, method, &mut wire, &self.cx)
+            };
+            let value = match started {
+                Some(answer) => {
+                    let reply = answer.await.map_err(Error::Fault)?;
+                    typed::reply_to_value(method, &reply).map_err(Error::Fault)?
+                }
+                None => serve_call(&*self.dispatch, method, params, self.cx.clone()).await.map_err(Error::Fault)?,
+            };
+            if result.deserialize(&mut <dyn erased_serde::Deserializer>::erase(value.clone())).is_err() {
+                result.set_value(value)?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::typed::Reply;
 use crate::{BoxFuture, Context, Dispatch, Fault, MethodInfo, Value};
 
 /// Mounts several services on one server, each optionally under a prefix (`math.double`).
@@ -130,6 +131,16 @@ impl Dispatch for Router {
 
     fn methods(&self) -> Vec<MethodInfo> {
         self.methods.clone()
+    }
+
+    fn call_typed(
+        &self,
+        method: &str,
+        params: &mut dyn erased_serde::Deserializer<'_>,
+        cx: &Context,
+    ) -> Option<BoxFuture<'static, Result<Reply, Fault>>> {
+        let route = self.routes.get(method)?;
+        route.service.call_typed(&route.local, params, cx)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::typed::{self, Param, Slot};
 use crate::{BoxFuture, Error, Value};
 
 /// What a generated client (`<Trait>Client<T>`) calls through: one encoding over one connection or pool.
@@ -17,6 +18,23 @@ pub trait Transport: Send + Sync {
     fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move { self.call(method, params).await.map(drop) })
     }
+
+    /// Calls `method` on the typed path (see [`typed`](crate::typed)): the params serialised straight to the
+    /// wire and the result decoded straight into `result`, where the encoding can; what it cannot, it hands to
+    /// the value path. Generated clients call this. The default is the value path: [`call`](Transport::call)
+    /// with the params as values.
+    fn call_typed<'a>(
+        &'a self,
+        method: &'a str,
+        params: &'a [Param<'a>],
+        result: &'a mut dyn Slot,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let values = typed::params_to_values(params)?;
+            let value = self.call(method, values).await?;
+            result.set_value(value)
+        })
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &T {
@@ -25,6 +43,14 @@ impl<T: Transport + ?Sized> Transport for &T {
     }
     fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), Error>> {
         (**self).notify(method, params)
+    }
+    fn call_typed<'a>(
+        &'a self,
+        method: &'a str,
+        params: &'a [Param<'a>],
+        result: &'a mut dyn Slot,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        (**self).call_typed(method, params, result)
     }
 }
 
@@ -35,6 +61,14 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
     fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), Error>> {
         (**self).notify(method, params)
     }
+    fn call_typed<'a>(
+        &'a self,
+        method: &'a str,
+        params: &'a [Param<'a>],
+        result: &'a mut dyn Slot,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        (**self).call_typed(method, params, result)
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -43,5 +77,13 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), Error>> {
         (**self).notify(method, params)
+    }
+    fn call_typed<'a>(
+        &'a self,
+        method: &'a str,
+        params: &'a [Param<'a>],
+        result: &'a mut dyn Slot,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        (**self).call_typed(method, params, result)
     }
 }

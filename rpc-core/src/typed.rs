@@ -16,3 +16,66 @@ pub const DATETIME_MARKER: &str = crate::value::DATETIME_MARKER;
 /// `deserialize_any` as the map `{EXT_MARKER: [tag, bytes]}` (tag an integer, bytes a byte string), as
 /// [`Value`](crate::Value)'s own deserializer does.
 pub const EXT_MARKER: &str = crate::value::EXT_MARKER;
+
+use serde::de::DeserializeOwned;
+
+use crate::{Error, Fault, Value};
+
+pub use erased_serde;
+
+/// One param of a typed call: any `Serialize` value, erased so that it crosses the object-safe
+/// [`Transport`](crate::Transport) trait. The encoding serialises it straight to the wire.
+pub type Param<'a> = &'a (dyn erased_serde::Serialize + Sync);
+
+/// A handler's result on the typed path ([`Dispatch::call_typed`](crate::Dispatch::call_typed)): the encoding
+/// serialises it straight into the answer, or through [`reply_to_value`] where it cannot.
+pub type Reply = Box<dyn erased_serde::Serialize + Send>;
+
+/// Where the result of a typed call ([`Transport::call_typed`](crate::Transport::call_typed)) is decoded to.
+pub trait Slot: Send {
+    /// Decodes the result straight from the encoding's deserializer over the wire bytes. An error leaves the
+    /// slot empty; the transport then decodes the bytes as a value and calls [`set_value`](Slot::set_value),
+    /// whose error is the one the caller sees.
+    fn deserialize(&mut self, de: &mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error>;
+
+    /// Decodes the result from a value: the value path.
+    fn set_value(&mut self, value: Value) -> Result<(), Error>;
+}
+
+/// The [`Slot`] for a result of type `T`: empty until a call fills it.
+#[derive(Debug)]
+pub struct ResultSlot<T>(pub Option<T>);
+
+impl<T> Default for ResultSlot<T> {
+    fn default() -> ResultSlot<T> {
+        ResultSlot(None)
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> Slot for ResultSlot<T> {
+    fn deserialize(&mut self, de: &mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error> {
+        self.0 = Some(erased_serde::deserialize(de)?);
+        Ok(())
+    }
+
+    fn set_value(&mut self, value: Value) -> Result<(), Error> {
+        self.0 = Some(crate::from_value(value)?);
+        Ok(())
+    }
+}
+
+/// The params of a typed call as values: the value path, for transports without a typed path and for the
+/// cases a typed path hands back.
+pub fn params_to_values(params: &[Param<'_>]) -> Result<Vec<Value>, Error> {
+    params.iter().map(crate::to_value).collect()
+}
+
+/// A typed reply as a value: the value path. A result that cannot be encoded is the server's fault, worded as
+/// the value path words it.
+pub fn reply_to_value(method: &str, reply: &Reply) -> Result<Value, Fault> {
+    crate::to_value(reply.as_ref()).map_err(|e| cannot_encode(method, &e))
+}
+
+pub(crate) fn cannot_encode(method: &str, e: &Error) -> Fault {
+    Fault::internal_error(format!("{method}: cannot encode the result: {e}"))
+}

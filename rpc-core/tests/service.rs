@@ -259,3 +259,42 @@ async fn a_shared_arc_serves_and_is_observed() {
     ServicesClient::new(t).bump(5).await.unwrap();
     assert_eq!(shared.counter.load(Ordering::SeqCst), 5);
 }
+
+/// The generated dispatcher's typed path: params read straight from a deserializer (here over values), and
+/// anything it cannot read handed back (`None`) for the value path to answer with its exact fault.
+#[tokio::test]
+async fn the_dispatcher_reads_params_straight_and_hands_back_what_it_cannot() {
+    use rpc_core::typed::erased_serde;
+
+    let server = Router::new().mount_prefixed("math", ServicesServer::new(Impl::default()));
+    let cx = Context::new();
+    let typed = |method: &str, params: Vec<Value>| {
+        let mut wire = <dyn erased_serde::Deserializer>::erase(Value::Array(params));
+        server.call_typed(method, &mut wire, &cx)
+    };
+    let answer = |reply: rpc_core::typed::Reply| to_value(&*reply).unwrap();
+    assert_eq!(answer(typed("math.double", vec![7.into()]).expect("typed").await.unwrap()), Value::Int(14));
+    assert_eq!(answer(typed("math.add", vec![2.into()]).expect("optional left out").await.unwrap()), Value::Int(3));
+    assert_eq!(answer(typed("math.add", vec![2.into(), Value::Nil]).expect("nil").await.unwrap()), Value::Int(3));
+    let point = to_value(&Point { x: 1, y: 2 }).unwrap();
+    assert_eq!(
+        answer(typed("math.shift", vec![point, 10.into()]).expect("a struct").await.unwrap()),
+        to_value(&Point { x: 11, y: 2 }).unwrap()
+    );
+    assert_eq!(
+        answer(typed("math.whoami", vec!["hi".into()]).expect("context").await.unwrap()),
+        Value::from("hi, stranger")
+    );
+    let denied = typed("math.check", vec!["root".into()]).expect("typed").await.err().unwrap();
+    assert_eq!(denied.code, 403);
+    for (method, params) in [
+        ("math.double", vec!["x".into()]),
+        ("math.double", vec![]),
+        ("math.double", vec![1.into(), 2.into()]),
+        ("math.add", vec![]),
+        ("double", vec![1.into()]),
+        ("math.nope", vec![]),
+    ] {
+        assert!(typed(method, params.clone()).is_none(), "{method} {params:?}");
+    }
+}

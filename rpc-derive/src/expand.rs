@@ -67,28 +67,34 @@ fn client(service: &Service) -> TokenStream {
             let (ident, ty) = (&a.ident, &a.ty);
             quote!(#ident: #ty)
         });
-        let pushes = m.params.iter().map(|a| {
+        let refs = m.params.iter().map(|a| {
             let (ident, ty) = (&a.ident, &a.ty);
-            let name = ident.to_string();
-            quote!(__rpc_params.push(#p::encode_param::<#ty>(#wire, #name, &#ident)?);)
+            quote_spanned!(ty.span()=> #p::param::<#ty>(&#ident))
         });
-        let trim = m.params.iter().any(|a| a.optional).then(|| {
-            let required = m.required_params();
-            quote!(#p::trim_optional(&mut __rpc_params, #required);)
+        let names = m.params.iter().map(|a| a.ident.to_string());
+        // Trailing `Option` params that are `None` are left out, so that peers without nil can still be called.
+        let required = m.required_params();
+        let trims = m.params.iter().enumerate().skip(required).rev().map(|(i, a)| {
+            let ident = &a.ident;
+            let (at, below) = (i + 1, i);
+            quote!(if __rpc_n == #at && #p::Option::is_none(&#ident) { __rpc_n = #below; })
         });
         let ok = match &m.ret {
             Return::Plain(ty) => ty,
             Return::Result { ok, .. } => ok,
         };
         let n = m.params.len();
+        let call = quote_spanned!(ok.span()=>
+            #p::call::<#ok, RpcTransport>(&self.transport, #wire, &__rpc_params[..__rpc_n], &[#(#names),*]).await
+        );
         quote! {
             #(#doc_attrs)*
             pub async fn #ident(&self, #(#args),*) -> #p::Result<#ok, ::rpc_core::Error> {
-                let mut __rpc_params: #p::Vec<::rpc_core::Value> = #p::Vec::with_capacity(#n);
-                #(#pushes)*
-                #trim
-                let __rpc_value = ::rpc_core::Transport::call(&self.transport, #wire, __rpc_params).await?;
-                #p::decode_result::<#ok>(#wire, __rpc_value)
+                let __rpc_params: [#p::Param<'_>; #n] = [#(#refs),*];
+                #[allow(unused_mut)]
+                let mut __rpc_n: usize = #n;
+                #(#trims)*
+                #call
             }
         }
     });
@@ -147,6 +153,7 @@ fn server(service: &Service) -> TokenStream {
     });
 
     let arms = service.methods.iter().enumerate().map(|(index, m)| arm(trait_ident, index, m));
+    let typed_arms = service.methods.iter().filter_map(|m| typed_arm(trait_ident, m));
 
     quote! {
         #[doc = #doc]
@@ -203,6 +210,19 @@ fn server(service: &Service) -> TokenStream {
             fn methods(&self) -> #p::Vec<::rpc_core::MethodInfo> {
                 <[::rpc_core::MethodInfo]>::to_vec(Self::METHODS)
             }
+
+            #[allow(unused_variables)]
+            fn call_typed(
+                &self,
+                __rpc_method: &str,
+                __rpc_params: &mut dyn #p::erased_serde::Deserializer<'_>,
+                __rpc_cx: &::rpc_core::Context,
+            ) -> #p::Option<::rpc_core::BoxFuture<'static, #p::Result<#p::Reply, ::rpc_core::Fault>>> {
+                match __rpc_method {
+                    #(#typed_arms)*
+                    _ => #p::Option::None,
+                }
+            }
         }
     }
 }
@@ -247,6 +267,49 @@ fn arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
             })
         }
     }
+}
+
+/// The typed-path arm of one method (none for a method with more params than the typed path reads: it takes
+/// the value path).
+fn typed_arm(trait_ident: &syn::Ident, m: &Method) -> Option<TokenStream> {
+    const MAX_TYPED_ARGS: usize = 12;
+    if m.params.len() > MAX_TYPED_ARGS {
+        return None;
+    }
+    let p = quote!(::rpc_core::__private);
+    let ident = &m.ident;
+    let wire = &m.wire_name;
+    let required = m.required_params();
+    let idents: Vec<_> = m.params.iter().map(|a| &a.ident).collect();
+    let tys = m.params.iter().map(|a| &a.ty);
+    let mut call_args: Vec<TokenStream> = idents.iter().map(|ident| quote!(#ident)).collect();
+    let cx = m.context.as_ref().map(|(position, _)| {
+        call_args.insert(*position, quote!(&__rpc_cx));
+        quote!(let __rpc_cx = <::rpc_core::Context as ::core::clone::Clone>::clone(__rpc_cx);)
+    });
+    let finish = match &m.ret {
+        Return::Plain(ty) => quote!(#p::Result::Ok(#p::reply::<#ty>(__rpc_result))),
+        Return::Result { ok, err } => quote! {
+            match __rpc_result {
+                #p::Result::Ok(__rpc_ok) => #p::Result::Ok(#p::reply::<#ok>(__rpc_ok)),
+                #p::Result::Err(__rpc_err) => #p::Result::Err(#p::handler_error::<#err>(__rpc_err)),
+            }
+        },
+    };
+    // A param type that cannot be read is reported at the param itself (by the value path's arm); here, at the
+    // method's name.
+    let read = quote_spanned!(ident.span()=> #p::typed_args::<(#(#tys,)*)>(__rpc_params, #required));
+    Some(quote! {
+        #wire => {
+            let (#(#idents,)*) = #read?;
+            let __rpc_service = <#p::Arc<RpcImpl> as ::core::clone::Clone>::clone(&self.service);
+            #cx
+            #p::Option::Some(#p::Box::pin(async move {
+                let __rpc_result = <RpcImpl as #trait_ident>::#ident(&*__rpc_service, #(#call_args),*).await;
+                #finish
+            }))
+        }
+    })
 }
 
 #[cfg(test)]
