@@ -129,7 +129,7 @@ pub fn serve_call_typed<D: Dispatch + ?Sized>(
     method: &str,
     params: &mut dyn erased_serde::Deserializer<'_>,
     cx: &Context,
-) -> Option<impl Future<Output = Result<Reply, Fault>> + Send + 'static> {
+) -> Option<impl Future<Output = Result<Reply, Fault>> + Send + 'static + use<D>> {
     let started = match std::panic::catch_unwind(AssertUnwindSafe(|| dispatch.call_typed(method, params, cx))) {
         Ok(None) => return None,
         Ok(Some(fut)) => Ok(fut),

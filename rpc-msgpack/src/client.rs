@@ -1,5 +1,6 @@
 //! The MessagePack-RPC client: one connection, multiplexed by msgid, that can also answer calls from the server.
 
+use rpc_core::typed::{Param, Slot};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -182,6 +183,15 @@ impl Transport for Client {
 
     fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), rpc_core::Error>> {
         Box::pin(Client::notify(self, method, params))
+    }
+
+    fn call_typed<'a>(
+        &'a self,
+        method: &'a str,
+        params: &'a [Param<'a>],
+        result: &'a mut dyn Slot,
+    ) -> BoxFuture<'a, Result<(), rpc_core::Error>> {
+        Box::pin(async move { self.connection().await?.call_typed(method, params, result).await })
     }
 }
 

@@ -25,13 +25,19 @@
 //! | ext (including the timestamp, -1) | `Ext` (type and bytes, opaquely) |
 //!
 //! [`Value::DateTime`] (an XML-RPC type) goes out as a str in its `YYYYMMDDTHH:MM:SS` form.
+//!
+//! [`typed`] is the same mapping without the [`Value`] tree: any serde type straight to these bytes and back.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use rmp::Marker;
 use rpc_core::{Ext, Fault, Map, Value};
 use tokio_util::codec::{Decoder, Encoder};
 
+use rpc_core::typed::{Param, Reply, erased_serde};
+
 use crate::Error;
+
+pub mod typed;
 
 /// The default limit on how deeply arrays and maps nest in one message: 64 (the message's own array counts as
 /// one level, its params array as another).
@@ -161,23 +167,38 @@ impl Codec {
     }
 }
 
-impl Decoder for Codec {
-    type Item = Value;
-    type Error = Error;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>, Error> {
+impl Codec {
+    /// Cuts the next whole object off `src`, unread: its length and depth are checked, its contents not yet
+    /// (see [`read`](Codec::read), or the [`typed`] path). `None` until it is all there.
+    pub fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, Error> {
         let Some(len) = self.scan(src)? else {
             return Ok(None);
         };
         self.scanned = 0;
         self.open.clear();
-        let frame = src.split_to(len);
-        let value = read_value(&frame, &mut self.stack);
+        Ok(Some(src.split_to(len)))
+    }
+
+    /// Reads the value of one whole object, as [`decode_frame`](Codec::decode_frame) cuts them.
+    pub fn read(&mut self, frame: &[u8]) -> Result<Value, Error> {
+        let value = read_value(frame, &mut self.stack);
         if self.stack.capacity() > 16 {
             // A deeply nested message once is no reason to keep its room.
             self.stack = Vec::new();
         }
-        value.map(Some)
+        value
+    }
+}
+
+impl Decoder for Codec {
+    type Item = Value;
+    type Error = Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>, Error> {
+        match self.decode_frame(src)? {
+            Some(frame) => self.read(&frame).map(Some),
+            None => Ok(None),
+        }
     }
 }
 
@@ -624,6 +645,46 @@ pub(crate) fn encode_request(id: u32, method: &str, params: &[Value], dst: &mut 
 pub(crate) fn encode_notification(method: &str, params: &[Value], dst: &mut BytesMut) -> Result<(), Error> {
     encode_envelope(dst, 3, NOTIFICATION, None, Some(method))?;
     encode_params(params, dst)
+}
+
+/// Appends a request `[0, id, method, params]` with the params serialised straight to the wire (the typed
+/// path); on an error nothing is appended, and the caller takes the value path.
+pub(crate) fn encode_request_typed(
+    id: u32,
+    method: &str,
+    params: &[Param<'_>],
+    dst: &mut BytesMut,
+) -> Result<(), Error> {
+    let start = dst.len();
+    let written = encode_envelope(dst, 4, REQUEST, Some(id), Some(method)).and_then(|()| {
+        rmp::encode::write_array_len(&mut dst.writer(), check_len(params.len(), "params array")?)
+            .map_err(write_error)?;
+        params.iter().try_for_each(|param| {
+            let mut serializer = typed::Serializer::new(dst);
+            let result = erased_serde::serialize(*param, &mut serializer);
+            serializer.finish(result)
+        })
+    });
+    if written.is_err() {
+        dst.truncate(start);
+    }
+    written
+}
+
+/// The bytes of a response to request `id` on the typed path: the handler's reply serialised straight to the
+/// wire, or through its value where it cannot be (then as [`response_bytes`] writes it).
+pub(crate) fn typed_response_bytes(id: u32, method: &str, reply: &Reply, format: ErrorFormat) -> Bytes {
+    let mut dst = BytesMut::with_capacity(SMALL_MESSAGE);
+    let written = encode_envelope(&mut dst, 4, RESPONSE, Some(id), None).and_then(|()| {
+        encode_value(&Value::Nil, &mut dst)?;
+        let mut serializer = typed::Serializer::new(&mut dst);
+        let result = erased_serde::serialize(reply.as_ref(), &mut serializer);
+        serializer.finish(result)
+    });
+    match written {
+        Ok(()) => dst.freeze(),
+        Err(_) => response_bytes(id, &rpc_core::typed::reply_to_value(method, reply), format),
+    }
 }
 
 /// The bytes of a response to request `id`: the result, or the fault's error object in `format`. A result that

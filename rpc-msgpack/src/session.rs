@@ -31,15 +31,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rpc_core::{BoxFuture, Context, Dispatch, Fault, Transport, Value, serve_call, time_limit};
+use rpc_core::typed::{Param, Reply, Slot, erased_serde};
+use rpc_core::{BoxFuture, Context, Dispatch, Fault, Transport, Value, serve_call, serve_call_typed, time_limit};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
-use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
-use crate::codec::{self, Codec, ErrorFormat, Message};
+use crate::codec::{self, Codec, ErrorFormat, Message, typed};
 
 /// The default limit on calls handled at once per connection (as many more wait, read, before the connection
 /// stops reading): 128.
@@ -97,6 +97,8 @@ pub(crate) struct Shared {
     calls: Mutex<Calls>,
     closed: CancellationToken,
     call_timeout: Option<Duration>,
+    /// The depth limit answers are read with.
+    max_depth: usize,
     /// Handler tasks still working out their answer: while there are some, the write loop lets them run once
     /// before writing, so the answers to pipelined calls go out in one write rather than one write each.
     answering: AtomicUsize,
@@ -106,10 +108,41 @@ pub(crate) struct Shared {
     finished_wake: tokio::sync::Notify,
 }
 
+/// A response as it reaches the call waiting for it: its result still in wire bytes (read straight into the
+/// caller's type on the typed path), or, for an error or a response read the value way, as values.
+pub(crate) enum Answered {
+    /// The bytes of a successful result (a slice of the message).
+    Raw(Bytes),
+    /// The result or the peer's error object.
+    Value(Result<Value, Value>),
+}
+
+impl Answered {
+    /// The result as a value, or the peer's error as a fault.
+    fn into_value(self, max_depth: usize) -> Result<Value, rpc_core::Error> {
+        match self {
+            Answered::Raw(raw) => Codec::new(raw.len(), max_depth).read(&raw).map_err(rpc_core::Error::from),
+            Answered::Value(Ok(value)) => Ok(value),
+            Answered::Value(Err(error)) => Err(rpc_core::Error::Fault(codec::error_to_fault(error))),
+        }
+    }
+
+    /// The result read into `slot`: straight from its bytes where they read, else through its value.
+    fn fill(self, slot: &mut dyn Slot, max_depth: usize) -> Result<(), rpc_core::Error> {
+        if let Answered::Raw(raw) = &self {
+            let mut de = typed::Deserializer::new(raw, max_depth);
+            if slot.deserialize(&mut <dyn erased_serde::Deserializer>::erase(&mut de)).is_ok() && de.end().is_ok() {
+                return Ok(());
+            }
+        }
+        slot.set_value(self.into_value(max_depth)?)
+    }
+}
+
 /// The calls waiting for an answer, and why the connection closed once it has.
 struct Calls {
     next_id: u32,
-    pending: HashMap<u32, oneshot::Sender<Result<Value, Value>>>,
+    pending: HashMap<u32, oneshot::Sender<Answered>>,
     closed: Option<String>,
 }
 
@@ -168,7 +201,7 @@ impl Shared {
     }
 
     /// Routes a response to the call waiting for it.
-    fn answer(&self, id: u32, result: Result<Value, Value>) {
+    fn answer(&self, id: u32, result: Answered) {
         let waiting = self.calls().pending.remove(&id);
         match waiting {
             Some(tx) => drop(tx.send(result)),
@@ -216,15 +249,45 @@ impl Peer {
     /// connection's call timeout. An error reply becomes [`rpc_core::Error::Fault`] (see
     /// [`error_to_fault`](crate::codec::error_to_fault) for how any error object maps to a fault).
     pub async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, rpc_core::Error> {
+        let answer =
+            self.within_timeout(self.exchange(|id, frame| Ok(codec::encode_request(id, method, &params, frame)?)));
+        answer.await?.into_value(self.shared.max_depth)
+    }
+
+    /// Calls `method` on the typed path (see [`rpc_core::typed`]): the params serialised straight to the wire and
+    /// the result read straight into `result`, each through its value where it cannot be. Generated clients
+    /// call this through [`Transport::call_typed`].
+    pub async fn call_typed(
+        &self,
+        method: &str,
+        params: &[Param<'_>],
+        result: &mut dyn Slot,
+    ) -> Result<(), rpc_core::Error> {
+        let answer = self.within_timeout(self.exchange(|id, frame| {
+            if codec::encode_request_typed(id, method, params, frame).is_ok() {
+                return Ok(());
+            }
+            Ok(codec::encode_request(id, method, &rpc_core::typed::params_to_values(params)?, frame)?)
+        }));
+        answer.await?.fill(result, self.shared.max_depth)
+    }
+
+    /// `exchange` under the connection's call timeout.
+    async fn within_timeout<T>(
+        &self,
+        exchange: impl std::future::Future<Output = Result<T, rpc_core::Error>>,
+    ) -> Result<T, rpc_core::Error> {
         match self.shared.call_timeout {
-            Some(limit) => tokio::time::timeout(limit, self.call_inner(method, params))
-                .await
-                .unwrap_or(Err(rpc_core::Error::Timeout(limit))),
-            None => self.call_inner(method, params).await,
+            Some(limit) => tokio::time::timeout(limit, exchange).await.unwrap_or(Err(rpc_core::Error::Timeout(limit))),
+            None => exchange.await,
         }
     }
 
-    async fn call_inner(&self, method: &str, params: Vec<Value>) -> Result<Value, rpc_core::Error> {
+    /// Sends the request `encode` writes for a fresh msgid and waits for its answer.
+    async fn exchange(
+        &self,
+        encode: impl FnOnce(u32, &mut BytesMut) -> Result<(), rpc_core::Error>,
+    ) -> Result<Answered, rpc_core::Error> {
         let mut frame = BytesMut::with_capacity(codec::SMALL_MESSAGE);
         let (tx, rx) = oneshot::channel();
         let id = {
@@ -245,13 +308,9 @@ impl Peer {
         };
         // Forget the call if this future is dropped (timeout, caller gone) before the answer comes.
         let _pending = PendingGuard { shared: &self.shared, id };
-        codec::encode_request(id, method, &params, &mut frame)?;
+        encode(id, &mut frame)?;
         self.shared.send(frame.freeze()).await?;
-        match rx.await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(rpc_core::Error::Fault(codec::error_to_fault(error))),
-            Err(_) => Err(self.shared.closed_error()),
-        }
+        rx.await.map_err(|_| self.shared.closed_error())
     }
 
     /// Sends a notification: `method` with `params`, wanting no answer. Returns once it is queued for writing
@@ -302,6 +361,15 @@ impl Transport for Peer {
         Box::pin(Peer::call(self, method, params))
     }
 
+    fn call_typed<'a>(
+        &'a self,
+        method: &'a str,
+        params: &'a [Param<'a>],
+        result: &'a mut dyn Slot,
+    ) -> BoxFuture<'a, Result<(), rpc_core::Error>> {
+        Box::pin(Peer::call_typed(self, method, params, result))
+    }
+
     fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), rpc_core::Error>> {
         Box::pin(Peer::notify(self, method, params))
     }
@@ -327,8 +395,55 @@ impl Drop for PendingGuard<'_> {
 
 /// A call that has been read and waits for a permit to start.
 enum Work {
-    Request { id: u32, method: String, params: Vec<Value> },
+    Request { id: u32, method: String, params: WireParams },
     Notification { method: String, params: Vec<Value> },
+}
+
+/// A request's params: still in wire bytes (read straight into the handler's types on the typed path), or read
+/// as values.
+enum WireParams {
+    /// The bytes of the params array (a slice of the message).
+    Raw(Bytes),
+    Values(Vec<Value>),
+}
+
+/// What a call answers: a value (the value path) or a handler's reply (the typed path).
+enum Answer {
+    Value(Value),
+    Typed(Reply),
+}
+
+/// A call started on the value path or on the typed path.
+enum Started<V, T> {
+    Value(V),
+    Typed(T),
+}
+
+impl<V, T> std::future::Future for Started<V, T>
+where
+    V: std::future::Future<Output = Result<Value, Fault>> + Unpin,
+    T: std::future::Future<Output = Result<Reply, Fault>> + Unpin,
+{
+    type Output = Result<Answer, Fault>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        match self.get_mut() {
+            Started::Value(call) => Pin::new(call).poll(cx).map(|r| r.map(Answer::Value)),
+            Started::Typed(call) => Pin::new(call).poll(cx).map(|r| r.map(Answer::Typed)),
+        }
+    }
+}
+
+/// The bytes of the response to request `id`.
+fn answer_bytes(id: u32, method: &str, result: Result<Answer, Fault>, format: ErrorFormat) -> Bytes {
+    match result {
+        Ok(Answer::Value(value)) => codec::response_bytes(id, &Ok(value), format),
+        Ok(Answer::Typed(reply)) => codec::typed_response_bytes(id, method, &reply, format),
+        Err(fault) => {
+            tracing::debug!(id, method, code = fault.code, "call answered with a fault");
+            codec::response_bytes(id, &Err(fault), format)
+        }
+    }
 }
 
 /// A notification on its way to the notification task, with the permits it holds.
@@ -360,6 +475,7 @@ impl Session {
             calls: Mutex::new(Calls { next_id: 0, pending: HashMap::new(), closed: None }),
             closed: CancellationToken::new(),
             call_timeout: config.call_timeout,
+            max_depth: config.max_depth,
             answering: AtomicUsize::new(0),
             finished: AtomicBool::new(false),
             finished_wake: tokio::sync::Notify::new(),
@@ -539,9 +655,9 @@ impl<'a> ReadLoop<'a> {
             let room = self.backlog.len() < self.config.max_in_flight;
             if room {
                 self.paused = false;
-                match codec.decode(&mut buf) {
-                    Ok(Some(value)) => {
-                        if let Some(reply) = self.on_message(value)? {
+                match codec.decode_frame(&mut buf) {
+                    Ok(Some(frame)) => {
+                        if let Some(reply) = self.on_frame(&mut codec, frame)? {
                             // Rare paths are boxed, here and below: an idle connection's task keeps no room
                             // for them.
                             let _ = Box::pin(self.shared.send(reply)).await;
@@ -688,7 +804,7 @@ impl<'a> ReadLoop<'a> {
         let limit = self.config.handler_timeout;
         match self.backlog.pop_front() {
             Some(Work::Request { id, method, params }) => {
-                let mut call = serve_call(&*self.dispatch, &method, params, self.cx.clone());
+                let mut call = self.start_call(&method, params);
                 let shared = self.shared.clone();
                 let format = self.config.error_format;
                 // Most calls are answered at their first poll: answer those here, without a task (spawning,
@@ -696,10 +812,7 @@ impl<'a> ReadLoop<'a> {
                 // own, which polls them again with its own waker.
                 let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
                 if let std::task::Poll::Ready(result) = Pin::new(&mut call).poll(&mut noop) {
-                    if let Err(fault) = &result {
-                        tracing::debug!(id, method, code = fault.code, "call answered with a fault");
-                    }
-                    match shared.tx.try_send(codec::response_bytes(id, &result, format)) {
+                    match shared.tx.try_send(answer_bytes(id, &method, result, format)) {
                         Err(mpsc::error::TrySendError::Full(answer)) => {
                             // The write queue is full: wait for room holding the permit (the backpressure).
                             let permit = permit.or_else(|| self.spare_permit());
@@ -724,12 +837,9 @@ impl<'a> ReadLoop<'a> {
                         permit._total = total.acquire_owned().await.ok();
                     }
                     let result = time_limit(&method, limit, call).await;
-                    if let Err(fault) = &result {
-                        tracing::debug!(id, method, code = fault.code, "call answered with a fault");
-                    }
                     drop(answering);
                     // Waiting here for room in the write queue, holding the permit, is the backpressure.
-                    let _ = shared.send(codec::response_bytes(id, &result, format)).await;
+                    let _ = shared.send(answer_bytes(id, &method, result, format)).await;
                     drop(permit);
                 });
             }
@@ -752,17 +862,73 @@ impl<'a> ReadLoop<'a> {
         }
     }
 
+    /// Starts a call: on the typed path where its params are still in wire bytes and the dispatcher reads them
+    /// straight, else on the value path.
+    fn start_call(
+        &self,
+        method: &str,
+        params: WireParams,
+    ) -> Started<
+        impl std::future::Future<Output = Result<Value, Fault>> + Send + Unpin + 'static,
+        impl std::future::Future<Output = Result<Reply, Fault>> + Send + Unpin + 'static,
+    > {
+        let values = match params {
+            WireParams::Values(values) => values,
+            WireParams::Raw(raw) => {
+                let mut de = typed::Deserializer::new(&raw, self.config.max_depth);
+                let started = serve_call_typed(
+                    &*self.dispatch,
+                    method,
+                    &mut <dyn erased_serde::Deserializer>::erase(&mut de),
+                    &self.cx,
+                );
+                if let Some(call) = started.filter(|_| de.end().is_ok()) {
+                    return Started::Typed(call);
+                }
+                // The frame was checked when it was cut, so its params read as values.
+                match Codec::new(raw.len(), self.config.max_depth).read(&raw) {
+                    Ok(Value::Array(values)) => values,
+                    _ => Vec::new(),
+                }
+            }
+        };
+        Started::Value(serve_call(&*self.dispatch, method, values, self.cx.clone()))
+    }
+
+    /// Routes one whole message, cut from the stream but not read yet: requests keep their params and responses
+    /// their results in wire bytes, for the typed path; anything else is read as values.
+    fn on_frame(&mut self, codec: &mut Codec, frame: BytesMut) -> Result<Option<Bytes>, Error> {
+        let frame = frame.freeze();
+        if let Some(parts) = typed::request_parts(&frame) {
+            if let Some(id) = parts.id {
+                if self.draining {
+                    return Ok(Some(self.refusal(id)));
+                }
+                let params = WireParams::Raw(frame.slice_ref(parts.params));
+                self.backlog.push_back(Work::Request { id, method: parts.method.to_owned(), params });
+                return Ok(None);
+            }
+        } else if let Some(parts) = typed::response_parts(&frame)
+            && !parts.is_error()
+        {
+            self.shared.answer(parts.id, Answered::Raw(frame.slice_ref(parts.result)));
+            return Ok(None);
+        }
+        let value = codec.read(&frame)?;
+        self.on_message(value)
+    }
+
     /// Routes one message; returns the error reply to send, if it gets one here (a request refused while
     /// shutting down, or an invalid one). An object that is not a message and is no request that can be
     /// answered means the peer does not speak MessagePack-RPC: that error closes the connection.
     fn on_message(&mut self, value: Value) -> Result<Option<Bytes>, Error> {
         match Message::from_value(value) {
-            Ok(Message::Response { id, result }) => self.shared.answer(id, result),
+            Ok(Message::Response { id, result }) => self.shared.answer(id, Answered::Value(result)),
             Ok(Message::Request { id, method, params }) => {
                 if self.draining {
                     return Ok(Some(self.refusal(id)));
                 }
-                self.backlog.push_back(Work::Request { id, method, params });
+                self.backlog.push_back(Work::Request { id, method, params: WireParams::Values(params) });
             }
             Ok(Message::Notification { method, params }) => {
                 if self.draining {

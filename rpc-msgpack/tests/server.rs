@@ -574,3 +574,33 @@ async fn a_router_serves_several_services() {
     let client = Client::connect(addr).await.unwrap();
     assert_eq!(client.call("probe.double", vec![4.into()]).await.unwrap(), Value::Int(8));
 }
+
+/// The typed path is the one taken: generated clients serialise params straight to the wire and read results
+/// straight from it, and the server reads params straight into the handler's types (a `PathProbe` read from a
+/// `Value` would say so).
+#[tokio::test]
+async fn generated_code_takes_the_typed_path_both_ways() {
+    use rpc_test_support::PathProbe;
+
+    #[rpc_core::service]
+    trait Paths {
+        /// Says how the server read `probe`, in a probe the client reads.
+        async fn path(&self, probe: PathProbe) -> PathProbe;
+    }
+    struct Impl;
+    impl Paths for Impl {
+        async fn path(&self, probe: PathProbe) -> PathProbe {
+            PathProbe::new(if probe.borrowed { "typed" } else { "value" })
+        }
+    }
+
+    let listener = rpc_test_support::bind_loopback().await;
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(Server::new(PathsServer::new(Impl)).serve(listener));
+    let client = PathsClient::new(Client::connect(addr).await.unwrap());
+    let answer = client.path(PathProbe::new("x")).await.unwrap();
+    assert_eq!((answer.text.as_str(), answer.borrowed), ("typed", true));
+    // The value API alongside: the server reads the params of any request straight.
+    let value = client.transport().call("path", vec!["x".into()]).await.unwrap();
+    assert_eq!(value, Value::from("typed"));
+}
