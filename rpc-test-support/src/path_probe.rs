@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 /// A string param or result that tells which path read it: `borrowed` when it came straight from the wire bytes
 /// (the typed path's deserializers borrow strings from the message), `false` when it came from a
-/// [`rpc_core::Value`] (the value path hands over an owned `String`). Goes on the wire as a plain string.
+/// `rpc_core::Value` (the value path hands over an owned `String`). Goes on the wire as a plain string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PathProbe {
     /// The string.
