@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rpc_core::typed::{Param, Slot, erased_serde};
 use rpc_core::{BoxFuture, Fault, Map, Transport, Value};
 
 use crate::Error;
@@ -78,12 +79,40 @@ impl Client {
         let id = Id::number(self.next_id(1));
         let body = codec::encode_request(Some(&id), method, params)?;
         let bytes = self.http.post(body).await.map_err(Error::from)?;
-        let Response { id: answered, result } = codec::decode_response(&bytes, self.max_depth)?;
+        self.result(&bytes, &id)
+    }
+
+    /// The result a response body holds for request `id`, or its fault.
+    fn result(&self, body: &[u8], id: &Id) -> Result<Value, rpc_core::Error> {
+        let Response { id: answered, result } = codec::decode_response(body, self.max_depth)?;
         // A server that could not read the request answers its error with id null.
-        if !(answered.same_as(&id) || answered.is_null() && result.is_err()) {
+        if !(answered.same_as(id) || answered.is_null() && result.is_err()) {
             return Err(rpc_core::Error::Decode(format!("the response's id {answered} is not the request's id {id}")));
         }
         result.map_err(rpc_core::Error::Fault)
+    }
+
+    /// A call on the typed path (see [`rpc_core::typed`]): params serialised straight into the request, the
+    /// result read straight from the response, each through values where it cannot be.
+    async fn call_typed(&self, method: &str, params: &[Param<'_>], slot: &mut dyn Slot) -> Result<(), rpc_core::Error> {
+        let id = Id::number(self.next_id(1));
+        let body = match codec::encode_request_typed(&id, method, params) {
+            Ok(body) => body,
+            Err(_) => {
+                let params = Params::Positional(rpc_core::typed::params_to_values(params)?);
+                codec::encode_request(Some(&id), method, &params)?
+            }
+        };
+        let bytes = self.http.post(body).await.map_err(Error::from)?;
+        if let Some((answered, raw)) = codec::response_parts(&bytes)
+            && answered.same_as(&id)
+            && let Ok(mut de) = codec::typed::Deserializer::new(raw, self.max_depth)
+            && slot.deserialize(&mut <dyn erased_serde::Deserializer>::erase(&mut de)).is_ok()
+            && de.end().is_ok()
+        {
+            return Ok(());
+        }
+        slot.set_value(self.result(&bytes, &id)?)
     }
 
     async fn notify_with(&self, method: &str, params: &Params) -> Result<(), rpc_core::Error> {
@@ -158,6 +187,15 @@ impl Client {
 }
 
 impl Transport for Client {
+    fn call_typed<'a>(
+        &'a self,
+        method: &'a str,
+        params: &'a [Param<'a>],
+        result: &'a mut dyn Slot,
+    ) -> BoxFuture<'a, Result<(), rpc_core::Error>> {
+        Box::pin(Client::call_typed(self, method, params, result))
+    }
+
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, rpc_core::Error>> {
         Box::pin(async move { self.call_with(method, &Params::Positional(params)).await })
     }

@@ -23,11 +23,14 @@
 //!
 //! Reading is bounded: [`check_depth`] counts the nesting of arrays and objects without recursion before
 //! serde_json parses anything, and [`MAX_DEPTH`] keeps every setting within serde_json's own recursion limit.
+//!
+//! [`typed`] writes and reads the same text straight from and into serde types, without a [`Value`] in between.
 
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use rpc_core::typed::{Param, Reply};
 use rpc_core::{DateTime, Ext, Fault, Map, Value};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -37,6 +40,8 @@ use serde_json::value::RawValue;
 use crate::Error;
 
 mod fast;
+pub(crate) use fast::{request_parts, response_parts};
+pub mod typed;
 
 /// The default bound on how deeply arrays and objects may nest in a value (a param, a result).
 pub const DEFAULT_MAX_DEPTH: usize = 64;
@@ -347,27 +352,35 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Array(out))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
-        let Some(first) = access.next_key::<String>()? else { return Ok(Value::Map(map)) };
-        let value = access.next_value_seed(ValueSeed)?;
-        if TAGS.contains(&first.as_str()) {
-            match access.next_key::<String>()? {
-                None => return untag(&first, value).map_err(de::Error::custom),
-                Some(second) => {
-                    map.push(first, value);
-                    let value = access.next_value_seed(ValueSeed)?;
-                    map.push(second, value);
-                }
-            }
-        } else {
-            map.push(first, value);
+        match access.next_key::<String>()? {
+            Some(first) => map_after_first_key(first, access),
+            None => Ok(Value::Map(Map::new())),
         }
-        while let Some(key) = access.next_key::<String>()? {
-            let value = access.next_value_seed(ValueSeed)?;
-            map.push(key, value);
-        }
-        Ok(Value::Map(map))
     }
+}
+
+/// The rest of an object whose first key has been read: the value it spells when that key is one of the tags
+/// and the only member, a map otherwise. The typed path reads `$` objects with this too.
+fn map_after_first_key<'de, A: MapAccess<'de>>(first: String, mut access: A) -> Result<Value, A::Error> {
+    let mut map = Map::new();
+    let value = access.next_value_seed(ValueSeed)?;
+    if TAGS.contains(&first.as_str()) {
+        match access.next_key::<String>()? {
+            None => return untag(&first, value).map_err(de::Error::custom),
+            Some(second) => {
+                map.push(first, value);
+                let value = access.next_value_seed(ValueSeed)?;
+                map.push(second, value);
+            }
+        }
+    } else {
+        map.push(first, value);
+    }
+    while let Some(key) = access.next_key::<String>()? {
+        let value = access.next_value_seed(ValueSeed)?;
+        map.push(key, value);
+    }
+    Ok(Value::Map(map))
 }
 
 /// The value a one-member `{"$tag": ...}` object spells.
@@ -423,19 +436,21 @@ pub fn check_depth(json: &[u8], max: usize) -> Result<(), Error> {
 /// array), which the limit does not count.
 fn check_nesting(json: &[u8], max: usize, around: usize) -> Result<(), Error> {
     let limit = max.saturating_add(around);
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in json {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let (mut depth, mut i) = (0usize, 0);
+    while let Some(&b) = json.get(i) {
+        i += 1;
         match b {
-            b'"' => in_string = true,
+            b'"' => loop {
+                // To the string's closing quote, a backslash escaping the byte after it (strings are most of the
+                // bytes: they are skipped eight at a time).
+                let Some(at) = json.get(i..).and_then(quote_or_backslash) else { return Ok(()) };
+                i += at;
+                if json[i] == b'"' {
+                    i += 1;
+                    break;
+                }
+                i += 2;
+            },
             b'[' | b'{' => {
                 depth += 1;
                 if depth > limit {
@@ -447,6 +462,27 @@ fn check_nesting(json: &[u8], max: usize, around: usize) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Where the first `"` or `\` in `bytes` is.
+fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Non-zero when one of the eight bytes of `x` is `b` (the classic has-a-zero-byte test on `x ^ b...b`).
+    let has = |x: u64, b: u8| {
+        let y = x ^ (ONES * u64::from(b));
+        y.wrapping_sub(ONES) & !y & HIGH
+    };
+    let mut skipped = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let Ok(chunk) = <[u8; 8]>::try_from(chunk) else { break };
+        let x = u64::from_le_bytes(chunk);
+        if has(x, b'"') | has(x, b'\\') != 0 {
+            break;
+        }
+        skipped += 8;
+    }
+    bytes[skipped..].iter().position(|&c| c == b'"' || c == b'\\').map(|at| skipped + at)
 }
 
 /// A serde_json error as ours: a value spelling that does not hold together is [`Error::Invalid`], anything
@@ -501,6 +537,25 @@ pub fn encode_value_pretty(value: &Value) -> Result<String, Error> {
 pub fn encode_request(id: Option<&Id>, method: &str, params: &Params) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(64);
     write_request(&mut out, id, method, params)?;
+    Ok(out)
+}
+
+/// Encodes a call on the typed path: the params serialised straight into the text (see [`typed`]). An error
+/// means the caller takes the value path ([`encode_request`]).
+pub(crate) fn encode_request_typed(id: &Id, method: &str, params: &[Param<'_>]) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
+    serde_json::to_writer(&mut out, method).map_err(|e| Error::Encode(e.to_string()))?;
+    out.extend_from_slice(br#","params":["#);
+    for (i, param) in params.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        typed::to_writer(*param, &mut out)?;
+    }
+    out.extend_from_slice(br#"],"id":"#);
+    out.extend_from_slice(id.as_json().as_bytes());
+    out.push(b'}');
     Ok(out)
 }
 
@@ -845,6 +900,28 @@ pub(crate) fn push_response(out: &mut Vec<u8>, id: &Id, result: Result<&Value, &
     }
 }
 
+/// Appends the response to request `id` on the typed path: the handler's reply serialised straight into the
+/// text, or through its value where it cannot be (then as [`push_response`] writes it).
+pub(crate) fn push_typed_response(out: &mut Vec<u8>, id: &Id, method: &str, result: Result<Reply, Fault>) {
+    let reply = match result {
+        Ok(reply) => reply,
+        Err(fault) => return push_response(out, id, Err(&fault)),
+    };
+    let start = out.len();
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","result":"#);
+    if typed::to_writer(reply.as_ref(), out).is_ok() {
+        out.extend_from_slice(br#","id":"#);
+        out.extend_from_slice(id.as_json().as_bytes());
+        out.push(b'}');
+        return;
+    }
+    out.truncate(start);
+    match rpc_core::typed::reply_to_value(method, &reply) {
+        Ok(value) => push_response(out, id, Ok(&value)),
+        Err(fault) => push_response(out, id, Err(&fault)),
+    }
+}
+
 fn write_response(out: &mut Vec<u8>, id: &Id, result: Result<&Value, &Fault>) -> Result<(), Error> {
     let encode = |e: serde_json::Error| Error::Encode(e.to_string());
     out.extend_from_slice(br#"{"jsonrpc":"2.0","#);
@@ -1037,6 +1114,52 @@ mod tests {
         }
         assert!(matches!(read("[1,"), Err(Error::Json(_))));
         assert!(matches!(read("1 2"), Err(Error::Json(_))));
+    }
+
+    /// `check_nesting` as it was first written, a byte at a time: the fast one must answer the same.
+    fn check_nesting_bytewise(json: &[u8], max: usize, around: usize) -> bool {
+        let limit = max.saturating_add(around);
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        for &b in json {
+            if in_string {
+                match b {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > limit {
+                        return false;
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        true
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn depth_checks_agree_with_the_bytewise_one(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(&b"\"\\[]{}x\xff"[..]),
+                    proptest::prelude::any::<u8>(),
+                ],
+                0..96,
+            ),
+            max in 0usize..6,
+            around in 0usize..3,
+        ) {
+            proptest::prop_assert_eq!(check_nesting(&bytes, max, around).is_ok(), check_nesting_bytewise(&bytes, max, around));
+        }
     }
 
     #[test]

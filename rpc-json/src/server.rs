@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
-use rpc_core::{BoxFuture, Context, Dispatch, Fault, Map, MethodInfo, Value, serve_call};
+use rpc_core::typed::erased_serde;
+use rpc_core::{BoxFuture, Context, Dispatch, Fault, Map, MethodInfo, Value, serve_call, serve_call_typed};
 use rpc_http::{Endpoint, Reply, ServerConfig};
 use tokio::net::TcpListener;
 
@@ -164,6 +165,9 @@ type Answer = Option<(Id, Result<Value, Fault>)>;
 
 impl<D: Dispatch> Endpoint for JsonEndpoint<D> {
     fn handle(&self, body: Bytes, cx: Context) -> BoxFuture<'static, Reply> {
+        if let Some(answer) = self.inner.run_typed(&body, &cx) {
+            return answer;
+        }
         let peer = cx.get::<rpc_core::RemoteAddr>().map(|a| a.0);
         match codec::decode_requests(&body, self.inner.max_depth, self.inner.max_batch) {
             Err(fault) => {
@@ -208,6 +212,42 @@ impl<D: Dispatch> Endpoint for JsonEndpoint<D> {
 }
 
 impl<D: Dispatch> Inner<D> {
+    /// Starts a single request on the typed path (see [`rpc_core::typed`]): its params read straight into the
+    /// handler's types and the answer written straight from its result. `None` for anything else (a batch,
+    /// named params, an unusual shape, params that do not read straight): the value path takes it from the
+    /// start.
+    fn run_typed(&self, body: &[u8], cx: &Context) -> Option<BoxFuture<'static, Reply>> {
+        let parts = codec::request_parts(body)?;
+        if self.discover.is_some() && parts.method == discover::METHOD {
+            return None;
+        }
+        let mut de = codec::typed::Deserializer::for_params(parts.params.unwrap_or(b"[]"), self.max_depth).ok()?;
+        let call =
+            serve_call_typed(&*self.dispatch, parts.method, &mut <dyn erased_serde::Deserializer>::erase(&mut de), cx)?;
+        de.end().ok()?;
+        let (id, method, limit) = (parts.id, parts.method.to_owned(), self.handler_timeout);
+        Some(Box::pin(async move {
+            let result = rpc_core::time_limit(&method, limit, call).await;
+            match id {
+                Some(id) => {
+                    if let Err(f) = &result {
+                        tracing::debug!(method, code = f.code, "call answered with an error");
+                    }
+                    // Room for a small answer, so that writing it does not grow the buffer step by step.
+                    let mut out = Vec::with_capacity(128);
+                    codec::push_typed_response(&mut out, &id, &method, result);
+                    Reply::ok(CONTENT_TYPE, out)
+                }
+                None => {
+                    if let Err(f) = &result {
+                        tracing::debug!(method, code = f.code, "notification failed (no reply)");
+                    }
+                    Reply::empty(StatusCode::NO_CONTENT)
+                }
+            }
+        }))
+    }
+
     /// Starts one request; its answer is `None` for a notification, whatever happened (the spec's rule), and
     /// always `Some` for an invalid request.
     fn run(&self, entry: Entry, cx: Context) -> BoxFuture<'static, Answer> {

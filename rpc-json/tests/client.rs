@@ -156,3 +156,34 @@ async fn our_client_calls_a_python_jsonrpc_server() {
     assert_eq!(answers, vec![Ok(want), Ok(Value::from("abab"))]);
     assert!(matches!(client.call("sleep", vec![Value::Int(3000)]).await, Err(Error::Timeout(_))));
 }
+
+/// The typed path is the one taken: the generated client serialises params straight into the request and reads
+/// the result straight from the response, and the server reads params straight into the handler's types (a
+/// `PathProbe` read from a `Value` would say so). Named params and the value API still work beside it.
+#[tokio::test]
+async fn generated_code_takes_the_typed_path_both_ways() {
+    use rpc_test_support::PathProbe;
+
+    #[rpc_core::service]
+    trait Paths {
+        /// Says how the server read `probe`, in a probe the client reads.
+        async fn path(&self, probe: PathProbe) -> PathProbe;
+    }
+    struct Impl;
+    impl Paths for Impl {
+        async fn path(&self, probe: PathProbe) -> PathProbe {
+            PathProbe::new(if probe.borrowed { "typed" } else { "value" })
+        }
+    }
+
+    let listener = bind_loopback().await;
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(rpc_json::Server::new(PathsServer::new(Impl)).serve(listener));
+    let client = PathsClient::new(Client::new(&format!("http://{addr}/")).unwrap());
+    let answer = client.path(PathProbe::new("x")).await.unwrap();
+    assert_eq!((answer.text.as_str(), answer.borrowed), ("typed", true));
+    assert_eq!(client.transport().call("path", vec!["x".into()]).await.unwrap(), Value::from("typed"));
+    // Named params take the value path.
+    let named = client.transport().call_named("path", named(&[("probe", "x".into())])).await.unwrap();
+    assert_eq!(named, Value::from("value"));
+}
