@@ -1,11 +1,14 @@
 //! The codec workloads: encode + decode of a `double` call and of a ~1 MB mixed struct, for each codec, through
-//! the typed path (the struct through [`rpc_core::to_value`] / [`rpc_core::from_value`], as generated clients and
-//! dispatchers do) and through the [`Value`] tree alone, beside serde_json and rmp-serde straight into the
-//! struct. The criterion benchmarks (`cargo bench -p rpc-bench`) and the suite's codec table time these.
+//! the typed path (what generated clients and dispatchers run: params and results serialised straight to the
+//! wire and read straight into the Rust types, `codec::typed` of rpc-json and rpc-msgpack), through the
+//! [`Value`] tree (the value path: [`rpc_core::to_value`], the codec, [`rpc_core::from_value`]), and beside
+//! serde_json and rmp-serde straight into the struct. The criterion benchmarks (`cargo bench -p rpc-bench`) and
+//! the suite's codec table time these.
 //!
-//! The JSON "call" is the request `encode_request` writes, read by `decode_request` as the server reads it.
-//! rmp-serde writes structs as maps
-//! (`to_vec_named`), the form `to_value` gives them, so both put the same kind of bytes on the wire.
+//! A `double` call is the request a client writes, read as the server reads it (its envelope, then its params
+//! into the handler's types); the 1 MB struct is one value written and read back. XML-RPC has only the value
+//! path. rmp-serde writes structs as maps (`to_vec_named`), the form our codec gives them, so both put the same
+//! kind of bytes on the wire.
 
 use std::hint::black_box;
 
@@ -165,15 +168,12 @@ pub fn cases() -> Vec<Case> {
     {
         let id = id.clone();
         cases.push(Case::new("json", "double", "typed", move || {
-            let params =
-                rpc_json::codec::Params::Positional(vec![to_value(&black_box(DOUBLE_ARG)).unwrap_or_default()]);
-            let body = rpc_json::codec::encode_request(Some(&id), "double", &params).unwrap_or_default();
-            let n: i64 = match rpc_json::codec::decode_request(black_box(&body), 64) {
-                Ok(rpc_json::codec::Request { params: rpc_json::codec::Params::Positional(mut params), .. }) => {
-                    from_value(params.pop().unwrap_or_default()).unwrap_or_default()
-                }
-                _ => 0,
-            };
+            let arg = black_box(DOUBLE_ARG);
+            let params: [rpc_core::typed::Param<'_>; 1] = [&arg];
+            let body = rpc_json::codec::encode_request_typed(&id, "double", &params).unwrap_or_default();
+            let n: i64 = rpc_json::codec::request_parts(black_box(&body))
+                .and_then(|parts| rpc_json::codec::typed::from_params_slice::<(i64,)>(parts.params?, 64).ok())
+                .map_or(0, |(n,)| n);
             check(n, &DOUBLE_ARG);
         }));
     }
@@ -191,10 +191,9 @@ pub fn cases() -> Vec<Case> {
     {
         let big = big.clone();
         cases.push(Case::new("json", "1MB", "typed", move || {
-            let value = to_value(black_box(&big)).unwrap_or_default();
-            let body = rpc_json::codec::encode_value(&value).unwrap_or_default();
-            let back = rpc_json::codec::decode_value(black_box(body.as_bytes()), 64).unwrap_or_default();
-            let back: Option<Mixed> = from_value(back).ok();
+            let mut body = Vec::new();
+            let _ = rpc_json::codec::typed::to_writer(black_box(&big), &mut body);
+            let back: Option<Mixed> = rpc_json::codec::typed::from_slice(black_box(&body), 64).ok();
             black_box(back);
         }));
     }
@@ -217,15 +216,14 @@ pub fn cases() -> Vec<Case> {
     // MessagePack-RPC: a request message both ways.
     let mut codec = rpc_msgpack::codec::Codec::new(1 << 30, 64);
     cases.push(Case::new("msgpack", "double", "typed", move || {
-        let params = vec![to_value(&black_box(DOUBLE_ARG)).unwrap_or_default()];
-        let message = rpc_msgpack::codec::Message::Request { id: 1, method: "double".into(), params };
+        let arg = black_box(DOUBLE_ARG);
+        let params: [rpc_core::typed::Param<'_>; 1] = [&arg];
         let mut buf = BytesMut::with_capacity(64);
-        let _ = message.encode(&mut buf);
-        let decoded = codec.decode(black_box(&mut buf)).ok().flatten();
-        let n: i64 = match decoded.map(rpc_msgpack::codec::Message::from_value) {
-            Some(Ok(rpc_msgpack::codec::Message::Request { mut params, .. })) => {
-                from_value(params.pop().unwrap_or_default()).unwrap_or_default()
-            }
+        let _ = rpc_msgpack::codec::encode_request_typed(1, "double", &params, &mut buf);
+        let n: i64 = match codec.decode_frame(black_box(&mut buf)) {
+            Ok(Some(frame)) => rpc_msgpack::codec::typed::request_parts(&frame)
+                .and_then(|parts| rpc_msgpack::codec::typed::from_slice::<(i64,)>(parts.params, 63).ok())
+                .map_or(0, |(n,)| n),
             _ => 0,
         };
         check(n, &DOUBLE_ARG);
@@ -246,13 +244,10 @@ pub fn cases() -> Vec<Case> {
     }));
     {
         let big = big.clone();
-        let mut codec = rpc_msgpack::codec::Codec::new(1 << 30, 64);
         cases.push(Case::new("msgpack", "1MB", "typed", move || {
-            let value = to_value(black_box(&big)).unwrap_or_default();
             let mut buf = BytesMut::new();
-            let _ = rpc_msgpack::codec::encode_value(&value, &mut buf);
-            let back = codec.decode(black_box(&mut buf)).ok().flatten();
-            let back: Option<Mixed> = back.and_then(|v| from_value(v).ok());
+            let _ = rpc_msgpack::codec::typed::to_writer(black_box(&big), &mut buf);
+            let back: Option<Mixed> = rpc_msgpack::codec::typed::from_slice(black_box(&buf), 64).ok();
             black_box(back);
         }));
     }
@@ -299,6 +294,22 @@ pub fn verify_round_trips() -> Result<(), String> {
     let back: Mixed = from_value(decoded.unwrap_or_default()).map_err(|e| format!("msgpack: {e}"))?;
     if back != big {
         return Err("msgpack".into());
+    }
+    // The typed path: the same bytes as the value path, and the struct back.
+    let mut typed_json = Vec::new();
+    rpc_json::codec::typed::to_writer(&big, &mut typed_json).map_err(|e| e.to_string())?;
+    let back: Mixed = rpc_json::codec::typed::from_slice(&typed_json, 64).map_err(|e| format!("json typed: {e}"))?;
+    if back != big || typed_json != json.as_bytes() {
+        return Err("json's typed path".into());
+    }
+    let mut typed_msgpack = BytesMut::new();
+    rpc_msgpack::codec::typed::to_writer(&big, &mut typed_msgpack).map_err(|e| e.to_string())?;
+    let back: Mixed =
+        rpc_msgpack::codec::typed::from_slice(&typed_msgpack, 64).map_err(|e| format!("msgpack typed: {e}"))?;
+    let mut value_msgpack = BytesMut::new();
+    rpc_msgpack::codec::encode_value(&value, &mut value_msgpack).map_err(|e| e.to_string())?;
+    if back != big || typed_msgpack != value_msgpack {
+        return Err("msgpack's typed path".into());
     }
     Ok(())
 }

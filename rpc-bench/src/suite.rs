@@ -766,10 +766,12 @@ fn render(
         let _ = writeln!(
             md,
             "Encode + decode, in this process on CPU {LOAD_CPU}; the median of {} rounds (criterion has the same \
-             workloads: `cargo bench -p rpc-bench`). *typed*: the struct through `to_value`/`from_value` and the \
-             codec, as generated clients and dispatchers do; *value*: the codec on a `Value` tree alone; the peer: \
-             serde_json / rmp-serde (structs as maps) straight into the struct. The 1 MB struct is {} bytes as \
-             XML-RPC, {} as JSON, {} as MessagePack.\n",
+             workloads: `cargo bench -p rpc-bench`). *typed*: what generated clients and dispatchers run: on \
+             JSON-RPC and MessagePack-RPC the typed path (params and results straight between the wire and the Rust \
+             types, `codec::typed`; a `double` call written as a client writes it and read as the server reads \
+             it), on XML-RPC (which has no typed path) the struct through `to_value`/`from_value` and the codec; \
+             *value*: the codec on a `Value` tree alone; the peer: serde_json / rmp-serde (structs as maps) \
+             straight into the struct. The 1 MB struct is {} bytes as XML-RPC, {} as JSON, {} as MessagePack.\n",
             s.runs, sizes[0].1, sizes[1].1, sizes[2].1
         );
         let _ = writeln!(md, "| codec | payload | typed | value | straight into the struct | typed / straight |");

@@ -40,7 +40,8 @@ use serde_json::value::RawValue;
 use crate::Error;
 
 mod fast;
-pub(crate) use fast::{request_parts, response_parts};
+pub(crate) use fast::response_parts;
+pub use fast::{RequestParts, request_parts};
 pub mod typed;
 
 /// The default bound on how deeply arrays and objects may nest in a value (a param, a result).
@@ -540,9 +541,9 @@ pub fn encode_request(id: Option<&Id>, method: &str, params: &Params) -> Result<
     Ok(out)
 }
 
-/// Encodes a call on the typed path: the params serialised straight into the text (see [`typed`]). An error
-/// means the caller takes the value path ([`encode_request`]).
-pub(crate) fn encode_request_typed(id: &Id, method: &str, params: &[Param<'_>]) -> Result<Vec<u8>, Error> {
+/// Encodes a call on the typed path: the params serialised straight into the text (see [`typed`]), the same
+/// bytes as [`encode_request`] writes for their values. An error means the caller takes the value path.
+pub fn encode_request_typed(id: &Id, method: &str, params: &[Param<'_>]) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(64);
     out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
     serde_json::to_writer(&mut out, method).map_err(|e| Error::Encode(e.to_string()))?;

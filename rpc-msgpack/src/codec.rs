@@ -648,13 +648,9 @@ pub(crate) fn encode_notification(method: &str, params: &[Value], dst: &mut Byte
 }
 
 /// Appends a request `[0, id, method, params]` with the params serialised straight to the wire (the typed
-/// path); on an error nothing is appended, and the caller takes the value path.
-pub(crate) fn encode_request_typed(
-    id: u32,
-    method: &str,
-    params: &[Param<'_>],
-    dst: &mut BytesMut,
-) -> Result<(), Error> {
+/// path, see [`typed`]): the bytes the value path writes for their values. On an error nothing is appended,
+/// and the caller takes the value path.
+pub fn encode_request_typed(id: u32, method: &str, params: &[Param<'_>], dst: &mut BytesMut) -> Result<(), Error> {
     let start = dst.len();
     let written = encode_envelope(dst, 4, REQUEST, Some(id), Some(method)).and_then(|()| {
         rmp::encode::write_array_len(&mut dst.writer(), check_len(params.len(), "params array")?)

@@ -36,15 +36,15 @@ pub(super) fn decode_request(body: &[u8], max_depth: usize) -> Option<Entry> {
     Some(Entry::Call { id, method: method.to_owned(), params: Ok(params) })
 }
 
-/// The members of a request with the common shape, its params unread.
+/// The members of a request with the common shape, its params unread (see [`request_parts`]).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct RequestParts<'a> {
+pub struct RequestParts<'a> {
     /// The id; `None` for a notification.
-    pub(crate) id: Option<Id>,
+    pub id: Option<Id>,
     /// The method.
-    pub(crate) method: &'a str,
+    pub method: &'a str,
     /// The params' JSON text, an array; `None` when there are none.
-    pub(crate) params: Option<&'a [u8]>,
+    pub params: Option<&'a [u8]>,
 }
 
 /// The parts of a request with the common shape, without reading its params.
@@ -53,7 +53,7 @@ pub(crate) struct RequestParts<'a> {
 /// [`decode_request`](super::decode_request), which decides. When they read as the general path reads them
 /// ([`typed::from_params_slice`](super::typed::from_params_slice) does), the request is what the general path
 /// reads.
-pub(crate) fn request_parts(body: &[u8]) -> Option<RequestParts<'_>> {
+pub fn request_parts(body: &[u8]) -> Option<RequestParts<'_>> {
     let mut c = Cursor { b: body, pos: 0 };
     c.ws();
     c.byte(b'{')?;
