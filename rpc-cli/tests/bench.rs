@@ -2,32 +2,9 @@
 //! its argument errors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod common;
 
-use rpc_examples::interop::{InteropServer, InteropService};
-use rpc_test_support::{TempDir, bind_loopback};
-
-/// What one run of `rpc` did.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-async fn rpc(args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rpc"))
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("run rpc");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use common::{rpc, servers};
 
 /// Runs `rpc bench ... --json`, checks it succeeded, and returns its report.
 async fn bench(args: &[&str]) -> serde_json::Value {
@@ -37,36 +14,6 @@ async fn bench(args: &[&str]) -> serde_json::Value {
     let run = rpc(&all).await;
     assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "rpc {all:?}: {run:?}");
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", run.stdout))
-}
-
-/// The interop service on every protocol at once.
-struct Servers {
-    xml: String,
-    json: String,
-    msgpack: String,
-    unix: String,
-    _dir: TempDir,
-}
-
-async fn servers() -> Servers {
-    let service = Arc::new(InteropService::default());
-    let (xml, json, msgpack) = (bind_loopback().await, bind_loopback().await, bind_loopback().await);
-    let dir = TempDir::new("rpc-bench-test");
-    let socket = dir.path().join("interop.sock");
-    let unix = tokio::net::UnixListener::bind(&socket).unwrap();
-    let urls = Servers {
-        xml: format!("http://{}/", xml.local_addr().unwrap()),
-        json: format!("jsonrpc+http://{}/", json.local_addr().unwrap()),
-        msgpack: format!("msgpack://{}", msgpack.local_addr().unwrap()),
-        unix: format!("msgpack+unix://{}", socket.display()),
-        _dir: dir,
-    };
-    tokio::spawn(rpc_xml::Server::new(InteropServer::from_arc(service.clone())).serve(xml));
-    tokio::spawn(rpc_json::Server::new(InteropServer::from_arc(service.clone())).serve(json));
-    let mp = rpc_msgpack::Server::new(InteropServer::from_arc(service));
-    tokio::spawn(mp.clone().serve(msgpack));
-    tokio::spawn(mp.serve(unix));
-    urls
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

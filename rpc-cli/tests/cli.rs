@@ -2,33 +2,13 @@
 //! Unix socket), against Python's `SimpleXMLRPCServer` and against Neovim: output, exit codes and messages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use common::{rpc, servers};
 use rpc_examples::interop::{InteropServer, InteropService};
-use rpc_test_support::{bind_loopback, spawn_nvim, spawn_python_server};
-
-/// What one run of `rpc` did.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-async fn rpc(args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rpc"))
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("run rpc");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use rpc_test_support::{TempDir, bind_loopback, spawn_nvim, spawn_python_server};
 
 /// Runs `rpc` and checks it succeeded with exactly `stdout`.
 async fn ok(args: &[&str], stdout: &str) {
@@ -46,57 +26,6 @@ async fn fails(args: &[&str], code: i32, parts: &[&str]) -> String {
         assert!(run.stderr.contains(part), "rpc {args:?}: {:?} lacks {part:?}", run.stderr);
     }
     run.stderr
-}
-
-/// The interop service on every protocol at once, sharing one instance.
-struct Servers {
-    xml: String,
-    json: String,
-    msgpack: String,
-    unix: String,
-    _dir: TempDir,
-}
-
-async fn servers() -> Servers {
-    let service = Arc::new(InteropService::default());
-    let xml = bind_loopback().await;
-    let json = bind_loopback().await;
-    let msgpack = bind_loopback().await;
-    let dir = TempDir::new();
-    let socket = dir.0.join("interop.sock");
-    let unix = tokio::net::UnixListener::bind(&socket).unwrap();
-    let urls = Servers {
-        xml: format!("http://{}/", xml.local_addr().unwrap()),
-        json: format!("jsonrpc+http://{}/", json.local_addr().unwrap()),
-        msgpack: format!("msgpack://{}", msgpack.local_addr().unwrap()),
-        unix: format!("msgpack+unix://{}", socket.display()),
-        _dir: dir,
-    };
-    tokio::spawn(rpc_xml::Server::new(InteropServer::from_arc(service.clone())).serve(xml));
-    tokio::spawn(rpc_json::Server::new(InteropServer::from_arc(service.clone())).serve(json));
-    let mp = rpc_msgpack::Server::new(InteropServer::from_arc(service));
-    tokio::spawn(mp.clone().serve(msgpack));
-    tokio::spawn(mp.serve(unix));
-    urls
-}
-
-/// A directory removed when dropped.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("rpc-cli-test-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A loopback port where connecting is refused (bound, not listening, so no parallel test can take it): keep
@@ -298,8 +227,8 @@ async fn tls_urls_trust_a_private_ca_given_with_ca() {
     tokio::spawn(mp.serve(msgpack));
     tokio::spawn(rpc_xml::Server::new(InteropServer::from_arc(service.clone())).tls(pki.server_config()).serve(xml));
     tokio::spawn(rpc_json::Server::new(InteropServer::from_arc(service)).tls(pki.server_config()).serve(json));
-    let dir = TempDir::new();
-    let ca = pki.write_ca_pem(&dir.0);
+    let dir = TempDir::new("rpc-cli-test");
+    let ca = pki.write_ca_pem(dir.path());
     let ca = ca.to_str().unwrap();
     for url in &urls {
         let url = url.as_str();
@@ -309,9 +238,9 @@ async fn tls_urls_trust_a_private_ca_given_with_ca() {
         fails(&["call", url, "double", "7"], 2, &["error: ", "invalid peer certificate", "--ca FILE"]).await;
     }
     // A --ca file that is missing, or holds no certificate.
-    let missing = dir.0.join("missing.pem");
+    let missing = dir.path().join("missing.pem");
     fails(&["--ca", missing.to_str().unwrap(), "call", &urls[0], "double", "1"], 2, &["error: cannot read --ca"]).await;
-    let empty = dir.0.join("empty.pem");
+    let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, "not a certificate\n").unwrap();
     fails(&["--ca", empty.to_str().unwrap(), "call", &urls[0], "double", "1"], 2, &["holds no PEM certificate"]).await;
     fails(&["call", "msgpack+tls://localhost", "double", "1"], 2, &["error: bad URL", "msgpack+tls://HOST:PORT"]).await;

@@ -1,0 +1,59 @@
+//! What the `rpc` binary's integration tests share: running it, and the interop service on every protocol.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use rpc_examples::interop::{InteropServer, InteropService};
+use rpc_test_support::{TempDir, bind_loopback};
+
+/// What one run of `rpc` did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub async fn rpc(args: &[&str]) -> Run {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rpc"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run rpc");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The interop service on every protocol at once, sharing one instance.
+pub struct Servers {
+    pub xml: String,
+    pub json: String,
+    pub msgpack: String,
+    pub unix: String,
+    _dir: TempDir,
+}
+
+pub async fn servers() -> Servers {
+    let service = Arc::new(InteropService::default());
+    let (xml, json, msgpack) = (bind_loopback().await, bind_loopback().await, bind_loopback().await);
+    let dir = TempDir::new("rpc-cli-test");
+    let socket = dir.path().join("interop.sock");
+    let unix = tokio::net::UnixListener::bind(&socket).unwrap();
+    let urls = Servers {
+        xml: format!("http://{}/", xml.local_addr().unwrap()),
+        json: format!("jsonrpc+http://{}/", json.local_addr().unwrap()),
+        msgpack: format!("msgpack://{}", msgpack.local_addr().unwrap()),
+        unix: format!("msgpack+unix://{}", socket.display()),
+        _dir: dir,
+    };
+    tokio::spawn(rpc_xml::Server::new(InteropServer::from_arc(service.clone())).serve(xml));
+    tokio::spawn(rpc_json::Server::new(InteropServer::from_arc(service.clone())).serve(json));
+    let mp = rpc_msgpack::Server::new(InteropServer::from_arc(service));
+    tokio::spawn(mp.clone().serve(msgpack));
+    tokio::spawn(mp.serve(unix));
+    urls
+}
