@@ -1,21 +1,60 @@
 //! JSON-RPC decoding of arbitrary bytes: `decode_value` and `decode_responses` never panic, and whatever they
 //! accept, encoding gives back JSON that decodes to the same value or responses.
 //!
+//! The typed path (`codec::typed`) is held to the value path: where it reads the bytes (into a `Value` or into a
+//! struct) it reads what `decode_value` and `from_value` read, and it writes what `encode_value` writes.
+//!
 //! Request decoding is crate-private in `rpc-json`; the `http_request` target reaches it through the server.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use rpc_core::{Value, from_value};
 use rpc_json::codec::{
     DEFAULT_MAX_DEPTH, MAX_DEPTH, Response, Responses, decode_responses, decode_value, encode_response, encode_value,
+    typed,
 };
+use serde::Deserialize;
+
+/// A struct with the shapes a handler's params take.
+#[derive(Debug, PartialEq, Deserialize)]
+struct Probe {
+    a: Option<i64>,
+    b: Vec<String>,
+    c: Kind,
+    #[serde(with = "serde_bytes")]
+    d: Vec<u8>,
+    e: (u8, f32),
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+enum Kind {
+    A,
+    B(i32),
+    C { x: f64 },
+}
 
 fn encode_one(r: &Response) -> Option<Vec<u8>> {
     encode_response(&r.id, r.result.as_ref()).ok()
 }
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(value) = decode_value(data, DEFAULT_MAX_DEPTH) {
+    let value = decode_value(data, DEFAULT_MAX_DEPTH);
+    if let Ok(typed) = typed::from_slice::<Value>(data, DEFAULT_MAX_DEPTH) {
+        assert_eq!(Some(&typed), value.as_ref().ok(), "typed Value: {}", String::from_utf8_lossy(data));
+    }
+    if let Ok(typed) = typed::from_slice::<Probe>(data, DEFAULT_MAX_DEPTH) {
+        let by_value = value.as_ref().ok().and_then(|v| from_value::<Probe>(v.clone()).ok());
+        assert_eq!(Some(typed), by_value, "typed struct: {}", String::from_utf8_lossy(data));
+    }
+    if let Ok(value) = &value {
+        let mut typed = Vec::new();
+        if let Ok(json) = encode_value(value) {
+            typed::to_writer(value, &mut typed).unwrap_or_else(|e| panic!("typed write failed: {e}"));
+            assert_eq!(String::from_utf8_lossy(&typed), json, "typed write of {value:?}");
+        }
+    }
+    if let Ok(value) = value {
         let json = encode_value(&value).unwrap_or_else(|e| panic!("a decoded value does not encode: {e}"));
         match decode_value(json.as_bytes(), MAX_DEPTH) {
             Ok(again) => assert_eq!(again, value, "value round trip: {json}"),

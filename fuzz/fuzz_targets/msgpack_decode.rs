@@ -2,14 +2,19 @@
 //! gives the same values and the same error whether the bytes come all at once or piece by piece, and every
 //! value (and every MessagePack-RPC message read from one) encodes to bytes that decode to the same again.
 //!
+//! The typed path (`codec::typed`) is held to the value path on every whole object: where it reads the bytes
+//! (into a `Value` or into a struct), it reads what the value path reads; its envelopes agree with `Message`;
+//! it writes the value path's bytes.
+//!
 //! Input layout: byte 0 picks the size and depth limits, byte 1 seeds the chunk sizes, the rest is the stream.
 
 #![no_main]
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use rpc_core::Value;
-use rpc_msgpack::codec::{Codec, Message, encode_value};
+use rpc_core::{Value, from_value};
+use rpc_msgpack::codec::{Codec, Message, encode_value, typed};
+use serde::Deserialize;
 use tokio_util::codec::Decoder;
 
 /// What a codec makes of a stream: the values it yields, then the error that stopped it (if any).
@@ -54,6 +59,66 @@ fn chunks(data: &[u8], seed: u8) -> Vec<&[u8]> {
     out
 }
 
+/// A struct with the shapes a handler's params take.
+#[derive(Debug, PartialEq, Deserialize)]
+struct Probe {
+    a: Option<i64>,
+    b: Vec<String>,
+    c: Kind,
+    #[serde(with = "serde_bytes")]
+    d: Vec<u8>,
+    e: (u8, f32),
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+enum Kind {
+    A,
+    B(i32),
+    C { x: f64 },
+}
+
+/// Where the typed path reads a whole object, it reads what the value path reads.
+fn typed_agrees(stream: &[u8], max_size: usize, max_depth: usize) {
+    let mut codec = Codec::new(max_size, max_depth);
+    let mut buf = BytesMut::from(stream);
+    while let Ok(Some(frame)) = codec.decode_frame(&mut buf) {
+        let value = codec.read(&frame);
+        if let Ok(typed) = typed::from_slice::<Value>(&frame, max_depth) {
+            assert_eq!(Some(&typed), value.as_ref().ok(), "typed Value: {frame:02x?}");
+        }
+        let Ok(value) = value else { break };
+        if let Ok(typed) = typed::from_slice::<Probe>(&frame, max_depth) {
+            assert_eq!(Some(typed), from_value::<Probe>(value.clone()).ok(), "typed struct: {frame:02x?}");
+        }
+        let message = Message::from_value(value.clone());
+        let params_of = |bytes: &[u8]| Codec::new(usize::MAX, max_depth).read(bytes).ok();
+        if let Some(parts) = typed::request_parts(&frame) {
+            let (id, method, params) = match message {
+                Ok(Message::Request { id, method, params }) => (Some(id), method, params),
+                Ok(Message::Notification { method, params }) => (None, method, params),
+                other => panic!("request_parts read {parts:?}, the value path {other:?}"),
+            };
+            assert_eq!((parts.id, parts.method), (id, method.as_str()), "{frame:02x?}");
+            assert_eq!(params_of(parts.params), Some(Value::Array(params)), "{frame:02x?}");
+        } else if let Some(parts) = typed::response_parts(&frame) {
+            let Ok(Message::Response { id, result }) = message else {
+                panic!("response_parts read {parts:?}, the value path {message:?}")
+            };
+            assert_eq!(parts.id, id, "{frame:02x?}");
+            match result {
+                Ok(result) => assert_eq!((parts.is_error(), params_of(parts.result)), (false, Some(result))),
+                Err(error) => assert_eq!((parts.is_error(), params_of(parts.error)), (true, Some(error))),
+            }
+        }
+        let mut typed_bytes = BytesMut::new();
+        let mut value_bytes = BytesMut::new();
+        if encode_value(&value, &mut value_bytes).is_ok() {
+            typed::to_writer(&value, &mut typed_bytes).unwrap_or_else(|e| panic!("typed write failed: {e}"));
+            assert_eq!(typed_bytes, value_bytes, "typed write of {value:?}");
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let [limits, seed, stream @ ..] = data else { return };
     // Sizes from 64 bytes to 8 KiB and depths from 1 to 64, so the limits are hit as often as not.
@@ -66,6 +131,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(whole, pieces, "the same stream decodes differently in chunks");
     let bytewise = run(&codec, stream.chunks(1));
     assert_eq!(whole, bytewise, "the same stream decodes differently byte by byte");
+    typed_agrees(stream, max_size, max_depth);
 
     // Encoding writes floats as float 64, so a value may grow: read it back with room to spare.
     let reader = Codec::new(usize::MAX, max_depth);
