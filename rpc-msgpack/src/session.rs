@@ -396,7 +396,7 @@ impl Drop for PendingGuard<'_> {
 /// A call that has been read and waits for a permit to start.
 enum Work {
     Request { id: u32, method: String, params: WireParams },
-    Notification { method: String, params: Vec<Value> },
+    Notification { method: String, params: WireParams },
 }
 
 /// A request's params: still in wire bytes (read straight into the handler's types on the typed path), or read
@@ -434,6 +434,36 @@ where
     }
 }
 
+/// Starts a call (or a notification): on the typed path where its params are still in wire bytes and the
+/// dispatcher reads them straight, else on the value path.
+fn start_call(
+    dispatch: &dyn Dispatch,
+    cx: &Context,
+    max_depth: usize,
+    method: &str,
+    params: WireParams,
+) -> Started<
+    impl std::future::Future<Output = Result<Value, Fault>> + Send + Unpin + 'static,
+    impl std::future::Future<Output = Result<Reply, Fault>> + Send + Unpin + 'static,
+> {
+    let values = match params {
+        WireParams::Values(values) => values,
+        WireParams::Raw(raw) => {
+            let mut de = typed::Deserializer::new(&raw, max_depth);
+            let started = serve_call_typed(dispatch, method, &mut <dyn erased_serde::Deserializer>::erase(&mut de), cx);
+            if let Some(call) = started.filter(|_| de.end().is_ok()) {
+                return Started::Typed(call);
+            }
+            // The frame was checked when it was cut, so its params read as values.
+            match Codec::new(raw.len(), max_depth).read(&raw) {
+                Ok(Value::Array(values)) => values,
+                _ => Vec::new(),
+            }
+        }
+    };
+    Started::Value(serve_call(dispatch, method, values, cx.clone()))
+}
+
 /// The bytes of the response to request `id`.
 fn answer_bytes(id: u32, method: &str, result: Result<Answer, Fault>, format: ErrorFormat) -> Bytes {
     match result {
@@ -447,7 +477,7 @@ fn answer_bytes(id: u32, method: &str, result: Result<Answer, Fault>, format: Er
 }
 
 /// A notification on its way to the notification task, with the permits it holds.
-type Note = (String, Vec<Value>, Permit);
+type Note = (String, WireParams, Permit);
 
 /// One connection, ready to run.
 pub(crate) struct Session {
@@ -724,7 +754,7 @@ impl<'a> ReadLoop<'a> {
     /// still run, in order (they want no answer; dropping them would lose what the peer sent last). They finish
     /// in the background after the connection has closed, each under the handler timeout.
     fn finish_notifications(&mut self) {
-        let rest: Vec<(String, Vec<Value>)> = self
+        let rest: Vec<(String, WireParams)> = self
             .backlog
             .drain(..)
             .filter_map(|work| match work {
@@ -740,16 +770,13 @@ impl<'a> ReadLoop<'a> {
             return;
         }
         let (dispatch, cx, limit) = (self.dispatch.clone(), self.cx.clone(), self.config.handler_timeout);
+        let depth = self.config.max_depth;
         tokio::spawn(async move {
             if let Some(task) = running {
                 let _ = task.await;
             }
             for (method, params) in rest {
-                if let Err(fault) =
-                    time_limit(&method, limit, serve_call(&*dispatch, &method, params, cx.clone())).await
-                {
-                    tracing::debug!(method, code = fault.code, message = fault.message, "a notification failed");
-                }
+                run_notification(&*dispatch, &cx, limit, depth, &method, params).await;
             }
         });
     }
@@ -804,7 +831,7 @@ impl<'a> ReadLoop<'a> {
         let limit = self.config.handler_timeout;
         match self.backlog.pop_front() {
             Some(Work::Request { id, method, params }) => {
-                let mut call = self.start_call(&method, params);
+                let mut call = start_call(&*self.dispatch, &self.cx, self.config.max_depth, &method, params);
                 let shared = self.shared.clone();
                 let format = self.config.error_format;
                 // Most calls are answered at their first poll: answer those here, without a task (spawning,
@@ -851,7 +878,8 @@ impl<'a> ReadLoop<'a> {
                 let (notes, _) = self.notes.get_or_insert_with(|| {
                     // Every queued notification holds a permit, so this queue never holds more than max_in_flight.
                     let (notes, rx) = mpsc::channel(self.config.max_in_flight);
-                    let task = tokio::spawn(run_notifications(rx, self.dispatch.clone(), self.cx.clone(), limit));
+                    let (dispatch, cx, depth) = (self.dispatch.clone(), self.cx.clone(), self.config.max_depth);
+                    let task = tokio::spawn(run_notifications(rx, dispatch, cx, limit, depth));
                     (notes, task)
                 });
                 if notes.try_send((method, params, permit)).is_err() {
@@ -862,52 +890,19 @@ impl<'a> ReadLoop<'a> {
         }
     }
 
-    /// Starts a call: on the typed path where its params are still in wire bytes and the dispatcher reads them
-    /// straight, else on the value path.
-    fn start_call(
-        &self,
-        method: &str,
-        params: WireParams,
-    ) -> Started<
-        impl std::future::Future<Output = Result<Value, Fault>> + Send + Unpin + 'static,
-        impl std::future::Future<Output = Result<Reply, Fault>> + Send + Unpin + 'static,
-    > {
-        let values = match params {
-            WireParams::Values(values) => values,
-            WireParams::Raw(raw) => {
-                let mut de = typed::Deserializer::new(&raw, self.config.max_depth);
-                let started = serve_call_typed(
-                    &*self.dispatch,
-                    method,
-                    &mut <dyn erased_serde::Deserializer>::erase(&mut de),
-                    &self.cx,
-                );
-                if let Some(call) = started.filter(|_| de.end().is_ok()) {
-                    return Started::Typed(call);
-                }
-                // The frame was checked when it was cut, so its params read as values.
-                match Codec::new(raw.len(), self.config.max_depth).read(&raw) {
-                    Ok(Value::Array(values)) => values,
-                    _ => Vec::new(),
-                }
-            }
-        };
-        Started::Value(serve_call(&*self.dispatch, method, values, self.cx.clone()))
-    }
-
     /// Routes one whole message, cut from the stream but not read yet: requests keep their params and responses
     /// their results in wire bytes, for the typed path; anything else is read as values.
     fn on_frame(&mut self, codec: &mut Codec, frame: BytesMut) -> Result<Option<Bytes>, Error> {
         let frame = frame.freeze();
         if let Some(parts) = typed::request_parts(&frame) {
-            if let Some(id) = parts.id {
-                if self.draining {
-                    return Ok(Some(self.refusal(id)));
-                }
-                let params = WireParams::Raw(frame.slice_ref(parts.params));
-                self.backlog.push_back(Work::Request { id, method: parts.method.to_owned(), params });
-                return Ok(None);
+            let (method, params) = (parts.method.to_owned(), WireParams::Raw(frame.slice_ref(parts.params)));
+            match parts.id {
+                Some(id) if self.draining => return Ok(Some(self.refusal(id))),
+                Some(id) => self.backlog.push_back(Work::Request { id, method, params }),
+                None if self.draining => tracing::debug!(method, "shutting down: a notification was dropped"),
+                None => self.backlog.push_back(Work::Notification { method, params }),
             }
+            return Ok(None);
         } else if let Some(parts) = typed::response_parts(&frame)
             && !parts.is_error()
         {
@@ -934,7 +929,7 @@ impl<'a> ReadLoop<'a> {
                 if self.draining {
                     tracing::debug!(method, "shutting down: a notification was dropped");
                 } else {
-                    self.backlog.push_back(Work::Notification { method, params });
+                    self.backlog.push_back(Work::Notification { method, params: WireParams::Values(params) });
                 }
             }
             Err(e @ Error::Invalid { id: Some(id), .. }) => {
@@ -1031,13 +1026,25 @@ async fn run_notifications(
     dispatch: Arc<dyn Dispatch>,
     cx: Context,
     limit: Option<Duration>,
+    max_depth: usize,
 ) {
     while let Some((method, params, permit)) = rx.recv().await {
-        let call = serve_call(&*dispatch, &method, params, cx.clone());
-        if let Err(fault) = time_limit(&method, limit, call).await {
-            tracing::debug!(method, code = fault.code, message = fault.message, "a notification failed");
-        }
+        run_notification(&*dispatch, &cx, limit, max_depth, &method, params).await;
         drop(permit);
+    }
+}
+
+/// Runs one notification to its end (or its time limit); a fault has nowhere to go but the log.
+async fn run_notification(
+    dispatch: &dyn Dispatch,
+    cx: &Context,
+    limit: Option<Duration>,
+    max_depth: usize,
+    method: &str,
+    params: WireParams,
+) {
+    if let Err(fault) = time_limit(method, limit, start_call(dispatch, cx, max_depth, method, params)).await {
+        tracing::debug!(method, code = fault.code, message = fault.message, "a notification failed");
     }
 }
 

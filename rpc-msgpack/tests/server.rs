@@ -576,8 +576,8 @@ async fn a_router_serves_several_services() {
 }
 
 /// The typed path is the one taken: generated clients serialise params straight to the wire and read results
-/// straight from it, and the server reads params straight into the handler's types (a `PathProbe` read from a
-/// `Value` would say so).
+/// straight from it, and the server reads the params of calls and notifications straight into the handler's
+/// types (a `PathProbe` read from a `Value` would say so).
 #[tokio::test]
 async fn generated_code_takes_the_typed_path_both_ways() {
     use rpc_test_support::PathProbe;
@@ -586,21 +586,43 @@ async fn generated_code_takes_the_typed_path_both_ways() {
     trait Paths {
         /// Says how the server read `probe`, in a probe the client reads.
         async fn path(&self, probe: PathProbe) -> PathProbe;
+        /// Remembers how the server read `probe`.
+        async fn note(&self, probe: PathProbe);
+        /// How the last `note` was read.
+        async fn last_note(&self) -> Option<String>;
     }
-    struct Impl;
+    #[derive(Default)]
+    struct Impl(std::sync::Mutex<Option<String>>);
+    fn how(probe: &PathProbe) -> &'static str {
+        if probe.borrowed { "typed" } else { "value" }
+    }
     impl Paths for Impl {
         async fn path(&self, probe: PathProbe) -> PathProbe {
-            PathProbe::new(if probe.borrowed { "typed" } else { "value" })
+            PathProbe::new(how(&probe))
+        }
+        async fn note(&self, probe: PathProbe) {
+            *self.0.lock().unwrap() = Some(how(&probe).to_owned());
+        }
+        async fn last_note(&self) -> Option<String> {
+            self.0.lock().unwrap().clone()
         }
     }
 
     let listener = rpc_test_support::bind_loopback().await;
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(Server::new(PathsServer::new(Impl)).serve(listener));
+    tokio::spawn(Server::new(PathsServer::new(Impl::default())).serve(listener));
     let client = PathsClient::new(Client::connect(addr).await.unwrap());
     let answer = client.path(PathProbe::new("x")).await.unwrap();
     assert_eq!((answer.text.as_str(), answer.borrowed), ("typed", true));
     // The value API alongside: the server reads the params of any request straight.
     let value = client.transport().call("path", vec!["x".into()]).await.unwrap();
     assert_eq!(value, Value::from("typed"));
+    client.transport().notify("note", vec!["x".into()]).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut noted = None;
+    while noted.is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        noted = client.last_note().await.unwrap();
+    }
+    assert_eq!(noted.as_deref(), Some("typed"));
 }
