@@ -13,6 +13,7 @@ use proptest::test_runner::TestCaseError;
 use rpc_core::{DateTime, Ext, Map, Value, from_value, to_value};
 use rpc_msgpack::codec::typed::{self, from_slice, to_writer};
 use rpc_msgpack::codec::{Codec, Message, encode_value};
+use rpc_test_support::values::datetime;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -45,11 +46,6 @@ fn any_value() -> impl Strategy<Value = Value> {
                 .prop_map(|e| Value::Map(Map::from(e))),
         ]
     })
-}
-
-fn datetime() -> impl Strategy<Value = DateTime> {
-    (0u16..=9999, 1u8..=12, 1u8..=28, 0u8..24, 0u8..60, 0u8..=60)
-        .prop_map(|(y, mo, d, h, mi, s)| DateTime::new(y, mo, d, h, mi, s).unwrap())
 }
 
 /// Any value, `DateTime` included.

@@ -55,6 +55,8 @@ pub mod tls;
 mod path_probe;
 pub use path_probe::PathProbe;
 
+pub mod values;
+
 /// The message a test fails with when `python3` is not on `PATH`.
 pub const PYTHON3_MISSING: &str = "python3 not found: install it with `apt-get install -y python3`";
 

@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
-use rpc_core::{DateTime, Fault, Map, Value};
+use rpc_core::{Fault, Map, Value};
+use rpc_test_support::values::datetime;
 use rpc_xml::codec::{DEFAULT_MAX_DEPTH, decode_call, decode_response, encode_call, encode_response};
 
 /// Text XML 1.0 can carry (any char but the C0 controls other than tab/newline/CR, and U+FFFE/U+FFFF).
@@ -16,11 +17,6 @@ fn xml_text() -> impl Strategy<Value = String> {
             )
             .collect()
     })
-}
-
-fn datetime() -> impl Strategy<Value = DateTime> {
-    (0u16..=9999, 1u8..=12, 1u8..=28, 0u8..=23, 0u8..=59, 0u8..=59)
-        .prop_map(|(y, mo, d, h, mi, s)| DateTime::new(y, mo, d, h, mi, s).expect("a valid date"))
 }
 
 /// Values XML-RPC can carry: no ext, no integers above i64::MAX, finite doubles, string struct keys.

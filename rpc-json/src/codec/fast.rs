@@ -277,7 +277,9 @@ mod tests {
     use proptest::prelude::*;
     use rpc_core::Fault;
 
-    use super::super::typed::{self, tests::any_value};
+    use rpc_test_support::values::{JSON_TAGS, any_value};
+
+    use super::super::typed;
     use super::super::{
         DEFAULT_MAX_DEPTH, Request, Response, decode_response, decode_single_general, decode_value, encode_request,
         encode_response,
@@ -472,7 +474,7 @@ mod tests {
 
         #[test]
         fn encoded_envelopes_take_the_parts_path(
-            values in proptest::collection::vec(any_value(), 0..4),
+            values in proptest::collection::vec(any_value(&JSON_TAGS), 0..4),
             id in any::<u64>(),
             at in any::<prop::sample::Index>(),
             byte in any::<u8>(),

@@ -1146,38 +1146,10 @@ pub(super) mod tests {
     use serde::{Deserialize, Serialize};
     use serde_bytes::ByteBuf;
 
+    use rpc_test_support::values::{JSON_TAGS, any_value};
+
     use super::super::{decode_value, encode_value};
     use super::*;
-
-    fn datetime() -> impl Strategy<Value = DateTime> {
-        (0u16..=9999, 1u8..=12, 1u8..=28, 0u8..=23, 0u8..=59, 0u8..=59)
-            .prop_map(|(y, mo, d, h, mi, s)| DateTime::new(y, mo, d, h, mi, s).expect("a valid date"))
-    }
-
-    /// Every kind of value (as `tests/properties.rs` has it).
-    pub(in crate::codec) fn any_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Nil),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::Int),
-            (i64::MAX as u64 + 1..=u64::MAX).prop_map(Value::UInt),
-            any::<f64>().prop_map(Value::Float),
-            ".{0,16}".prop_map(Value::String),
-            proptest::collection::vec(any::<u8>(), 0..32).prop_map(Value::Bytes),
-            datetime().prop_map(Value::DateTime),
-            (any::<i8>(), proptest::collection::vec(any::<u8>(), 0..16)).prop_map(|(t, d)| Value::Ext(Ext::new(t, d))),
-        ];
-        leaf.prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                proptest::collection::vec((".{0,8}".prop_map(Value::String), inner.clone()), 0..6)
-                    .prop_map(|e| Value::Map(Map::from(e))),
-                proptest::collection::vec((inner.clone(), inner.clone()), 0..4).prop_map(|e| Value::Map(Map::from(e))),
-                (prop_oneof![Just("$base64"), Just("$datetime"), Just("$ext"), Just("$map"), Just("$float")], inner)
-                    .prop_map(|(tag, v)| Value::Map([(Value::from(tag), v)].into_iter().collect::<Map>())),
-            ]
-        })
-    }
 
     /// What the typed path writes after a prefix, which stays (and is all that is left after an error).
     fn typed_text<T: Serialize + ?Sized>(t: &T) -> Result<String, Error> {
@@ -1509,12 +1481,12 @@ pub(super) mod tests {
         #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
         #[test]
-        fn values_are_written_alike(value in any_value()) {
+        fn values_are_written_alike(value in any_value(&JSON_TAGS)) {
             prop_assert_eq!(typed_text(&value).unwrap(), encode_value(&value).unwrap());
         }
 
         #[test]
-        fn values_are_read_alike(value in any_value()) {
+        fn values_are_read_alike(value in any_value(&JSON_TAGS)) {
             let json = encode_value(&value).unwrap();
             prop_assert!(reads_alike::<Value>(&json));
             prop_assert_eq!(from_slice::<Value>(json.as_bytes(), 64).unwrap(), value);
