@@ -65,14 +65,6 @@ pub fn encode_param<T: Serialize + ?Sized>(method: &str, name: &str, value: &T) 
     crate::to_value(value).map_err(|e| Error::Encode(format!("{method}: param `{name}`: {e}")))
 }
 
-/// Drops trailing nil params down to `required`, so left-out `Option`s are not sent at all (peers without
-/// `nil` support, like Python's default `xmlrpc`, can then still be called).
-pub fn trim_optional(params: &mut Vec<Value>, required: usize) {
-    while params.len() > required && params.last().is_some_and(Value::is_nil) {
-        params.pop();
-    }
-}
-
 /// Decodes a call's result into the method's return type.
 pub fn decode_result<T: DeserializeOwned + 'static>(method: &str, value: Value) -> Result<T, Error> {
     crate::from_value(value).map_err(|e| match e {
@@ -215,6 +207,3 @@ args!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7, A8 8);
 args!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7, A8 8, A9 9);
 args!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7, A8 8, A9 9, A10 10);
 args!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7, A8 8, A9 9, A10 10, A11 11);
-
-/// The most params a method may have for the typed path (methods with more take the value path).
-pub const MAX_TYPED_ARGS: usize = 12;

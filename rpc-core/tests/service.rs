@@ -298,3 +298,87 @@ async fn the_dispatcher_reads_params_straight_and_hands_back_what_it_cannot() {
         assert!(typed(method, params.clone()).is_none(), "{method} {params:?}");
     }
 }
+
+/// Methods with as many params as the typed path reads (12), and one more (the value path): both work.
+#[tokio::test]
+async fn methods_with_many_params() {
+    #[service]
+    trait Wide {
+        #[allow(clippy::too_many_arguments)]
+        async fn twelve(
+            &self,
+            a: i64,
+            b: i64,
+            c: i64,
+            d: i64,
+            e: i64,
+            f: i64,
+            g: i64,
+            h: i64,
+            i: i64,
+            j: i64,
+            k: i64,
+            l: Option<i64>,
+        ) -> i64;
+        #[allow(clippy::too_many_arguments)]
+        async fn thirteen(
+            &self,
+            a: i64,
+            b: i64,
+            c: i64,
+            d: i64,
+            e: i64,
+            f: i64,
+            g: i64,
+            h: i64,
+            i: i64,
+            j: i64,
+            k: i64,
+            l: i64,
+            m: Option<i64>,
+        ) -> i64;
+    }
+    struct Sum;
+    impl Wide for Sum {
+        async fn twelve(
+            &self,
+            a: i64,
+            b: i64,
+            c: i64,
+            d: i64,
+            e: i64,
+            f: i64,
+            g: i64,
+            h: i64,
+            i: i64,
+            j: i64,
+            k: i64,
+            l: Option<i64>,
+        ) -> i64 {
+            a + b + c + d + e + f + g + h + i + j + k + l.unwrap_or(100)
+        }
+        async fn thirteen(
+            &self,
+            a: i64,
+            b: i64,
+            c: i64,
+            d: i64,
+            e: i64,
+            f: i64,
+            g: i64,
+            h: i64,
+            i: i64,
+            j: i64,
+            k: i64,
+            l: i64,
+            m: Option<i64>,
+        ) -> i64 {
+            a + b + c + d + e + f + g + h + i + j + k + l + m.unwrap_or(100)
+        }
+    }
+    let c = WideClient::new(MemoryTransport::new(WideServer::new(Sum)));
+    assert_eq!(c.twelve(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, None).await.unwrap(), 111);
+    assert_eq!(c.twelve(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, Some(1)).await.unwrap(), 12);
+    assert_eq!(c.thirteen(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, None).await.unwrap(), 112);
+    assert_eq!(c.thirteen(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, Some(1)).await.unwrap(), 13);
+}

@@ -89,6 +89,8 @@ fn client(service: &Service) -> TokenStream {
         );
         quote! {
             #(#doc_attrs)*
+            // As many params as the trait's method: its own lint allowances do not reach this copy.
+            #[allow(clippy::too_many_arguments)]
             pub async fn #ident(&self, #(#args),*) -> #p::Result<#ok, ::rpc_core::Error> {
                 let __rpc_params: [#p::Param<'_>; #n] = [#(#refs),*];
                 #[allow(unused_mut)]
@@ -272,6 +274,7 @@ fn arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
 /// The typed-path arm of one method (none for a method with more params than the typed path reads: it takes
 /// the value path).
 fn typed_arm(trait_ident: &syn::Ident, m: &Method) -> Option<TokenStream> {
+    // The tuples `rpc_core::__private::Args` is implemented for.
     const MAX_TYPED_ARGS: usize = 12;
     if m.params.len() > MAX_TYPED_ARGS {
         return None;
