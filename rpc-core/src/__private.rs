@@ -90,9 +90,9 @@ where
     R: DeserializeOwned + Send + 'static,
     T: crate::Transport + ?Sized,
 {
-    let mut slot = crate::typed::ResultSlot::<R>::default();
-    match transport.call_typed(method, params, &mut Named { slot: &mut slot, method }).await {
-        Ok(()) => slot.0.ok_or_else(|| Error::Decode(format!("{method}: the transport gave no result"))),
+    let mut slot = Named { value: None, method };
+    match transport.call_typed(method, params, &mut slot).await {
+        Ok(()) => slot.value.ok_or_else(|| Error::Decode(format!("{method}: the transport gave no result"))),
         Err(Error::Encode(e)) => {
             for (param, name) in params.iter().zip(names) {
                 encode_param(method, name, param)?;
@@ -103,19 +103,21 @@ where
     }
 }
 
-/// A slot whose value-path errors name the method, as `decode_result` words them.
-struct Named<'a, R> {
-    slot: &'a mut crate::typed::ResultSlot<R>,
+/// The result slot of a generated client's call: value-path errors name the method, as `decode_result` words
+/// them.
+struct Named<R> {
+    value: Option<R>,
     method: &'static str,
 }
 
-impl<R: DeserializeOwned + Send + 'static> crate::typed::Slot for Named<'_, R> {
+impl<R: DeserializeOwned + Send + 'static> crate::typed::Slot for Named<R> {
     fn deserialize(&mut self, de: &mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error> {
-        self.slot.deserialize(de)
+        self.value = Some(erased_serde::deserialize(de)?);
+        Ok(())
     }
 
     fn set_value(&mut self, value: Value) -> Result<(), Error> {
-        self.slot.0 = Some(decode_result(self.method, value)?);
+        self.value = Some(decode_result(self.method, value)?);
         Ok(())
     }
 }
