@@ -39,7 +39,8 @@
 //!
 //! # What `#[service]` accepts
 //! A trait whose methods are all `async fn name(&self, params...) -> R`, where every param is an owned type
-//! that is `serde::Deserialize + Serialize` (optional trailing `Option<T>` params may be left out by callers),
+//! that is `serde::Deserialize + Serialize + Sync` (the client serialises its params straight to the wire while
+//! the call is in flight; optional trailing `Option<T>` params may be left out by callers),
 //! one param may be `&Context` (given by the transport, not sent on the wire), and `R` is any
 //! `Serialize + Deserialize` type or `Result<T, E>` with `E: Into<Fault>`. The trait's methods become
 //! `fn ... -> impl Future<Output = R> + Send`, so implementations write plain `async fn`s whose futures must be
@@ -52,6 +53,9 @@
 //! - `FooServer<S>`: `new(impl)`, `from_arc(Arc<impl>)`, and [`Dispatch`]; unknown names answer -32601, a
 //!   wrong number of params or a param of the wrong type -32602 with a message naming the method, the param and
 //!   the expected type.
+//!
+//! Both take the [`typed`] path where the encoding offers one (JSON-RPC, MessagePack-RPC): params and results go
+//! straight between the wire and the Rust types, with the value tree behind them for everything else.
 
 #![deny(missing_docs)]
 
