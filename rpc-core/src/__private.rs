@@ -60,11 +60,6 @@ pub fn encode_result<T: Serialize + ?Sized>(method: &str, value: &T) -> Result<V
     crate::to_value(value).map_err(|e| crate::typed::cannot_encode(method, &e))
 }
 
-/// Encodes one client param.
-pub fn encode_param<T: Serialize + ?Sized>(method: &str, name: &str, value: &T) -> Result<Value, Error> {
-    crate::to_value(value).map_err(|e| Error::Encode(format!("{method}: param `{name}`: {e}")))
-}
-
 /// Decodes a call's result into the method's return type.
 pub fn decode_result<T: DeserializeOwned + 'static>(method: &str, value: Value) -> Result<T, Error> {
     crate::from_value(value).map_err(|e| match e {
@@ -83,24 +78,14 @@ pub fn handler_error<E: Into<Fault>>(e: E) -> Fault {
 pub use crate::typed::erased_serde;
 pub use crate::typed::{Param, Reply};
 
-/// A typed call through `transport`: the params straight to the wire, the result straight into `R`. An
-/// encoding error names the param, as the value path does.
-pub async fn call<R, T>(transport: &T, method: &'static str, params: &[Param<'_>], names: &[&str]) -> Result<R, Error>
+/// Reads a typed call's answer into the method's return type.
+pub fn read_answer<R>(method: &'static str, answer: Result<Box<dyn crate::typed::Answer>, Error>) -> Result<R, Error>
 where
     R: DeserializeOwned + Send + 'static,
-    T: crate::Transport + ?Sized,
 {
     let mut slot = Named { value: None, method };
-    match transport.call_typed(method, params, &mut slot).await {
-        Ok(()) => slot.value.ok_or_else(|| Error::Decode(format!("{method}: the transport gave no result"))),
-        Err(Error::Encode(e)) => {
-            for (param, name) in params.iter().zip(names) {
-                encode_param(method, name, param)?;
-            }
-            Err(Error::Encode(e))
-        }
-        Err(e) => Err(e),
-    }
+    answer?.read(&mut slot)?;
+    slot.value.ok_or_else(|| Error::Decode(format!("{method}: the transport gave no result")))
 }
 
 /// The result slot of a generated client's call: value-path errors name the method, as `decode_result` words
@@ -122,9 +107,33 @@ impl<R: DeserializeOwned + Send + 'static> crate::typed::Slot for Named<R> {
     }
 }
 
-/// One param of a typed call.
-pub fn param<T: Serialize + Sync>(value: &T) -> Param<'_> {
-    value
+/// One param of a typed call: its encoding errors name the method and the param, as the value path's do.
+pub fn param<'a, T: Serialize>(method: &'static str, name: &'static str, value: &'a T) -> NamedParam<'a, T> {
+    NamedParam { method, name, value }
+}
+
+/// A param that names itself in its encoding errors.
+#[derive(Debug)]
+pub struct NamedParam<'a, T> {
+    method: &'static str,
+    name: &'static str,
+    value: &'a T,
+}
+
+impl<T: Serialize> NamedParam<'_, T> {
+    /// The param, erased.
+    pub fn erased(&self) -> Param<'_> {
+        self
+    }
+}
+
+impl<T: Serialize> Serialize for NamedParam<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (method, name) = (self.method, self.name);
+        self.value
+            .serialize(serializer)
+            .map_err(|e| serde::ser::Error::custom(format!("{method}: param `{name}`: {e}")))
+    }
 }
 
 /// A handler's result as a typed reply.

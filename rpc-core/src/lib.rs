@@ -39,8 +39,7 @@
 //!
 //! # What `#[service]` accepts
 //! A trait whose methods are all `async fn name(&self, params...) -> R`, where every param is an owned type
-//! that is `serde::Deserialize + Serialize + Sync` (the client serialises its params straight to the wire while
-//! the call is in flight; optional trailing `Option<T>` params may be left out by callers),
+//! that is `serde::Deserialize + Serialize` (optional trailing `Option<T>` params may be left out by callers),
 //! one param may be `&Context` (given by the transport, not sent on the wire), and `R` is any
 //! `Serialize + Deserialize` type or `Result<T, E>` with `E: Into<Fault>`. The trait's methods become
 //! `fn ... -> impl Future<Output = R> + Send`, so implementations write plain `async fn`s whose futures must be

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::typed::{self, Param, Slot, erased_serde};
+use crate::typed::{self, Answer, Param, Slot, erased_serde};
 use crate::{BoxFuture, Context, Dispatch, Error, Transport, Value, serve_call, serve_call_typed};
 
 /// A [`Transport`] that calls a [`Dispatch`] in the same process.
@@ -60,11 +60,11 @@ impl<D: Dispatch> Transport for MemoryTransport<D> {
     fn call_typed<'a>(
         &'a self,
         method: &'a str,
-        params: &'a [Param<'a>],
-        result: &'a mut dyn Slot,
-    ) -> BoxFuture<'a, Result<(), Error>> {
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+        let params = typed::params_to_values(params);
         Box::pin(async move {
-            let params = typed::params_to_values(params)?;
+            let params = params?;
             let started = {
                 let mut wire = <dyn erased_serde::Deserializer>::erase(Value::Array(params.clone()));
                 serve_call_typed(&*self.dispatch, method, &mut wire, &self.cx)
@@ -76,11 +76,20 @@ impl<D: Dispatch> Transport for MemoryTransport<D> {
                 }
                 None => serve_call(&*self.dispatch, method, params, self.cx.clone()).await.map_err(Error::Fault)?,
             };
-            if result.deserialize(&mut <dyn erased_serde::Deserializer>::erase(value.clone())).is_err() {
-                result.set_value(value)?;
-            }
-            Ok(())
+            Ok(Box::new(MemoryAnswer(value)) as Box<dyn Answer>)
         })
+    }
+}
+
+/// A result read the typed way from its value.
+struct MemoryAnswer(Value);
+
+impl Answer for MemoryAnswer {
+    fn read(self: Box<Self>, result: &mut dyn Slot) -> Result<(), Error> {
+        if result.deserialize(&mut <dyn erased_serde::Deserializer>::erase(self.0.clone())).is_ok() {
+            return Ok(());
+        }
+        result.set_value(self.0)
     }
 }
 

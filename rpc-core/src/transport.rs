@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::typed::{self, Param, Slot};
+use crate::typed::{self, Answer, Param, ValueAnswer};
 use crate::{BoxFuture, Error, Value};
 
 /// What a generated client (`<Trait>Client<T>`) calls through: one encoding over one connection or pool.
@@ -20,19 +20,19 @@ pub trait Transport: Send + Sync {
     }
 
     /// Calls `method` on the typed path (see [`typed`](crate::typed)): the params serialised straight to the
-    /// wire and the result decoded straight into `result`, where the encoding can; what it cannot, it hands to
-    /// the value path. Generated clients call this. The default is the value path: [`call`](Transport::call)
-    /// with the params as values.
+    /// wire (before this returns: the future holds no borrow of them) and the answer handed back for the caller
+    /// to read straight into its result type; what the encoding cannot do that way goes through values.
+    /// Generated clients call this. The default is the value path: [`call`](Transport::call) with the params
+    /// as values.
     fn call_typed<'a>(
         &'a self,
         method: &'a str,
-        params: &'a [Param<'a>],
-        result: &'a mut dyn Slot,
-    ) -> BoxFuture<'a, Result<(), Error>> {
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+        let values = typed::params_to_values(params);
         Box::pin(async move {
-            let values = typed::params_to_values(params)?;
-            let value = self.call(method, values).await?;
-            result.set_value(value)
+            let value = self.call(method, values?).await?;
+            Ok(Box::new(ValueAnswer(value)) as Box<dyn Answer>)
         })
     }
 }
@@ -47,10 +47,9 @@ impl<T: Transport + ?Sized> Transport for &T {
     fn call_typed<'a>(
         &'a self,
         method: &'a str,
-        params: &'a [Param<'a>],
-        result: &'a mut dyn Slot,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        (**self).call_typed(method, params, result)
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+        (**self).call_typed(method, params)
     }
 }
 
@@ -64,10 +63,9 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
     fn call_typed<'a>(
         &'a self,
         method: &'a str,
-        params: &'a [Param<'a>],
-        result: &'a mut dyn Slot,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        (**self).call_typed(method, params, result)
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+        (**self).call_typed(method, params)
     }
 }
 
@@ -81,9 +79,8 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn call_typed<'a>(
         &'a self,
         method: &'a str,
-        params: &'a [Param<'a>],
-        result: &'a mut dyn Slot,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        (**self).call_typed(method, params, result)
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+        (**self).call_typed(method, params)
     }
 }

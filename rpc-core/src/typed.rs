@@ -24,14 +24,34 @@ pub const DATETIME_MARKER: &str = crate::value::DATETIME_MARKER;
 pub const EXT_MARKER: &str = crate::value::EXT_MARKER;
 
 /// One param of a typed call: any `Serialize` value, erased so that it crosses the object-safe
-/// [`Transport`](crate::Transport) trait. The encoding serialises it straight to the wire.
-pub type Param<'a> = &'a (dyn erased_serde::Serialize + Sync);
+/// [`Transport`](crate::Transport) trait. The encoding serialises it straight to the wire before
+/// [`call_typed`](crate::Transport::call_typed) returns, so the call's future holds no borrow of it.
+pub type Param<'a> = &'a dyn erased_serde::Serialize;
 
 /// A handler's result on the typed path ([`Dispatch::call_typed`](crate::Dispatch::call_typed)): the encoding
 /// serialises it straight into the answer, or through [`reply_to_value`] where it cannot.
 pub type Reply = Box<dyn erased_serde::Serialize + Send>;
 
-/// Where the result of a typed call ([`Transport::call_typed`](crate::Transport::call_typed)) is decoded to.
+/// The answer to a typed call ([`Transport::call_typed`](crate::Transport::call_typed)), still in the
+/// encoding's hands: the caller reads it into its result type.
+pub trait Answer: Send {
+    /// Reads the result into `result`: straight from the wire bytes where they read (through
+    /// [`Slot::deserialize`]), else through its value ([`Slot::set_value`], whose error is the one returned).
+    /// A fault from the peer is [`Error::Fault`].
+    fn read(self: Box<Self>, result: &mut dyn Slot) -> Result<(), Error>;
+}
+
+/// The answer of the value path: a result already read as a value.
+#[derive(Debug)]
+pub struct ValueAnswer(pub Value);
+
+impl Answer for ValueAnswer {
+    fn read(self: Box<Self>, result: &mut dyn Slot) -> Result<(), Error> {
+        result.set_value(self.0)
+    }
+}
+
+/// Where the result of a typed call is read to (see [`Answer`]).
 pub trait Slot: Send {
     /// Decodes the result straight from the encoding's deserializer over the wire bytes. An error leaves the
     /// slot empty; the transport then decodes the bytes as a value and calls [`set_value`](Slot::set_value),

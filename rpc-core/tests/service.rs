@@ -382,3 +382,24 @@ async fn methods_with_many_params() {
     assert_eq!(c.thirteen(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, None).await.unwrap(), 112);
     assert_eq!(c.thirteen(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, Some(1)).await.unwrap(), 13);
 }
+
+/// Params need not be `Sync` (a `Cell` inside): the generated client serialises them before its future waits,
+/// and that future is still `Send`.
+#[tokio::test]
+async fn params_need_not_be_sync() {
+    #[service]
+    trait Cells {
+        async fn get(&self, cell: std::cell::Cell<i32>) -> i32;
+    }
+    struct Impl;
+    impl Cells for Impl {
+        async fn get(&self, cell: std::cell::Cell<i32>) -> i32 {
+            cell.get()
+        }
+    }
+    fn send<T: Send>(t: T) -> T {
+        t
+    }
+    let c = CellsClient::new(MemoryTransport::new(CellsServer::new(Impl)));
+    assert_eq!(send(c.get(std::cell::Cell::new(5))).await.unwrap(), 5);
+}

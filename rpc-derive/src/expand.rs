@@ -67,11 +67,15 @@ fn client(service: &Service) -> TokenStream {
             let (ident, ty) = (&a.ident, &a.ty);
             quote!(#ident: #ty)
         });
-        let refs = m.params.iter().map(|a| {
+        let named = m.params.iter().enumerate().map(|(i, a)| {
             let (ident, ty) = (&a.ident, &a.ty);
-            quote_spanned!(ty.span()=> #p::param::<#ty>(&#ident))
+            let (name, local) = (ident.to_string(), format_ident!("__rpc_param_{}", i, span = ty.span()));
+            quote_spanned!(ty.span()=> let #local = #p::param::<#ty>(#wire, #name, &#ident);)
         });
-        let names = m.params.iter().map(|a| a.ident.to_string());
+        let refs = m.params.iter().enumerate().map(|(i, a)| {
+            let local = format_ident!("__rpc_param_{}", i, span = a.ty.span());
+            quote_spanned!(a.ty.span()=> #p::NamedParam::erased(&#local))
+        });
         // Trailing `Option` params that are `None` are left out, so that peers without nil can still be called.
         let required = m.required_params();
         let trims = m.params.iter().enumerate().skip(required).rev().map(|(i, a)| {
@@ -84,19 +88,22 @@ fn client(service: &Service) -> TokenStream {
             Return::Result { ok, .. } => ok,
         };
         let n = m.params.len();
-        let call = quote_spanned!(ok.span()=>
-            #p::call::<#ok, RpcTransport>(&self.transport, #wire, &__rpc_params[..__rpc_n], &[#(#names),*]).await
-        );
+        let read = quote_spanned!(ok.span()=> #p::read_answer::<#ok>(#wire, __rpc_answer.await));
         quote! {
             #(#doc_attrs)*
             // As many params as the trait's method: its own lint allowances do not reach this copy.
             #[allow(clippy::too_many_arguments)]
             pub async fn #ident(&self, #(#args),*) -> #p::Result<#ok, ::rpc_core::Error> {
-                let __rpc_params: [#p::Param<'_>; #n] = [#(#refs),*];
-                #[allow(unused_mut)]
-                let mut __rpc_n: usize = #n;
-                #(#trims)*
-                #call
+                // The params are serialised before the call's future is made: it holds no borrow of them.
+                let __rpc_answer = {
+                    #(#named)*
+                    let __rpc_params: [#p::Param<'_>; #n] = [#(#refs),*];
+                    #[allow(unused_mut)]
+                    let mut __rpc_n: usize = #n;
+                    #(#trims)*
+                    ::rpc_core::Transport::call_typed(&self.transport, #wire, &__rpc_params[..__rpc_n])
+                };
+                #read
             }
         }
     });

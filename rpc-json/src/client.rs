@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rpc_core::typed::{Param, Slot, erased_serde};
+use rpc_core::typed::{Answer, Param, Slot, erased_serde};
 use rpc_core::{BoxFuture, Fault, Map, Transport, Value};
 
 use crate::Error;
@@ -84,35 +84,26 @@ impl Client {
 
     /// The result a response body holds for request `id`, or its fault.
     fn result(&self, body: &[u8], id: &Id) -> Result<Value, rpc_core::Error> {
-        let Response { id: answered, result } = codec::decode_response(body, self.max_depth)?;
-        // A server that could not read the request answers its error with id null.
-        if !(answered.same_as(id) || answered.is_null() && result.is_err()) {
-            return Err(rpc_core::Error::Decode(format!("the response's id {answered} is not the request's id {id}")));
-        }
-        result.map_err(rpc_core::Error::Fault)
+        read_result(body, id, self.max_depth)
     }
 
-    /// A call on the typed path (see [`rpc_core::typed`]): params serialised straight into the request, the
-    /// result read straight from the response, each through values where it cannot be.
-    async fn call_typed(&self, method: &str, params: &[Param<'_>], slot: &mut dyn Slot) -> Result<(), rpc_core::Error> {
+    /// A call on the typed path (see [`rpc_core::typed`]): params serialised straight into the request (before
+    /// this returns), the result read straight from the response when the caller reads the answer, each through
+    /// values where it cannot be.
+    fn call_typed<'a>(
+        &'a self,
+        method: &str,
+        params: &[Param<'_>],
+    ) -> impl std::future::Future<Output = Result<Box<dyn Answer>, rpc_core::Error>> + Send + 'a {
         let id = Id::number(self.next_id(1));
-        let body = match codec::encode_request_typed(&id, method, params) {
-            Ok(body) => body,
-            Err(_) => {
-                let params = Params::Positional(rpc_core::typed::params_to_values(params)?);
-                codec::encode_request(Some(&id), method, &params)?
-            }
-        };
-        let bytes = self.http.post(body).await.map_err(Error::from)?;
-        if let Some((answered, raw)) = codec::response_parts(&bytes)
-            && answered.same_as(&id)
-            && let Ok(mut de) = codec::typed::Deserializer::new(raw, self.max_depth)
-            && slot.deserialize(&mut <dyn erased_serde::Deserializer>::erase(&mut de)).is_ok()
-            && de.end().is_ok()
-        {
-            return Ok(());
+        let body = codec::encode_request_typed(&id, method, params).or_else(|_| {
+            let params = Params::Positional(rpc_core::typed::params_to_values(params)?);
+            Ok::<_, rpc_core::Error>(codec::encode_request(Some(&id), method, &params)?)
+        });
+        async move {
+            let bytes = self.http.post(body?).await.map_err(Error::from)?;
+            Ok(Box::new(TypedAnswer { bytes, id, max_depth: self.max_depth }) as Box<dyn Answer>)
         }
-        slot.set_value(self.result(&bytes, &id)?)
     }
 
     async fn notify_with(&self, method: &str, params: &Params) -> Result<(), rpc_core::Error> {
@@ -186,14 +177,45 @@ impl Client {
     }
 }
 
+/// The result a response body holds for request `id`, or its fault.
+fn read_result(body: &[u8], id: &Id, max_depth: usize) -> Result<Value, rpc_core::Error> {
+    let Response { id: answered, result } = codec::decode_response(body, max_depth)?;
+    // A server that could not read the request answers its error with id null.
+    if !(answered.same_as(id) || answered.is_null() && result.is_err()) {
+        return Err(rpc_core::Error::Decode(format!("the response's id {answered} is not the request's id {id}")));
+    }
+    result.map_err(rpc_core::Error::Fault)
+}
+
+/// The response to a typed call, read into the caller's type when it asks.
+struct TypedAnswer {
+    bytes: bytes::Bytes,
+    id: Id,
+    max_depth: usize,
+}
+
+impl Answer for TypedAnswer {
+    /// The result read straight from the response where it reads, else through its value (or the fault).
+    fn read(self: Box<Self>, slot: &mut dyn Slot) -> Result<(), rpc_core::Error> {
+        if let Some((answered, raw)) = codec::response_parts(&self.bytes)
+            && answered.same_as(&self.id)
+            && let Ok(mut de) = codec::typed::Deserializer::new(raw, self.max_depth)
+            && slot.deserialize(&mut <dyn erased_serde::Deserializer>::erase(&mut de)).is_ok()
+            && de.end().is_ok()
+        {
+            return Ok(());
+        }
+        slot.set_value(read_result(&self.bytes, &self.id, self.max_depth)?)
+    }
+}
+
 impl Transport for Client {
     fn call_typed<'a>(
         &'a self,
         method: &'a str,
-        params: &'a [Param<'a>],
-        result: &'a mut dyn Slot,
-    ) -> BoxFuture<'a, Result<(), rpc_core::Error>> {
-        Box::pin(Client::call_typed(self, method, params, result))
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn Answer>, rpc_core::Error>> {
+        Box::pin(Client::call_typed(self, method, params))
     }
 
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, rpc_core::Error>> {

@@ -1,6 +1,6 @@
 //! The MessagePack-RPC client: one connection, multiplexed by msgid, that can also answer calls from the server.
 
-use rpc_core::typed::{Param, Slot};
+use rpc_core::typed::{Answer, Param};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -188,10 +188,14 @@ impl Transport for Client {
     fn call_typed<'a>(
         &'a self,
         method: &'a str,
-        params: &'a [Param<'a>],
-        result: &'a mut dyn Slot,
-    ) -> BoxFuture<'a, Result<(), rpc_core::Error>> {
-        Box::pin(async move { self.connection().await?.call_typed(method, params, result).await })
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn Answer>, rpc_core::Error>> {
+        // The params are encoded now; the connection (reopened if this client reconnects) is found after.
+        let params = crate::codec::typed_params_array(params);
+        Box::pin(async move {
+            let params = params?;
+            self.connection().await?.call_encoded(method, &params).await
+        })
     }
 }
 

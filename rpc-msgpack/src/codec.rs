@@ -652,19 +652,41 @@ pub(crate) fn encode_notification(method: &str, params: &[Value], dst: &mut Byte
 /// and the caller takes the value path.
 pub fn encode_request_typed(id: u32, method: &str, params: &[Param<'_>], dst: &mut BytesMut) -> Result<(), Error> {
     let start = dst.len();
-    let written = encode_envelope(dst, 4, REQUEST, Some(id), Some(method)).and_then(|()| {
-        rmp::encode::write_array_len(&mut dst.writer(), check_len(params.len(), "params array")?)
-            .map_err(write_error)?;
-        params.iter().try_for_each(|param| {
-            let mut serializer = typed::Serializer::new(dst);
-            let result = erased_serde::serialize(*param, &mut serializer);
-            serializer.finish(result)
-        })
-    });
+    let written =
+        encode_envelope(dst, 4, REQUEST, Some(id), Some(method)).and_then(|()| encode_params_typed(params, dst));
     if written.is_err() {
         dst.truncate(start);
     }
     written
+}
+
+/// Appends the params array of a call, its params serialised straight to the wire.
+fn encode_params_typed(params: &[Param<'_>], dst: &mut BytesMut) -> Result<(), Error> {
+    rmp::encode::write_array_len(&mut dst.writer(), check_len(params.len(), "params array")?).map_err(write_error)?;
+    params.iter().try_for_each(|param| {
+        let mut serializer = typed::Serializer::new(dst);
+        let result = erased_serde::serialize(*param, &mut serializer);
+        serializer.finish(result)
+    })
+}
+
+/// The params array of a typed call: serialised straight to the wire, or through values where that fails
+/// (whose error, naming the param, is the one returned).
+pub(crate) fn typed_params_array(params: &[Param<'_>]) -> Result<BytesMut, rpc_core::Error> {
+    let mut dst = BytesMut::with_capacity(SMALL_MESSAGE);
+    if encode_params_typed(params, &mut dst).is_ok() {
+        return Ok(dst);
+    }
+    dst.clear();
+    encode_params(&rpc_core::typed::params_to_values(params)?, &mut dst)?;
+    Ok(dst)
+}
+
+/// Appends a request `[0, id, method, params]` whose params array is already encoded.
+pub(crate) fn encode_request_with(id: u32, method: &str, params_array: &[u8], dst: &mut BytesMut) -> Result<(), Error> {
+    encode_envelope(dst, 4, REQUEST, Some(id), Some(method))?;
+    dst.extend_from_slice(params_array);
+    Ok(())
 }
 
 /// The bytes of a response to request `id` on the typed path: the handler's reply serialised straight to the

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rpc_core::typed::{Param, Reply, Slot, erased_serde};
+use rpc_core::typed::{Answer, Param, Reply, Slot, erased_serde};
 use rpc_core::{BoxFuture, Context, Dispatch, Fault, Transport, Value, serve_call, serve_call_typed, time_limit};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -126,16 +126,24 @@ impl Answered {
             Answered::Value(Err(error)) => Err(rpc_core::Error::Fault(codec::error_to_fault(error))),
         }
     }
+}
 
-    /// The result read into `slot`: straight from its bytes where they read, else through its value.
-    fn fill(self, slot: &mut dyn Slot, max_depth: usize) -> Result<(), rpc_core::Error> {
-        if let Answered::Raw(raw) = &self {
-            let mut de = typed::Deserializer::new(raw, max_depth);
+/// The answer of a typed call, read into the caller's type when it asks.
+struct TypedAnswer {
+    answered: Answered,
+    max_depth: usize,
+}
+
+impl Answer for TypedAnswer {
+    /// The result read straight from its bytes where they read, else through its value.
+    fn read(self: Box<Self>, slot: &mut dyn Slot) -> Result<(), rpc_core::Error> {
+        if let Answered::Raw(raw) = &self.answered {
+            let mut de = typed::Deserializer::new(raw, self.max_depth);
             if slot.deserialize(&mut <dyn erased_serde::Deserializer>::erase(&mut de)).is_ok() && de.end().is_ok() {
                 return Ok(());
             }
         }
-        slot.set_value(self.into_value(max_depth)?)
+        slot.set_value(self.answered.into_value(self.max_depth)?)
     }
 }
 
@@ -249,68 +257,73 @@ impl Peer {
     /// connection's call timeout. An error reply becomes [`rpc_core::Error::Fault`] (see
     /// [`error_to_fault`](crate::codec::error_to_fault) for how any error object maps to a fault).
     pub async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, rpc_core::Error> {
-        let answer =
-            self.within_timeout(self.exchange(|id, frame| Ok(codec::encode_request(id, method, &params, frame)?)));
+        let answer = self.exchange(|id, frame| Ok(codec::encode_request(id, method, &params, frame)?));
         answer.await?.into_value(self.shared.max_depth)
     }
 
-    /// Calls `method` on the typed path (see [`rpc_core::typed`]): the params serialised straight to the wire and
-    /// the result read straight into `result`, each through its value where it cannot be. Generated clients
-    /// call this through [`Transport::call_typed`].
-    pub async fn call_typed(
-        &self,
-        method: &str,
+    /// Calls `method` on the typed path (see [`rpc_core::typed`]): the params serialised straight to the wire
+    /// (before this returns) and the answer handed back to be read straight into the caller's type, each through
+    /// its value where it cannot be. Generated clients call this through [`Transport::call_typed`].
+    pub fn call_typed<'a>(
+        &'a self,
+        method: &'a str,
         params: &[Param<'_>],
-        result: &mut dyn Slot,
-    ) -> Result<(), rpc_core::Error> {
-        let answer = self.within_timeout(self.exchange(|id, frame| {
-            if codec::encode_request_typed(id, method, params, frame).is_ok() {
-                return Ok(());
-            }
-            Ok(codec::encode_request(id, method, &rpc_core::typed::params_to_values(params)?, frame)?)
-        }));
-        answer.await?.fill(result, self.shared.max_depth)
+    ) -> impl std::future::Future<Output = Result<Box<dyn Answer>, rpc_core::Error>> + Send + 'a {
+        let params = codec::typed_params_array(params);
+        async move { self.call_encoded(method, &params?).await }
     }
 
-    /// `exchange` under the connection's call timeout.
-    async fn within_timeout<T>(
+    /// A typed call whose params array is already encoded.
+    pub(crate) async fn call_encoded(&self, method: &str, params: &[u8]) -> Result<Box<dyn Answer>, rpc_core::Error> {
+        let answered = self.exchange(|id, frame| Ok(codec::encode_request_with(id, method, params, frame)?)).await?;
+        Ok(Box::new(TypedAnswer { answered, max_depth: self.shared.max_depth }))
+    }
+
+    /// Sends the request `encode` writes for a fresh msgid (registered and encoded before this returns) and
+    /// waits for its answer, up to the connection's call timeout.
+    fn exchange(
         &self,
-        exchange: impl std::future::Future<Output = Result<T, rpc_core::Error>>,
-    ) -> Result<T, rpc_core::Error> {
-        match self.shared.call_timeout {
-            Some(limit) => tokio::time::timeout(limit, exchange).await.unwrap_or(Err(rpc_core::Error::Timeout(limit))),
-            None => exchange.await,
+        encode: impl FnOnce(u32, &mut BytesMut) -> Result<(), rpc_core::Error>,
+    ) -> impl std::future::Future<Output = Result<Answered, rpc_core::Error>> + Send + '_ {
+        let sent = self.register().and_then(|(pending, rx)| {
+            let mut frame = BytesMut::with_capacity(codec::SMALL_MESSAGE);
+            encode(pending.id, &mut frame)?;
+            Ok((pending, rx, frame.freeze()))
+        });
+        let exchange = async move {
+            // The guard forgets the call if this future is dropped (timeout, caller gone) before the answer comes.
+            let (_pending, rx, frame) = sent?;
+            self.shared.send(frame).await?;
+            rx.await.map_err(|_| self.shared.closed_error())
+        };
+        let limit = self.shared.call_timeout;
+        async move {
+            match limit {
+                Some(limit) => {
+                    tokio::time::timeout(limit, exchange).await.unwrap_or(Err(rpc_core::Error::Timeout(limit)))
+                }
+                None => exchange.await,
+            }
         }
     }
 
-    /// Sends the request `encode` writes for a fresh msgid and waits for its answer.
-    async fn exchange(
-        &self,
-        encode: impl FnOnce(u32, &mut BytesMut) -> Result<(), rpc_core::Error>,
-    ) -> Result<Answered, rpc_core::Error> {
-        let mut frame = BytesMut::with_capacity(codec::SMALL_MESSAGE);
+    /// A fresh msgid with a place for its answer; the guard forgets the call when dropped.
+    fn register(&self) -> Result<(PendingGuard<'_>, oneshot::Receiver<Answered>), rpc_core::Error> {
         let (tx, rx) = oneshot::channel();
-        let id = {
-            let mut calls = self.shared.calls();
-            if calls.closed.is_some() {
-                drop(calls);
-                return Err(self.shared.closed_error());
+        let mut calls = self.shared.calls();
+        if calls.closed.is_some() {
+            drop(calls);
+            return Err(self.shared.closed_error());
+        }
+        // Ids wrap around, skipping any still in flight.
+        loop {
+            let id = calls.next_id;
+            calls.next_id = id.wrapping_add(1);
+            if let std::collections::hash_map::Entry::Vacant(slot) = calls.pending.entry(id) {
+                slot.insert(tx);
+                return Ok((PendingGuard { shared: &self.shared, id }, rx));
             }
-            // Ids wrap around, skipping any still in flight.
-            loop {
-                let id = calls.next_id;
-                calls.next_id = id.wrapping_add(1);
-                if let std::collections::hash_map::Entry::Vacant(slot) = calls.pending.entry(id) {
-                    slot.insert(tx);
-                    break id;
-                }
-            }
-        };
-        // Forget the call if this future is dropped (timeout, caller gone) before the answer comes.
-        let _pending = PendingGuard { shared: &self.shared, id };
-        encode(id, &mut frame)?;
-        self.shared.send(frame.freeze()).await?;
-        rx.await.map_err(|_| self.shared.closed_error())
+        }
     }
 
     /// Sends a notification: `method` with `params`, wanting no answer. Returns once it is queued for writing
@@ -364,10 +377,9 @@ impl Transport for Peer {
     fn call_typed<'a>(
         &'a self,
         method: &'a str,
-        params: &'a [Param<'a>],
-        result: &'a mut dyn Slot,
-    ) -> BoxFuture<'a, Result<(), rpc_core::Error>> {
-        Box::pin(Peer::call_typed(self, method, params, result))
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn Answer>, rpc_core::Error>> {
+        Box::pin(Peer::call_typed(self, method, params))
     }
 
     fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), rpc_core::Error>> {
@@ -408,7 +420,7 @@ enum WireParams {
 }
 
 /// What a call answers: a value (the value path) or a handler's reply (the typed path).
-enum Answer {
+enum Outcome {
     Value(Value),
     Typed(Reply),
 }
@@ -424,12 +436,12 @@ where
     V: std::future::Future<Output = Result<Value, Fault>> + Unpin,
     T: std::future::Future<Output = Result<Reply, Fault>> + Unpin,
 {
-    type Output = Result<Answer, Fault>;
+    type Output = Result<Outcome, Fault>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
         match self.get_mut() {
-            Started::Value(call) => Pin::new(call).poll(cx).map(|r| r.map(Answer::Value)),
-            Started::Typed(call) => Pin::new(call).poll(cx).map(|r| r.map(Answer::Typed)),
+            Started::Value(call) => Pin::new(call).poll(cx).map(|r| r.map(Outcome::Value)),
+            Started::Typed(call) => Pin::new(call).poll(cx).map(|r| r.map(Outcome::Typed)),
         }
     }
 }
@@ -465,10 +477,10 @@ fn start_call(
 }
 
 /// The bytes of the response to request `id`.
-fn answer_bytes(id: u32, method: &str, result: Result<Answer, Fault>, format: ErrorFormat) -> Bytes {
+fn answer_bytes(id: u32, method: &str, result: Result<Outcome, Fault>, format: ErrorFormat) -> Bytes {
     match result {
-        Ok(Answer::Value(value)) => codec::response_bytes(id, &Ok(value), format),
-        Ok(Answer::Typed(reply)) => codec::typed_response_bytes(id, method, &reply, format),
+        Ok(Outcome::Value(value)) => codec::response_bytes(id, &Ok(value), format),
+        Ok(Outcome::Typed(reply)) => codec::typed_response_bytes(id, method, &reply, format),
         Err(fault) => {
             tracing::debug!(id, method, code = fault.code, "call answered with a fault");
             codec::response_bytes(id, &Err(fault), format)
