@@ -176,7 +176,9 @@ impl Codec {
         };
         self.scanned = 0;
         self.open.clear();
-        Ok(Some(src.split_to(len)))
+        // The whole buffer is taken as it is when it holds just this object: cutting it would make it shared,
+        // which costs an allocation.
+        Ok(Some(if len == src.len() { std::mem::take(src) } else { src.split_to(len) }))
     }
 
     /// Reads the value of one whole object, as [`decode_frame`](Codec::decode_frame) cuts them.

@@ -111,8 +111,8 @@ pub(crate) struct Shared {
 /// A response as it reaches the call waiting for it: its result still in wire bytes (read straight into the
 /// caller's type on the typed path), or, for an error or a response read the value way, as values.
 pub(crate) enum Answered {
-    /// The bytes of a successful result (a slice of the message).
-    Raw(Bytes),
+    /// The bytes of a successful result.
+    Raw(RawPart),
     /// The result or the peer's error object.
     Value(Result<Value, Value>),
 }
@@ -121,7 +121,10 @@ impl Answered {
     /// The result as a value, or the peer's error as a fault.
     fn into_value(self, max_depth: usize) -> Result<Value, rpc_core::Error> {
         match self {
-            Answered::Raw(raw) => Codec::new(raw.len(), max_depth).read(&raw).map_err(rpc_core::Error::from),
+            Answered::Raw(raw) => {
+                let raw = raw.bytes();
+                Codec::new(raw.len(), max_depth).read(raw).map_err(rpc_core::Error::from)
+            }
             Answered::Value(Ok(value)) => Ok(value),
             Answered::Value(Err(error)) => Err(rpc_core::Error::Fault(codec::error_to_fault(error))),
         }
@@ -138,7 +141,7 @@ impl Answer for TypedAnswer {
     /// The result read straight from its bytes where they read, else through its value.
     fn read(self: Box<Self>, slot: &mut dyn Slot) -> Result<(), rpc_core::Error> {
         if let Answered::Raw(raw) = &self.answered {
-            let mut de = typed::Deserializer::new(raw, self.max_depth);
+            let mut de = typed::Deserializer::new(raw.bytes(), self.max_depth);
             if slot.deserialize(&mut <dyn erased_serde::Deserializer>::erase(&mut de)).is_ok() && de.end().is_ok() {
                 return Ok(());
             }
@@ -414,9 +417,33 @@ enum Work {
 /// A request's params: still in wire bytes (read straight into the handler's types on the typed path), or read
 /// as values.
 enum WireParams {
-    /// The bytes of the params array (a slice of the message).
-    Raw(Bytes),
+    /// The bytes of the params array.
+    Raw(RawPart),
     Values(Vec<Value>),
+}
+
+/// A part of a message kept in wire bytes: the message and where the part lies in it (the message is moved
+/// here, not shared: sharing a buffer's bytes costs an allocation per message).
+pub(crate) struct RawPart {
+    message: Bytes,
+    range: std::ops::Range<usize>,
+}
+
+impl RawPart {
+    /// `part`, a slice of `message`, kept with it.
+    fn new(message: Bytes, part: std::ops::Range<usize>) -> RawPart {
+        RawPart { message, range: part }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.message.get(self.range.clone()).unwrap_or_default()
+    }
+}
+
+/// Where `part`, a slice of `whole`, lies in it.
+fn range_in(whole: &[u8], part: &[u8]) -> std::ops::Range<usize> {
+    let start = (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize);
+    start..start + part.len()
 }
 
 /// What a call answers: a value (the value path) or a handler's reply (the typed path).
@@ -461,13 +488,14 @@ fn start_call(
     let values = match params {
         WireParams::Values(values) => values,
         WireParams::Raw(raw) => {
-            let mut de = typed::Deserializer::new(&raw, max_depth);
+            let raw = raw.bytes();
+            let mut de = typed::Deserializer::new(raw, max_depth);
             let started = serve_call_typed(dispatch, method, &mut <dyn erased_serde::Deserializer>::erase(&mut de), cx);
             if let Some(call) = started.filter(|_| de.end().is_ok()) {
                 return Started::Typed(call);
             }
             // The frame was checked when it was cut, so its params read as values.
-            match Codec::new(raw.len(), max_depth).read(&raw) {
+            match Codec::new(raw.len(), max_depth).read(raw) {
                 Ok(Value::Array(values)) => values,
                 _ => Vec::new(),
             }
@@ -907,8 +935,9 @@ impl<'a> ReadLoop<'a> {
     fn on_frame(&mut self, codec: &mut Codec, frame: BytesMut) -> Result<Option<Bytes>, Error> {
         let frame = frame.freeze();
         if let Some(parts) = typed::request_parts(&frame) {
-            let (method, params) = (parts.method.to_owned(), WireParams::Raw(frame.slice_ref(parts.params)));
-            match parts.id {
+            let (id, method, range) = (parts.id, parts.method.to_owned(), range_in(&frame, parts.params));
+            let params = WireParams::Raw(RawPart::new(frame, range));
+            match id {
                 Some(id) if self.draining => return Ok(Some(self.refusal(id))),
                 Some(id) => self.backlog.push_back(Work::Request { id, method, params }),
                 None if self.draining => tracing::debug!(method, "shutting down: a notification was dropped"),
@@ -918,7 +947,8 @@ impl<'a> ReadLoop<'a> {
         } else if let Some(parts) = typed::response_parts(&frame)
             && !parts.is_error()
         {
-            self.shared.answer(parts.id, Answered::Raw(frame.slice_ref(parts.result)));
+            let (id, range) = (parts.id, range_in(&frame, parts.result));
+            self.shared.answer(id, Answered::Raw(RawPart::new(frame, range)));
             return Ok(None);
         }
         let value = codec.read(&frame)?;
