@@ -14,25 +14,7 @@ use rpc_json::codec::{
     DEFAULT_MAX_DEPTH, MAX_DEPTH, Response, Responses, decode_responses, decode_value, encode_response, encode_value,
     typed,
 };
-use serde::Deserialize;
-
-/// A struct with the shapes a handler's params take.
-#[derive(Debug, PartialEq, Deserialize)]
-struct Probe {
-    a: Option<i64>,
-    b: Vec<String>,
-    c: Kind,
-    #[serde(with = "serde_bytes")]
-    d: Vec<u8>,
-    e: (u8, f32),
-}
-
-#[derive(Debug, PartialEq, Deserialize)]
-enum Kind {
-    A,
-    B(i32),
-    C { x: f64 },
-}
+use rpc_fuzz::Probe;
 
 fn encode_one(r: &Response) -> Option<Vec<u8>> {
     encode_response(&r.id, r.result.as_ref()).ok()

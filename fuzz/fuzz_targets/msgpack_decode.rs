@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use rpc_core::{Value, from_value};
 use rpc_msgpack::codec::{Codec, Message, encode_value, typed};
-use serde::Deserialize;
+use rpc_fuzz::Probe;
 use tokio_util::codec::Decoder;
 
 /// What a codec makes of a stream: the values it yields, then the error that stopped it (if any).
@@ -57,24 +57,6 @@ fn chunks(data: &[u8], seed: u8) -> Vec<&[u8]> {
         rest = tail;
     }
     out
-}
-
-/// A struct with the shapes a handler's params take.
-#[derive(Debug, PartialEq, Deserialize)]
-struct Probe {
-    a: Option<i64>,
-    b: Vec<String>,
-    c: Kind,
-    #[serde(with = "serde_bytes")]
-    d: Vec<u8>,
-    e: (u8, f32),
-}
-
-#[derive(Debug, PartialEq, Deserialize)]
-enum Kind {
-    A,
-    B(i32),
-    C { x: f64 },
 }
 
 /// Where the typed path reads a whole object, it reads what the value path reads.
