@@ -10,11 +10,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use rpc_core::{Value, from_value};
+use rpc_fuzz::Probe;
 use rpc_json::codec::{
     DEFAULT_MAX_DEPTH, MAX_DEPTH, Response, Responses, decode_responses, decode_value, encode_response, encode_value,
     typed,
 };
-use rpc_fuzz::Probe;
 
 fn encode_one(r: &Response) -> Option<Vec<u8>> {
     encode_response(&r.id, r.result.as_ref()).ok()

@@ -13,8 +13,8 @@
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use rpc_core::{Value, from_value};
-use rpc_msgpack::codec::{Codec, Message, encode_value, typed};
 use rpc_fuzz::Probe;
+use rpc_msgpack::codec::{Codec, Message, encode_value, typed};
 use tokio_util::codec::Decoder;
 
 /// What a codec makes of a stream: the values it yields, then the error that stopped it (if any).
