@@ -54,16 +54,8 @@ pub struct RequestParts<'a> {
 /// ([`typed::from_params_slice`](super::typed::from_params_slice) does), the request is what the general path
 /// reads.
 pub fn request_parts(body: &[u8]) -> Option<RequestParts<'_>> {
-    let mut c = Cursor { b: body, pos: 0 };
-    c.ws();
-    c.byte(b'{')?;
     let (mut jsonrpc, mut method, mut params, mut id) = (false, None, None, None);
-    loop {
-        c.ws();
-        let key = c.plain_string()?;
-        c.ws();
-        c.byte(b':')?;
-        c.ws();
+    members(body, |key, c| {
         match key {
             b"jsonrpc" if !jsonrpc => {
                 c.literal(b"\"2.0\"")?;
@@ -78,6 +70,28 @@ pub fn request_parts(body: &[u8]) -> Option<RequestParts<'_>> {
             b"id" if id.is_none() => id = Some(c.id()?),
             _ => return None,
         }
+        Some(())
+    })?;
+    if !jsonrpc {
+        return None;
+    }
+    Some(RequestParts { id, method: method?, params })
+}
+
+/// Walks the members of the one object that `body` holds (whitespace around it allowed, nothing else), handing
+/// each key (a plain string) to `member` with the cursor at its value, which `member` reads. `None` if the body
+/// is not such an object, or if `member` gives up on a member.
+fn members<'a>(body: &'a [u8], mut member: impl FnMut(&'a [u8], &mut Cursor<'a>) -> Option<()>) -> Option<()> {
+    let mut c = Cursor { b: body, pos: 0 };
+    c.ws();
+    c.byte(b'{')?;
+    loop {
+        c.ws();
+        let key = c.plain_string()?;
+        c.ws();
+        c.byte(b':')?;
+        c.ws();
+        member(key, &mut c)?;
         c.ws();
         match c.next()? {
             b',' => {}
@@ -85,10 +99,7 @@ pub fn request_parts(body: &[u8]) -> Option<RequestParts<'_>> {
             _ => return None,
         }
     }
-    if !c.at_end() || !jsonrpc {
-        return None;
-    }
-    Some(RequestParts { id, method: method?, params })
+    c.at_end().then_some(())
 }
 
 /// The parts of a response with the common shape, a single result (not an error, not a batch): the id it
@@ -99,16 +110,8 @@ pub fn request_parts(body: &[u8]) -> Option<RequestParts<'_>> {
 /// [`decode_response`](super::decode_response), which decides. When it reads as
 /// [`decode_value`](super::decode_value) reads it, the response is what `decode_response` reads.
 pub(crate) fn response_parts(body: &[u8]) -> Option<(Id, &[u8])> {
-    let mut c = Cursor { b: body, pos: 0 };
-    c.ws();
-    c.byte(b'{')?;
     let (mut jsonrpc, mut error, mut result, mut id) = (false, false, None, None);
-    loop {
-        c.ws();
-        let key = c.plain_string()?;
-        c.ws();
-        c.byte(b':')?;
-        c.ws();
+    members(body, |key, c| {
         match key {
             b"jsonrpc" if !jsonrpc => {
                 c.literal(b"\"2.0\"")?;
@@ -134,16 +137,8 @@ pub(crate) fn response_parts(body: &[u8]) -> Option<(Id, &[u8])> {
             }
             _ => return None,
         }
-        c.ws();
-        match c.next()? {
-            b',' => {}
-            b'}' => break,
-            _ => return None,
-        }
-    }
-    if !c.at_end() {
-        return None;
-    }
+        Some(())
+    })?;
     Some((id.unwrap_or_else(Id::null), result?))
 }
 
