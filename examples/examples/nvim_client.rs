@@ -16,6 +16,7 @@ use clap::Parser;
 use rpc_core::Value;
 use rpc_examples::{Doubler, ServicesServer};
 use rpc_msgpack::Client;
+use rpc_msgpack::MessagePackSettings;
 use rpc_msgpack::codec::ErrorFormat;
 
 /// Talk to a running Neovim over MessagePack-RPC, both ways.

@@ -8,6 +8,7 @@
 //! ```
 
 use rpc_core::{Context, Fault, Value, service};
+use rpc_msgpack::MessagePackSettings;
 use rpc_msgpack::Peer;
 use rpc_msgpack::codec::ErrorFormat;
 

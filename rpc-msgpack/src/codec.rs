@@ -691,6 +691,13 @@ pub(crate) fn encode_request_with(id: u32, method: &str, params_array: &[u8], ds
     Ok(())
 }
 
+/// Appends a notification `[2, method, params]` whose params array is already encoded.
+pub(crate) fn encode_notification_with(method: &str, params_array: &[u8], dst: &mut BytesMut) -> Result<(), Error> {
+    encode_envelope(dst, 3, NOTIFICATION, None, Some(method))?;
+    dst.extend_from_slice(params_array);
+    Ok(())
+}
+
 /// The bytes of a response to request `id` on the typed path: the handler's reply serialised straight to the
 /// wire, or through its value where it cannot be (then as [`response_bytes`] writes it).
 pub(crate) fn typed_response_bytes(id: u32, method: &str, reply: &Reply, format: ErrorFormat) -> Bytes {

@@ -43,6 +43,7 @@
 //!
 //! ```no_run
 //! use rpc_core::service;
+//! use rpc_msgpack::MessagePackSettings;
 //!
 //! #[service]
 //! pub trait Services {
@@ -113,6 +114,9 @@
 //! carries on once a restarted server is back; without it, the client stays closed.
 //!
 //! # The pieces
+//! This crate is MessagePack's codec plus its [`Protocol`](rpc_engine::Protocol) impl ([`MessagePack`]); the
+//! connection loop, the server's accept loop and the client are the shared engine's (`rpc-engine`), which
+//! JSON-RPC's duplex transports run on too.
 //! - [`Server`]: serves a dispatcher on any [`Listener`] (TCP, Unix sockets), on stdio, or on one stream.
 //! - [`Client`], [`ClientBuilder`]: one connection, multiplexed; implements [`rpc_core::Transport`].
 //! - [`Peer`]: a handle for calling the other end of a connection, from either side.
@@ -157,22 +161,27 @@
 
 #![deny(missing_docs)]
 
-mod auth;
-mod client;
 pub mod codec;
 mod error;
-mod server;
-mod session;
-mod tls;
+mod protocol;
 
 /// The rustls version this crate's TLS settings take, re-exported so users need not match it by hand.
-pub use rustls;
+pub use rpc_engine::rustls;
 
-pub use auth::ConnectionInfo;
-pub use client::{Client, ClientBuilder, DEFAULT_CLIENT_MAX_MESSAGE_SIZE};
 pub use error::Error;
-pub use server::{
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_IN_FLIGHT_TOTAL, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT,
-    DEFAULT_TLS_HANDSHAKE_TIMEOUT, Listener, Server,
+pub use protocol::{MessagePack, MessagePackSettings};
+pub use rpc_engine::{
+    ConnectionInfo, DEFAULT_CLIENT_MAX_MESSAGE_SIZE, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_IN_FLIGHT_TOTAL, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIMEOUT,
+    DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_WRITE_QUEUE, Listener, Peer,
 };
-pub use session::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT, DEFAULT_WRITE_QUEUE, Peer};
+
+/// The MessagePack-RPC server: the engine's duplex [`Server`](rpc_engine::Server) speaking MessagePack-RPC.
+/// See [`rpc_engine::Server`] for its settings; [`MessagePackSettings`] adds the error shape.
+pub type Server<D> = rpc_engine::Server<D, MessagePack>;
+
+/// The MessagePack-RPC client: the engine's [`Client`](rpc_engine::Client) speaking MessagePack-RPC.
+pub type Client = rpc_engine::Client<MessagePack>;
+
+/// Settings for a [`Client`], and the handler that answers the server's calls.
+pub type ClientBuilder = rpc_engine::ClientBuilder<MessagePack>;

@@ -11,6 +11,7 @@ mod common;
 use common::{Impl, ProbeServer, serve};
 use rpc_core::{Ext, Value};
 use rpc_msgpack::Client;
+use rpc_msgpack::MessagePackSettings;
 use rpc_msgpack::codec::ErrorFormat;
 use rpc_test_support::{example_binary, spawn_nvim};
 

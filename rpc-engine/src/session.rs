@@ -7,7 +7,8 @@
 //!   `max_in_flight_total` across its connections); each request runs as its own task, for up to
 //!   `handler_timeout`, and queues its response when it finishes, so answers go out in the order calls finish.
 //!   Notifications run one at a time on a task of their own (started with the first one), in arrival order
-//!   (Neovim's buffer events must be applied in order). When the backlog is as long as `max_in_flight`, the loop
+//!   (Neovim's buffer events must be applied in order), and a request read after notifications starts once they
+//!   have run (a peer that notifies, then asks, sees what it notified). When the backlog is as long as `max_in_flight`, the loop
 //!   stops reading: the peer's writes back up. With an `idle_timeout`, a peer that sends nothing for that long
 //!   while no call is in flight either way is closed.
 //! - the write loop takes encoded messages from a queue of `write_queue` entries and writes them, flushing when
@@ -31,15 +32,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rpc_core::typed::{Answer, Param, Reply, Slot, erased_serde};
+use rpc_core::typed::{Answer, Param, Reply, Slot};
 use rpc_core::{BoxFuture, Context, Dispatch, Fault, Transport, Value, serve_call, serve_call_typed, time_limit};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
-use crate::codec::{self, Codec, ErrorFormat, Message, typed};
+use crate::framing::{FrameRead, FrameWrite};
+use crate::protocol::{Answered, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, RequestId};
 
 /// The default limit on calls handled at once per connection (as many more wait, read, before the connection
 /// stops reading): 128.
@@ -49,15 +50,14 @@ pub const DEFAULT_WRITE_QUEUE: usize = 128;
 /// The default time an outgoing call may take, from queueing it to its answer: 30 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The default limit on nesting in a message (arrays and maps, or objects, the message's own envelope counting
+/// as one level): 64.
+pub const DEFAULT_MAX_DEPTH: usize = 64;
 /// How long a closing connection goes on writing what was queued before it (e.g. a notification sent just
 /// before a client is dropped).
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
-/// Reads into an empty buffer go through this much stack first.
-const PROBE: usize = 4096;
-/// Reads ask for at least this much room in the read buffer.
-const READ_CHUNK: usize = 16 * 1024;
-/// Small messages queued together are gathered into writes of up to this size.
-const WRITE_BUFFER: usize = 64 * 1024;
+/// Room reserved for a small message: writing one item at a time into an empty buffer would grow it often.
+const SMALL_MESSAGE: usize = 64;
 
 /// Settings every connection has, whichever side opened it.
 #[derive(Clone, Debug)]
@@ -71,7 +71,6 @@ pub(crate) struct Config {
     pub(crate) idle_timeout: Option<Duration>,
     /// Permits for the calls handled at once across every connection of a server (`None`: no such bound).
     pub(crate) total: Option<Arc<Semaphore>>,
-    pub(crate) error_format: ErrorFormat,
 }
 
 impl Config {
@@ -79,20 +78,20 @@ impl Config {
     pub(crate) fn new(max_message_size: usize) -> Config {
         Config {
             max_message_size,
-            max_depth: codec::DEFAULT_MAX_DEPTH,
+            max_depth: DEFAULT_MAX_DEPTH,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             write_queue: DEFAULT_WRITE_QUEUE,
             call_timeout: Some(DEFAULT_TIMEOUT),
             handler_timeout: Some(rpc_core::DEFAULT_HANDLER_TIMEOUT),
             idle_timeout: None,
             total: None,
-            error_format: ErrorFormat::CodeMessage,
         }
     }
 }
 
 /// What a connection's loops and its [`Peer`] handles share.
 pub(crate) struct Shared {
+    protocol: Arc<dyn Protocol>,
     tx: mpsc::Sender<Bytes>,
     calls: Mutex<Calls>,
     closed: CancellationToken,
@@ -108,31 +107,18 @@ pub(crate) struct Shared {
     finished_wake: tokio::sync::Notify,
 }
 
-/// A response as it reaches the call waiting for it: its result still in wire bytes (read straight into the
-/// caller's type on the typed path), or, for an error or a response read the value way, as values.
-pub(crate) enum Answered {
-    /// The bytes of a successful result.
-    Raw(RawPart),
-    /// The result or the peer's error object.
-    Value(Result<Value, Value>),
-}
-
-impl Answered {
-    /// The result as a value, or the peer's error as a fault.
-    fn into_value(self, max_depth: usize) -> Result<Value, rpc_core::Error> {
-        match self {
-            Answered::Raw(raw) => {
-                let raw = raw.bytes();
-                Codec::new(raw.len(), max_depth).read(raw).map_err(rpc_core::Error::from)
-            }
-            Answered::Value(Ok(value)) => Ok(value),
-            Answered::Value(Err(error)) => Err(rpc_core::Error::Fault(codec::error_to_fault(error))),
-        }
+/// The result of an answer as a value, or the peer's error as a fault.
+fn answer_value(protocol: &dyn Protocol, answered: Answered, max_depth: usize) -> Result<Value, rpc_core::Error> {
+    match answered {
+        Answered::Raw(raw) => protocol.read_value(Part::Result, raw.bytes(), max_depth),
+        Answered::Value(value) => Ok(value),
+        Answered::Fault(fault) => Err(rpc_core::Error::Fault(fault)),
     }
 }
 
 /// The answer of a typed call, read into the caller's type when it asks.
 struct TypedAnswer {
+    protocol: Arc<dyn Protocol>,
     answered: Answered,
     max_depth: usize,
 }
@@ -140,13 +126,14 @@ struct TypedAnswer {
 impl Answer for TypedAnswer {
     /// The result read straight from its bytes where they read, else through its value.
     fn read(self: Box<Self>, slot: &mut dyn Slot) -> Result<(), rpc_core::Error> {
-        if let Answered::Raw(raw) = &self.answered {
-            let mut de = typed::Deserializer::new(raw.bytes(), self.max_depth);
-            if slot.deserialize(&mut <dyn erased_serde::Deserializer>::erase(&mut de)).is_ok() && de.end().is_ok() {
-                return Ok(());
-            }
+        if let Answered::Raw(raw) = &self.answered
+            && self
+                .protocol
+                .deserialize(Part::Result, raw.bytes(), self.max_depth, &mut |de| slot.deserialize(de).is_ok())
+        {
+            return Ok(());
         }
-        slot.set_value(self.answered.into_value(self.max_depth)?)
+        slot.set_value(answer_value(&*self.protocol, self.answered, self.max_depth)?)
     }
 }
 
@@ -223,7 +210,7 @@ impl Shared {
 }
 
 /// A handle for calling the other end of a connection: the client a server handler is serving, or the server
-/// a client is connected to (both can call each other on MessagePack-RPC).
+/// a client is connected to (both can call each other on every duplex transport).
 ///
 /// A server's handlers find it in their [`Context`] (`cx.get::<Peer>()`), as do a client's own handlers;
 /// [`Client::peer`](crate::Client::peer) gives one too. It is cheap to clone, and implements [`Transport`], so a
@@ -232,7 +219,7 @@ impl Shared {
 ///
 /// ```no_run
 /// use rpc_core::{Context, Value, service};
-/// use rpc_msgpack::Peer;
+/// use rpc_engine::Peer;
 ///
 /// #[service]
 /// pub trait Plugin {
@@ -244,7 +231,7 @@ impl Shared {
 ///
 /// impl Plugin for Impl {
 ///     async fn ask(&self, expr: String, cx: &Context) -> Result<Value, rpc_core::Fault> {
-///         let peer = cx.get::<Peer>().ok_or_else(|| rpc_core::Fault::internal_error("not on MessagePack-RPC"))?;
+///         let peer = cx.get::<Peer>().ok_or_else(|| rpc_core::Fault::internal_error("not on a duplex transport"))?;
 ///         peer.notify("nvim_out_write", vec![format!("evaluating {expr}\n").into()]).await?;
 ///         Ok(peer.call("nvim_eval", vec![expr.into()]).await?)
 ///     }
@@ -257,11 +244,13 @@ pub struct Peer {
 
 impl Peer {
     /// Calls `method` on the other side with positional `params` and waits for its answer, up to the
-    /// connection's call timeout. An error reply becomes [`rpc_core::Error::Fault`] (see
-    /// [`error_to_fault`](crate::codec::error_to_fault) for how any error object maps to a fault).
+    /// connection's call timeout. An error reply becomes [`rpc_core::Error::Fault`] (the encoding's docs say
+    /// how any error object maps to a fault).
     pub async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, rpc_core::Error> {
-        let answer = self.exchange(|id, frame| Ok(codec::encode_request(id, method, &params, frame)?));
-        answer.await?.into_value(self.shared.max_depth)
+        let protocol = &*self.shared.protocol;
+        let answer =
+            self.exchange(|id, frame| protocol.encode_request(Some(id), method, OutParams::Values(&params), frame));
+        answer_value(protocol, answer.await?, self.shared.max_depth)
     }
 
     /// Calls `method` on the typed path (see [`rpc_core::typed`]): the params serialised straight to the wire
@@ -272,14 +261,22 @@ impl Peer {
         method: &'a str,
         params: &[Param<'_>],
     ) -> impl std::future::Future<Output = Result<Box<dyn Answer>, rpc_core::Error>> + Send + 'a {
-        let params = codec::typed_params_array(params);
+        let params = self.shared.protocol.encode_params(params);
         async move { self.call_encoded(method, &params?).await }
     }
 
-    /// A typed call whose params array is already encoded.
+    /// The params of a typed call, encoded for [`call_encoded`](Peer::call_encoded).
+    pub(crate) fn encode_params(&self, params: &[Param<'_>]) -> Result<Bytes, rpc_core::Error> {
+        self.shared.protocol.encode_params(params)
+    }
+
+    /// A typed call whose params are already encoded (by [`Protocol::encode_params`]).
     pub(crate) async fn call_encoded(&self, method: &str, params: &[u8]) -> Result<Box<dyn Answer>, rpc_core::Error> {
-        let answered = self.exchange(|id, frame| Ok(codec::encode_request_with(id, method, params, frame)?)).await?;
-        Ok(Box::new(TypedAnswer { answered, max_depth: self.shared.max_depth }))
+        let protocol = &self.shared.protocol;
+        let answered = self
+            .exchange(|id, frame| protocol.encode_request(Some(id), method, OutParams::Encoded(params), frame))
+            .await?;
+        Ok(Box::new(TypedAnswer { protocol: protocol.clone(), answered, max_depth: self.shared.max_depth }))
     }
 
     /// Sends the request `encode` writes for a fresh msgid (registered and encoded before this returns) and
@@ -289,7 +286,7 @@ impl Peer {
         encode: impl FnOnce(u32, &mut BytesMut) -> Result<(), rpc_core::Error>,
     ) -> impl std::future::Future<Output = Result<Answered, rpc_core::Error>> + Send + '_ {
         let sent = self.register().and_then(|(pending, rx)| {
-            let mut frame = BytesMut::with_capacity(codec::SMALL_MESSAGE);
+            let mut frame = BytesMut::with_capacity(SMALL_MESSAGE);
             encode(pending.id, &mut frame)?;
             Ok((pending, rx, frame.freeze()))
         });
@@ -332,8 +329,8 @@ impl Peer {
     /// Sends a notification: `method` with `params`, wanting no answer. Returns once it is queued for writing
     /// (waiting for room in the write queue, up to the call timeout).
     pub async fn notify(&self, method: &str, params: Vec<Value>) -> Result<(), rpc_core::Error> {
-        let mut frame = BytesMut::with_capacity(codec::SMALL_MESSAGE);
-        codec::encode_notification(method, &params, &mut frame)?;
+        let mut frame = BytesMut::with_capacity(SMALL_MESSAGE);
+        self.shared.protocol.encode_request(None, method, OutParams::Values(&params), &mut frame)?;
         let send = self.shared.send(frame.freeze());
         match self.shared.call_timeout {
             Some(limit) => tokio::time::timeout(limit, send).await.unwrap_or(Err(rpc_core::Error::Timeout(limit))),
@@ -410,52 +407,24 @@ impl Drop for PendingGuard<'_> {
 
 /// A call that has been read and waits for a permit to start.
 enum Work {
-    Request { id: u32, method: String, params: WireParams },
-    Notification { method: String, params: WireParams },
+    Request {
+        id: RequestId,
+        method: String,
+        params: Params,
+    },
+    Notification {
+        method: String,
+        params: Params,
+    },
+    /// A message the encoding serves as a whole (a JSON-RPC batch).
+    Whole(Bytes),
 }
 
-/// A request's params: still in wire bytes (read straight into the handler's types on the typed path), or read
-/// as values.
-enum WireParams {
-    /// The bytes of the params array.
-    Raw(RawPart),
-    Values(Vec<Value>),
-}
-
-/// A part of a message kept in wire bytes: the message and where the part lies in it (the message is moved
-/// here, not shared: sharing a buffer's bytes costs an allocation per message).
-pub(crate) struct RawPart {
-    message: Bytes,
-    range: std::ops::Range<usize>,
-}
-
-impl RawPart {
-    /// `part`, a slice of `message`, kept with it.
-    fn new(message: Bytes, part: std::ops::Range<usize>) -> RawPart {
-        RawPart { message, range: part }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        self.message.get(self.range.clone()).unwrap_or_default()
-    }
-}
-
-/// Where `part`, a slice of `whole`, lies in it.
-fn range_in(whole: &[u8], part: &[u8]) -> std::ops::Range<usize> {
-    let start = (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize);
-    start..start + part.len()
-}
-
-/// What a call answers: a value (the value path) or a handler's reply (the typed path).
-enum Outcome {
-    Value(Value),
-    Typed(Reply),
-}
-
-/// A call started on the value path or on the typed path.
+/// A call started on the value path or on the typed path, or refused before it started (its params unreadable).
 enum Started<V, T> {
     Value(V),
     Typed(T),
+    Refused(Option<Fault>),
 }
 
 impl<V, T> std::future::Future for Started<V, T>
@@ -469,6 +438,9 @@ where
         match self.get_mut() {
             Started::Value(call) => Pin::new(call).poll(cx).map(|r| r.map(Outcome::Value)),
             Started::Typed(call) => Pin::new(call).poll(cx).map(|r| r.map(Outcome::Typed)),
+            Started::Refused(fault) => std::task::Poll::Ready(Err(fault
+                .take()
+                .unwrap_or_else(|| Fault::internal_error("a refused call was polled again")))),
         }
     }
 }
@@ -476,28 +448,32 @@ where
 /// Starts a call (or a notification): on the typed path where its params are still in wire bytes and the
 /// dispatcher reads them straight, else on the value path.
 fn start_call(
+    protocol: &dyn Protocol,
     dispatch: &dyn Dispatch,
     cx: &Context,
     max_depth: usize,
     method: &str,
-    params: WireParams,
+    params: Params,
 ) -> Started<
     impl std::future::Future<Output = Result<Value, Fault>> + Send + Unpin + 'static,
     impl std::future::Future<Output = Result<Reply, Fault>> + Send + Unpin + 'static,
 > {
     let values = match params {
-        WireParams::Values(values) => values,
-        WireParams::Raw(raw) => {
+        Params::Values(values) => values,
+        Params::Raw(raw) => {
             let raw = raw.bytes();
-            let mut de = typed::Deserializer::new(raw, max_depth);
-            let started = serve_call_typed(dispatch, method, &mut <dyn erased_serde::Deserializer>::erase(&mut de), cx);
-            if let Some(call) = started.filter(|_| de.end().is_ok()) {
+            let mut started = None;
+            let read = protocol.deserialize(Part::Params, raw, max_depth, &mut |de| {
+                started = serve_call_typed(dispatch, method, de, cx);
+                started.is_some()
+            });
+            if let Some(call) = started.filter(|_| read) {
                 return Started::Typed(call);
             }
-            // The frame was checked when it was cut, so its params read as values.
-            match Codec::new(raw.len(), max_depth).read(raw) {
-                Ok(Value::Array(values)) => values,
-                _ => Vec::new(),
+            match protocol.read_params(raw, max_depth) {
+                Ok(values) => values,
+                // Params that cannot be read at all (JSON checks them only here): the call's answer.
+                Err(fault) => return Started::Refused(Some(fault)),
             }
         }
     };
@@ -505,19 +481,15 @@ fn start_call(
 }
 
 /// The bytes of the response to request `id`.
-fn answer_bytes(id: u32, method: &str, result: Result<Outcome, Fault>, format: ErrorFormat) -> Bytes {
-    match result {
-        Ok(Outcome::Value(value)) => codec::response_bytes(id, &Ok(value), format),
-        Ok(Outcome::Typed(reply)) => codec::typed_response_bytes(id, method, &reply, format),
-        Err(fault) => {
-            tracing::debug!(id, method, code = fault.code, "call answered with a fault");
-            codec::response_bytes(id, &Err(fault), format)
-        }
+fn answer_bytes(protocol: &dyn Protocol, id: &RequestId, method: &str, result: Result<Outcome, Fault>) -> Bytes {
+    if let Err(fault) = &result {
+        tracing::debug!(%id, method, code = fault.code, "call answered with a fault");
     }
+    protocol.encode_response(id, method, result)
 }
 
 /// A notification on its way to the notification task, with the permits it holds.
-type Note = (String, WireParams, Permit);
+type Note = (String, Params, Permit);
 
 /// One connection, ready to run.
 pub(crate) struct Session {
@@ -526,13 +498,17 @@ pub(crate) struct Session {
     dispatch: Arc<dyn Dispatch>,
     cx: Context,
     config: Config,
-    /// Bytes already read from the connection, to be decoded before reading more.
-    input: BytesMut,
 }
 
 impl Session {
-    /// A session that answers calls with `dispatch`; its handlers get `cx` with the [`Peer`] added.
-    pub(crate) fn new(config: Config, dispatch: Arc<dyn Dispatch>, cx: Context) -> Session {
+    /// A session of `protocol` that answers calls with `dispatch`; its handlers get `cx` with the [`Peer`]
+    /// added.
+    pub(crate) fn new(
+        protocol: Arc<dyn Protocol>,
+        config: Config,
+        dispatch: Arc<dyn Dispatch>,
+        cx: Context,
+    ) -> Session {
         let config = Config {
             // A shutdown waits for all the permits at once, counted in a u32.
             max_in_flight: config.max_in_flight.clamp(1, u32::MAX as usize),
@@ -541,6 +517,7 @@ impl Session {
         };
         let (tx, rx) = mpsc::channel(config.write_queue);
         let shared = Arc::new(Shared {
+            protocol,
             tx,
             calls: Mutex::new(Calls { next_id: 0, pending: HashMap::new(), closed: None }),
             closed: CancellationToken::new(),
@@ -551,12 +528,7 @@ impl Session {
             finished_wake: tokio::sync::Notify::new(),
         });
         let cx = cx.with(Peer { shared: shared.clone() });
-        Session { shared, rx, dispatch, cx, config, input: BytesMut::new() }
-    }
-
-    /// This session, starting with `input`: bytes already read from the connection.
-    pub(crate) fn with_input(self, input: BytesMut) -> Session {
-        Session { input, ..self }
+        Session { shared, rx, dispatch, cx, config }
     }
 
     /// The handle for calling the other side.
@@ -585,17 +557,17 @@ impl Session {
         on_eof: OnEof,
     ) -> Result<(), Error>
     where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
+        R: FrameRead,
+        W: FrameWrite,
     {
-        let Session { shared, rx, dispatch, cx, config, input } = self;
+        let Session { shared, rx, dispatch, cx, config } = self;
         // Marks the end for `Peer::shutdown` however this ends (finished, or dropped with its task).
         let _finished = Finished(&shared);
         // Both loops are built inside `join!`: futures held in locals first would take their room twice in this
         // one's state, which every idle connection pays for.
         let (read, write) = tokio::join!(
             async {
-                let outcome = ReadLoop::new(&shared, dispatch, cx, &config).run(input, reader, shutdown, on_eof).await;
+                let outcome = ReadLoop::new(&shared, dispatch, cx, &config).run(reader, shutdown, on_eof).await;
                 shared.close(match &outcome {
                     Ok(reason) => (*reason).to_owned(),
                     Err(e) => e.to_string(),
@@ -611,7 +583,7 @@ impl Session {
             },
         );
         let reason = shared.calls().closed.clone().unwrap_or_default();
-        tracing::debug!(reason, "MessagePack-RPC connection closed");
+        tracing::debug!(reason, protocol = shared.protocol.name(), "connection closed");
         read.map(drop).and(write.map_err(Error::Io))
     }
 }
@@ -653,6 +625,10 @@ struct ReadLoop<'a> {
     /// The notification task's queue and the task, started with the first notification (most connections never
     /// get one).
     notes: Option<(mpsc::Sender<Note>, tokio::task::JoinHandle<()>)>,
+    /// How many notifications have been handed to the notification task, and how many it has run: a request
+    /// read after notifications starts once they have run (a peer that notifies, then asks, sees the effect).
+    notes_queued: u64,
+    notes_done: Arc<NotesDone>,
     draining: bool,
     /// The input has ended (with [`OnEof::Finish`]): no more reading, only finishing.
     ended: bool,
@@ -689,6 +665,8 @@ impl<'a> ReadLoop<'a> {
             backlog: VecDeque::new(),
             tasks: JoinSet::new(),
             notes: None,
+            notes_queued: 0,
+            notes_done: Arc::default(),
             draining: false,
             ended: false,
             paused: false,
@@ -698,15 +676,12 @@ impl<'a> ReadLoop<'a> {
 
     /// Reads and dispatches until the connection ends, starting with the bytes in `buf`; `Ok` says why it
     /// ended normally.
-    async fn run<R: AsyncRead + Unpin>(
+    async fn run<R: FrameRead>(
         &mut self,
-        // Grown when bytes are read, and released while the connection waits between messages.
-        mut buf: BytesMut,
         mut reader: R,
         shutdown: CancellationToken,
         on_eof: OnEof,
     ) -> Result<&'static str, Error> {
-        let mut codec = Codec::new(self.config.max_message_size, self.config.max_depth);
         let closed = self.shared.closed.clone();
         let idle_timeout = self.config.idle_timeout;
         // Boxed: most connections have no idle timeout, and their task need not make room for a timer.
@@ -725,9 +700,9 @@ impl<'a> ReadLoop<'a> {
             let room = self.backlog.len() < self.config.max_in_flight;
             if room {
                 self.paused = false;
-                match codec.decode_frame(&mut buf) {
+                match reader.next_frame() {
                     Ok(Some(frame)) => {
-                        if let Some(reply) = self.on_frame(&mut codec, frame)? {
+                        if let Some(reply) = self.on_frame(frame)? {
                             // Rare paths are boxed, here and below: an idle connection's task keeps no room
                             // for them.
                             let _ = Box::pin(self.shared.send(reply)).await;
@@ -735,9 +710,9 @@ impl<'a> ReadLoop<'a> {
                         continue;
                     }
                     Ok(None) => {}
-                    Err(e) => {
-                        Box::pin(self.on_broken_stream(&e, &buf)).await;
-                        return Err(e);
+                    Err(broken) => {
+                        Box::pin(self.on_broken_stream(&broken)).await;
+                        return Err(Error::Broken(broken.reason));
                     }
                 }
             } else if !std::mem::replace(&mut self.paused, true) {
@@ -757,16 +732,16 @@ impl<'a> ReadLoop<'a> {
                         self.start_next(Some(permit));
                     }
                 }
-                read = read_some(&mut reader, &mut buf), if room && !self.ended => match read {
-                    Ok(0) if buf.is_empty() && on_eof == OnEof::Finish => self.ended = true,
-                    Ok(0) if buf.is_empty() => {
+                read = reader.read(), if room && !self.ended => match read {
+                    Ok(0) if reader.partial() == 0 && on_eof == OnEof::Finish => self.ended = true,
+                    Ok(0) if reader.partial() == 0 => {
                         self.finish_notifications();
                         return Ok("the peer closed the connection");
                     }
                     Ok(0) => {
-                        return Err(Error::Malformed(format!(
+                        return Err(Error::Broken(format!(
                             "the stream ended inside a message ({} bytes of it read)",
-                            buf.len()
+                            reader.partial()
                         )));
                     }
                     Ok(_) => {
@@ -794,12 +769,12 @@ impl<'a> ReadLoop<'a> {
     /// still run, in order (they want no answer; dropping them would lose what the peer sent last). They finish
     /// in the background after the connection has closed, each under the handler timeout.
     fn finish_notifications(&mut self) {
-        let rest: Vec<(String, WireParams)> = self
+        let rest: Vec<(String, Params)> = self
             .backlog
             .drain(..)
             .filter_map(|work| match work {
                 Work::Notification { method, params } => Some((method, params)),
-                Work::Request { .. } => None,
+                Work::Request { .. } | Work::Whole(_) => None,
             })
             .collect();
         let running = self.notes.take().map(|(notes, task)| {
@@ -810,13 +785,13 @@ impl<'a> ReadLoop<'a> {
             return;
         }
         let (dispatch, cx, limit) = (self.dispatch.clone(), self.cx.clone(), self.config.handler_timeout);
-        let depth = self.config.max_depth;
+        let (protocol, depth) = (self.shared.protocol.clone(), self.config.max_depth);
         tokio::spawn(async move {
             if let Some(task) = running {
                 let _ = task.await;
             }
             for (method, params) in rest {
-                run_notification(&*dispatch, &cx, limit, depth, &method, params).await;
+                run_notification(&*protocol, &*dispatch, &cx, limit, depth, &method, params).await;
             }
         });
     }
@@ -833,7 +808,7 @@ impl<'a> ReadLoop<'a> {
             // one locks its semaphore): they are taken only for a call that goes on.
             if self.permits.available_permits() > 0
                 && self.config.total.as_ref().is_none_or(|total| total.available_permits() > 0)
-                && matches!(self.backlog.front(), Some(Work::Request { .. }))
+                && matches!(self.backlog.front(), Some(Work::Request { .. } | Work::Whole(_)))
             {
                 self.start_next(None);
                 continue;
@@ -870,16 +845,33 @@ impl<'a> ReadLoop<'a> {
         self.stalled = false;
         let limit = self.config.handler_timeout;
         match self.backlog.pop_front() {
+            Some(Work::Request { id, method, params }) if self.notes_done.count() < self.notes_queued => {
+                // Notifications read before this request are still running: it starts after them.
+                let after = self.notes_queued;
+                let permit = permit.or_else(|| self.spare_permit());
+                let (done, dispatch, cx) = (self.notes_done.clone(), self.dispatch.clone(), self.cx.clone());
+                let (shared, depth) = (self.shared.clone(), self.config.max_depth);
+                let answering = Answering::new(self.shared.clone());
+                self.tasks.spawn(async move {
+                    done.reached(after).await;
+                    let call = start_call(&*shared.protocol, &*dispatch, &cx, depth, &method, params);
+                    let result = time_limit(&method, limit, call).await;
+                    drop(answering);
+                    let _ = shared.send(answer_bytes(&*shared.protocol, &id, &method, result)).await;
+                    drop(permit);
+                });
+            }
             Some(Work::Request { id, method, params }) => {
-                let mut call = start_call(&*self.dispatch, &self.cx, self.config.max_depth, &method, params);
+                let shared_ref: &'a Arc<Shared> = self.shared;
+                let protocol = &*shared_ref.protocol;
+                let mut call = start_call(protocol, &*self.dispatch, &self.cx, self.config.max_depth, &method, params);
                 let shared = self.shared.clone();
-                let format = self.config.error_format;
                 // Most calls are answered at their first poll: answer those here, without a task (spawning,
                 // scheduling and joining one costs more than a small call). The others go on in a task of their
                 // own, which polls them again with its own waker.
                 let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
                 if let std::task::Poll::Ready(result) = Pin::new(&mut call).poll(&mut noop) {
-                    match shared.tx.try_send(answer_bytes(id, &method, result, format)) {
+                    match shared.tx.try_send(answer_bytes(protocol, &id, &method, result)) {
                         Err(mpsc::error::TrySendError::Full(answer)) => {
                             // The write queue is full: wait for room holding the permit (the backpressure).
                             let permit = permit.or_else(|| self.spare_permit());
@@ -906,7 +898,28 @@ impl<'a> ReadLoop<'a> {
                     let result = time_limit(&method, limit, call).await;
                     drop(answering);
                     // Waiting here for room in the write queue, holding the permit, is the backpressure.
-                    let _ = shared.send(answer_bytes(id, &method, result, format)).await;
+                    let _ = shared.send(answer_bytes(&*shared.protocol, &id, &method, result)).await;
+                    drop(permit);
+                });
+            }
+            Some(Work::Whole(frame)) => {
+                let mut permit = permit.or_else(|| self.spare_permit());
+                let total = self.config.total.clone();
+                let limits = Limits { max_depth: self.config.max_depth, handler_timeout: self.config.handler_timeout };
+                let answer = self.shared.protocol.serve_whole(&self.dispatch, frame, self.cx.clone(), limits);
+                let shared = self.shared.clone();
+                let answering = Answering::new(self.shared.clone());
+                self.tasks.spawn(async move {
+                    if let (Some(permit), Some(total)) = (&mut permit, total)
+                        && permit._total.is_none()
+                    {
+                        permit._total = total.acquire_owned().await.ok();
+                    }
+                    let answer = answer.await;
+                    drop(answering);
+                    if let Some(answer) = answer {
+                        let _ = shared.send(answer).await;
+                    }
                     drop(permit);
                 });
             }
@@ -919,10 +932,13 @@ impl<'a> ReadLoop<'a> {
                     // Every queued notification holds a permit, so this queue never holds more than max_in_flight.
                     let (notes, rx) = mpsc::channel(self.config.max_in_flight);
                     let (dispatch, cx, depth) = (self.dispatch.clone(), self.cx.clone(), self.config.max_depth);
-                    let task = tokio::spawn(run_notifications(rx, dispatch, cx, limit, depth));
+                    let (protocol, done) = (self.shared.protocol.clone(), self.notes_done.clone());
+                    let task = tokio::spawn(run_notifications(rx, protocol, dispatch, cx, limit, depth, done));
                     (notes, task)
                 });
+                self.notes_queued += 1;
                 if notes.try_send((method, params, permit)).is_err() {
+                    self.notes_done.add_one();
                     tracing::error!("the notification task has stopped; a notification was dropped");
                 }
             }
@@ -931,66 +947,38 @@ impl<'a> ReadLoop<'a> {
     }
 
     /// Routes one whole message, cut from the stream but not read yet: requests keep their params and responses
-    /// their results in wire bytes, for the typed path; anything else is read as values.
-    fn on_frame(&mut self, codec: &mut Codec, frame: BytesMut) -> Result<Option<Bytes>, Error> {
-        let frame = frame.freeze();
-        if let Some(parts) = typed::request_parts(&frame) {
-            let (id, method, range) = (parts.id, parts.method.to_owned(), range_in(&frame, parts.params));
-            let params = WireParams::Raw(RawPart::new(frame, range));
-            match id {
-                Some(id) if self.draining => return Ok(Some(self.refusal(id))),
-                Some(id) => self.backlog.push_back(Work::Request { id, method, params }),
-                None if self.draining => tracing::debug!(method, "shutting down: a notification was dropped"),
-                None => self.backlog.push_back(Work::Notification { method, params }),
+    /// their results in wire bytes, for the typed path. Returns the reply to send, if it gets one here (a
+    /// request refused while shutting down, or an invalid one). A message that is not one of the encoding's
+    /// closes the connection.
+    fn on_frame(&mut self, frame: Bytes) -> Result<Option<Bytes>, Error> {
+        match self.shared.protocol.classify(frame, self.config.max_depth) {
+            Incoming::Request { id, .. } if self.draining => return Ok(Some(self.refusal(&id))),
+            Incoming::Request { id, method, params } => self.backlog.push_back(Work::Request { id, method, params }),
+            Incoming::Notification { method, .. } if self.draining => {
+                tracing::debug!(method, "shutting down: a notification was dropped");
             }
-            return Ok(None);
-        } else if let Some(parts) = typed::response_parts(&frame)
-            && !parts.is_error()
-        {
-            let (id, range) = (parts.id, range_in(&frame, parts.result));
-            self.shared.answer(id, Answered::Raw(RawPart::new(frame, range)));
-            return Ok(None);
-        }
-        let value = codec.read(&frame)?;
-        self.on_message(value)
-    }
-
-    /// Routes one message; returns the error reply to send, if it gets one here (a request refused while
-    /// shutting down, or an invalid one). An object that is not a message and is no request that can be
-    /// answered means the peer does not speak MessagePack-RPC: that error closes the connection.
-    fn on_message(&mut self, value: Value) -> Result<Option<Bytes>, Error> {
-        match Message::from_value(value) {
-            Ok(Message::Response { id, result }) => self.shared.answer(id, Answered::Value(result)),
-            Ok(Message::Request { id, method, params }) => {
-                if self.draining {
-                    return Ok(Some(self.refusal(id)));
-                }
-                self.backlog.push_back(Work::Request { id, method, params: WireParams::Values(params) });
+            Incoming::Notification { method, params } => self.backlog.push_back(Work::Notification { method, params }),
+            Incoming::Response { id, answer } => self.shared.answer(id, answer),
+            Incoming::Whole(_) if self.draining => {
+                let fault = Fault::internal_error("the server is shutting down");
+                return Ok(self.shared.protocol.encode_error(None, &fault));
             }
-            Ok(Message::Notification { method, params }) => {
-                if self.draining {
-                    tracing::debug!(method, "shutting down: a notification was dropped");
-                } else {
-                    self.backlog.push_back(Work::Notification { method, params: WireParams::Values(params) });
-                }
-            }
-            Err(e @ Error::Invalid { id: Some(id), .. }) => {
-                tracing::warn!(error = %e, "answering an invalid request");
-                return Ok(Some(codec::response_bytes(id, &Err(e.to_fault()), self.config.error_format)));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "closing the connection: not a MessagePack-RPC message");
-                return Err(e);
+            Incoming::Whole(frame) => self.backlog.push_back(Work::Whole(frame)),
+            Incoming::Reply(reply) => return Ok(Some(reply)),
+            Incoming::Ignored => {}
+            Incoming::Invalid(reason) => {
+                tracing::warn!(reason, "closing the connection: not a {} message", self.shared.protocol.name());
+                return Err(Error::Invalid(reason));
             }
         }
         Ok(None)
     }
 
-    /// Logs an error that breaks the stream, and answers the request it was in if that request's id is known.
-    async fn on_broken_stream(&self, e: &Error, buf: &[u8]) {
-        tracing::warn!(error = %e, "closing the connection: the stream cannot be read further");
-        if let Some(id) = codec::peek_request_id(buf) {
-            let _ = self.shared.send(codec::response_bytes(id, &Err(e.to_fault()), self.config.error_format)).await;
+    /// Logs bytes that break the stream, and answers the request they were in if the encoding can.
+    async fn on_broken_stream(&self, broken: &crate::framing::Broken) {
+        tracing::warn!(reason = broken.reason, "closing the connection: the stream cannot be read further");
+        if let Some(reply) = self.shared.protocol.encode_error(broken.id.as_ref(), &broken.fault) {
+            let _ = self.shared.send(reply).await;
         }
     }
 
@@ -998,15 +986,15 @@ impl<'a> ReadLoop<'a> {
         self.draining = true;
         for work in std::mem::take(&mut self.backlog) {
             if let Work::Request { id, .. } = work {
-                let _ = self.shared.send(self.refusal(id)).await;
+                let _ = self.shared.send(self.refusal(&id)).await;
             }
         }
     }
 
     /// The answer to a request that comes while the server shuts down.
-    fn refusal(&self, id: u32) -> Bytes {
+    fn refusal(&self, id: &RequestId) -> Bytes {
         let fault = Fault::internal_error("the server is shutting down");
-        codec::response_bytes(id, &Err(fault), self.config.error_format)
+        self.shared.protocol.encode_response(id, "", Err(fault))
     }
 }
 
@@ -1028,75 +1016,42 @@ async fn acquire(connection: Arc<Semaphore>, total: Option<Arc<Semaphore>>) -> O
     Some(Permit { _connection: connection, _total: total })
 }
 
-/// Reads what is available into `buf`, making room for [`READ_CHUNK`] bytes first. While nothing has arrived
-/// and `buf` holds no part of a message, its memory is released: an idle connection holds no read buffer.
-pub(crate) async fn read_some<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut BytesMut) -> io::Result<usize> {
-    std::future::poll_fn(|cx| {
-        if buf.is_empty() {
-            // Holding no part of a message, read on the stack first: waiting then holds no buffer, and what
-            // comes costs an allocation of its own size (a read buffer allocated and released per message
-            // costs more than most messages).
-            let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); PROBE];
-            let mut read = tokio::io::ReadBuf::uninit(&mut probe);
-            return match Pin::new(&mut *reader).poll_read(cx, &mut read) {
-                std::task::Poll::Ready(Ok(())) => {
-                    *buf = BytesMut::from(read.filled());
-                    std::task::Poll::Ready(Ok(read.filled().len()))
-                }
-                std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
-                std::task::Poll::Pending => {
-                    *buf = BytesMut::new();
-                    std::task::Poll::Pending
-                }
-            };
-        }
-        if buf.capacity() - buf.len() < READ_CHUNK {
-            buf.reserve(READ_CHUNK);
-        }
-        let read = tokio_util::io::poll_read_buf(Pin::new(&mut *reader), cx, buf);
-        if read.is_pending() && buf.is_empty() {
-            *buf = BytesMut::new();
-        }
-        read
-    })
-    .await
-}
-
 /// Runs notifications one at a time, in arrival order, each for up to `limit`.
 async fn run_notifications(
     mut rx: mpsc::Receiver<Note>,
+    protocol: Arc<dyn Protocol>,
     dispatch: Arc<dyn Dispatch>,
     cx: Context,
     limit: Option<Duration>,
     max_depth: usize,
+    done: Arc<NotesDone>,
 ) {
     while let Some((method, params, permit)) = rx.recv().await {
-        run_notification(&*dispatch, &cx, limit, max_depth, &method, params).await;
+        run_notification(&*protocol, &*dispatch, &cx, limit, max_depth, &method, params).await;
+        done.add_one();
         drop(permit);
     }
 }
 
 /// Runs one notification to its end (or its time limit); a fault has nowhere to go but the log.
 async fn run_notification(
+    protocol: &dyn Protocol,
     dispatch: &dyn Dispatch,
     cx: &Context,
     limit: Option<Duration>,
     max_depth: usize,
     method: &str,
-    params: WireParams,
+    params: Params,
 ) {
-    if let Err(fault) = time_limit(method, limit, start_call(dispatch, cx, max_depth, method, params)).await {
+    let call = start_call(protocol, dispatch, cx, max_depth, method, params);
+    if let Err(fault) = time_limit(method, limit, call).await {
         tracing::debug!(method, code = fault.code, message = fault.message, "a notification failed");
     }
 }
 
 /// Writes queued messages, flushing whenever the queue runs empty. On close, writes what is still queued for
 /// up to [`CLOSE_GRACE`], then shuts the write half down.
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut writer: W,
-    mut rx: mpsc::Receiver<Bytes>,
-    shared: &Shared,
-) -> io::Result<()> {
+async fn write_loop<W: FrameWrite>(mut writer: W, mut rx: mpsc::Receiver<Bytes>, shared: &Shared) -> io::Result<()> {
     // Made once: a fresh wait per message joins and leaves the token's waiter list every time.
     let mut closed = pin!(Cancelled::new(shared.closed.cancelled()));
     loop {
@@ -1118,9 +1073,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     }
     let rest = async {
         while let Ok(frame) = rx.try_recv() {
-            writer.write_all(&frame).await?;
+            writer.write(frame, true).await?;
         }
-        writer.flush().await?;
         writer.shutdown().await
     };
     match Box::pin(tokio::time::timeout(CLOSE_GRACE, rest)).await {
@@ -1129,16 +1083,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     }
 }
 
-/// Writes `first` and whatever else is queued behind it, then flushes. A message on its own, or a large one,
-/// is written straight from its buffer; small ones queued together are gathered into writes of up to
-/// [`WRITE_BUFFER`] bytes, in a buffer that exists only for the batch (an idle connection holds none).
-async fn write_batch<W: AsyncWrite + Unpin>(
+/// Writes `first` and whatever else is queued behind it, then flushes (the writer gathers small messages
+/// written together into one write).
+async fn write_batch<W: FrameWrite>(
     writer: &mut W,
     first: Bytes,
     rx: &mut mpsc::Receiver<Bytes>,
     shared: &Shared,
 ) -> io::Result<()> {
-    let mut gathered = BytesMut::new();
     let mut frame = first;
     let mut waited = false;
     loop {
@@ -1150,19 +1102,7 @@ async fn write_batch<W: AsyncWrite + Unpin>(
             tokio::task::yield_now().await;
             next = rx.try_recv().ok();
         }
-        if (next.is_none() && gathered.is_empty()) || frame.len() >= WRITE_BUFFER {
-            if !gathered.is_empty() {
-                writer.write_all(&gathered).await?;
-                gathered.clear();
-            }
-            writer.write_all(&frame).await?;
-        } else {
-            gathered.extend_from_slice(&frame);
-            if next.is_none() || gathered.len() >= WRITE_BUFFER {
-                writer.write_all(&gathered).await?;
-                gathered.clear();
-            }
-        }
+        writer.write(frame, next.is_some()).await?;
         match next {
             Some(more) => frame = more,
             None => break,
@@ -1226,6 +1166,37 @@ impl<F: std::future::Future<Output = ()>> std::future::Future for Cancelled<F> {
     }
 }
 
+/// The count of notifications a connection has run, with a wake-up for requests waiting on it.
+#[derive(Default)]
+struct NotesDone {
+    count: std::sync::atomic::AtomicU64,
+    wake: tokio::sync::Notify,
+}
+
+impl NotesDone {
+    fn count(&self) -> u64 {
+        self.count.load(Ordering::Acquire)
+    }
+
+    fn add_one(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        self.wake.notify_waiters();
+    }
+
+    /// Waits until `n` notifications have run.
+    async fn reached(&self, n: u64) {
+        let mut woken = pin!(self.wake.notified());
+        loop {
+            woken.as_mut().enable();
+            if self.count() >= n {
+                return;
+            }
+            woken.as_mut().await;
+            woken.set(self.wake.notified());
+        }
+    }
+}
+
 /// Counts a handler task in [`Shared::answering`] until its answer is in hand (or the task is dropped).
 struct Answering(Arc<Shared>);
 
@@ -1251,13 +1222,67 @@ fn is_gone(e: &io::Error) -> bool {
 mod tests {
     use super::*;
 
+    /// A protocol whose messages are method names (enough for tests of the calls' bookkeeping).
+    #[derive(Debug)]
+    struct Names;
+
+    impl Protocol for Names {
+        fn name(&self) -> &'static str {
+            "names"
+        }
+        fn framing(&self, max: usize, _: usize) -> crate::Framing {
+            crate::Framing::lines(max)
+        }
+        fn classify(&self, _: Bytes, _: usize) -> Incoming {
+            Incoming::Ignored
+        }
+        fn encode_request(
+            &self,
+            _: Option<u32>,
+            m: &str,
+            _: OutParams<'_>,
+            dst: &mut BytesMut,
+        ) -> Result<(), rpc_core::Error> {
+            dst.extend_from_slice(m.as_bytes());
+            Ok(())
+        }
+        fn encode_params(&self, _: &[Param<'_>]) -> Result<Bytes, rpc_core::Error> {
+            Ok(Bytes::new())
+        }
+        fn encode_response(&self, _: &RequestId, m: &str, _: Result<Outcome, Fault>) -> Bytes {
+            Bytes::copy_from_slice(m.as_bytes())
+        }
+        fn encode_error(&self, _: Option<&RequestId>, _: &Fault) -> Option<Bytes> {
+            None
+        }
+        fn deserialize(
+            &self,
+            _: Part,
+            _: &[u8],
+            _: usize,
+            _: &mut dyn FnMut(&mut dyn rpc_core::typed::erased_serde::Deserializer<'_>) -> bool,
+        ) -> bool {
+            false
+        }
+        fn read_params(&self, _: &[u8], _: usize) -> Result<Vec<Value>, Fault> {
+            Ok(Vec::new())
+        }
+        fn read_value(&self, _: Part, _: &[u8], _: usize) -> Result<Value, rpc_core::Error> {
+            Ok(Value::Nil)
+        }
+    }
+
+    fn session(config: Config) -> Session {
+        Session::new(Arc::new(Names), config, Arc::new(rpc_core::Router::new()), Context::new())
+    }
+
     fn config() -> Config {
         Config { max_depth: 16, max_in_flight: 4, write_queue: 4, call_timeout: None, ..Config::new(1 << 20) }
     }
 
     #[tokio::test]
     async fn ids_wrap_and_skip_calls_in_flight() {
-        let session = Session::new(config(), Arc::new(rpc_core::Router::new()), Context::new());
+        let session = session(config());
         let shared = session.shared();
         let (tx, _rx) = oneshot::channel();
         shared.calls().pending.insert(0, tx);
@@ -1286,7 +1311,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_call_forgets_its_id() {
-        let session = Session::new(config(), Arc::new(rpc_core::Router::new()), Context::new());
+        let session = session(config());
         let shared = session.shared();
         let peer = session.peer();
         let call = tokio::spawn(async move { peer.call("a", vec![]).await });
@@ -1324,7 +1349,7 @@ mod tests {
     #[tokio::test]
     async fn calls_time_out() {
         let config = Config { call_timeout: Some(Duration::from_millis(20)), ..config() };
-        let session = Session::new(config, Arc::new(rpc_core::Router::new()), Context::new());
+        let session = session(config);
         let err = session.peer().call("a", vec![]).await.unwrap_err();
         assert!(matches!(err, rpc_core::Error::Timeout(d) if d == Duration::from_millis(20)));
         assert!(session.shared().calls().pending.is_empty());

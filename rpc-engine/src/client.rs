@@ -1,4 +1,4 @@
-//! The MessagePack-RPC client: one connection, multiplexed by msgid, that can also answer calls from the server.
+//! The duplex client: one connection, multiplexed by msgid, that can also answer calls from the server.
 
 use rpc_core::typed::{Answer, Param};
 use std::fmt;
@@ -13,14 +13,16 @@ use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::codec::ErrorFormat;
+use crate::framing::{self, Framing};
+use crate::protocol::Protocol;
 use crate::session::{Config, OnEof, Session};
 use crate::{Error, Peer, tls};
 
 /// The default limit on one incoming message on a client connection: 64 MiB (Neovim can send whole buffers).
 pub const DEFAULT_CLIENT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 
-/// A MessagePack-RPC client: one connection that many tasks call through at once.
+/// A client of the duplex protocol `P` (each encoding names its own: `rpc_msgpack::Client`,
+/// `rpc_json::duplex::Client`): one connection that many tasks call through at once.
 ///
 /// Calls are matched to their answers by msgid (a `u32` that wraps around, never reusing an id still in
 /// flight), so they run concurrently and may be answered in any order. Each call has a timeout
@@ -34,33 +36,27 @@ pub const DEFAULT_CLIENT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 ///
 /// Use it through a generated client (`ServicesClient::new(client)`), or call [`Client::call`] with
 /// [`Value`]s. The server may call back: register a [`Dispatch`] with [`ClientBuilder::handler`].
-///
-/// ```no_run
-/// use rpc_core::Value;
-///
-/// # async fn run() -> Result<(), rpc_core::Error> {
-/// let nvim = rpc_msgpack::Client::connect("127.0.0.1:6666").await?;
-/// assert_eq!(nvim.call("nvim_eval", vec!["1+2".into()]).await?, Value::Int(3));
-/// nvim.notify("nvim_command", vec!["echo 'hello from Rust'".into()]).await?;
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Clone)]
-pub struct Client {
-    inner: Arc<Inner>,
+pub struct Client<P> {
+    inner: Arc<Inner<P>>,
+}
+
+impl<P> Clone for Client<P> {
+    fn clone(&self) -> Self {
+        Client { inner: self.inner.clone() }
+    }
 }
 
 /// What the clones of a [`Client`] share; the connection closes when the last of them is dropped.
-struct Inner {
+struct Inner<P> {
     /// The connection calls go to.
     current: Mutex<Peer>,
     /// How to open a new connection once `current` has closed, with [`ClientBuilder::reconnect`].
-    reconnect: Option<Reconnect>,
+    reconnect: Option<Reconnect<P>>,
     /// Held while reconnecting, so that one caller reconnects and the others wait for its connection.
     reconnecting: tokio::sync::Mutex<()>,
 }
 
-impl Drop for Inner {
+impl<P> Drop for Inner<P> {
     fn drop(&mut self) {
         self.current.get_mut().unwrap_or_else(PoisonError::into_inner).close_because("the client was dropped");
     }
@@ -79,37 +75,37 @@ enum Address {
 }
 
 /// The settings and address a client reconnects with.
-struct Reconnect {
-    builder: ClientBuilder,
+struct Reconnect<P> {
+    builder: ClientBuilder<P>,
     address: Address,
 }
 
-impl Client {
+impl<P: Protocol + Clone + Default> Client<P> {
     /// Connects over TCP with the default settings (and no handler: calls from the server answer -32601).
-    pub async fn connect(addr: impl ToSocketAddrs) -> Result<Client, Error> {
+    pub async fn connect(addr: impl ToSocketAddrs) -> Result<Client<P>, Error> {
         Client::builder().connect(addr).await
     }
 
     /// Connects over TCP and TLS to `addr` (`HOST:PORT`) with the default settings, trusting the system's root
     /// certificates; see [`ClientBuilder::connect_tls`].
-    pub async fn connect_tls(addr: &str) -> Result<Client, Error> {
+    pub async fn connect_tls(addr: &str) -> Result<Client<P>, Error> {
         Client::builder().connect_tls(addr).await
     }
 
     /// Connects to a Unix domain socket (e.g. Neovim's `$NVIM` or `v:servername`) with the default settings.
     #[cfg(unix)]
-    pub async fn connect_unix(path: impl AsRef<std::path::Path>) -> Result<Client, Error> {
+    pub async fn connect_unix(path: impl AsRef<std::path::Path>) -> Result<Client<P>, Error> {
         Client::builder().connect_unix(path).await
     }
 
     /// A builder to change the settings or register a handler.
-    pub fn builder() -> ClientBuilder {
+    pub fn builder() -> ClientBuilder<P> {
         ClientBuilder::default()
     }
 
     /// Calls `method` with positional `params` and waits for the answer (up to the call timeout). An error
-    /// reply is [`rpc_core::Error::Fault`]; see [`error_to_fault`](crate::codec::error_to_fault) for how a
-    /// peer's error object becomes a fault.
+    /// reply is [`rpc_core::Error::Fault`] (the encoding's docs say how a peer's error object becomes a
+    /// fault).
     pub async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, rpc_core::Error> {
         self.connection().await?.call(method, params).await
     }
@@ -145,7 +141,7 @@ impl Client {
     }
 
     /// A client over the connection `peer` handles, reconnecting as `reconnect` says if given.
-    fn over(peer: Peer, reconnect: Option<Reconnect>) -> Client {
+    fn over(peer: Peer, reconnect: Option<Reconnect<P>>) -> Client<P> {
         let inner = Inner { current: Mutex::new(peer), reconnect, reconnecting: tokio::sync::Mutex::new(()) };
         Client { inner: Arc::new(inner) }
     }
@@ -170,13 +166,13 @@ impl Client {
             Some(limit) => tokio::time::timeout(limit, open).await.map_err(|_| rpc_core::Error::Timeout(limit))??,
             None => open.await?,
         };
-        tracing::info!(address = ?reconnect.address, "MessagePack-RPC client reconnected");
+        tracing::info!(address = ?reconnect.address, protocol = reconnect.builder.protocol.name(), "client reconnected");
         *self.inner.current.lock().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
         Ok(fresh)
     }
 }
 
-impl Transport for Client {
+impl<P: Protocol + Clone + Default> Transport for Client<P> {
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, rpc_core::Error>> {
         Box::pin(Client::call(self, method, params))
     }
@@ -191,7 +187,7 @@ impl Transport for Client {
         params: &[Param<'_>],
     ) -> BoxFuture<'a, Result<Box<dyn Answer>, rpc_core::Error>> {
         // The params are encoded now; the connection (reopened if this client reconnects) is found after.
-        let params = crate::codec::typed_params_array(params);
+        let params = self.peer().encode_params(params);
         Box::pin(async move {
             let params = params?;
             self.connection().await?.call_encoded(method, &params).await
@@ -199,28 +195,54 @@ impl Transport for Client {
     }
 }
 
-impl fmt::Debug for Client {
+impl<P> fmt::Debug for Client<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("closed", &self.is_closed())
+            .field("closed", &self.inner.current.lock().unwrap_or_else(PoisonError::into_inner).is_closed())
             .field("reconnect", &self.inner.reconnect.as_ref().map(|r| &r.address))
             .finish_non_exhaustive()
     }
 }
 
 /// Settings for a [`Client`], and the handler that answers the server's calls.
-#[derive(Clone)]
-pub struct ClientBuilder {
+pub struct ClientBuilder<P> {
+    protocol: Arc<P>,
     config: Config,
+    framing: Option<TextFraming>,
     handler: Arc<dyn Dispatch>,
     tls: Option<Arc<rustls::ClientConfig>>,
     reconnect: bool,
 }
 
-impl Default for ClientBuilder {
-    fn default() -> ClientBuilder {
+impl<P> Clone for ClientBuilder<P> {
+    fn clone(&self) -> Self {
         ClientBuilder {
+            protocol: self.protocol.clone(),
+            config: self.config.clone(),
+            framing: self.framing,
+            handler: self.handler.clone(),
+            tls: self.tls.clone(),
+            reconnect: self.reconnect,
+        }
+    }
+}
+
+/// The framing a client of a text encoding (JSON-RPC) writes and reads with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TextFraming {
+    /// One message per line ([`Framing::lines`]).
+    Lines,
+    /// LSP's `Content-Length` header before each message ([`Framing::content_length`]).
+    ContentLength,
+}
+
+impl<P: Default> Default for ClientBuilder<P> {
+    fn default() -> ClientBuilder<P> {
+        ClientBuilder {
+            protocol: Arc::new(P::default()),
             config: Config::new(DEFAULT_CLIENT_MAX_MESSAGE_SIZE),
+            framing: None,
             handler: Arc::new(Router::new()),
             tls: None,
             reconnect: false,
@@ -228,27 +250,40 @@ impl Default for ClientBuilder {
     }
 }
 
-impl ClientBuilder {
+impl<P: Protocol + Clone + Default> ClientBuilder<P> {
+    /// Changes the encoding's own settings (each encoding offers them as builder methods of its own).
+    pub fn map_protocol(mut self, change: impl FnOnce(&mut P)) -> Self {
+        change(Arc::make_mut(&mut self.protocol));
+        self
+    }
+
+    /// Frame messages this way instead of the encoding's default for clients (for JSON-RPC, one message per
+    /// line). Encodings whose messages delimit themselves (MessagePack-RPC) ignore it.
+    pub fn framing(mut self, framing: TextFraming) -> Self {
+        self.framing = Some(framing);
+        self
+    }
+
     /// How long one call may take, from queueing it to its answer (default
     /// `Some(`[`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)`)`, 30 s); `None` waits for ever. A call over time
     /// fails with [`rpc_core::Error::Timeout`], and a late answer is dropped. Notifications wait at most this
     /// long for room in the write queue, and a TLS handshake or a reconnection at most this long to finish.
-    pub fn timeout(mut self, timeout: Option<Duration>) -> ClientBuilder {
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.config.call_timeout = timeout;
         self
     }
 
     /// The largest message accepted from the server, in bytes (default [`DEFAULT_CLIENT_MAX_MESSAGE_SIZE`],
     /// 64 MiB). A larger one closes the connection.
-    pub fn max_message_size(mut self, bytes: usize) -> ClientBuilder {
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.config.max_message_size = bytes;
         self
     }
 
     /// How deeply arrays and maps may nest in a message from the server, its own array counting as one level
-    /// (default [`DEFAULT_MAX_DEPTH`](crate::codec::DEFAULT_MAX_DEPTH), 64). A deeper one closes the
+    /// (default [`DEFAULT_MAX_DEPTH`](crate::DEFAULT_MAX_DEPTH), 64). A deeper one closes the
     /// connection.
-    pub fn max_depth(mut self, depth: usize) -> ClientBuilder {
+    pub fn max_depth(mut self, depth: usize) -> Self {
         self.config.max_depth = depth;
         self
     }
@@ -256,7 +291,7 @@ impl ClientBuilder {
     /// How many of the server's calls the handler may run at once (default
     /// [`DEFAULT_MAX_IN_FLIGHT`](crate::DEFAULT_MAX_IN_FLIGHT), 128; at least 1). As many more may wait; then
     /// the connection stops reading.
-    pub fn max_in_flight(mut self, calls: usize) -> ClientBuilder {
+    pub fn max_in_flight(mut self, calls: usize) -> Self {
         self.config.max_in_flight = calls;
         self
     }
@@ -264,14 +299,14 @@ impl ClientBuilder {
     /// How long the handler may take over one of the server's calls (default
     /// `Some(`[`DEFAULT_HANDLER_TIMEOUT`](rpc_core::DEFAULT_HANDLER_TIMEOUT)`)`, 5 minutes); `None` lets it run
     /// for ever. A call still running then is answered with a -32603 error, as on a [`Server`](crate::Server).
-    pub fn handler_timeout(mut self, timeout: Option<Duration>) -> ClientBuilder {
+    pub fn handler_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.config.handler_timeout = timeout;
         self
     }
 
     /// How many encoded messages may wait to be written (default
     /// [`DEFAULT_WRITE_QUEUE`](crate::DEFAULT_WRITE_QUEUE), 128; at least 1). Calls wait for room here.
-    pub fn write_queue(mut self, messages: usize) -> ClientBuilder {
+    pub fn write_queue(mut self, messages: usize) -> Self {
         self.config.write_queue = messages;
         self
     }
@@ -282,22 +317,15 @@ impl ClientBuilder {
     ///
     /// A handler that needs to call the server should use that [`Peer`], not a [`Client`] clone: the handler
     /// lives as long as the connection, and a client kept inside it would keep the connection open for ever.
-    pub fn handler(mut self, handler: impl Dispatch) -> ClientBuilder {
+    pub fn handler(mut self, handler: impl Dispatch) -> Self {
         self.handler = Arc::new(handler);
-        self
-    }
-
-    /// How the handler's error replies are written (default [`ErrorFormat::CodeMessage`], `[code, message]`);
-    /// use [`ErrorFormat::Neovim`] when connected to Neovim, so that it shows the messages.
-    pub fn error_format(mut self, format: ErrorFormat) -> ClientBuilder {
-        self.config.error_format = format;
         self
     }
 
     /// The rustls configuration [`connect_tls`](ClientBuilder::connect_tls) uses: to trust a private CA, or to
     /// present a client certificate (`with_client_auth_cert`). Default: the system's root certificates, or
     /// Mozilla's bundled ones (webpki-roots) where the system has none, and no client certificate.
-    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> ClientBuilder {
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(config);
         self
     }
@@ -312,13 +340,13 @@ impl ClientBuilder {
     ///
     /// A new connection goes to the addresses the first one's host name resolved to. Anything the server kept for
     /// the old connection (Neovim's channel id, say) is gone with it.
-    pub fn reconnect(mut self, reconnect: bool) -> ClientBuilder {
+    pub fn reconnect(mut self, reconnect: bool) -> Self {
         self.reconnect = reconnect;
         self
     }
 
     /// Connects over TCP (with `TCP_NODELAY`); handlers get the server's [`RemoteAddr`].
-    pub async fn connect(self, addr: impl ToSocketAddrs) -> Result<Client, Error> {
+    pub async fn connect(self, addr: impl ToSocketAddrs) -> Result<Client<P>, Error> {
         let addrs = tokio::net::lookup_host(addr).await?.collect();
         self.finish(Address::Tcp(addrs)).await
     }
@@ -328,21 +356,7 @@ impl ClientBuilder {
     /// The handshake must finish within the call [`timeout`](Self::timeout). For anything else (another
     /// server name, a stream of your own), run the handshake with tokio-rustls and use
     /// [`connect_io`](Self::connect_io).
-    ///
-    /// ```no_run
-    /// # async fn run(ca: rpc_msgpack::rustls::pki_types::CertificateDer<'static>) -> Result<(), Box<dyn std::error::Error>> {
-    /// use std::sync::Arc;
-    /// use rpc_msgpack::rustls;
-    ///
-    /// // Trust a private CA.
-    /// let mut roots = rustls::RootCertStore::empty();
-    /// roots.add(ca)?;
-    /// let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    /// let client = rpc_msgpack::Client::builder().tls_config(Arc::new(tls)).connect_tls("rpc.example:6789").await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn connect_tls(self, addr: &str) -> Result<Client, Error> {
+    pub async fn connect_tls(self, addr: &str) -> Result<Client<P>, Error> {
         let name = tls::server_name(addr)?;
         let addrs = tokio::net::lookup_host(addr).await?.collect();
         self.finish(Address::Tls(addrs, name)).await
@@ -350,14 +364,14 @@ impl ClientBuilder {
 
     /// Connects to a Unix domain socket.
     #[cfg(unix)]
-    pub async fn connect_unix(self, path: impl AsRef<std::path::Path>) -> Result<Client, Error> {
+    pub async fn connect_unix(self, path: impl AsRef<std::path::Path>) -> Result<Client<P>, Error> {
         self.finish(Address::Unix(path.as_ref().to_owned())).await
     }
 
     /// A client over any byte stream: a child process's stdout and stdin (`nvim --embed`), this process's own
     /// stdin and stdout, an in-memory duplex, a TLS stream of your own. Must be called within a tokio runtime
     /// (it spawns the connection's task). It does not [reconnect](ClientBuilder::reconnect).
-    pub fn connect_io<R, W>(self, reader: R, writer: W) -> Client
+    pub fn connect_io<R, W>(self, reader: R, writer: W) -> Client<P>
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
@@ -367,7 +381,7 @@ impl ClientBuilder {
     }
 
     /// Opens the first connection to `address`, and keeps what reconnecting needs if it is asked for.
-    async fn finish(self, address: Address) -> Result<Client, Error> {
+    async fn finish(self, address: Address) -> Result<Client<P>, Error> {
         let peer = self.open(&address).await?;
         let reconnect = self.reconnect.then(|| Reconnect { builder: self, address });
         Ok(Client::over(peer, reconnect))
@@ -414,11 +428,12 @@ impl ClientBuilder {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let span = match cx.get::<RemoteAddr>() {
-            Some(RemoteAddr(server)) => tracing::debug_span!("msgpack-rpc client", %server),
-            None => tracing::debug_span!("msgpack-rpc client"),
+            Some(RemoteAddr(server)) => tracing::debug_span!("client", protocol = self.protocol.name(), %server),
+            None => tracing::debug_span!("client", protocol = self.protocol.name()),
         };
-        let session = Session::new(self.config.clone(), self.handler.clone(), cx);
+        let session = Session::new(self.protocol.clone(), self.config.clone(), self.handler.clone(), cx);
         let peer = session.peer();
+        let (reader, writer) = framing::stream(reader, writer, self.stream_framing());
         tokio::spawn(
             async move {
                 if let Err(e) = session.run(reader, writer, CancellationToken::new(), OnEof::Close).await {
@@ -431,6 +446,22 @@ impl ClientBuilder {
     }
 }
 
+impl<P: Protocol> ClientBuilder<P> {
+    /// The framing a new connection's bytes are cut and written with.
+    fn stream_framing(&self) -> Framing {
+        let (max, depth) = (self.config.max_message_size, self.config.max_depth);
+        match self.framing {
+            None => self.protocol.client_framing(max, depth),
+            Some(framing) if self.protocol.self_delimited() => {
+                tracing::debug!(?framing, "the encoding's messages delimit themselves; framing setting ignored");
+                self.protocol.client_framing(max, depth)
+            }
+            Some(TextFraming::Lines) => Framing::lines(max),
+            Some(TextFraming::ContentLength) => Framing::content_length(max),
+        }
+    }
+}
+
 /// A TCP connection to the first of `addrs` that answers, with `TCP_NODELAY`.
 async fn tcp(addrs: &[SocketAddr]) -> Result<TcpStream, Error> {
     let stream = TcpStream::connect(addrs).await?;
@@ -438,10 +469,12 @@ async fn tcp(addrs: &[SocketAddr]) -> Result<TcpStream, Error> {
     Ok(stream)
 }
 
-impl fmt::Debug for ClientBuilder {
+impl<P: fmt::Debug> fmt::Debug for ClientBuilder<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
+            .field("protocol", &self.protocol)
             .field("config", &self.config)
+            .field("framing", &self.framing)
             .field("tls", &self.tls.is_some())
             .field("reconnect", &self.reconnect)
             .finish_non_exhaustive()
