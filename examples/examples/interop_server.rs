@@ -4,14 +4,16 @@
 //! cargo run --example interop_server -- --xml 127.0.0.1:6789
 //! cargo run --example interop_server -- --json 127.0.0.1:6791
 //! cargo run --example interop_server -- --msgpack 127.0.0.1:6790 --msgpack-unix /tmp/interop.sock
+//! cargo run --example interop_server -- --json-tcp 127.0.0.1:6792 --json-unix /tmp/interop-json.sock
 //! ```
 //!
 //! For each transport it prints one line on stdout once it listens, e.g. `xml http://127.0.0.1:6789/`, so
 //! scripts and tests can start it on port 0 and read the address. Ctrl-C shuts every server down gracefully.
 //!
 //! With `--stdio` it also serves MessagePack-RPC on its stdin and stdout (the way Neovim's
-//! `jobstart(cmd, {'rpc': v:true})` runs a plugin): the announcements then go to stderr, and the process exits
-//! when stdin closes.
+//! `jobstart(cmd, {'rpc': v:true})` runs a plugin), and with `--json-stdio` JSON-RPC with LSP's
+//! `Content-Length` framing (the way an editor runs a language server): the announcements then go to stderr,
+//! and the process exits when stdin closes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,15 +38,25 @@ struct Args {
     #[arg(long, value_name = "PATH", group = "transport")]
     msgpack_unix: Option<std::path::PathBuf>,
     /// Serve MessagePack-RPC on stdin and stdout, until stdin closes.
-    #[arg(long, group = "transport")]
+    #[arg(long, group = "transport", conflicts_with = "json_stdio")]
     stdio: bool,
+    /// Serve JSON-RPC 2.0 over TCP on this address: one message per line or `Content-Length` framed.
+    #[arg(long, value_name = "ADDR", group = "transport")]
+    json_tcp: Option<SocketAddr>,
+    /// Serve JSON-RPC 2.0 on a Unix domain socket at this path (a stale socket file there is replaced).
+    #[arg(long, value_name = "PATH", group = "transport")]
+    json_unix: Option<std::path::PathBuf>,
+    /// Serve JSON-RPC 2.0 on stdin and stdout with `Content-Length` framing, until stdin closes.
+    #[arg(long, group = "transport")]
+    json_stdio: bool,
 }
 
 #[tokio::main]
 async fn main() {
     rpc_examples::init_logging("info");
     let args = Args::parse();
-    STDOUT_TAKEN.store(args.stdio, std::sync::atomic::Ordering::SeqCst);
+    let on_stdio = args.stdio || args.json_stdio;
+    STDOUT_TAKEN.store(on_stdio, std::sync::atomic::Ordering::SeqCst);
     let service = Arc::new(InteropService::default());
     let (stop, _) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
@@ -74,35 +86,34 @@ async fn main() {
     }
 
     let msgpack = rpc_msgpack::Server::new(InteropServer::from_arc(service.clone()));
+    let json = rpc_json::duplex::Server::new(InteropServer::from_arc(service.clone()));
     if let Some(addr) = args.msgpack {
         let (listener, local) = rpc_examples::listen(addr).await;
         announce("msgpack", &local.to_string());
-        let mut stopped = stop.subscribe();
-        let server = msgpack.clone();
-        servers.spawn(async move {
-            let _ = server.serve_with_shutdown(listener, async move { drop(stopped.wait_for(|s| *s).await) }).await;
-        });
+        servers.spawn(serve_until(msgpack.clone(), listener, stop.subscribe()));
     }
     if let Some(path) = args.msgpack_unix {
-        let _ = std::fs::remove_file(&path);
-        let listener = match tokio::net::UnixListener::bind(&path) {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: cannot listen on {}: {e}", path.display());
-                std::process::exit(1);
-            }
-        };
         announce("msgpack-unix", &path.display().to_string());
-        let mut stopped = stop.subscribe();
-        let server = msgpack.clone();
-        servers.spawn(async move {
-            let _ = server.serve_with_shutdown(listener, async move { drop(stopped.wait_for(|s| *s).await) }).await;
-        });
+        servers.spawn(serve_until(msgpack.clone(), listen_unix(&path), stop.subscribe()));
     }
-    let stdio = args.stdio.then(|| {
+    if let Some(addr) = args.json_tcp {
+        let (listener, local) = rpc_examples::listen(addr).await;
+        announce("json-tcp", &local.to_string());
+        servers.spawn(serve_until(json.clone(), listener, stop.subscribe()));
+    }
+    if let Some(path) = args.json_unix {
+        announce("json-unix", &path.display().to_string());
+        servers.spawn(serve_until(json.clone(), listen_unix(&path), stop.subscribe()));
+    }
+    let stdio = if args.stdio {
         announce("stdio", "stdin/stdout");
-        tokio::spawn(msgpack.serve_stdio())
-    });
+        Some(tokio::spawn(msgpack.serve_stdio()))
+    } else if args.json_stdio {
+        announce("json-stdio", "stdin/stdout");
+        Some(tokio::spawn(json.serve_stdio()))
+    } else {
+        None
+    };
 
     match stdio {
         Some(stdio) => tokio::select! {
@@ -114,13 +125,38 @@ async fn main() {
     tracing::info!("shutting down");
     let _ = stop.send(true);
     while servers.join_next().await.is_some() {}
-    if args.stdio {
+    if on_stdio {
         // Tokio reads stdin on a thread that cannot be interrupted: exit instead of waiting for it.
         std::process::exit(0);
     }
 }
 
-/// Set when stdout carries MessagePack-RPC (`--stdio`): announcements go to stderr instead.
+/// Serves `server` on `listener` until `stop` turns true.
+async fn serve_until<D, P, L>(
+    server: rpc_engine::Server<D, P>,
+    listener: L,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    D: rpc_core::Dispatch,
+    P: rpc_engine::Protocol + Clone + Default,
+    L: rpc_engine::Listener,
+{
+    let _ = server.serve_with_shutdown(listener, async move { drop(stop.wait_for(|s| *s).await) }).await;
+}
+
+/// A Unix listener at `path` (a stale socket file there is replaced); exits on failure.
+fn listen_unix(path: &std::path::Path) -> tokio::net::UnixListener {
+    let _ = std::fs::remove_file(path);
+    match tokio::net::UnixListener::bind(path) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", path.display());
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Set when stdout carries RPC (`--stdio`, `--json-stdio`) (`--stdio`): announcements go to stderr instead.
 static STDOUT_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// One line per transport on stdout, flushed at once, for whoever started us.

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use rpc_core::{Fault, Value, service};
+use rpc_core::{Context, Fault, Value, service};
 
 /// The longest `sleep` accepted: one minute (below every server's default handler timeout).
 pub const MAX_SLEEP_MS: u64 = 60_000;
@@ -35,6 +35,13 @@ pub trait Interop {
 
     /// Returns the shared counter.
     async fn counter(&self) -> i64;
+
+    /// Waits ms milliseconds (at most one minute), then adds one to the shared counter and returns it.
+    async fn slow_bump(&self, ms: u64) -> Result<i64, Fault>;
+
+    /// Calls `method` with `params` on the peer of the calling connection (the client's own handler) and
+    /// returns its answer; a fault where the transport has no way back (HTTP).
+    async fn ask_client(&self, method: String, params: Vec<Value>, cx: &Context) -> Result<Value, Fault>;
 }
 
 /// The implementation: stateless but for the shared counter.
@@ -85,5 +92,20 @@ impl Interop for InteropService {
 
     async fn counter(&self) -> i64 {
         self.counter.load(Ordering::SeqCst)
+    }
+
+    async fn slow_bump(&self, ms: u64) -> Result<i64, Fault> {
+        self.sleep(ms).await?;
+        self.bump(1).await
+    }
+
+    async fn ask_client(&self, method: String, params: Vec<Value>, cx: &Context) -> Result<Value, Fault> {
+        let peer = cx
+            .get::<rpc_msgpack::Peer>()
+            .ok_or_else(|| Fault::internal_error("this transport has no way back to the client"))?;
+        peer.call(&method, params).await.map_err(|e| match e {
+            rpc_core::Error::Fault(fault) => fault,
+            other => Fault::internal_error(format!("calling the client failed: {other}")),
+        })
     }
 }

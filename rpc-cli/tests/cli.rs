@@ -99,7 +99,7 @@ async fn list_and_help_where_the_server_offers_introspection() {
     assert!(xml.stdout.lines().any(|l| l == "system.listMethods") && xml.stdout.lines().any(|l| l == "double"));
     ok(&["help", &s.xml, "double"], "double(int) -> int\nReturns num * 2.\n").await;
     fails(&["help", &s.xml, "nope"], 1, &["fault -32601: method not found: \"nope\""]).await;
-    ok(&["list", &s.json], "add\nbump\ncounter\ndouble\necho\nexplode\nfail\nsleep\n").await;
+    ok(&["list", &s.json], "add\nask_client\nbump\ncounter\ndouble\necho\nexplode\nfail\nsleep\nslow_bump\n").await;
     ok(
         &["help", &s.json, "add"],
         "add(a: i64, b: i64) -> i64\nReturns a + b (a fault -32602 if the sum overflows 64 bits).\n",

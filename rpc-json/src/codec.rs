@@ -133,6 +133,11 @@ impl Id {
         self.0 == "null"
     }
 
+    /// An id whose JSON text is `text`, as it was read (an id [`as_json`](Id::as_json) gave).
+    pub(crate) fn from_text(text: String) -> Id {
+        Id(text)
+    }
+
     /// An id from raw JSON, if it is a string, a number or null (the kinds JSON-RPC 2.0 allows).
     fn from_raw(raw: &RawValue) -> Option<Id> {
         let text = raw.get();
@@ -435,7 +440,7 @@ pub fn check_depth(json: &[u8], max: usize) -> Result<(), Error> {
 
 /// [`check_depth`] for values wrapped in `around` levels of a message's own (a batch, an object, a params
 /// array), which the limit does not count.
-fn check_nesting(json: &[u8], max: usize, around: usize) -> Result<(), Error> {
+pub(crate) fn check_nesting(json: &[u8], max: usize, around: usize) -> Result<(), Error> {
     let limit = max.saturating_add(around);
     let (mut depth, mut i) = (0usize, 0);
     while let Some(&b) = json.get(i) {

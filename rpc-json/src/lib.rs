@@ -70,6 +70,7 @@
 mod client;
 pub mod codec;
 mod discover;
+pub mod duplex;
 mod error;
 mod server;
 

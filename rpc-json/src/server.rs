@@ -128,18 +128,7 @@ impl<D: Dispatch> Server<D> {
         listener: TcpListener,
         signal: impl Future<Output = ()> + Send,
     ) -> io::Result<()> {
-        let methods: HashMap<String, MethodInfo> =
-            self.dispatch.methods().into_iter().map(|m| (m.name.clone().into_owned(), m)).collect();
-        let discover = (self.introspection && !methods.contains_key(discover::METHOD))
-            .then(|| discover::document(&self.dispatch.methods()));
-        let inner = Inner {
-            dispatch: self.dispatch,
-            methods,
-            discover,
-            max_depth: self.max_depth,
-            max_batch: self.max_batch,
-            handler_timeout: self.handler_timeout,
-        };
+        let inner = Inner::new(self.dispatch, self.introspection, self.max_depth, self.max_batch, self.handler_timeout);
         rpc_http::serve(listener, JsonEndpoint { inner: Arc::new(inner) }, self.http, signal).await
     }
 }
@@ -149,7 +138,7 @@ struct JsonEndpoint<D> {
     inner: Arc<Inner<D>>,
 }
 
-struct Inner<D> {
+pub(crate) struct Inner<D> {
     dispatch: Arc<D>,
     /// The methods' metadata by wire name, for named params.
     methods: HashMap<String, MethodInfo>,
@@ -165,33 +154,58 @@ type Answer = Option<(Id, Result<Value, Fault>)>;
 
 impl<D: Dispatch> Endpoint for JsonEndpoint<D> {
     fn handle(&self, body: Bytes, cx: Context) -> BoxFuture<'static, Reply> {
-        if let Some(answer) = self.inner.run_typed(&body, &cx) {
+        let answer = self.inner.serve_body(&body, cx);
+        Box::pin(async move {
+            match answer.await {
+                Some(out) => Reply::ok(CONTENT_TYPE, out),
+                None => Reply::empty(StatusCode::NO_CONTENT),
+            }
+        })
+    }
+}
+
+impl<D: Dispatch> Inner<D> {
+    /// Serving `dispatch` with these limits.
+    pub(crate) fn new(
+        dispatch: Arc<D>,
+        introspection: bool,
+        max_depth: usize,
+        max_batch: usize,
+        handler_timeout: Option<Duration>,
+    ) -> Inner<D> {
+        let methods: HashMap<String, MethodInfo> =
+            dispatch.methods().into_iter().map(|m| (m.name.clone().into_owned(), m)).collect();
+        let discover =
+            (introspection && !methods.contains_key(discover::METHOD)).then(|| discover::document(&dispatch.methods()));
+        Inner { dispatch, methods, discover, max_depth, max_batch, handler_timeout }
+    }
+
+    /// Serves one message (a request, a notification or a batch): the answer to send, `None` when there is
+    /// none (a notification, or a batch of nothing but notifications). Every transport serves messages so.
+    pub(crate) fn serve_body(&self, body: &[u8], cx: Context) -> BoxFuture<'static, Option<Vec<u8>>> {
+        if let Some(answer) = self.run_typed(body, &cx) {
             return answer;
         }
         let peer = cx.get::<rpc_core::RemoteAddr>().map(|a| a.0);
-        match codec::decode_requests(&body, self.inner.max_depth, self.inner.max_batch) {
+        match codec::decode_requests(body, self.max_depth, self.max_batch) {
             Err(fault) => {
                 tracing::debug!(?peer, code = fault.code, message = fault.message, "bad request body");
                 let mut out = Vec::new();
                 codec::push_response(&mut out, &Id::null(), Err(&fault));
-                Box::pin(std::future::ready(Reply::ok(CONTENT_TYPE, out)))
+                Box::pin(std::future::ready(Some(out)))
             }
             Ok(Body::Single(entry)) => {
-                let answer = self.inner.run(entry, cx);
+                let answer = self.run(entry, cx);
                 Box::pin(async move {
-                    match answer.await {
-                        Some((id, result)) => {
-                            // Room for a small answer, so that writing it does not grow the buffer step by step.
-                            let mut out = Vec::with_capacity(128);
-                            codec::push_response(&mut out, &id, result.as_ref());
-                            Reply::ok(CONTENT_TYPE, out)
-                        }
-                        None => Reply::empty(StatusCode::NO_CONTENT),
-                    }
+                    let (id, result) = answer.await?;
+                    // Room for a small answer, so that writing it does not grow the buffer step by step.
+                    let mut out = Vec::with_capacity(128);
+                    codec::push_response(&mut out, &id, result.as_ref());
+                    Some(out)
                 })
             }
             Ok(Body::Batch(entries)) => {
-                let answers: Vec<_> = entries.into_iter().map(|e| self.inner.run(e, cx.clone())).collect();
+                let answers: Vec<_> = entries.into_iter().map(|e| self.run(e, cx.clone())).collect();
                 Box::pin(async move {
                     // The requests run concurrently in this task (so they stop with it); answers keep their order.
                     let answers = futures_util::future::join_all(answers).await;
@@ -201,22 +215,20 @@ impl<D: Dispatch> Endpoint for JsonEndpoint<D> {
                         codec::push_response(&mut out, id, result.as_ref());
                     }
                     if out.is_empty() {
-                        return Reply::empty(StatusCode::NO_CONTENT);
+                        return None;
                     }
                     out.push(b']');
-                    Reply::ok(CONTENT_TYPE, out)
+                    Some(out)
                 })
             }
         }
     }
-}
 
-impl<D: Dispatch> Inner<D> {
     /// Starts a single request on the typed path (see [`rpc_core::typed`]): its params read straight into the
     /// handler's types and the answer written straight from its result. `None` for anything else (a batch,
     /// named params, an unusual shape, params that do not read straight): the value path takes it from the
     /// start.
-    fn run_typed(&self, body: &[u8], cx: &Context) -> Option<BoxFuture<'static, Reply>> {
+    fn run_typed(&self, body: &[u8], cx: &Context) -> Option<BoxFuture<'static, Option<Vec<u8>>>> {
         let parts = codec::request_parts(body)?;
         if self.discover.is_some() && parts.method == discover::METHOD {
             return None;
@@ -236,13 +248,13 @@ impl<D: Dispatch> Inner<D> {
                     // Room for a small answer, so that writing it does not grow the buffer step by step.
                     let mut out = Vec::with_capacity(128);
                     codec::push_typed_response(&mut out, &id, &method, result);
-                    Reply::ok(CONTENT_TYPE, out)
+                    Some(out)
                 }
                 None => {
                     if let Err(f) = &result {
                         tracing::debug!(method, code = f.code, "notification failed (no reply)");
                     }
-                    Reply::empty(StatusCode::NO_CONTENT)
+                    None
                 }
             }
         }))
