@@ -3,7 +3,10 @@
 
 use rpc_core::{Fault, service};
 
+mod access;
 pub mod interop;
+
+pub use access::AccessLog;
 
 /// The double() service of *Introducing Python*'s XML-RPC example: `double(num)` returns `num * 2`.
 #[service]
@@ -41,7 +44,8 @@ pub async fn ctrl_c() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Logs to stderr through `tracing`: `RUST_LOG` if set, else `default` (e.g. `"info,rpc_xml=debug"`).
+/// Logs to stderr through `tracing`: `RUST_LOG` if set, else `default` (e.g. `"info"`, which shows the example
+/// servers' [`AccessLog`] lines and not the libraries' per-call debug lines).
 pub fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -1,5 +1,5 @@
 //! The README's double() pair, as users run it: our example server with Python's `ServerProxy`, our example
-//! client against Python's `SimpleXMLRPCServer`, and the three example servers' faults.
+//! client against Python's `SimpleXMLRPCServer`, and the three example servers' faults and access log.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -124,5 +124,36 @@ async fn example_servers_answer_an_overflowing_double_with_a_fault_and_keep_serv
         assert_eq!(client.double(i64::MAX / 2).await.unwrap(), i64::MAX - 1, "{name}");
         drop(client);
         server.stop();
+    }
+}
+
+#[tokio::test]
+async fn example_servers_log_one_access_line_per_call_at_info_and_no_debug() {
+    for name in SERVERS {
+        let server = Example::start(name, None);
+        let client = server.client(name).await;
+        assert_eq!(client.double(7).await.unwrap(), 14);
+        assert!(client.double(i64::MAX).await.is_err());
+        drop(client);
+        let stderr = server.stop();
+        let calls: Vec<&str> = stderr.lines().filter(|l| l.contains(" call ")).collect();
+        assert_eq!(calls.len(), 2, "{name}: one line per call:\n{stderr}");
+        for (line, outcome) in calls.iter().zip(["outcome=ok", "outcome=fault -32602"]) {
+            assert!(line.contains(" INFO "), "{name}: {line}");
+            assert!(line.contains("method=double peer=127.0.0.1:"), "{name}: {line}");
+            assert!(line.contains(" duration=") && line.ends_with(outcome), "{name}: {line}");
+        }
+        assert!(!stderr.contains("DEBUG"), "{name}: nothing at debug by default:\n{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn rust_log_quiets_the_access_log() {
+    for name in SERVERS {
+        let server = Example::start(name, Some("warn"));
+        let client = server.client(name).await;
+        assert_eq!(client.double(7).await.unwrap(), 14);
+        drop(client);
+        assert_eq!(server.stop(), "", "{name}");
     }
 }
