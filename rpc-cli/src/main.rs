@@ -8,6 +8,7 @@
 //! rpc notify jsonrpc+http://127.0.0.1:6789/ bump 1
 //! rpc list http://127.0.0.1:6789/
 //! rpc help http://127.0.0.1:6789/ double
+//! rpc help                                                # this usage (rpc help call: call's)
 //! rpc bench msgpack://127.0.0.1:6666 double 7 --connections 4 --in-flight 64 --duration 5s
 //! ```
 //!
@@ -93,12 +94,15 @@ enum Command {
         /// The server's URL; its scheme picks the protocol.
         url: String,
     },
-    /// Show a method's signature and documentation, where the server offers them.
+    /// Show a method's signature and documentation, where the server offers them (alone: this usage).
+    ///
+    /// `rpc help URL METHOD` asks the server; `rpc help` alone shows rpc's usage, and `rpc help COMMAND` that
+    /// command's.
     Help {
         /// The server's URL; its scheme picks the protocol.
-        url: String,
+        url: Option<String>,
         /// The method's name.
-        method: String,
+        method: Option<String>,
     },
     /// Call METHOD with the ARGs over and over from many connections and report calls/s, latency
     /// percentiles and errors.
@@ -189,13 +193,35 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let names = introspect::list(&conn, &target, opts).await?;
             print_lines(&names.join("\n"))
         }
-        Command::Help { url, method } => {
+        Command::Help { url: None, .. } => print_usage(&[]),
+        Command::Help { url: Some(command), method: None } if is_command(&command) => print_usage(&[&command]),
+        Command::Help { url: Some(url), method: None } => Err(Failure::usage(format!(
+            "name the method: rpc help {url} METHOD (rpc list {url} lists them; rpc help alone shows the usage)"
+        ))),
+        Command::Help { url: Some(url), method: Some(method) } => {
             let target = Target::parse(&url)?;
             let conn = Conn::open(&target, opts).await?;
             let text = introspect::help(&conn, &target, &method, opts).await?;
             print_lines(&text)
         }
         Command::Bench(args) => bench::run(args, opts).await,
+    }
+}
+
+/// True if `name` is one of `rpc`'s commands (`rpc help call` shows `call`'s usage).
+fn is_command(name: &str) -> bool {
+    use clap::CommandFactory;
+    Cli::command().get_subcommands().any(|c| c.get_name() == name)
+}
+
+/// Prints the usage of `rpc` (no `command`) or of one of its commands on stdout, as `--help` does.
+fn print_usage(command: &[&str]) -> Result<(), Failure> {
+    let argv = ["rpc"].iter().chain(command).chain(&["--help"]);
+    match Cli::try_parse_from(argv) {
+        Err(usage) if usage.kind() == clap::error::ErrorKind::DisplayHelp => {
+            usage.print().map_err(|e| Failure::other(format!("writing the output: {e}")))
+        }
+        _ => Err(Failure::other("the usage could not be shown: run rpc --help")),
     }
 }
 

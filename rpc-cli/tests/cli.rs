@@ -153,6 +153,23 @@ async fn everything_else_exits_2_with_what_to_do() {
 }
 
 #[tokio::test]
+async fn help_alone_prints_the_usage() {
+    let usage = rpc(&["--help"]).await;
+    assert_eq!(usage.code, Some(0), "{usage:?}");
+    assert!(
+        usage.stdout.contains("Usage: rpc [OPTIONS] <COMMAND>") && usage.stdout.contains("Exit codes"),
+        "{usage:?}"
+    );
+    ok(&["help"], &usage.stdout).await;
+    let call = rpc(&["call", "--help"]).await;
+    assert!(call.stdout.contains("Usage: rpc call [OPTIONS] <URL> <METHOD> [ARGS]..."), "{call:?}");
+    ok(&["help", "call"], &call.stdout).await;
+    // A URL and no method: say what is missing.
+    let s = servers().await;
+    fails(&["help", &s.json], 2, &["error: name the method: rpc help ", "rpc list "]).await;
+}
+
+#[tokio::test]
 async fn verbose_shows_the_wire_on_stderr() {
     let s = servers().await;
     let run = rpc(&["--verbose", "call", &s.json, "double", "3"]).await;
