@@ -15,8 +15,10 @@
 //! The URL's scheme picks the protocol: `http://` and `https://` are XML-RPC (like Python's `ServerProxy`),
 //! `jsonrpc+http://` and `jsonrpc+https://` JSON-RPC 2.0, `msgpack://HOST:PORT` MessagePack-RPC over TCP,
 //! `msgpack+tls://HOST:PORT` over TLS and `msgpack+unix:///PATH` over a Unix socket. TLS trusts the system's root
-//! certificates, or with `--ca FILE` only the CA certificates in that PEM file. Each argument is one JSON value; the result is printed as JSON
-//! (indented on a terminal, on one line otherwise). Values JSON cannot say are spelled
+//! certificates, or with `--ca FILE` only the CA certificates in that PEM file. Each argument is one JSON value; the
+//! result is printed as JSON (indented on a terminal, on one line otherwise). Options go before or after the
+//! arguments (`rpc call URL double 7 --timeout 1s`); a negative number is an argument, and after `--` everything
+//! is (`rpc call URL echo -- -1e-3`). Values JSON cannot say are spelled
 //! `{"$base64": "..."}`, `{"$datetime": "19980717T14:08:55"}`, `{"$ext": [type, "base64"]}`,
 //! `{"$map": [[key, value], ...]}` (keys that are not strings) and `{"$float": "NaN"}`, both ways (see
 //! `rpc_json::codec`); integers keep their full 64-bit range.
@@ -48,7 +50,9 @@ use crate::target::Target;
     disable_help_subcommand = true,
     after_help = "URL schemes: http:// and https:// (XML-RPC), jsonrpc+http:// and jsonrpc+https:// (JSON-RPC 2.0),\n\
                   msgpack://HOST:PORT, msgpack+tls://HOST:PORT and msgpack+unix:///PATH (MessagePack-RPC).\n\
-                  Arguments are JSON: 7, '\"text\"', '[1, 2]', '{\"$base64\": \"AP8=\"}'.\n\
+                  Arguments are JSON: 7, -5, '\"text\"', '[1, 2]', '{\"$base64\": \"AP8=\"}'.\n\
+                  Options go before or after the arguments; after `--` everything is an argument\n\
+                  (rpc call URL echo -- -1e-3).\n\
                   Exit codes: 0 success, 1 the server answered a fault, 2 anything else."
 )]
 struct Cli {
@@ -74,8 +78,8 @@ enum Command {
         url: String,
         /// The method's name.
         method: String,
-        /// One JSON value per param, in order.
-        #[arg(allow_hyphen_values = true)]
+        /// One JSON value per param, in order (after `--` if one starts with `-` and is not a plain number).
+        #[arg(allow_negative_numbers = true)]
         args: Vec<String>,
     },
     /// Send METHOD with the ARGs without waiting for a result (on XML-RPC, which has no notifications: a call
@@ -85,8 +89,8 @@ enum Command {
         url: String,
         /// The method's name.
         method: String,
-        /// One JSON value per param, in order.
-        #[arg(allow_hyphen_values = true)]
+        /// One JSON value per param, in order (after `--` if one starts with `-` and is not a plain number).
+        #[arg(allow_negative_numbers = true)]
         args: Vec<String>,
     },
     /// List the server's methods (XML-RPC `system.listMethods`, JSON-RPC `rpc.discover`, Neovim's API info).
