@@ -222,9 +222,13 @@ fn is_command(name: &str) -> bool {
 fn print_usage(command: &[&str]) -> Result<(), Failure> {
     let argv = ["rpc"].iter().chain(command).chain(&["--help"]);
     match Cli::try_parse_from(argv) {
-        Err(usage) if usage.kind() == clap::error::ErrorKind::DisplayHelp => {
-            usage.print().map_err(|e| Failure::other(format!("writing the output: {e}")))
-        }
+        // A closed pipe (`rpc help | head -3`) is not worth a message, as in `print_lines`.
+        Err(usage) if usage.kind() == clap::error::ErrorKind::DisplayHelp => match usage.print() {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(Failure::other(format!("writing the output: {e}")))
+            }
+            _ => Ok(()),
+        },
         _ => Err(Failure::other("the usage could not be shown: run rpc --help")),
     }
 }
