@@ -23,7 +23,7 @@ async fn python_client_calls_xmlrpc_server_example() {
 
 #[tokio::test]
 async fn xmlrpc_client_example_calls_python_server() {
-    // The seed's server, on a port the OS picks.
+    // The SimpleXMLRPCServer of *Introducing Python*, on a port the OS picks.
     let server = spawn_python_server(
         "from xmlrpc.server import SimpleXMLRPCServer\n\
          def double(num):\n    return num * 2\n\
