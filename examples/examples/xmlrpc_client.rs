@@ -1,4 +1,5 @@
-//! An XML-RPC client calling `double(7)`, like the seed's `ServerProxy` client: prints `Double 7 is 14`.
+//! An XML-RPC client calling `double(7)`, like the `ServerProxy` client of *Introducing Python*: prints
+//! `Double 7 is 14`.
 //!
 //! ```text
 //! cargo run --example xmlrpc_client                    # calls http://127.0.0.1:6789/

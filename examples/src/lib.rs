@@ -1,15 +1,18 @@
 //! The service the examples share, defined once the way an application shares its API between server and
 //! client: a trait in a library both depend on.
 
-use rpc_core::service;
+use rpc_core::{Fault, service};
 
+mod access;
 pub mod interop;
 
-/// The seed's service: `double(num)` returns `num * 2`.
+pub use access::AccessLog;
+
+/// The double() service of *Introducing Python*'s XML-RPC example: `double(num)` returns `num * 2`.
 #[service]
 pub trait Services {
-    /// Returns num * 2.
-    async fn double(&self, num: i64) -> i64;
+    /// Returns num * 2 (a fault -32602 if that overflows 64 bits).
+    async fn double(&self, num: i64) -> Result<i64, Fault>;
 }
 
 /// The server side's implementation.
@@ -17,8 +20,9 @@ pub trait Services {
 pub struct Doubler;
 
 impl Services for Doubler {
-    async fn double(&self, num: i64) -> i64 {
-        num * 2
+    async fn double(&self, num: i64) -> Result<i64, Fault> {
+        let overflow = || Fault::new(Fault::INVALID_PARAMS, format!("double({num}) overflows a 64-bit integer"));
+        num.checked_mul(2).ok_or_else(overflow)
     }
 }
 
@@ -40,7 +44,8 @@ pub async fn ctrl_c() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Logs to stderr through `tracing`: `RUST_LOG` if set, else `default` (e.g. `"info,rpc_xml=debug"`).
+/// Logs to stderr through `tracing`: `RUST_LOG` if set, else `default` (e.g. `"info"`, which shows the example
+/// servers' [`AccessLog`] lines and not the libraries' per-call debug lines).
 pub fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -34,7 +34,7 @@
 pub mod codecs;
 pub mod load;
 
-/// The service the suite's servers answer: the seed's `double`.
+/// The service the suite's servers answer: `double`, as in the README's double() pair.
 pub mod service {
     use rpc_core::service;
 

@@ -30,7 +30,8 @@ pub struct BenchArgs {
     url: String,
     /// The method's name.
     method: String,
-    /// One JSON value per param, in order (the same on every call).
+    /// One JSON value per param, in order, the same on every call (after `--` if one starts with `-` and is not a
+    /// plain number).
     #[arg(allow_negative_numbers = true)]
     args: Vec<String>,
     /// Connections to open.

@@ -8,14 +8,17 @@
 //! rpc notify jsonrpc+http://127.0.0.1:6789/ bump 1
 //! rpc list http://127.0.0.1:6789/
 //! rpc help http://127.0.0.1:6789/ double
+//! rpc help                                                # this usage (rpc help call: call's)
 //! rpc bench msgpack://127.0.0.1:6666 double 7 --connections 4 --in-flight 64 --duration 5s
 //! ```
 //!
 //! The URL's scheme picks the protocol: `http://` and `https://` are XML-RPC (like Python's `ServerProxy`),
 //! `jsonrpc+http://` and `jsonrpc+https://` JSON-RPC 2.0, `msgpack://HOST:PORT` MessagePack-RPC over TCP,
 //! `msgpack+tls://HOST:PORT` over TLS and `msgpack+unix:///PATH` over a Unix socket. TLS trusts the system's root
-//! certificates, or with `--ca FILE` only the CA certificates in that PEM file. Each argument is one JSON value; the result is printed as JSON
-//! (indented on a terminal, on one line otherwise). Values JSON cannot say are spelled
+//! certificates, or with `--ca FILE` only the CA certificates in that PEM file. Each argument is one JSON value; the
+//! result is printed as JSON (indented on a terminal, on one line otherwise). Options go before or after the
+//! arguments (`rpc call URL double 7 --timeout 1s`); a negative number is an argument, and after `--` everything
+//! is (`rpc call URL echo -- -1e-3`). Values JSON cannot say are spelled
 //! `{"$base64": "..."}`, `{"$datetime": "19980717T14:08:55"}`, `{"$ext": [type, "base64"]}`,
 //! `{"$map": [[key, value], ...]}` (keys that are not strings) and `{"$float": "NaN"}`, both ways (see
 //! `rpc_json::codec`); integers keep their full 64-bit range.
@@ -47,7 +50,9 @@ use crate::target::Target;
     disable_help_subcommand = true,
     after_help = "URL schemes: http:// and https:// (XML-RPC), jsonrpc+http:// and jsonrpc+https:// (JSON-RPC 2.0),\n\
                   msgpack://HOST:PORT, msgpack+tls://HOST:PORT and msgpack+unix:///PATH (MessagePack-RPC).\n\
-                  Arguments are JSON: 7, '\"text\"', '[1, 2]', '{\"$base64\": \"AP8=\"}'.\n\
+                  Arguments are JSON: 7, -5, '\"text\"', '[1, 2]', '{\"$base64\": \"AP8=\"}'.\n\
+                  Options go before or after the arguments; after `--` everything is an argument\n\
+                  (rpc call URL echo -- -1e-3).\n\
                   Exit codes: 0 success, 1 the server answered a fault, 2 anything else."
 )]
 struct Cli {
@@ -73,8 +78,8 @@ enum Command {
         url: String,
         /// The method's name.
         method: String,
-        /// One JSON value per param, in order.
-        #[arg(allow_hyphen_values = true)]
+        /// One JSON value per param, in order (after `--` if one starts with `-` and is not a plain number).
+        #[arg(allow_negative_numbers = true)]
         args: Vec<String>,
     },
     /// Send METHOD with the ARGs without waiting for a result (on XML-RPC, which has no notifications: a call
@@ -84,8 +89,8 @@ enum Command {
         url: String,
         /// The method's name.
         method: String,
-        /// One JSON value per param, in order.
-        #[arg(allow_hyphen_values = true)]
+        /// One JSON value per param, in order (after `--` if one starts with `-` and is not a plain number).
+        #[arg(allow_negative_numbers = true)]
         args: Vec<String>,
     },
     /// List the server's methods (XML-RPC `system.listMethods`, JSON-RPC `rpc.discover`, Neovim's API info).
@@ -93,12 +98,15 @@ enum Command {
         /// The server's URL; its scheme picks the protocol.
         url: String,
     },
-    /// Show a method's signature and documentation, where the server offers them.
+    /// Show a method's signature and documentation, where the server offers them (alone: this usage).
+    ///
+    /// `rpc help URL METHOD` asks the server; `rpc help` alone shows rpc's usage, and `rpc help COMMAND` that
+    /// command's.
     Help {
         /// The server's URL; its scheme picks the protocol.
-        url: String,
+        url: Option<String>,
         /// The method's name.
-        method: String,
+        method: Option<String>,
     },
     /// Call METHOD with the ARGs over and over from many connections and report calls/s, latency
     /// percentiles and errors.
@@ -189,13 +197,39 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let names = introspect::list(&conn, &target, opts).await?;
             print_lines(&names.join("\n"))
         }
-        Command::Help { url, method } => {
+        Command::Help { url: None, .. } => print_usage(&[]),
+        Command::Help { url: Some(command), method: None } if is_command(&command) => print_usage(&[&command]),
+        Command::Help { url: Some(url), method: None } => Err(Failure::usage(format!(
+            "name the method: rpc help {url} METHOD (rpc list {url} lists them; rpc help alone shows the usage)"
+        ))),
+        Command::Help { url: Some(url), method: Some(method) } => {
             let target = Target::parse(&url)?;
             let conn = Conn::open(&target, opts).await?;
             let text = introspect::help(&conn, &target, &method, opts).await?;
             print_lines(&text)
         }
         Command::Bench(args) => bench::run(args, opts).await,
+    }
+}
+
+/// True if `name` is one of `rpc`'s commands (`rpc help call` shows `call`'s usage).
+fn is_command(name: &str) -> bool {
+    use clap::CommandFactory;
+    Cli::command().get_subcommands().any(|c| c.get_name() == name)
+}
+
+/// Prints the usage of `rpc` (no `command`) or of one of its commands on stdout, as `--help` does.
+fn print_usage(command: &[&str]) -> Result<(), Failure> {
+    let argv = ["rpc"].iter().chain(command).chain(&["--help"]);
+    match Cli::try_parse_from(argv) {
+        // A closed pipe (`rpc help | head -3`) is not worth a message, as in `print_lines`.
+        Err(usage) if usage.kind() == clap::error::ErrorKind::DisplayHelp => match usage.print() {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(Failure::other(format!("writing the output: {e}")))
+            }
+            _ => Ok(()),
+        },
+        _ => Err(Failure::other("the usage could not be shown: run rpc --help")),
     }
 }
 

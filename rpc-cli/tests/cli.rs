@@ -153,6 +153,51 @@ async fn everything_else_exits_2_with_what_to_do() {
 }
 
 #[tokio::test]
+async fn help_alone_prints_the_usage() {
+    let usage = rpc(&["--help"]).await;
+    assert_eq!(usage.code, Some(0), "{usage:?}");
+    assert!(
+        usage.stdout.contains("Usage: rpc [OPTIONS] <COMMAND>") && usage.stdout.contains("Exit codes"),
+        "{usage:?}"
+    );
+    ok(&["help"], &usage.stdout).await;
+    let call = rpc(&["call", "--help"]).await;
+    assert!(call.stdout.contains("Usage: rpc call [OPTIONS] <URL> <METHOD> [ARGS]..."), "{call:?}");
+    ok(&["help", "call"], &call.stdout).await;
+    // A URL and no method: say what is missing.
+    let s = servers().await;
+    fails(&["help", &s.json], 2, &["error: name the method: rpc help ", "rpc list "]).await;
+}
+
+#[tokio::test]
+async fn options_go_before_or_after_the_arguments_and_double_dash_ends_them() {
+    let s = servers().await;
+    for url in [&s.xml, &s.json, &s.msgpack] {
+        let url = url.as_str();
+        ok(&["call", url, "double", "7", "--timeout", "1s"], "14\n").await;
+        ok(&["call", url, "add", "-2", "-3", "--timeout=5s"], "-5\n").await;
+        // An option after the arguments takes effect: it is not a param, nor ignored.
+        fails(&["call", url, "sleep", "3000", "--timeout", "200ms"], 2, &["error: no answer within 200ms"]).await;
+        ok(&["notify", url, "bump", "1", "--timeout", "1s"], "").await;
+        // After `--`, a param that looks like an option is a param.
+        ok(&["call", url, "echo", "--", "-1e-3"], "-0.001\n").await;
+        ok(&["call", url, "add", "--timeout", "2s", "--", "-2", "5"], "3\n").await;
+    }
+    let run = rpc(&["call", &s.msgpack, "double", "3", "-v"]).await;
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), "> [0, msgid, \"double\", [3]]\n< [1, msgid, null, 6]\n"));
+    ok(&["help", &s.xml, "double", "--timeout", "1s"], "double(int) -> int\nReturns num * 2.\n").await;
+    let list = rpc(&["list", &s.json, "-v"]).await;
+    assert_eq!(list.code, Some(0), "{list:?}");
+    assert!(list.stdout.lines().any(|l| l == "double") && list.stderr.contains("rpc.discover"), "{list:?}");
+    fails(&["call", &s.json, "echo", "--", "--timeout"], 2, &["error: argument 1 (\"--timeout\") is not JSON"]).await;
+    // Without `--`, what looks like an option (a signed exponent is not a plain negative number) is taken for one,
+    // and the message says to use `--`.
+    let run = rpc(&["call", &s.json, "echo", "-1e-3"]).await;
+    assert_eq!((run.code, run.stdout.as_str()), (Some(2), ""), "{run:?}");
+    assert!(run.stderr.contains("error: unexpected argument '-1'") && run.stderr.contains("use '-- "), "{run:?}");
+}
+
+#[tokio::test]
 async fn verbose_shows_the_wire_on_stderr() {
     let s = servers().await;
     let run = rpc(&["--verbose", "call", &s.json, "double", "3"]).await;
