@@ -5,6 +5,7 @@
 //! cargo run --example interop_server -- --json 127.0.0.1:6791
 //! cargo run --example interop_server -- --msgpack 127.0.0.1:6790 --msgpack-unix /tmp/interop.sock
 //! cargo run --example interop_server -- --json-tcp 127.0.0.1:6792 --json-unix /tmp/interop-json.sock
+//! cargo run --example interop_server -- --json-ws 127.0.0.1:6793
 //! ```
 //!
 //! For each transport it prints one line on stdout once it listens, e.g. `xml http://127.0.0.1:6789/`, so
@@ -46,6 +47,9 @@ struct Args {
     /// Serve JSON-RPC 2.0 on a Unix domain socket at this path (a stale socket file there is replaced).
     #[arg(long, value_name = "PATH", group = "transport")]
     json_unix: Option<std::path::PathBuf>,
+    /// Serve JSON-RPC 2.0 over WebSocket on this address (any path; announced with `/`).
+    #[arg(long, value_name = "ADDR", group = "transport")]
+    json_ws: Option<SocketAddr>,
     /// Serve JSON-RPC 2.0 on stdin and stdout with `Content-Length` framing, until stdin closes.
     #[arg(long, group = "transport")]
     json_stdio: bool,
@@ -100,6 +104,14 @@ async fn main() {
         let (listener, local) = rpc_examples::listen(addr).await;
         announce("json-tcp", &local.to_string());
         servers.spawn(serve_until(json.clone(), listener, stop.subscribe()));
+    }
+    if let Some(addr) = args.json_ws {
+        let (listener, local) = rpc_examples::listen(addr).await;
+        announce("json-ws", &format!("ws://{local}/"));
+        let (server, mut stopped) = (json.clone(), stop.subscribe());
+        servers.spawn(async move {
+            let _ = server.serve_ws_with_shutdown(listener, async move { drop(stopped.wait_for(|s| *s).await) }).await;
+        });
     }
     if let Some(path) = args.json_unix {
         announce("json-unix", &path.display().to_string());

@@ -13,9 +13,10 @@ use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::framing::{self, Framing};
+use crate::framing::{self, FrameRead, FrameWrite, Framing};
 use crate::protocol::Protocol;
 use crate::session::{Config, OnEof, Session};
+use crate::ws::{self, WsConfig};
 use crate::{Error, Peer, tls};
 
 /// The default limit on one incoming message on a client connection: 64 MiB (Neovim can send whole buffers).
@@ -72,6 +73,8 @@ enum Address {
     /// A Unix domain socket.
     #[cfg(unix)]
     Unix(std::path::PathBuf),
+    /// WebSocket at `url`, over TCP or (with a server name) TLS.
+    Ws { addrs: Vec<SocketAddr>, tls: Option<ServerName<'static>>, url: String },
 }
 
 /// The settings and address a client reconnects with.
@@ -96,6 +99,12 @@ impl<P: Protocol + Clone + Default> Client<P> {
     #[cfg(unix)]
     pub async fn connect_unix(path: impl AsRef<std::path::Path>) -> Result<Client<P>, Error> {
         Client::builder().connect_unix(path).await
+    }
+
+    /// Connects to a WebSocket server at `url` (`ws://` or `wss://`) with the default settings; see
+    /// [`ClientBuilder::connect_ws`].
+    pub async fn connect_ws(url: &str) -> Result<Client<P>, Error> {
+        Client::builder().connect_ws(url).await
     }
 
     /// A builder to change the settings or register a handler.
@@ -212,6 +221,7 @@ pub struct ClientBuilder<P> {
     handler: Arc<dyn Dispatch>,
     tls: Option<Arc<rustls::ClientConfig>>,
     reconnect: bool,
+    ws: WsConfig,
 }
 
 impl<P> Clone for ClientBuilder<P> {
@@ -223,6 +233,7 @@ impl<P> Clone for ClientBuilder<P> {
             handler: self.handler.clone(),
             tls: self.tls.clone(),
             reconnect: self.reconnect,
+            ws: self.ws,
         }
     }
 }
@@ -246,6 +257,7 @@ impl<P: Default> Default for ClientBuilder<P> {
             handler: Arc::new(Router::new()),
             tls: None,
             reconnect: false,
+            ws: WsConfig::default(),
         }
     }
 }
@@ -254,6 +266,14 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
     /// Changes the encoding's own settings (each encoding offers them as builder methods of its own).
     pub fn map_protocol(mut self, change: impl FnOnce(&mut P)) -> Self {
         change(Arc::make_mut(&mut self.protocol));
+        self
+    }
+
+    /// On a WebSocket connection, send a ping after this long without writing anything (default
+    /// `Some(`[`DEFAULT_PING_INTERVAL`](crate::DEFAULT_PING_INTERVAL)`)`, 30 s), and close the connection when
+    /// the server sent nothing, not even a pong, for twice as long; `None` sends none and waits for ever.
+    pub fn ping_interval(mut self, interval: Option<Duration>) -> Self {
+        self.ws.ping_interval = interval;
         self
     }
 
@@ -368,6 +388,20 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
         self.finish(Address::Unix(path.as_ref().to_owned())).await
     }
 
+    /// Connects to a WebSocket server at `url`, `ws://HOST[:PORT][/PATH]` or `wss://...` (TLS, checked with the
+    /// [`tls_config`](Self::tls_config) as [`connect_tls`](Self::connect_tls) does): one message per WebSocket
+    /// message, text frames for text encodings and binary for MessagePack. The TCP connection, the TLS and the
+    /// WebSocket handshakes must finish within the call [`timeout`](Self::timeout).
+    pub async fn connect_ws(self, url: &str) -> Result<Client<P>, Error> {
+        let (secure, host, port) = ws_target(url)?;
+        let addrs = tokio::net::lookup_host((host.as_str(), port)).await?.collect();
+        let tls = match secure {
+            true => Some(tls::server_name(&format!("{host}:{port}"))?),
+            false => None,
+        };
+        self.finish(Address::Ws { addrs, tls, url: url.to_owned() }).await
+    }
+
     /// A client over any byte stream: a child process's stdout and stdin (`nvim --embed`), this process's own
     /// stdin and stdout, an in-memory duplex, a TLS stream of your own. Must be called within a tokio runtime
     /// (it spawns the connection's task). It does not [reconnect](ClientBuilder::reconnect).
@@ -399,17 +433,7 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
             Address::Tls(addrs, name) => {
                 let stream = tcp(addrs).await?;
                 let cx = Context::new().with(RemoteAddr(stream.peer_addr()?));
-                let config = self.tls.clone().unwrap_or_else(tls::default_client_config);
-                let handshake = tokio_rustls::TlsConnector::from(config).connect(name.clone(), stream);
-                let stream = match self.config.call_timeout {
-                    Some(limit) => tokio::time::timeout(limit, handshake).await.map_err(|_| {
-                        Error::Io(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            format!("the TLS handshake did not finish within {limit:?}"),
-                        ))
-                    })??,
-                    None => handshake.await?,
-                };
+                let stream = self.within_timeout("TLS handshake", self.tls_connect(name, stream)).await?;
                 let (reader, writer) = tokio::io::split(stream);
                 Ok(self.start(reader, writer, cx))
             }
@@ -419,7 +443,61 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
                 let (reader, writer) = stream.into_split();
                 Ok(self.start(reader, writer, Context::new()))
             }
+            Address::Ws { addrs, tls: None, url } => {
+                let stream = tcp(addrs).await?;
+                let cx = Context::new().with(RemoteAddr(stream.peer_addr()?));
+                self.open_ws(stream, url, cx).await
+            }
+            Address::Ws { addrs, tls: Some(name), url } => {
+                let stream = tcp(addrs).await?;
+                let cx = Context::new().with(RemoteAddr(stream.peer_addr()?));
+                let stream = self.within_timeout("TLS handshake", self.tls_connect(name, stream)).await?;
+                self.open_ws(stream, url, cx).await
+            }
         }
+    }
+
+    /// The TLS handshake with `name` over `stream`.
+    async fn tls_connect(
+        &self,
+        name: &ServerName<'static>,
+        stream: TcpStream,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Error> {
+        let config = self.tls.clone().unwrap_or_else(tls::default_client_config);
+        Ok(tokio_rustls::TlsConnector::from(config).connect(name.clone(), stream).await?)
+    }
+
+    /// `step`, within the call timeout.
+    async fn within_timeout<T>(
+        &self,
+        step: &str,
+        future: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        match self.config.call_timeout {
+            Some(limit) => tokio::time::timeout(limit, future).await.map_err(|_| {
+                Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the {step} did not finish within {limit:?}"),
+                ))
+            })?,
+            None => future.await,
+        }
+    }
+
+    /// The WebSocket handshake for `url` over `stream`, then the session.
+    async fn open_ws<S>(&self, stream: S, url: &str, cx: Context) -> Result<Peer, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let config = ws::tungstenite_config(self.config.max_message_size);
+        let handshake = async {
+            tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+                .await
+                .map_err(|e| Error::Io(std::io::Error::other(format!("WebSocket handshake with {url}: {e}"))))
+        };
+        let (ws, _response) = self.within_timeout("WebSocket handshake", handshake).await?;
+        let (reader, writer) = ws::split(ws, !self.protocol.binary(), self.ws);
+        Ok(self.start_framed(reader, writer, cx))
     }
 
     fn start<R, W>(&self, reader: R, writer: W, cx: Context) -> Peer
@@ -427,13 +505,18 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
+        let (reader, writer) = framing::stream(reader, writer, self.stream_framing());
+        self.start_framed(reader, writer, cx)
+    }
+
+    /// Starts the session of a connection, framed.
+    fn start_framed<R: FrameRead + 'static, W: FrameWrite + 'static>(&self, reader: R, writer: W, cx: Context) -> Peer {
         let span = match cx.get::<RemoteAddr>() {
             Some(RemoteAddr(server)) => tracing::debug_span!("client", protocol = self.protocol.name(), %server),
             None => tracing::debug_span!("client", protocol = self.protocol.name()),
         };
         let session = Session::new(self.protocol.clone(), self.config.clone(), self.handler.clone(), cx);
         let peer = session.peer();
-        let (reader, writer) = framing::stream(reader, writer, self.stream_framing());
         tokio::spawn(
             async move {
                 if let Err(e) = session.run(reader, writer, CancellationToken::new(), OnEof::Close).await {
@@ -460,6 +543,31 @@ impl<P: Protocol> ClientBuilder<P> {
             Some(TextFraming::ContentLength) => Framing::content_length(max),
         }
     }
+}
+
+/// Whether `url` is `wss://`, and its host and port (80 or 443 when not given).
+fn ws_target(url: &str) -> Result<(bool, String, u16), Error> {
+    let bad = |why: &str| Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{url:?}: {why}")));
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("not a ws:// or wss:// URL"))?;
+    let secure = match scheme.to_ascii_lowercase().as_str() {
+        "ws" => false,
+        "wss" => true,
+        _ => return Err(bad("not a ws:// or wss:// URL")),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let default_port = if secure { 443 } else { 80 };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => {
+            (host, port.parse().map_err(|_| bad("the port is not a number from 0 to 65535"))?)
+        }
+        _ => (authority, default_port),
+    };
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    Ok((secure, host.to_owned(), port))
 }
 
 /// A TCP connection to the first of `addrs` that answers, with `TCP_NODELAY`.

@@ -152,6 +152,16 @@ pub trait FrameWrite: Send {
 
     /// Flushes, then closes the write side.
     fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// How often the connection wants a keep-alive sent while nothing is written (`None`: never).
+    fn keepalive(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Sends a keep-alive (a WebSocket ping).
+    fn ping(&mut self) -> impl Future<Output = io::Result<()>> + Send {
+        std::future::ready(Ok(()))
+    }
 }
 
 /// A byte stream's halves framed by `framing`: the reader cuts messages, the writer frames them the same way

@@ -41,6 +41,10 @@ pub mod protocol;
 mod server;
 mod session;
 mod tls;
+mod ws;
+
+/// The WebSocket implementation (tokio-tungstenite), re-exported for servers that accept upgrades themselves.
+pub use tokio_tungstenite;
 
 /// The rustls version the TLS settings take, re-exported so users need not match it by hand.
 pub use rustls;
@@ -56,3 +60,4 @@ pub use framing::{Broken, Decoder, Framing};
 pub use protocol::{Answered, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, RawPart, RequestId};
 pub use server::{DEFAULT_MAX_IN_FLIGHT_TOTAL, DEFAULT_MAX_MESSAGE_SIZE, Server};
 pub use session::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT, DEFAULT_WRITE_QUEUE, Peer};
+pub use ws::{DEFAULT_PING_INTERVAL, DEFAULT_WS_HANDSHAKE_TIMEOUT};

@@ -36,6 +36,12 @@ pub trait Protocol: Send + Sync + fmt::Debug + 'static {
         self.framing(max_message_size, max_depth)
     }
 
+    /// True when messages are binary (MessagePack): on WebSocket they travel in binary frames, else in text
+    /// frames.
+    fn binary(&self) -> bool {
+        false
+    }
+
     /// True when messages delimit themselves (MessagePack values): a client's choice of text framing does not
     /// apply.
     fn self_delimited(&self) -> bool {

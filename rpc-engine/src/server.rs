@@ -17,7 +17,10 @@ use crate::accept::{Acceptor, Listener, ServeConnection};
 use crate::framing::{self, Framing};
 use crate::protocol::Protocol;
 use crate::session::{Config, OnEof, Session};
+use crate::ws::{self, WsConfig};
 use crate::{ConnectionInfo, Error};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::Role;
 
 /// The default limit on one incoming message on a server connection: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
@@ -46,6 +49,7 @@ pub struct Server<D, P> {
     config: Config,
     max_in_flight_total: usize,
     acceptor: Acceptor,
+    ws: WsConfig,
 }
 
 impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
@@ -60,6 +64,7 @@ impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
             },
             max_in_flight_total: DEFAULT_MAX_IN_FLIGHT_TOTAL,
             acceptor: Acceptor::default(),
+            ws: WsConfig::default(),
         }
     }
 
@@ -183,6 +188,64 @@ impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
         self
     }
 
+    /// On WebSocket connections, send a ping after this long without writing anything (default
+    /// `Some(`[`DEFAULT_PING_INTERVAL`](crate::DEFAULT_PING_INTERVAL)`)`, 30 s), and close a connection whose
+    /// client sent nothing, not even a pong, for twice as long; `None` sends none and waits for ever.
+    pub fn ping_interval(mut self, interval: Option<Duration>) -> Self {
+        self.ws.ping_interval = interval;
+        self
+    }
+
+    /// How long a WebSocket client has to finish its opening handshake (default
+    /// [`DEFAULT_WS_HANDSHAKE_TIMEOUT`](crate::DEFAULT_WS_HANDSHAKE_TIMEOUT), 10 s); one that does not is closed.
+    pub fn ws_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.ws.handshake_timeout = timeout;
+        self
+    }
+
+    /// Serves WebSocket connections from `listener` for ever: each one's opening handshake (on any path),
+    /// then one message per WebSocket message (text frames for text encodings, binary for MessagePack), each
+    /// at most [`max_message_size`](Server::max_message_size). TLS, permits and the authentication hook apply
+    /// as on [`serve`](Server::serve).
+    pub async fn serve_ws<L: Listener>(self, listener: L) -> io::Result<()> {
+        self.serve_ws_with_shutdown(listener, std::future::pending()).await
+    }
+
+    /// Serves WebSocket connections from `listener` until `signal` completes, then shuts down as
+    /// [`serve_with_shutdown`](Server::serve_with_shutdown) does.
+    pub async fn serve_ws_with_shutdown<L: Listener>(
+        self,
+        listener: L,
+        signal: impl Future<Output = ()> + Send,
+    ) -> io::Result<()> {
+        let acceptor = self.acceptor.clone();
+        let name = self.protocol.name();
+        acceptor.run(name, listener, signal, WebSocket { server: self }).await
+    }
+
+    /// Serves a WebSocket connection whose opening handshake is done (an HTTP server answered the upgrade
+    /// with 101 and hands over the connection): until it closes, or `drain` asks it to finish.
+    pub async fn serve_ws_upgraded<I>(&self, io: I, cx: Context, drain: CancellationToken)
+    where
+        I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let config = ws::tungstenite_config(self.config.max_message_size);
+        let stream = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        self.run_ws(stream, cx, drain).await;
+    }
+
+    /// Runs a session on a WebSocket connection.
+    async fn run_ws<I>(&self, stream: WebSocketStream<I>, cx: Context, drain: CancellationToken)
+    where
+        I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (reader, writer) = ws::split(stream, !self.protocol.binary(), self.ws);
+        // Boxed: the session's state is allocated only once the handshake is done.
+        if let Err(e) = Box::pin(self.session(cx).run(reader, writer, drain, OnEof::Close)).await {
+            tracing::debug!(error = %e, "WebSocket connection ended with an error");
+        }
+    }
+
     /// Serves connections from `listener` (a [`TcpListener`](tokio::net::TcpListener), a [`UnixListener`](tokio::net::UnixListener), or
     /// any [`Listener`]) for ever.
     pub async fn serve<L: Listener>(self, listener: L) -> io::Result<()> {
@@ -238,6 +301,38 @@ impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
     /// A session for one connection, its handlers getting `cx`.
     fn session(&self, cx: Context) -> Session {
         Session::new(self.protocol.clone(), self.config.clone(), self.dispatch.clone(), cx)
+    }
+}
+
+/// What the acceptor hands each WebSocket connection to: the handshake, then a session.
+struct WebSocket<D, P> {
+    server: Server<D, P>,
+}
+
+impl<D, P> Clone for WebSocket<D, P> {
+    fn clone(&self) -> Self {
+        WebSocket { server: self.server.clone() }
+    }
+}
+
+impl<D: Dispatch, P: Protocol + Clone + Default> ServeConnection for WebSocket<D, P> {
+    async fn serve<I>(self, io: I, cx: Context, drain: CancellationToken)
+    where
+        I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let server = &self.server;
+        let config = ws::tungstenite_config(server.config.max_message_size);
+        let limit = server.ws.handshake_timeout;
+        let handshake = tokio_tungstenite::accept_async_with_config(io, Some(config));
+        tokio::select! {
+            done = tokio::time::timeout(limit, handshake) => match done {
+                Ok(Ok(stream)) => server.run_ws(stream, cx, drain).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "WebSocket handshake failed; connection closed"),
+                Err(_) => tracing::info!(?limit, "WebSocket handshake not finished in time; connection closed"),
+            },
+            // A shutdown does not wait for handshakes.
+            () = drain.cancelled() => {}
+        }
     }
 }
 
@@ -304,6 +399,7 @@ impl<D, P> Clone for Server<D, P> {
             config: self.config.clone(),
             max_in_flight_total: self.max_in_flight_total,
             acceptor: self.acceptor.clone(),
+            ws: self.ws,
         }
     }
 }
@@ -315,6 +411,7 @@ impl<D, P: fmt::Debug> fmt::Debug for Server<D, P> {
             .field("config", &self.config)
             .field("max_in_flight_total", &self.max_in_flight_total)
             .field("acceptor", &self.acceptor)
+            .field("ws", &self.ws)
             .finish_non_exhaustive()
     }
 }

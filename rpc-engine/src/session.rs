@@ -1054,11 +1054,16 @@ async fn run_notification(
 async fn write_loop<W: FrameWrite>(mut writer: W, mut rx: mpsc::Receiver<Bytes>, shared: &Shared) -> io::Result<()> {
     // Made once: a fresh wait per message joins and leaves the token's waiter list every time.
     let mut closed = pin!(Cancelled::new(shared.closed.cancelled()));
+    let keepalive = writer.keepalive();
     loop {
         let first = tokio::select! {
             biased;
             frame = rx.recv() => frame,
             () = &mut closed => None,
+            () = sleep_or_never(keepalive) => {
+                writer.ping().await?;
+                continue;
+            }
         };
         let Some(first) = first else { break };
         let mut batch = pin!(write_batch(&mut writer, first, &mut rx, shared));
@@ -1080,6 +1085,14 @@ async fn write_loop<W: FrameWrite>(mut writer: W, mut rx: mpsc::Receiver<Bytes>,
     match Box::pin(tokio::time::timeout(CLOSE_GRACE, rest)).await {
         Ok(Err(e)) if !is_gone(&e) => Err(e),
         _ => Ok(()),
+    }
+}
+
+/// Sleeps for `interval`, or for ever without one.
+async fn sleep_or_never(interval: Option<Duration>) {
+    match interval {
+        Some(interval) => tokio::time::sleep(interval).await,
+        None => std::future::pending().await,
     }
 }
 

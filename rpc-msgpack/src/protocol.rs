@@ -67,6 +67,10 @@ impl Protocol for MessagePack {
         true
     }
 
+    fn binary(&self) -> bool {
+        true
+    }
+
     fn classify(&self, frame: Bytes, max_depth: usize) -> Incoming {
         if let Some(parts) = typed::request_parts(&frame) {
             let (id, method, range) = (parts.id, parts.method.to_owned(), RawPart::locate(&frame, parts.params));
