@@ -81,6 +81,16 @@ pub trait ServeConnection: Clone + Send + Sync + 'static {
     fn serve<I>(self, io: I, cx: Context, drain: CancellationToken) -> impl Future<Output = ()> + Send
     where
         I: AsyncRead + AsyncWrite + Send + Unpin + 'static;
+
+    /// Turns away a connection over the server's limit (an HTTP server answers 503); the default closes it.
+    /// It runs on a task of its own and should be brief.
+    fn refuse<I>(self, io: I) -> impl Future<Output = ()> + Send
+    where
+        I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        drop(io);
+        std::future::ready(())
+    }
 }
 
 /// The settings of the accept loop, shared by every server: connection permits, TLS, authentication, and how
@@ -197,8 +207,9 @@ impl Acceptor {
             };
             let Ok(permit) = permits.clone().try_acquire_owned() else {
                 let _enter = span.enter();
-                tracing::warn!(limit = self.max_connections, "too many connections; closing a new one");
-                drop(io);
+                tracing::warn!(limit = self.max_connections, "too many connections; turning a new one away");
+                let refuse = serve.clone().refuse(io);
+                tokio::spawn(refuse);
                 continue;
             };
             let accepted = Accepted { acceptor: self.clone(), serve: serve.clone(), drain: drain.clone() };

@@ -55,8 +55,13 @@ pub struct Server<D, P> {
 impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
     /// A server for `dispatch`, with the default limits.
     pub fn new(dispatch: D) -> Self {
+        Server::from_arc(Arc::new(dispatch))
+    }
+
+    /// A server for a dispatcher already shared (with an HTTP server on the same port, say).
+    pub fn from_arc(dispatch: Arc<D>) -> Self {
         Server {
-            dispatch: Arc::new(dispatch),
+            dispatch,
             protocol: Arc::new(P::default()),
             config: Config {
                 total: Some(Arc::new(Semaphore::new(DEFAULT_MAX_IN_FLIGHT_TOTAL))),

@@ -9,7 +9,9 @@
 //!   Notifications run one at a time on a task of their own (started with the first one), in arrival order
 //!   (Neovim's buffer events must be applied in order), and a request read after notifications starts once they
 //!   have run (a peer that notifies, then asks, sees what it notified). When the backlog is as long as `max_in_flight`, the loop
-//!   stops reading: the peer's writes back up. With an `idle_timeout`, a peer that sends nothing for that long
+//!   stops reading: the peer's writes back up; but not while calls of ours wait for the peer's answers (they
+//!   may sit behind its calls: pausing then would deadlock), when the peer's calls queue up to four times the
+//!   limit, and past that are refused with a "busy" error. With an `idle_timeout`, a peer that sends nothing for that long
 //!   while no call is in flight either way is closed.
 //! - the write loop takes encoded messages from a queue of `write_queue` entries and writes them, flushing when
 //!   the queue runs empty (small answers queued together go out in one write). A peer that does not read fills
@@ -56,6 +58,9 @@ pub const DEFAULT_MAX_DEPTH: usize = 64;
 /// How long a closing connection goes on writing what was queued before it (e.g. a notification sent just
 /// before a client is dropped).
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// While calls of ours wait for the peer's answers, the peer's calls may queue up to this many times
+/// `max_in_flight` before new ones are refused.
+const OVERFLOW: usize = 4;
 /// Room reserved for a small message: writing one item at a time into an empty buffer would grow it often.
 const SMALL_MESSAGE: usize = 64;
 
@@ -697,7 +702,11 @@ impl<'a> ReadLoop<'a> {
             if finishing && self.idle() {
                 return Ok(if self.draining { "the server shut down" } else { "the peer finished sending" });
             }
-            let room = self.backlog.len() < self.config.max_in_flight;
+            // With calls of ours waiting for the peer's answers, reading never pauses: the answers may sit behind
+            // the peer's own calls, and handlers waiting for them would wait for ever (a deadlock). The peer's
+            // calls then queue up to OVERFLOW times the limit, and past that are refused (see `on_frame`).
+            let room = self.backlog.len() < self.config.max_in_flight
+                || !self.shared.calls().pending.is_empty();
             if room {
                 self.paused = false;
                 match reader.next_frame() {
@@ -953,7 +962,19 @@ impl<'a> ReadLoop<'a> {
     fn on_frame(&mut self, frame: Bytes) -> Result<Option<Bytes>, Error> {
         match self.shared.protocol.classify(frame, self.config.max_depth) {
             Incoming::Request { id, .. } if self.draining => return Ok(Some(self.refusal(&id))),
+            Incoming::Request { id, method, .. } if self.overflowing() => {
+                let limit = self.config.max_in_flight;
+                tracing::warn!(method, limit, "calls waiting on this connection over the limit; refused");
+                let fault = Fault::internal_error(format!(
+                    "the server is busy: {} calls are running or waiting on this connection; retry later",
+                    self.backlog.len() + limit
+                ));
+                return Ok(Some(self.shared.protocol.encode_response(&id, &method, Err(fault))));
+            }
             Incoming::Request { id, method, params } => self.backlog.push_back(Work::Request { id, method, params }),
+            Incoming::Notification { method, .. } if self.overflowing() => {
+                tracing::error!(method, "notifications waiting on this connection over the limit; one was dropped");
+            }
             Incoming::Notification { method, .. } if self.draining => {
                 tracing::debug!(method, "shutting down: a notification was dropped");
             }
@@ -972,6 +993,12 @@ impl<'a> ReadLoop<'a> {
             }
         }
         Ok(None)
+    }
+
+    /// True when the peer's calls waiting to start have reached OVERFLOW times the limit (reading goes on past
+    /// the limit only while calls of ours wait for answers).
+    fn overflowing(&self) -> bool {
+        self.backlog.len() >= self.config.max_in_flight.saturating_mul(OVERFLOW)
     }
 
     /// Logs bytes that break the stream, and answers the request they were in if the encoding can.

@@ -31,6 +31,7 @@ pub mod gzip;
 mod server;
 mod settings;
 mod timer;
+mod upgrade;
 
 /// The rustls version this crate's TLS settings take, re-exported so users need not match it by hand.
 pub use rustls;
@@ -38,7 +39,9 @@ pub use rustls;
 pub use auth::Credentials;
 pub use client::{Client, ClientBuilder, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
 pub use error::Error;
+pub use rpc_engine::Listener;
 pub use server::{
     DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_SHUTDOWN_TIMEOUT, Endpoint, Reply, ServerConfig, serve,
 };
+pub use upgrade::{Upgrade, UpgradedIo};

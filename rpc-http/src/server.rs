@@ -9,6 +9,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
+use bytes::BytesMut;
 use http::header::{ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, VARY};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -16,9 +17,12 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use rpc_core::{BoxFuture, Context, RemoteAddr};
-use tokio::net::TcpListener;
+use rpc_engine::{Acceptor, Listener, ServeConnection};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+
+use crate::upgrade::{self, Upgrade};
 
 use crate::auth::{Authenticator, Credentials};
 use crate::gzip::{self, DEFAULT_GZIP_THRESHOLD};
@@ -81,6 +85,7 @@ pub struct ServerConfig {
     gzip_threshold: Option<usize>,
     tls: Option<Arc<rustls::ServerConfig>>,
     auth: Option<Authenticator>,
+    upgrade: Option<Upgrade>,
 }
 
 impl ServerConfig {
@@ -98,6 +103,7 @@ impl ServerConfig {
             gzip_threshold: Some(DEFAULT_GZIP_THRESHOLD),
             tls: None,
             auth: None,
+            upgrade: None,
         }
     }
 
@@ -137,6 +143,15 @@ impl ServerConfig {
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
         }
         self.tls = Some(std::sync::Arc::new(config));
+        self
+    }
+
+    /// Accept WebSocket upgrades (a `GET` with `Upgrade: websocket`, on the paths that answer, after the
+    /// authentication check): the server answers 101 and hands the connection to `serve` (JSON-RPC over
+    /// WebSocket on the same port as JSON-RPC over HTTP, as jsonrpsee does). Default: none (such a `GET` gets
+    /// 405, as every `GET` does).
+    pub fn websocket(mut self, serve: Upgrade) -> ServerConfig {
+        self.upgrade = Some(serve);
         self
     }
 
@@ -197,95 +212,131 @@ impl ServerConfig {
     }
 }
 
-/// Serves `endpoint` on connections from `listener` until `signal` completes; then stops accepting, lets the
-/// requests in flight finish, and returns. Errors accepting one connection are logged and skipped; running
-/// out of file descriptors backs off rather than spinning.
-pub async fn serve<E: Endpoint>(
-    listener: TcpListener,
+/// Serves `endpoint` on connections from `listener` (TCP, a Unix socket, any [`Listener`]) until `signal`
+/// completes; then stops accepting, closes connections with nothing in flight (idle keep-alive ones, and those
+/// that have not sent a request yet) at once, lets the requests in flight finish for up to the shutdown
+/// timeout, and returns. Accepting, connection permits and TLS are the shared acceptor's (`rpc-engine`).
+pub async fn serve<E: Endpoint, L: Listener>(
+    listener: L,
     endpoint: E,
     config: ServerConfig,
     signal: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    let permits = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let mut acceptor = Acceptor::default()
+        .max_connections(config.max_connections)
+        .shutdown_timeout(config.shutdown_timeout)
+        .tls_handshake_timeout(config.header_read_timeout);
+    if let Some(tls) = config.tls.clone() {
+        acceptor = acceptor.tls(tls);
+    }
+    let name = config.name;
     let shared = Arc::new(Shared { endpoint, config });
-    let name = shared.config.name;
-    let graceful = GracefulShutdown::new();
-    let mut signal = std::pin::pin!(signal);
-    match listener.local_addr() {
-        Ok(addr) => tracing::info!("{name} server listening on {addr}"),
-        Err(e) => tracing::info!(error = %e, "{name} server listening"),
+    acceptor.run(name, listener, signal, Http { shared }).await
+}
+
+/// What the acceptor hands each HTTP connection to.
+struct Http<E> {
+    shared: Arc<Shared<E>>,
+}
+
+impl<E> Clone for Http<E> {
+    fn clone(&self) -> Self {
+        Http { shared: self.shared.clone() }
     }
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) if is_per_connection(&e) => {
-                    tracing::debug!(error = %e, "accept failed for one connection");
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "accept failed; retrying in 100 ms");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
+}
+
+impl<E: Endpoint> ServeConnection for Http<E> {
+    async fn serve<I>(self, mut io: I, cx: Context, drain: CancellationToken)
+    where
+        I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        // Hold no HTTP state (hyper allocates 16 KiB of buffers per connection) until the peer sends something:
+        // a connection that stays silent costs only this task and its socket, is closed when the header-read
+        // timeout passes, and at once by a shutdown.
+        let timeout = self.shared.config.header_read_timeout;
+        let mut first = BytesMut::new();
+        tokio::select! {
+            read = tokio::time::timeout(timeout, rpc_engine::framing::read_some(&mut io, &mut first)) => match read {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(Ok(_)) => return tracing::debug!("connection closed before its first request"),
+                Ok(Err(e)) => return tracing::debug!(error = %e, "connection failed before its first request"),
+                Err(_) => return tracing::debug!(?timeout, "connection closed: nothing sent within the header-read timeout"),
             },
-            () = &mut signal => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, limit = shared.config.max_connections, "503: too many connections");
-            tokio::spawn(refuse_busy(stream));
-            continue;
-        };
-        let shared = shared.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            // Hold no HTTP or TLS state (hyper allocates 16 KiB of buffers per connection) until the peer sends
-            // something: a connection that stays silent costs only this task and its socket, and is closed when
-            // the header-read timeout passes.
-            let timeout = shared.config.header_read_timeout;
-            // (`peek`, not `readable`: readiness can be reported before any byte is there.)
-            match tokio::time::timeout(timeout, stream.peek(&mut [0u8; 1])).await {
-                Ok(Ok(_)) => match shared.config.tls.clone() {
-                    None => shared.serve_connection(TokioIo::new(stream), peer, watcher).await,
-                    Some(tls) => Box::pin(shared.serve_tls(tls, stream, peer, watcher)).await,
-                },
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "connection failed before its first request"),
-                Err(_) => {
-                    tracing::debug!(%peer, ?timeout, "connection closed: nothing sent within the header-read timeout")
-                }
+            () = drain.cancelled() => return,
+        }
+        let io = Rewind { first, io };
+        Box::pin(self.shared.serve_connection(TokioIo::new(io), cx, drain)).await;
+    }
+
+    /// Answers a connection over the limit with 503 and closes it, without reading its request.
+    async fn refuse<I>(self, mut io: I)
+    where
+        I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        use tokio::io::AsyncWriteExt;
+        const BODY: &str = "too many connections; retry later\n";
+        let reply = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
+             Retry-After: 1\r\nConnection: close\r\n\r\n{BODY}",
+            BODY.len()
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(1), io.write_all(reply.as_bytes())).await;
+        let _ = io.shutdown().await;
+    }
+}
+
+/// A stream whose first bytes were already read: they are read again first.
+struct Rewind<I> {
+    first: BytesMut,
+    io: I,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Rewind<I> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.first.is_empty() {
+            let n = self.first.len().min(buf.remaining());
+            buf.put_slice(&self.first.split_to(n));
+            if self.first.is_empty() {
+                self.first = BytesMut::new();
             }
-            drop(permit);
-        });
+            return Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
     }
-    drop(listener);
-    let deadline = shared.config.shutdown_timeout;
-    tracing::info!("{name} server shutting down; waiting up to {deadline:?} for requests in flight");
-    if tokio::time::timeout(deadline, graceful.shutdown()).await.is_err() {
-        tracing::warn!("{name} server: requests still in flight after {deadline:?}; closing their connections");
-    }
-    Ok(())
 }
 
-/// Answers a connection over the limit with 503 and closes it, without reading its request.
-async fn refuse_busy(mut stream: tokio::net::TcpStream) {
-    use tokio::io::AsyncWriteExt;
-    const BODY: &str = "too many connections; retry later\n";
-    let reply = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
-         Retry-After: 1\r\nConnection: close\r\n\r\n{BODY}",
-        BODY.len()
-    );
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(reply.as_bytes())).await;
-    let _ = stream.shutdown().await;
-}
+impl<I: AsyncWrite + Unpin> AsyncWrite for Rewind<I> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
 
-/// Accept errors that concern one connection (it was reset before we took it), not the listener.
-fn is_per_connection(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
-    )
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }
 
 struct Shared<E> {
@@ -293,37 +344,54 @@ struct Shared<E> {
     config: ServerConfig,
 }
 
-type HttpResponse = Response<Full<Bytes>>;
+/// The peer's address for the log: `-` where the transport has none (a Unix socket).
+#[derive(Clone, Copy)]
+struct PeerAddr(Option<SocketAddr>);
 
-impl<E: Endpoint> Shared<E> {
-    /// Completes the TLS handshake (within the header-read timeout), then serves HTTP on it. Boxed by its
-    /// caller, so plain connections' tasks are not sized for TLS state.
-    async fn serve_tls(
-        self: Arc<Self>,
-        tls: Arc<rustls::ServerConfig>,
-        stream: tokio::net::TcpStream,
-        peer: SocketAddr,
-        watcher: Watcher,
-    ) {
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        match tokio::time::timeout(self.config.header_read_timeout, acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => self.serve_connection(TokioIo::new(tls), peer, watcher).await,
-            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => write!(f, "{addr}"),
+            None => f.write_str("-"),
         }
     }
+}
 
-    /// Serves HTTP/1.1 on one (plain or TLS) connection until it closes or a graceful shutdown ends it.
-    async fn serve_connection<I>(self: Arc<Self>, io: TokioIo<I>, peer: SocketAddr, watcher: Watcher)
+type HttpResponse = Response<Full<Bytes>>;
+
+/// 401 with the challenges for the schemes we read.
+fn unauthorized(peer: PeerAddr, credentials: Option<&Credentials>) -> HttpResponse {
+    tracing::warn!(%peer, user = ?credentials.and_then(Credentials::user), "401: not authenticated");
+    let mut resp = plain(StatusCode::UNAUTHORIZED, "authentication required\n");
+    let challenge = HeaderValue::from_static("Basic realm=\"rpc\", charset=\"UTF-8\"");
+    resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, challenge);
+    resp.headers_mut().append(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"rpc\""));
+    resp
+}
+
+impl<E: Endpoint> Shared<E> {
+    /// The authentication hook's verdict on a request's credentials: the 401 to answer when it refuses.
+    fn check_credentials(&self, req: &Request<Incoming>, peer: PeerAddr) -> Option<HttpResponse> {
+        let auth = self.config.auth.as_ref()?;
+        let credentials =
+            req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(Credentials::parse);
+        (!(auth.0)(credentials.as_ref())).then(|| unauthorized(peer, credentials.as_ref()))
+    }
+
+    /// Serves HTTP/1.1 on one (plain or TLS) connection until it closes, or `drain` asks it to finish (then
+    /// an idle connection closes at once, and one with a request in flight after answering it).
+    async fn serve_connection<I>(self: Arc<Self>, io: TokioIo<I>, cx: Context, drain: CancellationToken)
     where
-        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let cx = Context::new().with(RemoteAddr(peer));
+        let peer = PeerAddr(cx.get::<RemoteAddr>().map(|a| a.0));
         let shared = self.clone();
+        let upgrades = drain.clone();
         let service = service_fn(move |req| {
             let shared = shared.clone();
             let cx = cx.clone();
-            async move { Ok::<_, Infallible>(shared.handle(req, peer, cx).await) }
+            let drain = upgrades.clone();
+            async move { Ok::<_, Infallible>(shared.handle(req, peer, cx, drain).await) }
         });
         let conn = http1::Builder::new()
             // hyper applies the header-read timeout only when it has a timer (one timer-wheel entry per connection,
@@ -331,19 +399,43 @@ impl<E: Endpoint> Shared<E> {
             .timer(crate::timer::ConnTimer::default())
             .header_read_timeout(self.config.header_read_timeout)
             .keep_alive(true)
-            .serve_connection(io, service);
-        if let Err(e) = watcher.watch(conn).await {
+            .serve_connection(io, service)
+            .with_upgrades();
+        let mut conn = std::pin::pin!(conn);
+        let ended = tokio::select! {
+            ended = conn.as_mut() => ended,
+            () = drain.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(e) = ended {
             tracing::debug!(%peer, error = %e, "connection ended with an error");
         }
     }
 
-    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr, cx: Context) -> HttpResponse {
+    async fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: PeerAddr,
+        cx: Context,
+        drain: CancellationToken,
+    ) -> HttpResponse {
         let name = self.config.name;
         let path = req.uri().path();
         if !self.config.paths.iter().any(|p| p == path) {
             tracing::debug!(%peer, path, "404: no {name} endpoint at this path");
             let paths = self.config.paths.join(" or ");
             return plain(StatusCode::NOT_FOUND, &format!("no {name} endpoint here: POST to {paths}\n"));
+        }
+        if let Some(upgrade) = &self.config.upgrade
+            && req.method() == Method::GET
+            && upgrade::is_websocket(&req)
+        {
+            if let Some(refused) = self.check_credentials(&req, peer) {
+                return refused;
+            }
+            return upgrade::accept(req, upgrade.clone(), cx, drain);
         }
         if req.method() != Method::POST {
             tracing::debug!(%peer, method = %req.method(), "405: {name} takes POST only");
@@ -369,12 +461,7 @@ impl<E: Endpoint> Shared<E> {
         if let Some(auth) = &self.config.auth
             && !(auth.0)(credentials.as_ref())
         {
-            tracing::warn!(%peer, user = ?credentials.as_ref().and_then(Credentials::user), "401: not authenticated");
-            let mut resp = plain(StatusCode::UNAUTHORIZED, "authentication required\n");
-            let challenge = HeaderValue::from_static("Basic realm=\"rpc\", charset=\"UTF-8\"");
-            resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, challenge);
-            resp.headers_mut().append(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"rpc\""));
-            return resp;
+            return unauthorized(peer, credentials.as_ref());
         }
         // Handlers see who calls (and can decide per method), whether or not the server checks.
         let cx = match credentials {

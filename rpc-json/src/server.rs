@@ -10,8 +10,8 @@ use bytes::Bytes;
 use http::StatusCode;
 use rpc_core::typed::erased_serde;
 use rpc_core::{BoxFuture, Context, Dispatch, Fault, Map, MethodInfo, Value, serve_call, serve_call_typed};
+use rpc_http::Listener;
 use rpc_http::{Endpoint, Reply, ServerConfig};
-use tokio::net::TcpListener;
 
 use crate::codec::{self, Body, DEFAULT_MAX_DEPTH, Entry, Id, Params};
 use crate::discover;
@@ -69,6 +69,7 @@ pub struct Server<D> {
     max_batch: usize,
     introspection: bool,
     handler_timeout: Option<Duration>,
+    websocket: bool,
 }
 
 impl<D: Dispatch> Server<D> {
@@ -81,6 +82,7 @@ impl<D: Dispatch> Server<D> {
             max_batch: DEFAULT_MAX_BATCH,
             introspection: true,
             handler_timeout: Some(DEFAULT_HANDLER_TIMEOUT),
+            websocket: false,
         }
     }
 
@@ -116,20 +118,45 @@ impl<D: Dispatch> Server<D> {
         self
     }
 
-    /// Serves connections from `listener` for ever (errors accepting one connection are logged and skipped).
-    pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
+    /// Also serve JSON-RPC over WebSocket on the same port (default off): a `GET` with `Upgrade: websocket` to
+    /// a path that answers is upgraded (after the authentication check) and served as
+    /// [`duplex::Server::serve_ws`](crate::duplex::Server) would (pipelined, calls both ways, the same
+    /// limits), as jsonrpsee serves both on one port.
+    pub fn websocket(mut self, on: bool) -> Server<D> {
+        self.websocket = on;
+        self
+    }
+
+    /// Serves connections from `listener` (a [`TcpListener`](tokio::net::TcpListener), a
+    /// [`UnixListener`](tokio::net::UnixListener), or any [`Listener`]) for ever (errors accepting one
+    /// connection are logged and skipped).
+    pub async fn serve<L: Listener>(self, listener: L) -> io::Result<()> {
         self.serve_with_shutdown(listener, std::future::pending()).await
     }
 
-    /// Serves connections from `listener` until `signal` completes; then stops accepting, lets the requests in
-    /// flight finish, and returns.
-    pub async fn serve_with_shutdown(
+    /// Serves connections from `listener` until `signal` completes; then stops accepting, closes idle
+    /// connections and those that have not sent a request yet at once, lets the requests in flight finish
+    /// (for up to the shutdown timeout), and returns.
+    pub async fn serve_with_shutdown<L: Listener>(
         self,
-        listener: TcpListener,
+        listener: L,
         signal: impl Future<Output = ()> + Send,
     ) -> io::Result<()> {
+        let mut http = self.http;
+        if self.websocket {
+            use crate::duplex::JsonRpcSettings;
+            let duplex = crate::duplex::Server::from_arc(self.dispatch.clone())
+                .max_depth(self.max_depth)
+                .handler_timeout(self.handler_timeout)
+                .max_batch(self.max_batch)
+                .introspection(self.introspection);
+            http = http.websocket(rpc_http::Upgrade::new(move |io, cx, drain| {
+                let duplex = duplex.clone();
+                Box::pin(async move { duplex.serve_ws_upgraded(io, cx, drain).await })
+            }));
+        }
         let inner = Inner::new(self.dispatch, self.introspection, self.max_depth, self.max_batch, self.handler_timeout);
-        rpc_http::serve(listener, JsonEndpoint { inner: Arc::new(inner) }, self.http, signal).await
+        rpc_http::serve(listener, JsonEndpoint { inner: Arc::new(inner) }, http, signal).await
     }
 }
 

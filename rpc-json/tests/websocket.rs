@@ -160,3 +160,30 @@ async fn limits_and_stalled_handshakes_close_only_their_own_connection() {
 
     assert_eq!(good.double(21).await.unwrap(), 42, "the other connection was served all along");
 }
+
+#[tokio::test]
+async fn the_http_server_upgrades_to_websocket_on_the_same_port() {
+    let listener = bind_loopback().await;
+    let addr = listener.local_addr().unwrap();
+    let server = rpc_json::Server::new(InteropServer::new(InteropService::default())).websocket(true);
+    tokio::spawn(server.serve(listener));
+    let http = InteropClient::new(rpc_json::Client::new(&format!("http://{addr}/")).unwrap());
+    let ws = InteropClient::new(
+        Client::builder().handler(CallbackServer::new(Doubler)).connect_ws(&format!("ws://{addr}/")).await.unwrap(),
+    );
+    assert_eq!(http.double(2).await.unwrap(), 4);
+    assert_eq!(ws.double(3).await.unwrap(), 6);
+    assert_eq!(ws.ask_client("double".into(), vec![5.into()]).await.unwrap(), Value::Int(10));
+    http.bump(2).await.unwrap();
+    assert_eq!(ws.counter().await.unwrap(), 2, "one service behind both");
+    // jsonrpsee's client, too.
+    use jsonrpsee::core::client::ClientT;
+    let j = jsonrpsee::ws_client::WsClientBuilder::default().build(&format!("ws://{addr}/")).await.unwrap();
+    let n: i64 = j.request("double", jsonrpsee::rpc_params![21]).await.unwrap();
+    assert_eq!(n, 42);
+    // Without websocket(true), an upgrade is a GET like any other: 405.
+    let listener = bind_loopback().await;
+    let plain = listener.local_addr().unwrap();
+    tokio::spawn(rpc_json::Server::new(InteropServer::new(InteropService::default())).serve(listener));
+    assert!(Client::connect_ws(&format!("ws://{plain}/")).await.is_err());
+}

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rpc_core::{BoxFuture, Context, Dispatch, Fault};
+use rpc_http::Listener;
 use rpc_http::{Endpoint, Reply, ServerConfig};
-use tokio::net::TcpListener;
 
 use crate::codec::{self, DEFAULT_MAX_DEPTH};
 use crate::system::{DEFAULT_MAX_MULTICALL, Routes, SystemConfig};
@@ -106,16 +106,19 @@ impl<D: Dispatch> Server<D> {
         self
     }
 
-    /// Serves connections from `listener` for ever (errors accepting one connection are logged and skipped).
-    pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
+    /// Serves connections from `listener` (a [`TcpListener`](tokio::net::TcpListener), a
+    /// [`UnixListener`](tokio::net::UnixListener), or any [`Listener`]) for ever (errors accepting one
+    /// connection are logged and skipped).
+    pub async fn serve<L: Listener>(self, listener: L) -> io::Result<()> {
         self.serve_with_shutdown(listener, std::future::pending()).await
     }
 
-    /// Serves connections from `listener` until `signal` completes; then stops accepting, lets the requests in
-    /// flight finish, and returns.
-    pub async fn serve_with_shutdown(
+    /// Serves connections from `listener` until `signal` completes; then stops accepting, closes idle
+    /// connections and those that have not sent a request yet at once, lets the requests in flight finish
+    /// (for up to the shutdown timeout), and returns.
+    pub async fn serve_with_shutdown<L: Listener>(
         self,
-        listener: TcpListener,
+        listener: L,
         signal: impl Future<Output = ()> + Send,
     ) -> io::Result<()> {
         let endpoint = XmlEndpoint {

@@ -284,3 +284,40 @@ async fn graceful_shutdown_gives_up_after_its_deadline() {
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     stuck.abort();
 }
+
+#[tokio::test]
+async fn http_serves_unix_sockets_too() {
+    let dir = rpc_test_support::TempDir::new("xml-unix");
+    let path = dir.path().join("rpc.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    tokio::spawn(rpc_xml::Server::new(common::ProbeServer::new(common::Impl::default())).serve(listener));
+    let body = "<?xml version=\"1.0\"?><methodCall><methodName>double</methodName><params><param><value><int>21</int></value></param></params></methodCall>";
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::UnixStream::connect(&path).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("<int>42</int>") || answer.contains("<i4>42</i4>"), "{answer}");
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_silent_or_idle_connections() {
+    let listener = rpc_test_support::bind_loopback().await;
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = rpc_xml::Server::new(common::ProbeServer::new(common::Impl::default()));
+    let serving = tokio::spawn(server.serve_with_shutdown(listener, async move { drop(stopped.await) }));
+    let silent = TcpStream::connect(addr).await.unwrap();
+    let c = client(addr);
+    assert_eq!(c.call("double", vec![1.into()]).await.unwrap(), Value::Int(2));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), serving).await.expect("shutdown waited").unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2), "shutdown took {:?}", started.elapsed());
+    drop(silent);
+}
