@@ -4,13 +4,16 @@
 //! - Node's `vscode-jsonrpc` (`node/vscode_jsonrpc_stdio_client.js`) runs `interop_server --json-stdio` and
 //!   calls it over the child's stdio; a `vscode-jsonrpc` server (`node/vscode_jsonrpc_server.js`), on a TCP
 //!   socket and on its own stdio, is called by our duplex client.
+//! - Python's `python-lsp-jsonrpc` (`python/pylsp_jsonrpc_client.py`: its stream reader and writer under its
+//!   `Endpoint`) calls `interop_server --json-stdio` and `--json-tcp`; a server written with it
+//!   (`python/pylsp_jsonrpc_server.py`), on a TCP socket and on its stdio, is called by our duplex client.
 //!
 //! Each way covers typed calls, error answers (code and message), pipelined answers in the order they finish,
 //! 1,000 notifications then a request that sees them all, and the server calling back into the client's own
 //! handler. Python raw sockets are `rpc-json/tests/duplex.rs`'s.
 //!
-//! The peers must be installed (`npm ci --prefix examples/tests/node`, as `.ci/run` does): without them these
-//! tests fail, they do not skip.
+//! The peers must be installed (`npm ci --prefix examples/tests/node` and
+//! `pip install python-lsp-jsonrpc==1.1.2`, as `.ci/run` does): without them these tests fail, they do not skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -21,8 +24,13 @@ use std::time::Duration;
 use rpc_core::{Map, Value, service};
 use rpc_examples::interop::InteropClient;
 use rpc_json::duplex::{Client, TextFraming};
-use rpc_test_support::{example_binary, node_command, run_peer, spawn_peer};
+use rpc_test_support::{
+    example_binary, node_command, python_command, require_python_module, run_peer, run_python, spawn_peer,
+};
 use serde_json::json;
+
+/// The Python package these tests need, as pip is given it.
+const PYLSP_JSONRPC: &str = "python-lsp-jsonrpc==1.1.2";
 
 /// How long one test may take before it fails: a hung peer fails the test rather than hanging it.
 const TEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -32,6 +40,10 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn script(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(relative)
+}
+
+fn require_pylsp_jsonrpc() {
+    require_python_module("pylsp_jsonrpc", PYLSP_JSONRPC);
 }
 
 /// Runs `test`, failing if it takes longer than [`TEST_TIMEOUT`].
@@ -48,7 +60,7 @@ fn parse(out: &str) -> serde_json::Value {
 // Their clients, our server.
 // =============================================================================================================
 
-/// What the clients see alike from `interop_server`: exact values, and our server's
+/// What vscode-jsonrpc and python-lsp-jsonrpc see alike from `interop_server`: exact values, and our server's
 /// error codes and messages. The counter starts at 1, from `slow_bump`.
 fn common_results() -> serde_json::Value {
     json!({
@@ -99,6 +111,41 @@ async fn vscode_jsonrpc_drives_interop_server_over_its_stdio() {
     assert_eq!(got, expected);
 }
 
+/// The answers python-lsp-jsonrpc's client gets, over stdio and TCP alike.
+fn pylsp_client_results() -> serde_json::Value {
+    merged(
+        common_results(),
+        json!({
+            "askClient": 8,
+            "quickMeanwhile": 10,
+            // python-lsp-jsonrpc's own answer for a method its dispatcher lacks, passed on by ask_client.
+            "askClientUnknown": {"error": [-32601, "Method Not Found: triple"]},
+            // Its dispatcher gets the params array as it is.
+            "calledBack": [[4]],
+        }),
+    )
+}
+
+#[tokio::test]
+async fn python_lsp_jsonrpc_drives_interop_server_over_its_stdio() {
+    require_pylsp_jsonrpc();
+    let server = example_binary("interop_server");
+    let out =
+        run_python(include_str!("python/pylsp_jsonrpc_client.py"), &["stdio", server.to_str().expect("a UTF-8 path")])
+            .await;
+    assert_eq!(parse(&out), merged(pylsp_client_results(), json!({"exit": 0})));
+}
+
+#[tokio::test]
+async fn python_lsp_jsonrpc_drives_interop_server_over_tcp() {
+    require_pylsp_jsonrpc();
+    let mut cmd = Command::new(example_binary("interop_server"));
+    cmd.args(["--json-tcp", "127.0.0.1:0"]);
+    let server = spawn_peer(cmd, "interop_server").await;
+    let out = run_python(include_str!("python/pylsp_jsonrpc_client.py"), &["tcp", &server.port().to_string()]).await;
+    assert_eq!(parse(&out), pylsp_client_results());
+}
+
 // =============================================================================================================
 // Their servers, our client.
 // =============================================================================================================
@@ -132,11 +179,21 @@ struct Wording {
     unknown: (i64, &'static str),
     /// The answer when a handler throws something that is not a JSON-RPC error.
     explode: (i64, &'static str),
+    /// Whether that answer has a `data` member with the traceback (which our client adds to the message).
+    explode_traceback: bool,
 }
 
 const VSCODE_JSONRPC_WORDING: Wording = Wording {
     unknown: (-32601, "Unhandled method nope"),
     explode: (-32603, "Request explode failed with message: boom"),
+    explode_traceback: false,
+};
+
+const PYLSP_JSONRPC_WORDING: Wording = Wording {
+    unknown: (-32601, "Method Not Found: nope"),
+    // python-lsp-jsonrpc's JsonRpcInternalError has code -32602 (not -32603), with the traceback as data.
+    explode: (-32602, "RuntimeError: boom"),
+    explode_traceback: true,
 };
 
 fn builder(notes: &Notes) -> rpc_json::duplex::ClientBuilder {
@@ -172,7 +229,13 @@ async fn exercise(client: Client, notes: Notes, wording: &Wording) {
     let (code, message) = wording.unknown;
     assert_eq!(fault(client.call("nope", vec![]).await.unwrap_err()), (code, message.to_owned()));
     let (code, message) = wording.explode;
-    assert_eq!(fault(interop.explode().await.unwrap_err()), (code, message.to_owned()));
+    let exploded = fault(interop.explode().await.unwrap_err());
+    if wording.explode_traceback {
+        let with_data = format!("{message} (data: {{\"traceback\":[");
+        assert!(exploded.0 == code && exploded.1.starts_with(&with_data), "{exploded:?}");
+    } else {
+        assert_eq!(exploded, (code, message.to_owned()));
+    }
 
     // Pipelined: the slow call goes first, the quick one is answered first.
     let order = Mutex::new(Vec::new());
@@ -249,6 +312,29 @@ async fn our_client_calls_a_vscode_jsonrpc_server_over_its_stdio() {
     within_timeout(async {
         let cmd = node_command(&script("node/vscode_jsonrpc_server.js"), "vscode-jsonrpc", &["stdio"]);
         over_child_stdio(cmd, &VSCODE_JSONRPC_WORDING).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn our_client_calls_a_python_lsp_jsonrpc_server_over_tcp() {
+    require_pylsp_jsonrpc();
+    within_timeout(async {
+        let cmd = python_command(include_str!("python/pylsp_jsonrpc_server.py"), &["tcp"]);
+        let server = spawn_peer(cmd, "python-lsp-jsonrpc server").await;
+        let notes = Notes::default();
+        let client = builder(&notes).connect(server.addr()).await.unwrap();
+        exercise(client, notes, &PYLSP_JSONRPC_WORDING).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn our_client_calls_a_python_lsp_jsonrpc_server_over_its_stdio() {
+    require_pylsp_jsonrpc();
+    within_timeout(async {
+        let cmd = python_command(include_str!("python/pylsp_jsonrpc_server.py"), &["stdio"]);
+        over_child_stdio(cmd, &PYLSP_JSONRPC_WORDING).await;
     })
     .await;
 }
