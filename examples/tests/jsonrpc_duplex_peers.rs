@@ -111,6 +111,25 @@ async fn vscode_jsonrpc_drives_interop_server_over_its_stdio() {
     assert_eq!(got, expected);
 }
 
+/// An editor that sends many requests at once while the server asks it for something, as language servers do:
+/// 300 `ask_client` calls at once, each answered by the server calling the client's `double`. All should be
+/// answered at once, well within the 10 s the script waits.
+///
+/// This fails today: the session stops reading once `max_in_flight` (128) requests run and as many wait, and
+/// then no longer reads the answers to its own calls either, so the running handlers wait for answers that sit
+/// unread behind the waiting requests until the call timeout (30 s) fails them.
+#[tokio::test]
+async fn many_calls_whose_handlers_call_the_client_back_are_all_answered() {
+    let server = example_binary("interop_server");
+    let cmd = node_command(
+        &script("node/vscode_jsonrpc_callback_flood.js"),
+        "vscode-jsonrpc",
+        &[server.to_str().expect("a UTF-8 path"), "300", "10000"],
+    );
+    let got = parse(&run_peer(cmd, "node vscode-jsonrpc client", TEST_TIMEOUT).await);
+    assert_eq!(got, json!({"answered": 300, "correct": 300, "errors": []}));
+}
+
 /// The answers python-lsp-jsonrpc's client gets, over stdio and TCP alike.
 fn pylsp_client_results() -> serde_json::Value {
     merged(
