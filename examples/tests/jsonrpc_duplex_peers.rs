@@ -177,6 +177,9 @@ trait ClientSide {
 
     /// Keeps a note the server sent (as a notification).
     async fn note(&self, text: String);
+
+    /// Takes no params (vscode-jsonrpc then sends none at all).
+    async fn ping(&self) -> String;
 }
 
 #[derive(Clone, Default)]
@@ -189,6 +192,10 @@ impl ClientSide for Notes {
 
     async fn note(&self, text: String) {
         self.0.lock().unwrap().push(text);
+    }
+
+    async fn ping(&self) -> String {
+        "pong".to_owned()
     }
 }
 
@@ -282,6 +289,7 @@ async fn exercise(client: Client, notes: Notes, wording: &Wording) {
     // The server calls our handler back, while another call goes on.
     let (asked, meanwhile) = tokio::join!(interop.ask_client("double".into(), vec![4.into()]), interop.double(5));
     assert_eq!((asked.unwrap(), meanwhile.unwrap()), (Value::Int(8), 10));
+    assert_eq!(interop.ask_client("ping".into(), vec![]).await.unwrap(), Value::from("pong"));
     // Our handler's own error for a method it lacks comes back through the foreign server unchanged.
     let err = interop.ask_client("triple".into(), vec![4.into()]).await.unwrap_err();
     assert_eq!(fault(err), (-32601, "method not found: \"triple\"".to_owned()));
