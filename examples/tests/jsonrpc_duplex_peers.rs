@@ -5,7 +5,7 @@
 //!   calls it over the child's stdio; a `vscode-jsonrpc` server (`node/vscode_jsonrpc_server.js`), on a TCP
 //!   socket and on its own stdio, is called by our duplex client.
 //! - Python's `python-lsp-jsonrpc` (`python/pylsp_jsonrpc_client.py`: its stream reader and writer under its
-//!   `Endpoint`) calls `interop_server --json-stdio` and `--json-tcp`; a server written with it
+//!   `Endpoint`) calls `interop_server --json-stdio`, `--json-tcp` and `--json-unix`; a server written with it
 //!   (`python/pylsp_jsonrpc_server.py`), on a TCP socket and on its stdio, is called by our duplex client.
 //!
 //! Each way covers typed calls, error answers (code and message), pipelined answers in the order they finish,
@@ -25,7 +25,7 @@ use rpc_core::{Map, Value, service};
 use rpc_examples::interop::InteropClient;
 use rpc_json::duplex::{Client, TextFraming};
 use rpc_test_support::{
-    example_binary, node_command, python_command, require_python_module, run_peer, run_python, spawn_peer,
+    TempDir, example_binary, node_command, python_command, require_python_module, run_peer, run_python, spawn_peer,
 };
 use serde_json::json;
 
@@ -98,7 +98,10 @@ async fn vscode_jsonrpc_drives_interop_server_over_its_stdio() {
         common_results(),
         json!({
             "add": {"value": 5},
-            "badParams": {"error": [-32602, "invalid params: double: param 1 `num` (expected i64): invalid type: string \"x\", expected i64"]},
+            "badParams": {"error": [-32602, concat!(
+                "invalid params: double: param 1 `num` (expected i64): ",
+                "invalid type: string \"x\", expected i64"
+            )]},
             "askClient": {"value": 8},
             "quickMeanwhile": {"value": 10},
             // vscode-jsonrpc's own answer for a method it has no handler for, passed on by ask_client.
@@ -162,6 +165,20 @@ async fn python_lsp_jsonrpc_drives_interop_server_over_tcp() {
     cmd.args(["--json-tcp", "127.0.0.1:0"]);
     let server = spawn_peer(cmd, "interop_server").await;
     let out = run_python(include_str!("python/pylsp_jsonrpc_client.py"), &["tcp", &server.port().to_string()]).await;
+    assert_eq!(parse(&out), pylsp_client_results());
+}
+
+#[tokio::test]
+async fn python_lsp_jsonrpc_drives_interop_server_over_a_unix_socket() {
+    require_pylsp_jsonrpc();
+    let dir = TempDir::new("pylsp-unix");
+    let socket = dir.path().join("interop.sock");
+    let mut cmd = Command::new(example_binary("interop_server"));
+    // The TCP address comes first, for spawn_peer to read; the client uses only the Unix socket.
+    cmd.args(["--json-tcp", "127.0.0.1:0", "--json-unix"]).arg(&socket);
+    let _server = spawn_peer(cmd, "interop_server").await;
+    let path = socket.to_str().expect("a UTF-8 path");
+    let out = run_python(include_str!("python/pylsp_jsonrpc_client.py"), &["unix", path]).await;
     assert_eq!(parse(&out), pylsp_client_results());
 }
 

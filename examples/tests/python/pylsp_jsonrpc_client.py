@@ -4,12 +4,14 @@
 #
 # Usage: pylsp_jsonrpc_client.py stdio PATH/TO/interop_server   (runs it with --json-stdio, talks over its stdio)
 #        pylsp_jsonrpc_client.py tcp PORT                        (connects to --json-tcp on 127.0.0.1:PORT)
+#        pylsp_jsonrpc_client.py unix PATH                       (connects to --json-unix PATH)
 import json
 import logging
 import socket
 import subprocess
 import sys
 import threading
+import time
 
 from pylsp_jsonrpc.endpoint import Endpoint
 from pylsp_jsonrpc.exceptions import JsonRpcException
@@ -26,6 +28,20 @@ if mode == "stdio":
     rfile, wfile = child.stdout, child.stdin
 elif mode == "tcp":
     sock = socket.create_connection(("127.0.0.1", int(target)), timeout=TIMEOUT)
+    rfile, wfile = sock.makefile("rb"), sock.makefile("wb")
+elif mode == "unix":
+    # The server may announce the socket before it listens: try for a while.
+    deadline = time.monotonic() + 10
+    while True:
+        sock = socket.socket(socket.AF_UNIX)
+        try:
+            sock.connect(target)
+            break
+        except OSError:
+            sock.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
     rfile, wfile = sock.makefile("rb"), sock.makefile("wb")
 else:
     raise SystemExit(f"unknown mode {mode}")
