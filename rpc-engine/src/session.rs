@@ -705,8 +705,7 @@ impl<'a> ReadLoop<'a> {
             // With calls of ours waiting for the peer's answers, reading never pauses: the answers may sit behind
             // the peer's own calls, and handlers waiting for them would wait for ever (a deadlock). The peer's
             // calls then queue up to OVERFLOW times the limit, and past that are refused (see `on_frame`).
-            let room = self.backlog.len() < self.config.max_in_flight
-                || !self.shared.calls().pending.is_empty();
+            let room = self.backlog.len() < self.config.max_in_flight || !self.shared.calls().pending.is_empty();
             if room {
                 self.paused = false;
                 match reader.next_frame() {
