@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # Runs the double() pair of one transport: builds the examples, starts the server on a free port, runs the
-# client against it, stops the server. Usage: scripts/double-pair.sh [xml|msgpack|json]
+# client against it, stops the server. Usage: scripts/double-pair.sh [xml|msgpack|json|json-tcp|json-ws|json-stdio]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 transport=${1:-xml}
+server_args=()
 case "$transport" in
   xml) server=xmlrpc_server client=xmlrpc_client scheme=http ;;
   msgpack) server=msgpack_server client=msgpack_client scheme=tcp ;;
   json) server=json_server client=json_client scheme=http ;;
-  *) echo "usage: $0 [xml|msgpack|json]" >&2; exit 2 ;;
+  json-tcp) server=jsonrpc_socket_server client=jsonrpc_socket_client scheme=tcp ;;
+  json-ws) server=jsonrpc_socket_server client=jsonrpc_socket_client scheme=ws server_args=(--ws) ;;
+  json-stdio)
+    # No port: the client runs the server as its child and talks to its stdin and stdout.
+    cargo build -q --example jsonrpc_socket_server --example jsonrpc_socket_client
+    exec ./target/debug/examples/jsonrpc_socket_client --spawn ./target/debug/examples/jsonrpc_socket_server ;;
+  *) echo "usage: $0 [xml|msgpack|json|json-tcp|json-ws|json-stdio]" >&2; exit 2 ;;
 esac
 cargo build -q --example "$server" --example "$client"
 out=$(mktemp) log=$(mktemp)
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$out" "$log"' EXIT
-./target/debug/examples/"$server" --addr 127.0.0.1:0 >"$out" 2>"$log" &
+./target/debug/examples/"$server" --addr 127.0.0.1:0 "${server_args[@]}" >"$out" 2>"$log" &
 pid=$!
 # The server prints where it listens on its first line (port 0 lets the OS pick a free one).
 addr=
@@ -27,4 +34,5 @@ done
 case "$scheme" in
   http) ./target/debug/examples/"$client" --url "http://$addr/" ;;
   tcp) ./target/debug/examples/"$client" --addr "$addr" ;;
+  ws) ./target/debug/examples/"$client" --url "ws://$addr/" ;;
 esac

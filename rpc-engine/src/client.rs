@@ -402,6 +402,34 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
         self.finish(Address::Ws { addrs, tls, url: url.to_owned() }).await
     }
 
+    /// Runs `command` as a child process and talks to it over its stdin and stdout, the way an editor runs a
+    /// language server (`Content-Length` framing for JSON-RPC unless [`framing`](Self::framing) says
+    /// otherwise; MessagePack as it is, the way Neovim runs a plugin). The child's stderr is left as the command
+    /// says (inherited by default). The child is killed when the connection closes (the last clone of the
+    /// client dropped, or the child closing its stdout). It does not [reconnect](ClientBuilder::reconnect).
+    pub fn spawn(self, mut command: tokio::process::Command) -> Result<Client<P>, Error> {
+        command.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).kill_on_drop(true);
+        let mut child = command.spawn()?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(Error::Io(std::io::Error::other("the child's stdin and stdout could not be piped")));
+        };
+        let framing = match self.framing {
+            Some(_) => self.stream_framing(),
+            None => self.protocol.stdio_framing(self.config.max_message_size, self.config.max_depth),
+        };
+        let (reader, writer) = framing::stream(stdout, stdin, framing);
+        let peer = self.start_framed(reader, writer, Context::new());
+        let watched = peer.clone();
+        tokio::spawn(async move {
+            // Once the connection's loops have ended (what was queued is written, stdin closed): kill the child
+            // if it is still running, and reap it either way.
+            watched.finished().await;
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        });
+        Ok(Client::over(peer, None))
+    }
+
     /// A client over any byte stream: a child process's stdout and stdin (`nvim --embed`), this process's own
     /// stdin and stdout, an in-memory duplex, a TLS stream of your own. Must be called within a tokio runtime
     /// (it spawns the connection's task). It does not [reconnect](ClientBuilder::reconnect).

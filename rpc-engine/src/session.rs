@@ -368,6 +368,11 @@ impl Peer {
         self.shared.finished().await;
     }
 
+    /// Waits until the connection's loops have ended (after it closed, and what was queued was written).
+    pub(crate) async fn finished(&self) {
+        self.shared.finished().await;
+    }
+
     /// Closes the connection, giving `reason` to the calls that fail.
     pub(crate) fn close_because(&self, reason: &str) {
         self.shared.close(reason);

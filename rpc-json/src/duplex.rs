@@ -38,6 +38,39 @@
 //! }
 //! ```
 //!
+//! A handler calls the client back through the connection's [`Peer`]:
+//!
+//! ```
+//! use rpc_core::{Context, Fault, service};
+//! use rpc_json::duplex::{Client, Peer, Server};
+//!
+//! #[service]
+//! pub trait Editor {
+//!     /// Asks the connected client for the text of `path`.
+//!     async fn open(&self, path: String, cx: &Context) -> Result<String, Fault>;
+//! }
+//!
+//! struct Impl;
+//!
+//! impl Editor for Impl {
+//!     async fn open(&self, path: String, cx: &Context) -> Result<String, Fault> {
+//!         let peer = cx.get::<Peer>().ok_or_else(|| Fault::internal_error("no way back"))?;
+//!         let text = peer.call("read_file", vec![path.into()]).await.map_err(|e| Fault::internal_error(e.to_string()))?;
+//!         Ok(text.as_str().unwrap_or_default().to_owned())
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//!     let url = format!("ws://{}/", listener.local_addr()?);
+//!     tokio::spawn(Server::new(EditorServer::new(Impl)).serve_ws(listener));
+//!     let client = EditorClient::new(Client::connect_ws(&url).await?);
+//!     let _ = client.open("README.md".into()).await; // -32601 from the client: it registered no read_file
+//!     Ok(())
+//! }
+//! ```
+//!
 //! On the wire, `printf '{"jsonrpc":"2.0","method":"double","params":[9],"id":1}\n' | nc 127.0.0.1 PORT` is
 //! answered with the line `{"jsonrpc":"2.0","result":18,"id":1}`.
 //!
