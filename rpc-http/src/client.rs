@@ -7,12 +7,13 @@ use bytes::Bytes;
 use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::Error;
+use crate::connect::Connector;
 use crate::gzip;
 
 /// The default time an exchange may take, from sending to the last byte of the answer: 30 seconds.
@@ -26,7 +27,7 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 64 * 1024 * 1024;
 /// `Accept-Encoding: gzip`; `user:password@` in the URL becomes HTTP Basic authentication.
 #[derive(Clone)]
 pub struct Client {
-    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: HyperClient<Connector, Full<Bytes>>,
     uri: Uri,
     content_type: HeaderValue,
     user_agent: HeaderValue,
@@ -135,6 +136,7 @@ pub struct ClientBuilder {
     gzip_requests_over: Option<usize>,
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     credentials: Option<crate::Credentials>,
+    unix: Option<std::path::PathBuf>,
 }
 
 impl Default for ClientBuilder {
@@ -146,6 +148,7 @@ impl Default for ClientBuilder {
             gzip_requests_over: None,
             tls: None,
             credentials: None,
+            unix: None,
         }
     }
 }
@@ -192,6 +195,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Connect to the Unix socket at `path` instead of the URL's host (an `http://` URL still gives the path
+    /// and `Host` of each request: `http://localhost/`), the way Docker's API is reached.
+    pub fn unix_socket(mut self, path: impl Into<std::path::PathBuf>) -> ClientBuilder {
+        self.unix = Some(path.into());
+        self
+    }
+
     /// A client posting `content_type` bodies to `url` (`http://` or `https://`); `user:password@` becomes
     /// Basic authentication. `user_agent` names the encoding crate.
     pub fn build(self, url: &str, content_type: &'static str, user_agent: &'static str) -> Result<Client, Error> {
@@ -229,7 +239,10 @@ impl ClientBuilder {
                 HttpsConnectorBuilder::new().with_webpki_roots()
             }),
         };
-        let connector = tls.https_or_http().enable_http1().wrap_connector(connector);
+        let connector = match self.unix {
+            Some(path) => Connector::Unix(std::sync::Arc::new(path)),
+            None => Connector::Net(tls.https_or_http().enable_http1().wrap_connector(connector)),
+        };
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(self.pool_idle_timeout)
             .pool_timer(TokioTimer::new())

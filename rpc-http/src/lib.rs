@@ -26,6 +26,7 @@
 
 mod auth;
 mod client;
+mod connect;
 mod error;
 pub mod gzip;
 mod server;

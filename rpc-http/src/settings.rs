@@ -127,5 +127,13 @@ macro_rules! http_client_settings {
             self.http = self.http.tls_config(config);
             self
         }
+
+        /// Connect to the Unix socket at `path` instead of the URL's host; the URL (`http://localhost/`) still
+        /// gives each request's path and `Host`. Servers of this crate serve Unix sockets with
+        /// `serve(tokio::net::UnixListener::bind(path)?)`.
+        pub fn unix_socket(mut self, path: impl ::std::convert::Into<::std::path::PathBuf>) -> Self {
+            self.http = self.http.unix_socket(path);
+            self
+        }
     };
 }

@@ -321,3 +321,17 @@ async fn shutdown_does_not_wait_for_silent_or_idle_connections() {
     assert!(started.elapsed() < Duration::from_secs(2), "shutdown took {:?}", started.elapsed());
     drop(silent);
 }
+
+#[tokio::test]
+async fn the_client_calls_over_a_unix_socket() {
+    let dir = rpc_test_support::TempDir::new("xml-unix-client");
+    let path = dir.path().join("rpc.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    tokio::spawn(rpc_xml::Server::new(common::ProbeServer::new(common::Impl::default())).serve(listener));
+    let client = rpc_xml::Client::builder().unix_socket(&path).build("http://localhost/").unwrap();
+    assert_eq!(client.call("double", vec![21.into()]).await.unwrap(), Value::Int(42));
+    let gone =
+        rpc_xml::Client::builder().unix_socket(dir.path().join("nothing.sock")).build("http://localhost/").unwrap();
+    let err = gone.call("double", vec![1.into()]).await.unwrap_err();
+    assert!(err.to_string().contains("nothing.sock"), "{err}");
+}
