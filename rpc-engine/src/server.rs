@@ -149,14 +149,16 @@ impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
         self
     }
 
-    /// How many connections are served at once (default [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS), 10,000). A connection
+    /// How many connections are served at once (default [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS),
+    /// 10,000). A connection
     /// over the limit is closed as soon as it is accepted, and logged.
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.acceptor = self.acceptor.max_connections(connections);
         self
     }
 
-    /// How long a graceful shutdown waits for calls in flight (default [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT), 30 s);
+    /// How long a graceful shutdown waits for calls in flight (default
+    /// [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT), 30 s);
     /// then the connections still open are closed, their handlers dropped.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.acceptor = self.acceptor.shutdown_timeout(timeout);
@@ -174,7 +176,8 @@ impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
         self
     }
 
-    /// How long a client has to finish its TLS handshake (default [`DEFAULT_TLS_HANDSHAKE_TIMEOUT`](crate::DEFAULT_TLS_HANDSHAKE_TIMEOUT), 10 s).
+    /// How long a client has to finish its TLS handshake (default
+    /// [`DEFAULT_TLS_HANDSHAKE_TIMEOUT`](crate::DEFAULT_TLS_HANDSHAKE_TIMEOUT), 10 s).
     pub fn tls_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.acceptor = self.acceptor.tls_handshake_timeout(timeout);
         self
@@ -251,7 +254,8 @@ impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
         }
     }
 
-    /// Serves connections from `listener` (a [`TcpListener`](tokio::net::TcpListener), a [`UnixListener`](tokio::net::UnixListener), or
+    /// Serves connections from `listener` (a [`TcpListener`](tokio::net::TcpListener), a
+    /// [`UnixListener`](tokio::net::UnixListener), or
     /// any [`Listener`]) for ever.
     pub async fn serve<L: Listener>(self, listener: L) -> io::Result<()> {
         self.serve_with_shutdown(listener, std::future::pending()).await

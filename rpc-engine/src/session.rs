@@ -2,17 +2,17 @@
 //! answers to the calls that went out; [`Peer`] is the handle for calling the other side.
 //!
 //! A connection is two loops in one task, plus a task per call being handled:
-//! - the read loop decodes messages. Responses go to the callers waiting for them. Requests and notifications
-//!   queue in a backlog and start as permits allow (`max_in_flight` at once on the connection, and on a server
-//!   `max_in_flight_total` across its connections); each request runs as its own task, for up to
-//!   `handler_timeout`, and queues its response when it finishes, so answers go out in the order calls finish.
-//!   Notifications run one at a time on a task of their own (started with the first one), in arrival order
-//!   (Neovim's buffer events must be applied in order), and a request read after notifications starts once they
-//!   have run (a peer that notifies, then asks, sees what it notified). When the backlog is as long as `max_in_flight`, the loop
-//!   stops reading: the peer's writes back up; but not while calls of ours wait for the peer's answers (they
-//!   may sit behind its calls: pausing then would deadlock), when the peer's calls queue up to four times the
-//!   limit, and past that are refused with a "busy" error. With an `idle_timeout`, a peer that sends nothing for that long
-//!   while no call is in flight either way is closed.
+//! - the read loop decodes messages. Responses go to the callers waiting for them. Requests and notifications queue
+//!   in a backlog and start as permits allow (`max_in_flight` at once on the connection, and on a server
+//!   `max_in_flight_total` across its connections); each request runs as its own task, for up to `handler_timeout`,
+//!   and queues its response when it finishes, so answers go out in the order calls finish. Notifications run one at
+//!   a time on a task of their own (started with the first one), in arrival order (Neovim's buffer events must be
+//!   applied in order), and a request read after notifications starts once they have run (a peer that notifies, then
+//!   asks, sees what it notified). When the backlog is as long as `max_in_flight`, the loop stops reading: the peer's
+//!   writes back up; but not while calls of ours wait for the peer's answers (they may sit behind its calls: pausing
+//!   then would deadlock), when the peer's calls queue up to four times the limit, and past that are refused with a
+//!   "busy" error. With an `idle_timeout`, a peer that sends nothing for that long while no call is in flight either
+//!   way is closed.
 //! - the write loop takes encoded messages from a queue of `write_queue` entries and writes them, flushing when
 //!   the queue runs empty (small answers queued together go out in one write). A peer that does not read fills
 //!   its socket, then the queue; handlers wait to queue their answers, holding their permits; the read loop
