@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use rpc_bench::load::{self, BoxFuture, Caller, HttpEncoding, Plan, Progress, Report, Stop};
+use rpc_bench::load::{self, BoxFuture, Caller, HttpEncoding, Plan, Progress, Report, Socket, Stop};
 use rpc_core::Value;
+use rpc_msgpack::MessagePack;
 
 use crate::conn::{Conn, Options};
 use crate::target::Target;
@@ -118,8 +119,12 @@ fn load_target(target: &Target, opts: Options) -> (load::Target, &'static str) {
         Target::Json(url) if is_plain_http(url) => {
             (load::Target::Http { encoding: HttpEncoding::Json, url: url.clone() }, "JSON-RPC")
         }
-        Target::Msgpack(addr) => (load::Target::Msgpack(addr.clone()), "MessagePack-RPC"),
-        Target::MsgpackUnix(path) => (load::Target::MsgpackUnix(path.clone()), "MessagePack-RPC"),
+        Target::Msgpack(addr) => {
+            (load::Target::duplex(MessagePack::default(), Socket::Tcp(addr.clone())), "MessagePack-RPC")
+        }
+        Target::MsgpackUnix(path) => {
+            (load::Target::duplex(MessagePack::default(), Socket::Unix(path.clone())), "MessagePack-RPC")
+        }
         #[allow(unreachable_patterns)]
         other => {
             let protocol = match other {
