@@ -69,7 +69,12 @@ async fn argument_errors() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let url = format!("http://{closed}/");
     for (args, wanted) in [
-        (vec!["bench", &url, "double", "--in-flight", "4"], "--in-flight 4 needs MessagePack-RPC"),
+        (
+            vec!["bench", &url, "double", "--in-flight", "4"],
+            "--in-flight 4 needs a scheme that pipelines calls, msgpack://HOST:PORT, msgpack+tls://HOST:PORT or \
+             msgpack+unix:///PATH (MessagePack-RPC): http:// (XML-RPC over HTTP) carries one call at a time per \
+             connection; use --connections",
+        ),
         (vec!["bench", &url, "double", "--connections", "0"], "--connections takes 1 to 10000"),
         (vec!["bench", &url, "double", "--in-flight", "0"], "--in-flight takes 1 to"),
         (vec!["bench", &url, "double", "--calls", "0"], "--calls takes at least 1"),
