@@ -1,7 +1,8 @@
 //! `rpc bench`: a load generator for any URL the other commands take, on `rpc_bench::load`.
 //!
 //! The URL's scheme says how (its [`Load`]): plain `http://` (XML-RPC, JSON-RPC) and the duplex schemes on TCP
-//! and Unix sockets (`msgpack://`, `msgpack+unix://`) are spoken by the generator itself, so that it is not the bottleneck; every other scheme (TLS) goes through the same
+//! and Unix sockets (`msgpack://`, `msgpack+unix://`, `jsonrpc+tcp://`, `jsonrpc+unix://`) are spoken by the
+//! generator itself, so that it is not the bottleneck; every other scheme (TLS) goes through the same
 //! connections `rpc call` makes, one per `--connections`.
 
 use std::io::{IsTerminal, Write};
@@ -37,8 +38,8 @@ pub struct BenchArgs {
     /// Connections to open.
     #[arg(short = 'c', long, default_value_t = 1)]
     connections: usize,
-    /// Calls in flight per connection, pipelined (on the duplex schemes: msgpack://, ...; HTTP/1.1 carries one
-    /// at a time).
+    /// Calls in flight per connection, pipelined (on the duplex schemes: msgpack://, jsonrpc+tcp://, ...;
+    /// HTTP/1.1 carries one at a time).
     #[arg(short = 'k', long = "in-flight", default_value_t = 1)]
     in_flight: usize,
     /// How long to measure (default 10s): 500ms, 2s, 1.5, 1m.
@@ -294,6 +295,8 @@ mod tests {
         for (url, name, socket) in [
             ("msgpack://h:1", "MessagePack-RPC", Socket::Tcp("h:1".into())),
             ("msgpack+unix:///tmp/m.sock", "MessagePack-RPC", Socket::Unix("/tmp/m.sock".into())),
+            ("jsonrpc+tcp://h:2", "JSON-RPC", Socket::Tcp("h:2".into())),
+            ("jsonrpc+unix:///tmp/j.sock", "JSON-RPC", Socket::Unix("/tmp/j.sock".into())),
         ] {
             let load::Target::Duplex { protocol, socket: at } = load(url) else { unreachable!("{url}") };
             assert_eq!((protocol.name(), at), (name, socket), "{url}");

@@ -1,5 +1,5 @@
-//! The duplex encodings (MessagePack-RPC), as `rpc` speaks them: through the engine's client
-//! (`rpc_engine::Client`), one connector for every protocol and socket.
+//! The duplex encodings (MessagePack-RPC, JSON-RPC over TCP and Unix sockets), as `rpc` speaks them: through
+//! the engine's client (`rpc_engine::Client`), one connector for every protocol and socket.
 //!
 //! The engine's client does not hand out the bytes it writes, so `--verbose` shows each message as JSON, in the
 //! encoding's envelope, with `msgid` for the id the client picked ([`Shown`]).
@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rpc_core::{BoxFuture, Fault, Transport, Value};
 use rpc_engine::{Client, ClientBuilder, Protocol};
+use rpc_json::duplex::JsonRpc;
 use rpc_msgpack::MessagePack;
 
 use crate::conn::{CERTIFICATE_HINT, MAX_DEPTH, Options, TRUSTED_CA, verbose};
@@ -39,6 +40,27 @@ impl Shown for MessagePack {
         match result {
             Ok(value) => format!("[1, msgid, null, {}]", show(value, false)),
             Err(fault) => format!("[1, msgid, [{}, {}], null]", fault.code, quoted(&fault.message)),
+        }
+    }
+}
+
+impl Shown for JsonRpc {
+    fn request(method: &str, params: &[Value]) -> String {
+        format!(r#"{{"jsonrpc":"2.0","method":{},"params":{},"id":msgid}}"#, quoted(method), list(params))
+    }
+
+    fn notification(method: &str, params: &[Value]) -> String {
+        format!(r#"{{"jsonrpc":"2.0","method":{},"params":{}}}"#, quoted(method), list(params))
+    }
+
+    fn answer(result: Result<&Value, &Fault>) -> String {
+        match result {
+            Ok(value) => format!(r#"{{"jsonrpc":"2.0","result":{},"id":msgid}}"#, show(value, false)),
+            Err(fault) => format!(
+                r#"{{"jsonrpc":"2.0","error":{{"code":{},"message":{}}},"id":msgid}}"#,
+                fault.code,
+                quoted(&fault.message)
+            ),
         }
     }
 }

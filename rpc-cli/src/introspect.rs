@@ -2,7 +2,8 @@
 //! the server offers it.
 //!
 //! - XML-RPC: `system.listMethods`, `system.methodSignature` and `system.methodHelp`.
-//! - JSON-RPC: `rpc.discover` (an OpenRPC document, as `rpc-json` servers answer it).
+//! - JSON-RPC (over HTTP, TCP or a Unix socket): `rpc.discover` (an OpenRPC document, as `rpc-json` servers
+//!   answer it).
 //! - MessagePack-RPC has no standard; Neovim's `nvim_get_api_info` is used when the server answers it.
 
 use rpc_core::{Fault, Value};

@@ -5,15 +5,20 @@
 //! rpc call http://127.0.0.1:6789/ double 7                # XML-RPC: prints 14
 //! rpc call jsonrpc+http://127.0.0.1:6789/ echo '{"a": [1, 2.5, null]}'
 //! rpc call msgpack://127.0.0.1:6666 nvim_eval '"6*7"'     # MessagePack-RPC (here Neovim): prints 42
+//! rpc call jsonrpc+tcp://127.0.0.1:6792 double 7          # JSON-RPC over TCP, one message per line: 14
+//! rpc call jsonrpc+unix:///tmp/interop-json.sock double 7 # ... over a Unix socket
 //! rpc notify jsonrpc+http://127.0.0.1:6789/ bump 1
 //! rpc list http://127.0.0.1:6789/
 //! rpc help http://127.0.0.1:6789/ double
 //! rpc help                                                # this usage (rpc help call: call's)
 //! rpc bench msgpack://127.0.0.1:6666 double 7 --connections 4 --in-flight 64 --duration 5s
+//! rpc bench jsonrpc+tcp://127.0.0.1:6792 double 7 --in-flight 64 --duration 5s
 //! ```
 //!
 //! The URL's scheme picks the protocol: `http://` and `https://` are XML-RPC (like Python's `ServerProxy`),
-//! `jsonrpc+http://` and `jsonrpc+https://` JSON-RPC 2.0 over HTTP, `msgpack://HOST:PORT` MessagePack-RPC over TCP, `msgpack+tls://HOST:PORT` over TLS and `msgpack+unix:///PATH`
+//! `jsonrpc+http://` and `jsonrpc+https://` JSON-RPC 2.0 over HTTP, `jsonrpc+tcp://HOST:PORT` JSON-RPC 2.0 over
+//! TCP and `jsonrpc+unix:///PATH` over a Unix socket (one message per line, calls pipelined on one connection),
+//! `msgpack://HOST:PORT` MessagePack-RPC over TCP, `msgpack+tls://HOST:PORT` over TLS and `msgpack+unix:///PATH`
 //! over a Unix socket. Each scheme is one entry of one table (`scheme.rs`), which every command goes through. TLS
 //! trusts the system's root certificates, or with `--ca FILE` only the CA certificates in that PEM file. Each
 //! argument is one JSON value; the

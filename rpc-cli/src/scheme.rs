@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rpc_bench::load::HttpEncoding;
 use rpc_core::{BoxFuture, Transport};
 use rpc_engine::Protocol;
+use rpc_json::duplex::JsonRpc;
 use rpc_msgpack::MessagePack;
 
 use crate::conn::Options;
@@ -151,6 +152,26 @@ pub static SCHEMES: &[Scheme] = &[
         pipelines: false,
         introspection: Introspection::Discover,
         load: Load::Connection,
+    },
+    Scheme {
+        name: "jsonrpc+tcp",
+        protocol: "JSON-RPC",
+        over: "TCP, one message per line",
+        takes: Takes::HostPort(duplex::tcp::<JsonRpc>),
+        tls: false,
+        pipelines: true,
+        introspection: Introspection::Discover,
+        load: Load::Duplex(protocol::<JsonRpc>),
+    },
+    Scheme {
+        name: "jsonrpc+unix",
+        protocol: "JSON-RPC",
+        over: "a Unix socket, one message per line",
+        takes: Takes::Path(duplex::unix::<JsonRpc>),
+        tls: false,
+        pipelines: true,
+        introspection: Introspection::Discover,
+        load: Load::Duplex(protocol::<JsonRpc>),
     },
     Scheme {
         name: "msgpack",
@@ -343,6 +364,9 @@ mod tests {
             ("https://example.com/RPC2", "https", url("https://example.com/RPC2")),
             ("jsonrpc+http://127.0.0.1:6789/", "jsonrpc+http", url("http://127.0.0.1:6789/")),
             ("jsonrpc+https://u:p@host/rpc", "jsonrpc+https", url("https://u:p@host/rpc")),
+            ("jsonrpc+tcp://127.0.0.1:6792", "jsonrpc+tcp", host_port("127.0.0.1:6792")),
+            ("JSONRPC+TCP://[::1]:1/", "jsonrpc+tcp", host_port("[::1]:1")),
+            ("jsonrpc+unix:///tmp/interop-json.sock", "jsonrpc+unix", path("/tmp/interop-json.sock")),
             ("msgpack://127.0.0.1:6666", "msgpack", host_port("127.0.0.1:6666")),
             ("msgpack://localhost:1/", "msgpack", host_port("localhost:1")),
             ("msgpack+tls://rpc.example:6789", "msgpack+tls", host_port("rpc.example:6789")),
@@ -351,7 +375,7 @@ mod tests {
         ] {
             assert_eq!(parsed(given), (scheme, address), "{given}");
         }
-        assert_eq!(Target::parse("jsonrpc+http://h:1").unwrap().scheme.protocol, "JSON-RPC");
+        assert_eq!(Target::parse("jsonrpc+tcp://h:1").unwrap().scheme.protocol, "JSON-RPC");
         for bad in [
             "127.0.0.1:6789",
             "ftp://x/",
@@ -360,6 +384,9 @@ mod tests {
             "msgpack://h:1/x",
             "http://",
             "msgpack+tls://h",
+            "jsonrpc+tcp://h",
+            "jsonrpc+tcp://h:1/x",
+            "jsonrpc+unix://",
             "msgpack+unix://",
         ] {
             let err = Target::parse(bad).unwrap_err().to_string();
@@ -380,14 +407,15 @@ mod tests {
         }
         assert_eq!(
             usage,
-            "use http://HOST:PORT/PATH or https://HOST:PORT/PATH (XML-RPC), jsonrpc+http://HOST:PORT/PATH or \
-             jsonrpc+https://HOST:PORT/PATH (JSON-RPC), msgpack://HOST:PORT, msgpack+tls://HOST:PORT or \
-             msgpack+unix:///PATH (MessagePack-RPC)"
+            "use http://HOST:PORT/PATH or https://HOST:PORT/PATH (XML-RPC), jsonrpc+http://HOST:PORT/PATH, \
+             jsonrpc+https://HOST:PORT/PATH, jsonrpc+tcp://HOST:PORT or jsonrpc+unix:///PATH (JSON-RPC), \
+             msgpack://HOST:PORT, msgpack+tls://HOST:PORT or msgpack+unix:///PATH (MessagePack-RPC)"
         );
         assert_eq!(tls_schemes(), "https://, jsonrpc+https:// and msgpack+tls://");
         assert_eq!(
             pipelining(),
-            "msgpack://HOST:PORT, msgpack+tls://HOST:PORT or msgpack+unix:///PATH (MessagePack-RPC)"
+            "jsonrpc+tcp://HOST:PORT or jsonrpc+unix:///PATH (JSON-RPC), msgpack://HOST:PORT, \
+             msgpack+tls://HOST:PORT or msgpack+unix:///PATH (MessagePack-RPC)"
         );
     }
 
