@@ -2,7 +2,8 @@
 //! suite (`cargo run --release -p rpc-bench`) that writes `BENCHMARKS.md`.
 //!
 //! - [`load`]: many connections with calls in flight each, timing every answer (hdrhistogram); it speaks
-//!   HTTP/1.1 and MessagePack-RPC itself so that it is not the bottleneck.
+//!   HTTP/1.1 and every duplex encoding (through its `rpc_engine::Protocol`) itself so that it is not the
+//!   bottleneck.
 //! - [`service`]: the `double` every benchmarked server answers.
 //! - [`codecs`]: the codec workloads (a `double` call, a ~1 MB mixed struct) that the criterion benchmarks
 //!   (`cargo bench -p rpc-bench`) and the suite's codec table time.
@@ -11,7 +12,7 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //!
-//! use rpc_bench::load::{self, Plan, Progress, Stop, Target};
+//! use rpc_bench::load::{self, Plan, Progress, Socket, Stop, Target};
 //!
 //! # async fn run() -> Result<(), String> {
 //! let plan = Plan {
@@ -23,7 +24,8 @@
 //!     warmup: Duration::from_millis(500),
 //!     timeout: Duration::from_secs(5),
 //! };
-//! let report = load::run(&Target::Msgpack("127.0.0.1:6666".into()), &plan, Arc::new(Progress::default())).await?;
+//! let target = Target::duplex(rpc_msgpack::MessagePack::default(), Socket::Tcp("127.0.0.1:6666".into()));
+//! let report = load::run(&target, &plan, Arc::new(Progress::default())).await?;
 //! println!("{:.0} calls/s, p99 {:?}", report.calls_per_sec(), report.latency.p99);
 //! # Ok(())
 //! # }

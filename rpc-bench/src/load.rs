@@ -1,16 +1,21 @@
 //! The load generator: many connections, each with calls in flight, making one call over and over, timing every
 //! answer. `rpc bench` and the benchmark suite both drive it.
 //!
-//! It is built not to be the bottleneck. On plain HTTP and MessagePack-RPC (TCP and Unix sockets) it does not go
-//! through the framework's clients but speaks the wire itself, on one task per connection:
-//! - HTTP/1.1: the request (head and body) is encoded once; each call is one write of it and reads until the
-//!   response's `Content-Length` is in. A response byte for byte the same as the last good one is counted as a
-//!   success without decoding it again; any other is decoded with the encoding's codec (a fault is an error).
-//!   A server that closes the connection (HTTP/1.0, `Connection: close`) is reconnected to for the next call.
-//! - MessagePack-RPC: the request is encoded once with its msgid as a 4-byte integer, patched per call; up to
-//!   `in_flight` requests are written in one write, and the answers read are matched to them by msgid.
+//! It is built not to be the bottleneck. On plain HTTP and on the duplex encodings over TCP and Unix sockets it
+//! does not go through the framework's clients but speaks the wire itself, on one task per connection:
+//! - HTTP/1.1 ([`Target::Http`]): the request (head and body) is encoded once; each call is one write of it and
+//!   reads until the response's `Content-Length` is in. A response byte for byte the same as the last good one
+//!   is counted as a success without decoding it again; any other is decoded with the encoding's codec (a fault
+//!   is an error). A server that closes the connection (HTTP/1.0, `Connection: close`) is reconnected to for the
+//!   next call.
+//! - Any duplex encoding ([`Target::Duplex`]: MessagePack-RPC, JSON-RPC over TCP or a Unix socket), through its
+//!   [`rpc_engine::Protocol`] and nothing else: each call takes a free slot, whose number is its msgid, and its
+//!   request is written with the protocol's [`encode_request`](rpc_engine::Protocol::encode_request) (once per
+//!   slot, then kept), up to `in_flight` of them gathered into one write and framed as the protocol's client
+//!   framing says; the answers are cut with that framing, read with [`classify`](rpc_engine::Protocol::classify) and
+//!   matched to their slots by msgid. One loop serves every duplex encoding.
 //!
-//! Any other transport (TLS) goes through a [`Caller`] the caller provides, one per connection.
+//! Any other transport (TLS, WebSocket) goes through a [`Caller`] the caller provides, one per connection.
 //!
 //! Calls sent during the warm-up are not counted. In a timed run, the calls counted are those sent within the
 //! measured window (the run waits for their answers); in a run of N calls, exactly N are counted.
@@ -23,12 +28,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use hdrhistogram::Histogram;
 use rpc_core::Value;
-use rpc_msgpack::codec::{Codec, Message};
+use rpc_engine::framing::{self, FrameRead, FrameWrite, StreamReader, StreamWriter};
+use rpc_engine::{Answered, Incoming, OutParams, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_util::codec::Decoder;
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -78,12 +83,23 @@ pub enum Target {
         /// The URL (`user:password@` becomes Basic authentication).
         url: String,
     },
-    /// MessagePack-RPC over TCP to `HOST:PORT`, spoken by the generator itself.
-    Msgpack(String),
-    /// MessagePack-RPC over a Unix socket, spoken by the generator itself.
-    MsgpackUnix(PathBuf),
+    /// A duplex encoding over TCP or a Unix socket, spoken by the generator itself through its protocol,
+    /// pipelined (see the [module docs](self)).
+    Duplex {
+        /// The encoding: how requests are written, answers cut and read.
+        protocol: Arc<dyn Protocol>,
+        /// Where it listens.
+        socket: Socket,
+    },
     /// Anything else, through one [`Caller`] per connection.
     Other(Connector),
+}
+
+impl Target {
+    /// The duplex encoding `protocol` at `socket` ([`Target::Duplex`]).
+    pub fn duplex(protocol: impl Protocol, socket: Socket) -> Target {
+        Target::Duplex { protocol: Arc::new(protocol), socket }
+    }
 }
 
 impl std::fmt::Debug for Target {
@@ -92,9 +108,28 @@ impl std::fmt::Debug for Target {
             Target::Http { encoding, url } => {
                 f.debug_struct("Http").field("encoding", encoding).field("url", url).finish()
             }
-            Target::Msgpack(addr) => f.debug_tuple("Msgpack").field(addr).finish(),
-            Target::MsgpackUnix(path) => f.debug_tuple("MsgpackUnix").field(path).finish(),
+            Target::Duplex { protocol, socket } => {
+                f.debug_struct("Duplex").field("protocol", &protocol.name()).field("socket", socket).finish()
+            }
             Target::Other(_) => f.write_str("Other(..)"),
+        }
+    }
+}
+
+/// A stream socket a duplex encoding listens on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Socket {
+    /// TCP, to `HOST:PORT`.
+    Tcp(String),
+    /// A Unix domain socket at this path.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Socket::Tcp(addr) => f.write_str(addr),
+            Socket::Unix(path) => write!(f, "{}", path.display()),
         }
     }
 }
@@ -117,7 +152,7 @@ pub struct Plan {
     pub params: Vec<Value>,
     /// Connections opened.
     pub connections: usize,
-    /// Calls in flight per connection (more than 1 pipelines them, on MessagePack-RPC).
+    /// Calls in flight per connection (more than 1 pipelines them, on a duplex encoding).
     pub in_flight: usize,
     /// When to stop.
     pub stop: Stop,
@@ -325,14 +360,14 @@ impl Stats {
 #[derive(Clone)]
 enum Kind {
     Http(Arc<HttpTarget>),
-    Msgpack(Arc<MsgpackTarget>),
+    Duplex(Arc<DuplexTarget>),
     Other(Connector),
 }
 
 /// An open connection (or, for HTTP, maybe one to reopen).
 enum Conn {
-    Tcp(tokio::net::TcpStream),
-    Unix(tokio::net::UnixStream),
+    Http(tokio::net::TcpStream),
+    Duplex(Framed),
     Other(Box<dyn Caller>),
 }
 
@@ -345,72 +380,41 @@ impl Kind {
                 }
                 Ok(Kind::Http(Arc::new(HttpTarget::new(*encoding, url, &plan.method, &plan.params)?)))
             }
-            Target::Msgpack(addr) => {
-                Ok(Kind::Msgpack(Arc::new(MsgpackTarget::new(Where::Tcp(addr.clone()), &plan.method, &plan.params)?)))
-            }
-            Target::MsgpackUnix(path) => {
-                Ok(Kind::Msgpack(Arc::new(MsgpackTarget::new(Where::Unix(path.clone()), &plan.method, &plan.params)?)))
+            Target::Duplex { protocol, socket } => {
+                Ok(Kind::Duplex(Arc::new(DuplexTarget::new(protocol.clone(), socket.clone(), plan)?)))
             }
             Target::Other(connect) => Ok(Kind::Other(connect.clone())),
         }
     }
 
     async fn connect(&self, timeout: Duration) -> Result<Conn, String> {
-        let addr = match self {
-            Kind::Http(t) => Where::Tcp(t.addr.clone()),
-            Kind::Msgpack(t) => t.at.clone(),
-            Kind::Other(connect) => {
-                return match tokio::time::timeout(timeout, connect()).await {
-                    Ok(conn) => conn.map(Conn::Other),
-                    Err(_) => Err(format!("connecting took longer than {timeout:?}")),
-                };
-            }
+        let (opening, at): (BoxFuture<'_, Result<Conn, String>>, &dyn std::fmt::Display) = match self {
+            Kind::Http(t) => (Box::pin(async { tcp(&t.addr).await.map(Conn::Http) }), &t.addr),
+            Kind::Duplex(t) => (Box::pin(async { t.connect().await.map(Conn::Duplex) }), &t.socket),
+            Kind::Other(connect) => (Box::pin(async { connect().await.map(Conn::Other) }), &"the server"),
         };
-        match tokio::time::timeout(timeout, addr.connect()).await {
+        match tokio::time::timeout(timeout, opening).await {
             Ok(conn) => conn,
-            Err(_) => Err(format!("connecting to {addr} took longer than {timeout:?}")),
+            Err(_) => Err(format!("connecting to {at} took longer than {timeout:?}")),
         }
     }
 
     async fn drive(&self, conn: Conn, plan: &Plan, clock: &Clock) -> Stats {
         match (self, conn) {
-            (Kind::Http(t), Conn::Tcp(stream)) => http_loop(t, stream, plan, clock).await,
-            (Kind::Msgpack(t), Conn::Tcp(stream)) => msgpack_loop(t, Some(Conn::Tcp(stream)), plan, clock).await,
-            (Kind::Msgpack(t), Conn::Unix(stream)) => msgpack_loop(t, Some(Conn::Unix(stream)), plan, clock).await,
+            (Kind::Http(t), Conn::Http(stream)) => http_loop(t, stream, plan, clock).await,
+            (Kind::Duplex(t), Conn::Duplex(framed)) => duplex_loop(t, framed, plan, clock).await,
             (Kind::Other(_), Conn::Other(caller)) => other_loop(&*caller, plan, clock).await,
             _ => Stats::new(),
         }
     }
 }
 
-/// A socket address to connect to.
-#[derive(Debug, Clone)]
-enum Where {
-    Tcp(String),
-    Unix(PathBuf),
-}
-
-impl std::fmt::Display for Where {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Where::Tcp(addr) => f.write_str(addr),
-            Where::Unix(path) => write!(f, "{}", path.display()),
-        }
-    }
-}
-
-impl Where {
-    async fn connect(&self) -> Result<Conn, String> {
-        let fail = |e: std::io::Error| format!("cannot connect to {self}: {e}");
-        match self {
-            Where::Tcp(addr) => {
-                let stream = tokio::net::TcpStream::connect(addr).await.map_err(fail)?;
-                stream.set_nodelay(true).map_err(fail)?;
-                Ok(Conn::Tcp(stream))
-            }
-            Where::Unix(path) => Ok(Conn::Unix(tokio::net::UnixStream::connect(path).await.map_err(fail)?)),
-        }
-    }
+/// A TCP connection to `addr`, with `TCP_NODELAY`.
+async fn tcp(addr: &str) -> Result<tokio::net::TcpStream, String> {
+    let fail = |e: std::io::Error| format!("cannot connect to {addr}: {e}");
+    let stream = tokio::net::TcpStream::connect(addr).await.map_err(fail)?;
+    stream.set_nodelay(true).map_err(fail)?;
+    Ok(stream)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -559,10 +563,7 @@ async fn http_exchange(
 ) -> Result<Result<(), String>, String> {
     if stream.is_none() {
         buf.clear();
-        match Where::Tcp(target.addr.clone()).connect().await? {
-            Conn::Tcp(s) => *stream = Some(s),
-            _ => return Err("not a TCP connection".into()),
-        }
+        *stream = Some(tcp(&target.addr).await?);
     }
     let result = http_read(target, stream, buf).await;
     let (answer, keep_alive) = match result {
@@ -654,48 +655,99 @@ fn parse_answer(buf: &[u8]) -> Result<Option<Answer>, String> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// MessagePack-RPC
+// Duplex encodings
 
-/// A MessagePack-RPC endpoint and the one request sent to it, encoded with room for the msgid.
-struct MsgpackTarget {
-    at: Where,
-    request: Vec<u8>,
+/// The read half of a duplex connection, whichever socket it is on.
+type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+/// The write half of a duplex connection.
+type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+/// A duplex connection, framed as its protocol's clients frame it.
+type Framed = (StreamReader<BoxRead>, StreamWriter<BoxWrite>);
+
+/// A duplex endpoint, its protocol, and the one call made on it, its params encoded once.
+struct DuplexTarget<P: ?Sized = dyn Protocol> {
+    protocol: Arc<P>,
+    socket: Socket,
+    method: String,
+    params: Bytes,
 }
 
-/// The length of the MessagePack-RPC request the generator sends for `method` with `params` (the raw TCP
-/// baseline cuts its input by it).
-///
-/// # Errors
-/// When the params cannot be encoded.
-pub fn msgpack_request_len(method: &str, params: &[Value]) -> Result<usize, String> {
-    MsgpackTarget::new(Where::Tcp(String::new()), method, params).map(|t| t.request.len())
-}
+impl<P: Protocol + ?Sized> DuplexTarget<P> {
+    fn new(protocol: Arc<P>, socket: Socket, plan: &Plan) -> Result<DuplexTarget<P>, String> {
+        let values: Vec<&dyn rpc_core::typed::erased_serde::Serialize> =
+            plan.params.iter().map(|v| v as &dyn rpc_core::typed::erased_serde::Serialize).collect();
+        let params = protocol.encode_params(&values).map_err(|e| format!("cannot encode the params: {e}"))?;
+        let target = DuplexTarget { protocol, socket, method: plan.method.clone(), params };
+        // A request that cannot be written fails the run now rather than every call.
+        target.encode(0, &mut BytesMut::new())?;
+        Ok(target)
+    }
 
-/// Where the msgid's 4 bytes sit in an encoded request: after the array header, the type and the uint32 marker.
-const MSGID_AT: usize = 3;
+    /// Appends the request with msgid `id`.
+    fn encode(&self, id: u32, dst: &mut BytesMut) -> Result<(), String> {
+        self.protocol
+            .encode_request(Some(id), &self.method, OutParams::Encoded(&self.params), dst)
+            .map_err(|e| format!("cannot encode the request: {e}"))
+    }
 
-impl MsgpackTarget {
-    fn new(at: Where, method: &str, params: &[Value]) -> Result<MsgpackTarget, String> {
-        let mut request = BytesMut::new();
-        // [0, msgid as uint 32, method, params]
-        request.extend_from_slice(&[0x94, 0x00, 0xce, 0, 0, 0, 0]);
-        rpc_msgpack::codec::encode_value(&Value::from(method), &mut request).map_err(|e| e.to_string())?;
-        rpc_msgpack::codec::encode_value(&Value::Array(params.to_vec()), &mut request).map_err(|e| e.to_string())?;
-        Ok(MsgpackTarget { at, request: request.to_vec() })
+    /// Opens a connection, framed as the protocol's clients frame theirs.
+    async fn connect(&self) -> Result<Framed, String> {
+        let (reader, writer): (BoxRead, BoxWrite) = match &self.socket {
+            Socket::Tcp(addr) => {
+                let (reader, writer) = tcp(addr).await?.into_split();
+                (Box::new(reader), Box::new(writer))
+            }
+            Socket::Unix(path) => {
+                let stream = tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+                let (reader, writer) = stream.into_split();
+                (Box::new(reader), Box::new(writer))
+            }
+        };
+        Ok(framing::stream(reader, writer, self.protocol.client_framing(MAX_MESSAGE, MAX_DEPTH)))
     }
 }
 
-/// Calls over one MessagePack-RPC connection, up to `in_flight` at once, reopening it if it breaks.
-async fn msgpack_loop(target: &MsgpackTarget, mut conn: Option<Conn>, plan: &Plan, clock: &Clock) -> Stats {
+/// The length of the request the generator sends for `method` with `params` over `protocol`, with `msgid` as
+/// its id (the raw TCP baseline cuts its input by it).
+///
+/// # Errors
+/// When the params cannot be encoded.
+pub fn request_len(protocol: impl Protocol, method: &str, params: &[Value], msgid: u32) -> Result<usize, String> {
+    let plan = Plan {
+        method: method.to_owned(),
+        params: params.to_vec(),
+        connections: 1,
+        in_flight: 1,
+        stop: Stop::Calls(1),
+        warmup: Duration::ZERO,
+        timeout: Duration::ZERO,
+    };
+    let target = DuplexTarget::new(Arc::new(protocol), Socket::Tcp(String::new()), &plan)?;
+    let mut request = BytesMut::new();
+    target.encode(msgid, &mut request)?;
+    Ok(request.len())
+}
+
+/// Calls over one connection of a duplex encoding, up to `in_flight` at once, reopening it if it breaks: each
+/// call in flight holds a slot, whose number is its msgid.
+async fn duplex_loop<P: Protocol + ?Sized>(
+    target: &DuplexTarget<P>,
+    framed: Framed,
+    plan: &Plan,
+    clock: &Clock,
+) -> Stats {
+    let protocol = &*target.protocol;
     let mut stats = Stats::new();
     let k = plan.in_flight.min(u32::MAX as usize);
     // Per slot (the msgid), when its call was sent and whether it counts.
     let mut slots: Vec<Option<(Instant, Phase)>> = vec![None; k];
     let mut free: Vec<u32> = (0..k as u32).rev().collect();
-    let mut out: Vec<u8> = Vec::with_capacity(target.request.len() * k.min(1024));
-    let mut request = target.request.clone();
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    let mut codec = Codec::new(MAX_MESSAGE, MAX_DEPTH);
+    let mut requests = Requests::new(k);
+    // The requests to write next.
+    let mut batch: Vec<Bytes> = Vec::with_capacity(k.min(1024));
+    let mut conn = Some(framed);
     let mut over = false;
     let mut deadline = Deadline::new(plan.timeout);
     loop {
@@ -704,7 +756,7 @@ async fn msgpack_loop(target: &MsgpackTarget, mut conn: Option<Conn>, plan: &Pla
             if over || free.len() < k {
                 break;
             }
-            match target.at.connect().await {
+            match target.connect().await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     // Each failed attempt costs a call, so the run ends however long the server stays away.
@@ -714,8 +766,6 @@ async fn msgpack_loop(target: &MsgpackTarget, mut conn: Option<Conn>, plan: &Pla
                     continue;
                 }
             }
-            buf.clear();
-            codec = Codec::new(MAX_MESSAGE, MAX_DEPTH);
         }
         while !over {
             let Some(&slot) = free.last() else { break };
@@ -724,25 +774,30 @@ async fn msgpack_loop(target: &MsgpackTarget, mut conn: Option<Conn>, plan: &Pla
                 over = true;
                 break;
             };
+            match requests.get(target, slot) {
+                Ok(request) => batch.push(request),
+                Err(e) => {
+                    stats.record(clock, phase, now, Instant::now(), Err(e));
+                    continue;
+                }
+            }
             free.pop();
-            request[MSGID_AT..MSGID_AT + 4].copy_from_slice(&slot.to_be_bytes());
-            out.extend_from_slice(&request);
             slots[slot as usize] = Some((now, phase));
         }
         if free.len() == k {
             break;
         }
-        let Some(c) = conn.as_mut() else { unreachable!() };
+        let Some((reader, writer)) = conn.as_mut() else { unreachable!() };
         let step = async {
-            if !out.is_empty() {
-                write_all(c, &out).await.map_err(|e| format!("sending: {e}"))?;
-                out.clear();
+            let n = batch.len();
+            for (i, request) in batch.drain(..).enumerate() {
+                writer.write(request, i + 1 < n).await.map_err(|e| format!("sending: {e}"))?;
             }
-            let n = read_buf(c, &mut buf).await.map_err(|e| format!("reading: {e}"))?;
-            if n == 0 {
-                return Err("the server closed the connection".to_owned());
+            match reader.read().await {
+                Ok(0) => Err("the server closed the connection".to_owned()),
+                Ok(_) => Ok(()),
+                Err(e) => Err(format!("reading: {e}")),
             }
-            Ok(())
         };
         deadline.arm(Instant::now());
         let mut failed = match deadline.run(step).await {
@@ -752,33 +807,34 @@ async fn msgpack_loop(target: &MsgpackTarget, mut conn: Option<Conn>, plan: &Pla
         if failed.is_none() {
             let now = Instant::now();
             loop {
-                match codec.decode(&mut buf) {
-                    Ok(Some(value)) => match Message::from_value(value) {
-                        Ok(Message::Response { id, result }) => {
-                            let taken = slots.get_mut(id as usize).and_then(Option::take);
-                            let Some((sent, phase)) = taken else {
-                                failed = Some(format!("an answer to msgid {id}, which is not in flight"));
-                                break;
-                            };
-                            free.push(id);
-                            let outcome = result.map(drop).map_err(|error| {
-                                let fault = rpc_msgpack::codec::error_to_fault(error);
-                                format!("fault {}: {}", fault.code, fault.message)
-                            });
-                            stats.record(clock, phase, sent, now, outcome);
-                        }
-                        // The server's calls and notifications are not answered: this is a load generator.
-                        Ok(_) => {}
-                        Err(e) => {
-                            failed = Some(format!("not MessagePack-RPC: {e}"));
-                            break;
-                        }
-                    },
+                let frame = match reader.next_frame() {
+                    Ok(Some(frame)) => frame,
                     Ok(None) => break,
-                    Err(e) => {
-                        failed = Some(format!("unreadable answer: {e}"));
+                    Err(broken) => {
+                        failed = Some(format!("unreadable answer: {}", broken.reason));
                         break;
                     }
+                };
+                match protocol.classify(frame, MAX_DEPTH) {
+                    Incoming::Response { id, answer } => {
+                        let taken = slots.get_mut(id as usize).and_then(Option::take);
+                        let Some((sent, phase)) = taken else {
+                            failed = Some(format!("an answer to msgid {id}, which is not in flight"));
+                            break;
+                        };
+                        free.push(id);
+                        let outcome = match answer {
+                            Answered::Fault(fault) => Err(format!("fault {}: {}", fault.code, fault.message)),
+                            Answered::Raw(_) | Answered::Value(_) => Ok(()),
+                        };
+                        stats.record(clock, phase, sent, now, outcome);
+                    }
+                    Incoming::Invalid(why) => {
+                        failed = Some(format!("not {}: {why}", protocol.name()));
+                        break;
+                    }
+                    // The server's calls and notifications are not answered: this is a load generator.
+                    _ => {}
                 }
             }
         }
@@ -791,11 +847,51 @@ async fn msgpack_loop(target: &MsgpackTarget, mut conn: Option<Conn>, plan: &Pla
                     stats.record(clock, phase, sent, now, Err(reason.clone()));
                 }
             }
-            out.clear();
+            batch.clear();
             conn = None;
         }
     }
     stats
+}
+
+/// The most bytes of requests one connection keeps encoded (see [`Requests`]).
+const REQUEST_CACHE: usize = 16 * 1024 * 1024;
+
+/// The requests of a connection's slots: each encoded on its slot's first call and kept (a call then costs a
+/// reference count, not an encoding), as long as they fit in [`REQUEST_CACHE`] bytes; past that, encoded on each
+/// call.
+struct Requests {
+    cached: Vec<Option<Bytes>>,
+    room: usize,
+    scratch: BytesMut,
+}
+
+impl Requests {
+    fn new(slots: usize) -> Requests {
+        Requests { cached: vec![None; slots], room: REQUEST_CACHE, scratch: BytesMut::new() }
+    }
+
+    /// The request for `slot`'s call, its msgid the slot's number.
+    fn get<P: Protocol + ?Sized>(&mut self, target: &DuplexTarget<P>, slot: u32) -> Result<Bytes, String> {
+        if let Some(Some(request)) = self.cached.get(slot as usize) {
+            return Ok(request.clone());
+        }
+        let encoded = target.encode(slot, &mut self.scratch);
+        if let Err(e) = encoded {
+            self.scratch.clear();
+            return Err(e);
+        }
+        if self.scratch.len() > self.room {
+            return Ok(self.scratch.split().freeze());
+        }
+        self.room -= self.scratch.len();
+        let request = Bytes::copy_from_slice(&self.scratch);
+        self.scratch.clear();
+        if let Some(entry) = self.cached.get_mut(slot as usize) {
+            *entry = Some(request.clone());
+        }
+        Ok(request)
+    }
 }
 
 /// A time limit on each step of a connection, without a timer per call: one timer per connection, moved only
@@ -826,29 +922,6 @@ impl Deadline {
             () = &mut self.sleep => None,
         }
     }
-}
-
-async fn write_all(conn: &mut Conn, bytes: &[u8]) -> std::io::Result<()> {
-    match conn {
-        Conn::Tcp(s) => s.write_all(bytes).await,
-        Conn::Unix(s) => s.write_all(bytes).await,
-        Conn::Other(_) => Ok(()),
-    }
-}
-
-async fn read_buf(conn: &mut Conn, buf: &mut BytesMut) -> std::io::Result<usize> {
-    if buf.capacity() - buf.len() < 4096 {
-        buf.reserve(16 * 1024);
-    }
-    match conn {
-        Conn::Tcp(s) => read_into(s, buf).await,
-        Conn::Unix(s) => read_into(s, buf).await,
-        Conn::Other(_) => Ok(0),
-    }
-}
-
-async fn read_into<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, buf: &mut BytesMut) -> std::io::Result<usize> {
-    s.read_buf(buf).await
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -897,10 +970,15 @@ mod tests {
     }
 
     #[test]
-    fn requests_are_encoded_once_with_room_for_the_msgid() {
-        let len = msgpack_request_len("double", &[Value::Int(7)]).unwrap_or_default();
-        // [0x94, 0, 0xce, id x4] + fixstr "double" (7) + [7] (2)
-        assert_eq!(len, 7 + 7 + 2);
+    fn requests_are_encoded_once() {
+        let msgpack = |id| request_len(rpc_msgpack::MessagePack::default(), "double", &[Value::Int(7)], id);
+        // [0x94, 0, id] + fixstr "double" (7) + [7] (2): the msgid as MessagePack writes it.
+        assert_eq!(msgpack(0), Ok(3 + 7 + 2));
+        assert_eq!(msgpack(127), Ok(3 + 7 + 2));
+        assert_eq!(msgpack(128), Ok(4 + 7 + 2));
+        assert_eq!(msgpack(u32::MAX), Ok(7 + 7 + 2));
+        let json = request_len(rpc_json::duplex::JsonRpc::default(), "double", &[Value::Int(7)], 42);
+        assert_eq!(json, Ok(r#"{"jsonrpc":"2.0","method":"double","params":[7],"id":42}"#.len()));
         let t = HttpTarget::new(HttpEncoding::Json, "http://u:p%40ss@127.0.0.1:8080/rpc?x=1", "m", &[])
             .unwrap_or_else(|e| unreachable!("{e}"));
         let head = String::from_utf8_lossy(&t.request);

@@ -65,7 +65,7 @@ enum Mode {
         /// Which server.
         #[arg(value_enum)]
         kind: serve::Kind,
-        /// For raw-tcp: the length of every request frame.
+        /// For raw-tcp: the length of a request frame whose msgid is below 128 (one byte).
         #[arg(long, default_value_t = 0)]
         frame_len: usize,
     },

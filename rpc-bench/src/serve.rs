@@ -20,7 +20,8 @@ use tokio::net::TcpListener;
 /// The servers `rpc-bench serve` runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
-    /// Raw tokio TCP: answers every request frame (`--frame-len` bytes) with the bytes `double` answers.
+    /// Raw tokio TCP: answers every request frame (`--frame-len` bytes with a one-byte msgid) with the bytes
+    /// `double` answers.
     RawTcp,
     /// Raw hyper 1.x: answers every POST with the XML-RPC answer of `double`, without reading it as XML.
     RawHttpXml,
@@ -75,7 +76,8 @@ pub fn serve(kind: Kind, frame_len: usize) -> std::io::Result<()> {
 }
 
 /// The physical limit of a MessagePack-RPC exchange here: no decoding, no dispatch, no task per call. Requests
-/// are cut by their known length; each answer is `double`'s, with the request's msgid copied in.
+/// are cut by their known length (`frame_len`, that of a request whose msgid is below 128, plus the bytes a larger
+/// msgid takes); each answer is `double`'s, with the request's msgid copied in.
 async fn raw_tcp(listener: TcpListener, frame_len: usize) -> std::io::Result<()> {
     if frame_len < 8 {
         return Err(std::io::Error::other("raw-tcp needs --frame-len of the requests"));
@@ -99,14 +101,18 @@ async fn raw_tcp(listener: TcpListener, frame_len: usize) -> std::io::Result<()>
                 };
                 filled += n;
                 let mut at = 0;
-                while filled - at >= frame_len {
-                    // [0x94, 0x00, 0xce, id (4 bytes), ...]: the id as the load generator writes it.
-                    let id = u32::from_be_bytes([buf[at + 3], buf[at + 4], buf[at + 5], buf[at + 6]]);
+                // [0x94, 0x00, msgid (a positive fixint, or uint 8, 16 or 32), ...]: the msgid as the load
+                // generator writes it.
+                while let Some((id, id_len)) = msgid(&buf[at..filled]) {
+                    let len = frame_len - 1 + id_len;
+                    if filled - at < len {
+                        break;
+                    }
                     out.extend_from_slice(&[0x94, 0x01]);
                     let _ = rmp::encode::write_uint(&mut out, u64::from(id));
                     out.push(0xc0);
                     out.extend_from_slice(&result);
-                    at += frame_len;
+                    at += len;
                 }
                 buf.copy_within(at..filled, 0);
                 filled -= at;
@@ -118,6 +124,19 @@ async fn raw_tcp(listener: TcpListener, frame_len: usize) -> std::io::Result<()>
                 }
             }
         });
+    }
+}
+
+/// The msgid of the request at the start of `frame` and how many bytes it takes, once they are there.
+fn msgid(frame: &[u8]) -> Option<(u32, usize)> {
+    let be = |n: usize| frame.get(3..3 + n).map(|b| b.iter().fold(0u32, |id, &b| id << 8 | u32::from(b)));
+    match *frame.get(2)? {
+        id @ 0..=0x7f => Some((u32::from(id), 1)),
+        0xcc => Some((be(1)?, 2)),
+        0xcd => Some((be(2)?, 3)),
+        0xce => Some((be(4)?, 5)),
+        // Not a request the generator writes: nothing more is answered on this connection.
+        _ => None,
     }
 }
 

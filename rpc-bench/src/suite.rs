@@ -210,7 +210,7 @@ fn target_for(proto: Proto, addr: &str) -> load::Target {
     match proto {
         Proto::Xml => load::Target::Http { encoding: HttpEncoding::Xml, url: format!("http://{addr}/") },
         Proto::Json => load::Target::Http { encoding: HttpEncoding::Json, url: format!("http://{addr}/") },
-        Proto::Msgpack => load::Target::Msgpack(addr.to_owned()),
+        Proto::Msgpack => load::Target::duplex(rpc_msgpack::MessagePack::default(), load::Socket::Tcp(addr.to_owned())),
     }
 }
 
@@ -239,7 +239,8 @@ pub async fn run(settings: &Settings) -> Result<String, String> {
         eprintln!("note: fewer than 2 CPUs or no taskset: server and load generator are not pinned");
     }
     let selected = |name: &str| settings.only.as_deref().is_none_or(|only| name.contains(only));
-    let frame_len = load::msgpack_request_len("double", &[Value::Int(DOUBLE_ARG)])?;
+    // The raw TCP baseline cuts requests by their length with a one-byte msgid (below 128), and reads the msgid.
+    let frame_len = load::request_len(rpc_msgpack::MessagePack::default(), "double", &[Value::Int(DOUBLE_ARG)], 0)?;
 
     // Throughput and sequential latency. The servers of one protocol run side by side and are measured in turn,
     // run by run (baseline, ours, peer; again; again), so that load from elsewhere on the machine falls on all of

@@ -1,19 +1,20 @@
 //! `rpc bench`: a load generator for any URL the other commands take, on `rpc_bench::load`.
 //!
-//! Plain `http://` (XML-RPC, JSON-RPC), `msgpack://` and `msgpack+unix://` are spoken by the generator itself,
-//! so that it is not the bottleneck; every other scheme (TLS) goes through the same connections `rpc call`
-//! makes, one per `--connections`.
+//! The URL's scheme says how (its [`Load`]): plain `http://` (XML-RPC, JSON-RPC) and the duplex schemes on TCP
+//! and Unix sockets (`msgpack://`, `msgpack+unix://`, `jsonrpc+tcp://`, `jsonrpc+unix://`) are spoken by the
+//! generator itself, so that it is not the bottleneck; every other scheme (TLS) goes through the same
+//! connections `rpc call` makes, one per `--connections`.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use rpc_bench::load::{self, BoxFuture, Caller, HttpEncoding, Plan, Progress, Report, Stop};
+use rpc_bench::load::{self, BoxFuture, Caller, Plan, Progress, Report, Socket, Stop};
 use rpc_core::Value;
 
 use crate::conn::{Conn, Options};
-use crate::target::Target;
+use crate::scheme::{self, Address, Load, Target};
 use crate::{Failure, parse_args, parse_duration};
 
 /// The most connections one run opens (each is a file descriptor on both sides).
@@ -37,7 +38,8 @@ pub struct BenchArgs {
     /// Connections to open.
     #[arg(short = 'c', long, default_value_t = 1)]
     connections: usize,
-    /// Calls in flight per connection, pipelined (MessagePack-RPC only: HTTP/1.1 carries one at a time).
+    /// Calls in flight per connection, pipelined (on the duplex schemes: msgpack://, jsonrpc+tcp://, ...;
+    /// HTTP/1.1 carries one at a time).
     #[arg(short = 'k', long = "in-flight", default_value_t = 1)]
     in_flight: usize,
     /// How long to measure (default 10s): 500ms, 2s, 1.5, 1m.
@@ -67,12 +69,15 @@ pub async fn run(args: BenchArgs, opts: Options) -> Result<(), Failure> {
     if args.calls == Some(0) {
         return Err(Failure::usage("--calls takes at least 1"));
     }
-    let (load_target, protocol) = load_target(&target, opts);
-    if args.in_flight > 1 && !protocol.starts_with("MessagePack") {
+    let (load_target, protocol) = (load_target(&target, opts), target.scheme.protocol);
+    if args.in_flight > 1 && !target.scheme.pipelines {
         return Err(Failure::usage(format!(
-            "--in-flight {} needs MessagePack-RPC: {protocol} over HTTP/1.1 carries one call at a time per \
-             connection; use --connections to have more calls in flight",
-            args.in_flight
+            "--in-flight {} needs a scheme that pipelines calls, {}: {}:// ({protocol} over {}) carries one call \
+             at a time per connection; use --connections to have more calls in flight",
+            args.in_flight,
+            scheme::pipelining(),
+            target.scheme.name,
+            target.scheme.over,
         )));
     }
     let stop = match (args.calls, args.duration) {
@@ -109,50 +114,38 @@ pub async fn run(args: BenchArgs, opts: Options) -> Result<(), Failure> {
     writeln!(out, "{text}").and_then(|()| out.flush()).map_err(|e| Failure::other(format!("writing the output: {e}")))
 }
 
-/// How the generator reaches the target, and the protocol's name.
-fn load_target(target: &Target, opts: Options) -> (load::Target, &'static str) {
-    match target {
-        Target::Xml(url) if is_plain_http(url) => {
-            (load::Target::Http { encoding: HttpEncoding::Xml, url: url.clone() }, "XML-RPC")
+/// How the generator reaches the target, as its scheme says.
+fn load_target(target: &Target, opts: Options) -> load::Target {
+    match (target.scheme.load, &target.address) {
+        (Load::Http(encoding), Address::Url(url)) => load::Target::Http { encoding, url: url.clone() },
+        (Load::Duplex(protocol), Address::HostPort(addr)) => {
+            load::Target::Duplex { protocol: protocol(), socket: Socket::Tcp(addr.clone()) }
         }
-        Target::Json(url) if is_plain_http(url) => {
-            (load::Target::Http { encoding: HttpEncoding::Json, url: url.clone() }, "JSON-RPC")
+        (Load::Duplex(protocol), Address::Path(path)) => {
+            load::Target::Duplex { protocol: protocol(), socket: Socket::Unix(path.clone()) }
         }
-        Target::Msgpack(addr) => (load::Target::Msgpack(addr.clone()), "MessagePack-RPC"),
-        Target::MsgpackUnix(path) => (load::Target::MsgpackUnix(path.clone()), "MessagePack-RPC"),
-        #[allow(unreachable_patterns)]
-        other => {
-            let protocol = match other {
-                Target::Xml(_) => "XML-RPC",
-                Target::Json(_) => "JSON-RPC",
-                _ => "MessagePack-RPC",
-            };
-            let target = other.clone();
+        _ => {
+            let target = target.clone();
             let connect: load::Connector = Arc::new(move || {
                 let target = target.clone();
                 Box::pin(async move {
                     let conn = Conn::open(&target, opts).await.map_err(|f| f.to_string())?;
-                    Ok(Box::new(ConnCaller { conn, opts }) as Box<dyn Caller>)
+                    Ok(Box::new(ConnCaller { conn }) as Box<dyn Caller>)
                 })
             });
-            (load::Target::Other(connect), protocol)
+            load::Target::Other(connect)
         }
     }
-}
-
-fn is_plain_http(url: &str) -> bool {
-    url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://"))
 }
 
 /// `rpc call`'s connection as a [`Caller`].
 struct ConnCaller {
     conn: Conn,
-    opts: Options,
 }
 
 impl Caller for ConnCaller {
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move { self.conn.call(method, params, self.opts).await.map(drop).map_err(|f| f.to_string()) })
+        Box::pin(async move { self.conn.call(method, params).await.map(drop).map_err(|f| f.to_string()) })
     }
 }
 
@@ -278,6 +271,8 @@ fn push_json_string(out: &mut String, s: &str) {
 
 #[cfg(test)]
 mod tests {
+    use rpc_bench::load::HttpEncoding;
+
     use super::*;
 
     #[test]
@@ -289,13 +284,22 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_http_is_spoken_directly() {
+    fn plain_http_and_duplex_sockets_are_spoken_directly() {
         let opts = Options { timeout: Duration::from_secs(1), verbose: false };
-        let (t, p) = load_target(&Target::parse("http://127.0.0.1:1/").unwrap_or_else(|_| unreachable!()), opts);
-        assert!(matches!(t, load::Target::Http { encoding: HttpEncoding::Xml, .. }) && p == "XML-RPC");
-        let (t, _) = load_target(&Target::parse("https://127.0.0.1:1/").unwrap_or_else(|_| unreachable!()), opts);
-        assert!(matches!(t, load::Target::Other(_)));
-        let (t, p) = load_target(&Target::parse("jsonrpc+http://h:1/").unwrap_or_else(|_| unreachable!()), opts);
-        assert!(matches!(t, load::Target::Http { encoding: HttpEncoding::Json, .. }) && p == "JSON-RPC");
+        let load = |url: &str| load_target(&Target::parse(url).unwrap_or_else(|e| unreachable!("{e}")), opts);
+        assert!(matches!(load("http://127.0.0.1:1/"), load::Target::Http { encoding: HttpEncoding::Xml, .. }));
+        assert!(matches!(load("jsonrpc+http://h:1/"), load::Target::Http { encoding: HttpEncoding::Json, .. }));
+        for tls in ["https://127.0.0.1:1/", "jsonrpc+https://h:1/", "msgpack+tls://h:1"] {
+            assert!(matches!(load(tls), load::Target::Other(_)), "{tls}");
+        }
+        for (url, name, socket) in [
+            ("msgpack://h:1", "MessagePack-RPC", Socket::Tcp("h:1".into())),
+            ("msgpack+unix:///tmp/m.sock", "MessagePack-RPC", Socket::Unix("/tmp/m.sock".into())),
+            ("jsonrpc+tcp://h:2", "JSON-RPC", Socket::Tcp("h:2".into())),
+            ("jsonrpc+unix:///tmp/j.sock", "JSON-RPC", Socket::Unix("/tmp/j.sock".into())),
+        ] {
+            let load::Target::Duplex { protocol, socket: at } = load(url) else { unreachable!("{url}") };
+            assert_eq!((protocol.name(), at), (name, socket), "{url}");
+        }
     }
 }

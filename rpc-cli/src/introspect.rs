@@ -1,13 +1,15 @@
-//! `rpc list` and `rpc help`: introspection in each protocol's own way, where the server offers it.
+//! `rpc list` and `rpc help`: introspection in each protocol's own way (its scheme's [`Introspection`]), where
+//! the server offers it.
 //!
 //! - XML-RPC: `system.listMethods`, `system.methodSignature` and `system.methodHelp`.
-//! - JSON-RPC: `rpc.discover` (an OpenRPC document, as `rpc-json` servers answer it).
+//! - JSON-RPC (over HTTP, TCP or a Unix socket): `rpc.discover` (an OpenRPC document, as `rpc-json` servers
+//!   answer it).
 //! - MessagePack-RPC has no standard; Neovim's `nvim_get_api_info` is used when the server answers it.
 
 use rpc_core::{Fault, Value};
 
-use crate::conn::{Conn, Options, no_introspection};
-use crate::target::Target;
+use crate::conn::{Conn, no_introspection};
+use crate::scheme::{Introspection, Target};
 use crate::{Failure, show};
 
 const LIST_METHODS: &str = "system.listMethods";
@@ -17,17 +19,17 @@ const DISCOVER: &str = "rpc.discover";
 const NVIM_API_INFO: &str = "nvim_get_api_info";
 
 /// The names of the server's methods, sorted.
-pub async fn list(conn: &Conn, target: &Target, opts: Options) -> Result<Vec<String>, Failure> {
-    let mut names: Vec<String> = match target {
-        Target::Xml(_) => {
-            let names = ask(conn, target, LIST_METHODS, vec![], opts).await?;
+pub async fn list(conn: &Conn, target: &Target) -> Result<Vec<String>, Failure> {
+    let mut names: Vec<String> = match target.scheme.introspection {
+        Introspection::SystemMethods => {
+            let names = ask(conn, target, LIST_METHODS, vec![]).await?;
             strings(names.as_array().unwrap_or_default())
         }
-        Target::Json(_) => {
-            methods(&ask(conn, target, DISCOVER, vec![], opts).await?, "methods").iter().map(name).collect()
+        Introspection::Discover => {
+            methods(&ask(conn, target, DISCOVER, vec![]).await?, "methods").iter().map(name).collect()
         }
-        Target::Msgpack(_) | Target::MsgpackTls(_) | Target::MsgpackUnix(_) => {
-            let info = ask(conn, target, NVIM_API_INFO, vec![], opts).await?;
+        Introspection::NvimApiInfo => {
+            let info = ask(conn, target, NVIM_API_INFO, vec![]).await?;
             nvim_functions(&info).iter().map(name).collect()
         }
     };
@@ -36,12 +38,12 @@ pub async fn list(conn: &Conn, target: &Target, opts: Options) -> Result<Vec<Str
 }
 
 /// A method's signatures (one line each) and documentation.
-pub async fn help(conn: &Conn, target: &Target, method: &str, opts: Options) -> Result<String, Failure> {
+pub async fn help(conn: &Conn, target: &Target, method: &str) -> Result<String, Failure> {
     let mut lines = Vec::new();
-    match target {
-        Target::Xml(_) => {
-            let docs = conn.call(METHOD_HELP, vec![method.into()], opts).await;
-            let sigs = conn.call(METHOD_SIGNATURE, vec![method.into()], opts).await;
+    match target.scheme.introspection {
+        Introspection::SystemMethods => {
+            let docs = conn.call(METHOD_HELP, vec![method.into()]).await;
+            let sigs = conn.call(METHOD_SIGNATURE, vec![method.into()]).await;
             // Python answers "signatures not supported" (a string) where it has none.
             if let Ok(Value::Array(sigs)) = &sigs {
                 for sig in sigs.iter().filter_map(Value::as_array) {
@@ -60,8 +62,8 @@ pub async fn help(conn: &Conn, target: &Target, method: &str, opts: Options) -> 
                 (Err(e), _) => return Err(e),
             }
         }
-        Target::Json(_) => {
-            let doc = ask(conn, target, DISCOVER, vec![], opts).await?;
+        Introspection::Discover => {
+            let doc = ask(conn, target, DISCOVER, vec![]).await?;
             let all = methods(&doc, "methods");
             let m = all.iter().find(|m| name(m) == method).ok_or_else(|| not_listed(target, method, all))?;
             let params: Vec<String> = methods(m, "params")
@@ -73,8 +75,8 @@ pub async fn help(conn: &Conn, target: &Target, method: &str, opts: Options) -> 
             lines.push(format!("{method}({}) -> {ret}", params.join(", ")));
             lines.extend(text(m, "description"));
         }
-        Target::Msgpack(_) | Target::MsgpackTls(_) | Target::MsgpackUnix(_) => {
-            let info = ask(conn, target, NVIM_API_INFO, vec![], opts).await?;
+        Introspection::NvimApiInfo => {
+            let info = ask(conn, target, NVIM_API_INFO, vec![]).await?;
             let all = nvim_functions(&info);
             let f = all.iter().find(|f| name(f) == method).ok_or_else(|| not_listed(target, method, all))?;
             let params: Vec<String> =
@@ -87,8 +89,8 @@ pub async fn help(conn: &Conn, target: &Target, method: &str, opts: Options) -> 
 }
 
 /// Calls an introspection method; its fault means the server does not offer introspection that way.
-async fn ask(conn: &Conn, target: &Target, method: &str, params: Vec<Value>, opts: Options) -> Result<Value, Failure> {
-    conn.call(method, params, opts).await.map_err(|e| match e {
+async fn ask(conn: &Conn, target: &Target, method: &str, params: Vec<Value>) -> Result<Value, Failure> {
+    conn.call(method, params).await.map_err(|e| match e {
         Failure::Fault(fault, _) => no_introspection(target, method, fault),
         other => other,
     })

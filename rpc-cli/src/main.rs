@@ -5,17 +5,23 @@
 //! rpc call http://127.0.0.1:6789/ double 7                # XML-RPC: prints 14
 //! rpc call jsonrpc+http://127.0.0.1:6789/ echo '{"a": [1, 2.5, null]}'
 //! rpc call msgpack://127.0.0.1:6666 nvim_eval '"6*7"'     # MessagePack-RPC (here Neovim): prints 42
+//! rpc call jsonrpc+tcp://127.0.0.1:6792 double 7          # JSON-RPC over TCP, one message per line: 14
+//! rpc call jsonrpc+unix:///tmp/interop-json.sock double 7 # ... over a Unix socket
 //! rpc notify jsonrpc+http://127.0.0.1:6789/ bump 1
 //! rpc list http://127.0.0.1:6789/
 //! rpc help http://127.0.0.1:6789/ double
 //! rpc help                                                # this usage (rpc help call: call's)
 //! rpc bench msgpack://127.0.0.1:6666 double 7 --connections 4 --in-flight 64 --duration 5s
+//! rpc bench jsonrpc+tcp://127.0.0.1:6792 double 7 --in-flight 64 --duration 5s
 //! ```
 //!
 //! The URL's scheme picks the protocol: `http://` and `https://` are XML-RPC (like Python's `ServerProxy`),
-//! `jsonrpc+http://` and `jsonrpc+https://` JSON-RPC 2.0, `msgpack://HOST:PORT` MessagePack-RPC over TCP,
-//! `msgpack+tls://HOST:PORT` over TLS and `msgpack+unix:///PATH` over a Unix socket. TLS trusts the system's root
-//! certificates, or with `--ca FILE` only the CA certificates in that PEM file. Each argument is one JSON value; the
+//! `jsonrpc+http://` and `jsonrpc+https://` JSON-RPC 2.0 over HTTP, `jsonrpc+tcp://HOST:PORT` JSON-RPC 2.0 over
+//! TCP and `jsonrpc+unix:///PATH` over a Unix socket (one message per line, calls pipelined on one connection),
+//! `msgpack://HOST:PORT` MessagePack-RPC over TCP, `msgpack+tls://HOST:PORT` over TLS and `msgpack+unix:///PATH`
+//! over a Unix socket. Each scheme is one entry of one table (`scheme.rs`), which every command goes through. TLS
+//! trusts the system's root certificates, or with `--ca FILE` only the CA certificates in that PEM file. Each
+//! argument is one JSON value; the
 //! result is printed as JSON (indented on a terminal, on one line otherwise). Options go before or after the
 //! arguments (`rpc call URL double 7 --timeout 1s`); a negative number is an argument, and after `--` everything
 //! is (`rpc call URL echo -- -1e-3`). Values JSON cannot say are spelled
@@ -28,8 +34,10 @@
 
 mod bench;
 mod conn;
+mod duplex;
+mod http;
 mod introspect;
-mod target;
+mod scheme;
 
 use std::fmt;
 use std::io::{IsTerminal, Write};
@@ -40,31 +48,21 @@ use clap::{Parser, Subcommand};
 use rpc_core::{Fault, Value};
 
 use crate::conn::{Conn, Options};
-use crate::target::Target;
+use crate::scheme::Target;
 
 /// Call methods on XML-RPC, JSON-RPC and MessagePack-RPC servers.
 #[derive(Debug, Parser)]
-#[command(
-    name = "rpc",
-    version,
-    disable_help_subcommand = true,
-    after_help = "URL schemes: http:// and https:// (XML-RPC), jsonrpc+http:// and jsonrpc+https:// (JSON-RPC 2.0),\n\
-                  msgpack://HOST:PORT, msgpack+tls://HOST:PORT and msgpack+unix:///PATH (MessagePack-RPC).\n\
-                  Arguments are JSON: 7, -5, '\"text\"', '[1, 2]', '{\"$base64\": \"AP8=\"}'.\n\
-                  Options go before or after the arguments; after `--` everything is an argument\n\
-                  (rpc call URL echo -- -1e-3).\n\
-                  Exit codes: 0 success, 1 the server answered a fault, 2 anything else."
-)]
+#[command(name = "rpc", version, disable_help_subcommand = true, after_help = after_help())]
 struct Cli {
     /// How long connecting and each exchange may take: 500ms, 2s, 1.5, 1m.
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
     timeout: Duration,
-    /// Show each request and response on stderr (HTTP bodies as sent; MessagePack decoded, as JSON).
+    /// Show each request and response on stderr (HTTP bodies as sent; other messages as JSON, `msgid` for the
+    /// id).
     #[arg(short, long, global = true)]
     verbose: bool,
-    /// Trust the CA certificates in this PEM file, instead of the system's, for https://, jsonrpc+https://
-    /// and msgpack+tls:// (e.g. a private CA's).
-    #[arg(long, global = true, value_name = "FILE")]
+    // Trust the CA certificates in this PEM file, instead of the system's, for the TLS schemes.
+    #[arg(long, global = true, value_name = "FILE", help = ca_help())]
     ca: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -146,6 +144,9 @@ impl Failure {
     }
 }
 
+/// A failure is the error a connector gives when it knows what to do (see `conn::said`).
+impl std::error::Error for Failure {}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -183,18 +184,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Call { url, method, args } => {
             let (target, params) = (Target::parse(&url)?, parse_args(&args)?);
             let conn = Conn::open(&target, opts).await?;
-            let result = conn.call(&method, params, opts).await?;
+            let result = conn.call(&method, params).await?;
             print_value(&result)
         }
         Command::Notify { url, method, args } => {
             let (target, params) = (Target::parse(&url)?, parse_args(&args)?);
             let conn = Conn::open(&target, opts).await?;
-            conn.notify(&method, params, opts).await
+            conn.notify(&method, params).await
         }
         Command::List { url } => {
             let target = Target::parse(&url)?;
             let conn = Conn::open(&target, opts).await?;
-            let names = introspect::list(&conn, &target, opts).await?;
+            let names = introspect::list(&conn, &target).await?;
             print_lines(&names.join("\n"))
         }
         Command::Help { url: None, .. } => print_usage(&[]),
@@ -205,11 +206,31 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Help { url: Some(url), method: Some(method) } => {
             let target = Target::parse(&url)?;
             let conn = Conn::open(&target, opts).await?;
-            let text = introspect::help(&conn, &target, &method, opts).await?;
+            let text = introspect::help(&conn, &target, &method).await?;
             print_lines(&text)
         }
         Command::Bench(args) => bench::run(args, opts).await,
     }
+}
+
+/// What `rpc --help` shows after the options: the URL schemes, from the table, and the rules of the arguments.
+fn after_help() -> String {
+    format!(
+        "URL schemes (the scheme picks the protocol):\n{}\n\
+         Arguments are JSON: 7, -5, '\"text\"', '[1, 2]', '{{\"$base64\": \"AP8=\"}}'.\n\
+         Options go before or after the arguments; after `--` everything is an argument\n\
+         (rpc call URL echo -- -1e-3).\n\
+         Exit codes: 0 success, 1 the server answered a fault, 2 anything else.",
+        scheme::help_lines()
+    )
+}
+
+/// `--ca`'s help, naming the TLS schemes of the table.
+fn ca_help() -> String {
+    format!(
+        "Trust the CA certificates in this PEM file, instead of the system's, for {} (e.g. a private CA's)",
+        scheme::tls_schemes()
+    )
 }
 
 /// True if `name` is one of `rpc`'s commands (`rpc help call` shows `call`'s usage).

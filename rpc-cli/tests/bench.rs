@@ -19,7 +19,9 @@ async fn bench(args: &[&str]) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_every_call_on_every_protocol() {
     let s = servers().await;
-    for (url, in_flight) in [(&s.xml, "1"), (&s.json, "1"), (&s.msgpack, "16"), (&s.unix, "4")] {
+    for (url, in_flight) in
+        [(&s.xml, "1"), (&s.json, "1"), (&s.msgpack, "16"), (&s.unix, "4"), (&s.json_tcp, "16"), (&s.json_unix, "4")]
+    {
         let report =
             bench(&[url, "double", "7", "--calls", "500", "--connections", "3", "--in-flight", in_flight]).await;
         assert_eq!(report["calls"], 500, "{url}: {report}");
@@ -38,7 +40,7 @@ async fn counts_every_call_on_every_protocol() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_are_counted_as_errors() {
     let s = servers().await;
-    for url in [&s.xml, &s.json, &s.msgpack] {
+    for url in [&s.xml, &s.json, &s.msgpack, &s.json_tcp, &s.json_unix] {
         let report = bench(&[url, "fail", "42", r#""boom""#, "-n", "50", "-c", "2"]).await;
         assert_eq!((report["calls"].as_u64(), report["errors"].as_u64()), (Some(50), Some(50)), "{url}: {report}");
         assert_eq!(report["first_error"], "fault 42: boom", "{url}: {report}");
@@ -62,14 +64,48 @@ async fn a_timed_run_with_warmup_and_the_text_report() {
     {
         assert!(run.stdout.contains(part), "{part:?} in {}", run.stdout);
     }
+    let report = bench(&[&s.json_tcp, "add", "-2", "5", "--duration", "300ms", "--warmup", "100ms", "-k", "8"]).await;
+    assert!(report["calls"].as_u64().unwrap() > 0 && report["errors"] == 0, "{report}");
+    assert_eq!((report["protocol"].as_str(), report["in_flight"].as_u64()), (Some("JSON-RPC"), Some(8)), "{report}");
+    let run = rpc(&["bench", &s.json_unix, "double", "7", "-n", "10", "-k", "2"]).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    for part in ["double on jsonrpc+unix://", "(JSON-RPC), 1 connection x 2 in flight", "calls     10 (0 errors)"] {
+        assert!(run.stdout.contains(part), "{part:?} in {}", run.stdout);
+    }
+}
+
+/// `--in-flight` pipelines calls on one connection on every duplex scheme: eight calls that each sleep 300 ms,
+/// all in flight at once, are answered within about 300 ms, not 2.4 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_calls_are_pipelined_on_every_duplex_scheme() {
+    let s = servers().await;
+    for url in [&s.msgpack, &s.unix, &s.json_tcp, &s.json_unix] {
+        let report = bench(&[url, "sleep", "300", "-n", "8", "-c", "1", "-k", "8"]).await;
+        assert_eq!((report["calls"].as_u64(), report["errors"].as_u64()), (Some(8), Some(0)), "{url}: {report}");
+        let elapsed = report["elapsed_s"].as_f64().unwrap();
+        assert!((0.29..1.2).contains(&elapsed), "{url}: 8 calls of 300 ms at once took {elapsed} s: {report}");
+        let p50 = report["latency_us"]["p50"].as_f64().unwrap();
+        assert!((290_000.0..1_200_000.0).contains(&p50), "{url}: {report}");
+    }
 }
 
 #[tokio::test]
 async fn argument_errors() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let url = format!("http://{closed}/");
+    let json_url = format!("jsonrpc+http://{closed}/");
+    let json_tcp_url = format!("jsonrpc+tcp://{closed}");
     for (args, wanted) in [
-        (vec!["bench", &url, "double", "--in-flight", "4"], "--in-flight 4 needs MessagePack-RPC"),
+        (
+            vec!["bench", &url, "double", "--in-flight", "4"],
+            "--in-flight 4 needs a scheme that pipelines calls, jsonrpc+tcp://HOST:PORT or jsonrpc+unix:///PATH \
+             (JSON-RPC), msgpack://HOST:PORT, msgpack+tls://HOST:PORT or msgpack+unix:///PATH (MessagePack-RPC): \
+             http:// (XML-RPC over HTTP) carries one call at a time per connection; use --connections",
+        ),
+        (
+            vec!["bench", &json_url, "double", "-k", "2"],
+            "--in-flight 2 needs a scheme that pipelines calls, jsonrpc+tcp://HOST:PORT or",
+        ),
         (vec!["bench", &url, "double", "--connections", "0"], "--connections takes 1 to 10000"),
         (vec!["bench", &url, "double", "--in-flight", "0"], "--in-flight takes 1 to"),
         (vec!["bench", &url, "double", "--calls", "0"], "--calls takes at least 1"),
@@ -79,6 +115,8 @@ async fn argument_errors() {
         (vec!["bench", &url, "double", "-d", "soon"], "is not a duration"),
         (vec!["bench", &url], "required"),
         (vec!["bench", &url, "double", "-n", "5"], "is the server running"),
+        (vec!["bench", &json_tcp_url, "double", "-n", "5", "-k", "4"], "is the server running"),
+        (vec!["bench", "jsonrpc+unix:///nonexistent/rpc.sock", "double", "-n", "5"], "cannot connect to /nonexistent"),
     ] {
         let run = rpc(&args).await;
         assert_eq!((run.code, run.stdout.as_str()), (Some(2), ""), "rpc {args:?}: {run:?}");

@@ -1,5 +1,6 @@
-//! The built `rpc` binary against interop_server's service on XML-RPC, JSON-RPC and MessagePack-RPC (TCP and a
-//! Unix socket), against Python's `SimpleXMLRPCServer` and against Neovim: output, exit codes and messages.
+//! The built `rpc` binary against interop_server's service on XML-RPC, JSON-RPC (over HTTP, TCP and a Unix
+//! socket) and MessagePack-RPC (TCP and a Unix socket), against Python's `SimpleXMLRPCServer` and against Neovim:
+//! output, exit codes and messages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -37,8 +38,7 @@ fn closed_port() -> rpc_test_support::ClosedPort {
 #[tokio::test]
 async fn calls_faults_and_notifications_on_every_protocol() {
     let s = servers().await;
-    for url in [&s.xml, &s.json, &s.msgpack, &s.unix] {
-        let url = url.as_str();
+    for url in s.all() {
         ok(&["call", url, "double", "7"], "14\n").await;
         ok(&["call", url, "add", "-2", "5"], "3\n").await;
         ok(&["call", url, "echo", r#"{"a": [1, 2.5, true, null, "é"]}"#], "{\"a\":[1,2.5,true,null,\"é\"]}\n").await;
@@ -51,8 +51,10 @@ async fn calls_faults_and_notifications_on_every_protocol() {
         fails(&["call", url, "explode"], 1, &["fault -32603: "]).await;
         ok(&["notify", url, "bump", "1"], "").await;
     }
-    // Four notifications on one shared instance, all delivered.
-    ok(&["call", &s.json, "counter"], "4\n").await;
+    // Six notifications on one shared instance, all delivered (a duplex `rpc notify` writes its own out
+    // before it exits).
+    ok(&["call", &s.json, "counter"], "6\n").await;
+    ok(&["call", &s.json_tcp, "counter"], "6\n").await;
 }
 
 #[tokio::test]
@@ -61,7 +63,9 @@ async fn values_json_cannot_say_use_one_spelling_both_ways() {
     // MessagePack has no datetime type (a datetime goes as its text), XML-RPC no ext, non-string keys, u64
     // above i64 or NaN.
     let datetime = r#"{"$datetime":"19980717T14:08:55"}"#;
-    ok(&["call", &s.json, "echo", datetime], &format!("{datetime}\n")).await;
+    for url in [&s.json, &s.json_tcp, &s.json_unix] {
+        ok(&["call", url, "echo", datetime], &format!("{datetime}\n")).await;
+    }
     ok(&["call", &s.xml, "echo", datetime], &format!("{datetime}\n")).await;
     ok(&["call", &s.msgpack, "echo", datetime], "\"19980717T14:08:55\"\n").await;
     let everywhere = [
@@ -78,7 +82,7 @@ async fn values_json_cannot_say_use_one_spelling_both_ways() {
         r#"{"$float":"NaN"}"#,
         r#"{"$float":"-Infinity"}"#,
     ];
-    for url in [&s.json, &s.msgpack] {
+    for url in [&s.json, &s.json_tcp, &s.json_unix, &s.msgpack] {
         for value in everywhere.iter().chain(&not_xml) {
             ok(&["call", url, "echo", value], &format!("{value}\n")).await;
         }
@@ -99,13 +103,21 @@ async fn list_and_help_where_the_server_offers_introspection() {
     assert!(xml.stdout.lines().any(|l| l == "system.listMethods") && xml.stdout.lines().any(|l| l == "double"));
     ok(&["help", &s.xml, "double"], "double(int) -> int\nReturns num * 2.\n").await;
     fails(&["help", &s.xml, "nope"], 1, &["fault -32601: method not found: \"nope\""]).await;
-    ok(&["list", &s.json], "add\nask_client\nbump\ncounter\ndouble\necho\nexplode\nfail\nsleep\nslow_bump\n").await;
-    ok(
-        &["help", &s.json, "add"],
-        "add(a: i64, b: i64) -> i64\nReturns a + b (a fault -32602 if the sum overflows 64 bits).\n",
-    )
-    .await;
-    fails(&["help", &s.json, "nope"], 2, &["error: ", "lists no method \"nope\"", "rpc list"]).await;
+    // rpc.discover, over HTTP, TCP and a Unix socket alike.
+    for url in [&s.json, &s.json_tcp, &s.json_unix] {
+        ok(&["list", url], "add\nask_client\nbump\ncounter\ndouble\necho\nexplode\nfail\nsleep\nslow_bump\n").await;
+        ok(
+            &["help", url, "add"],
+            "add(a: i64, b: i64) -> i64\nReturns a + b (a fault -32602 if the sum overflows 64 bits).\n",
+        )
+        .await;
+        ok(
+            &["help", url, "sleep"],
+            "sleep(ms: u64) -> u64\nWaits ms milliseconds (at most one minute), then returns ms.\n",
+        )
+        .await;
+        fails(&["help", url, "nope"], 2, &["error: ", "lists no method \"nope\"", "rpc list"]).await;
+    }
     fails(&["list", &s.msgpack], 1, &["fault -32601", "does not seem to offer introspection", "rpc call"]).await;
 }
 
@@ -114,7 +126,12 @@ async fn everything_else_exits_2_with_what_to_do() {
     let s = servers().await;
     let closed_port = closed_port();
     let closed = closed_port.addr();
-    for url in [format!("http://{closed}/"), format!("jsonrpc+http://{closed}/"), format!("msgpack://{closed}")] {
+    for url in [
+        format!("http://{closed}/"),
+        format!("jsonrpc+http://{closed}/"),
+        format!("msgpack://{closed}"),
+        format!("jsonrpc+tcp://{closed}"),
+    ] {
         fails(&["call", &url, "double", "1"], 2, &["error: ", "refused", "listening"]).await;
     }
     fails(
@@ -123,7 +140,15 @@ async fn everything_else_exits_2_with_what_to_do() {
         &["error: ", "cannot connect", "listening"],
     )
     .await;
-    for url in [&s.xml, &s.json, &s.msgpack] {
+    for (command, protocol) in [("call", "JSON-RPC"), ("list", "JSON-RPC"), ("notify", "JSON-RPC")] {
+        let mut args = vec![command, "jsonrpc+unix:///nonexistent/rpc.sock"];
+        if command != "list" {
+            args.push("bump");
+        }
+        let wanted = format!("is a {protocol} server listening there?");
+        fails(&args, 2, &["error: cannot connect to /nonexistent/rpc.sock", &wanted]).await;
+    }
+    for url in [&s.xml, &s.json, &s.msgpack, &s.json_tcp, &s.json_unix] {
         fails(
             &["--timeout", "200ms", "call", url, "sleep", "3000"],
             2,
@@ -131,10 +156,35 @@ async fn everything_else_exits_2_with_what_to_do() {
         )
         .await;
     }
-    fails(&["call", "ftp://127.0.0.1/", "double", "1"], 2, &["error: bad URL \"ftp://127.0.0.1/\"", "jsonrpc+http://"])
-        .await;
-    fails(&["call", "127.0.0.1:6789", "double", "1"], 2, &["error: bad URL", "no scheme"]).await;
-    fails(&["call", "msgpack://127.0.0.1", "double", "1"], 2, &["error: bad URL", "HOST:PORT"]).await;
+    // A bad URL: the message lists every scheme, in the form it takes, with its protocol.
+    let every_scheme = [
+        "http://HOST:PORT/PATH",
+        "https://HOST:PORT/PATH (XML-RPC)",
+        "jsonrpc+http://HOST:PORT/PATH",
+        "jsonrpc+https://HOST:PORT/PATH",
+        "jsonrpc+tcp://HOST:PORT",
+        "jsonrpc+unix:///PATH (JSON-RPC)",
+        "msgpack://HOST:PORT",
+        "msgpack+tls://HOST:PORT",
+        "msgpack+unix:///PATH (MessagePack-RPC)",
+    ];
+    for (url, why) in [
+        ("ftp://127.0.0.1/", "unknown scheme \"ftp\""),
+        ("127.0.0.1:6789", "no scheme"),
+        ("msgpack://127.0.0.1", "msgpack:// takes HOST:PORT and nothing else"),
+        ("jsonrpc+tcp://127.0.0.1", "jsonrpc+tcp:// takes HOST:PORT and nothing else"),
+        ("jsonrpc+tcp://127.0.0.1:1/path", "jsonrpc+tcp:// takes HOST:PORT and nothing else"),
+        ("jsonrpc+unix://", "nothing after the scheme"),
+    ] {
+        let bad = format!("error: bad URL {url:?}: {why}; use ");
+        for command in
+            [&["call", url, "double", "1"][..], &["notify", url, "bump"], &["list", url], &["help", url, "x"]]
+        {
+            let mut parts = vec![bad.as_str()];
+            parts.extend(every_scheme);
+            fails(command, 2, &parts).await;
+        }
+    }
     fails(&["call", &s.json, "echo", "hello"], 2, &["error: argument 1 (\"hello\") is not JSON", r#"'"hello"'"#]).await;
     fails(&["call", &s.json, "echo", r#"{"$base64": 1}"#], 2, &["error: argument 1", "$base64 takes a string"]).await;
     let wrong_path = s.xml.replace("/", "") + "/nope";
@@ -161,6 +211,16 @@ async fn help_alone_prints_the_usage() {
         "{usage:?}"
     );
     ok(&["help"], &usage.stdout).await;
+    // The URL schemes, one a line, with what each speaks; --ca names the TLS ones.
+    for line in [
+        "  http://HOST:PORT/PATH           XML-RPC over HTTP\n",
+        "  jsonrpc+tcp://HOST:PORT         JSON-RPC over TCP, one message per line\n",
+        "  jsonrpc+unix:///PATH            JSON-RPC over a Unix socket, one message per line\n",
+        "  msgpack+unix:///PATH            MessagePack-RPC over a Unix socket\n",
+    ] {
+        assert!(usage.stdout.contains(line), "{line:?} in {}", usage.stdout);
+    }
+    assert!(usage.stdout.contains("https://, jsonrpc+https:// and msgpack+tls://"), "{}", usage.stdout);
     let call = rpc(&["call", "--help"]).await;
     assert!(call.stdout.contains("Usage: rpc call [OPTIONS] <URL> <METHOD> [ARGS]..."), "{call:?}");
     ok(&["help", "call"], &call.stdout).await;
@@ -172,7 +232,7 @@ async fn help_alone_prints_the_usage() {
 #[tokio::test]
 async fn options_go_before_or_after_the_arguments_and_double_dash_ends_them() {
     let s = servers().await;
-    for url in [&s.xml, &s.json, &s.msgpack] {
+    for url in [&s.xml, &s.json, &s.msgpack, &s.json_tcp] {
         let url = url.as_str();
         ok(&["call", url, "double", "7", "--timeout", "1s"], "14\n").await;
         ok(&["call", url, "add", "-2", "-3", "--timeout=5s"], "-5\n").await;
@@ -216,6 +276,30 @@ async fn verbose_shows_the_wire_on_stderr() {
     assert!(run.stderr.contains("<methodName>double</methodName>") && run.stderr.contains("<int>6</int>"), "{run:?}");
     let run = rpc(&["-v", "call", &s.msgpack, "double", "3"]).await;
     assert_eq!(run.stderr, "> [0, msgid, \"double\", [3]]\n< [1, msgid, null, 6]\n");
+    // JSON-RPC over a socket: the messages as JSON, `msgid` for the id the client picked.
+    for url in [&s.json_tcp, &s.json_unix] {
+        let run = rpc(&["-v", "call", url, "double", "3"]).await;
+        assert_eq!((run.code, run.stdout.as_str()), (Some(0), "6\n"), "{run:?}");
+        assert_eq!(
+            run.stderr,
+            "> {\"jsonrpc\":\"2.0\",\"method\":\"double\",\"params\":[3],\"id\":msgid}\n\
+             < {\"jsonrpc\":\"2.0\",\"result\":6,\"id\":msgid}\n"
+        );
+        let run = rpc(&["-v", "call", url, "fail", "7", r#""no""#]).await;
+        assert_eq!(run.code, Some(1), "{run:?}");
+        assert!(
+            run.stderr.starts_with(
+                "> {\"jsonrpc\":\"2.0\",\"method\":\"fail\",\"params\":[7,\"no\"],\"id\":msgid}\n\
+                 < {\"jsonrpc\":\"2.0\",\"error\":{\"code\":7,\"message\":\"no\"},\"id\":msgid}\n"
+            ),
+            "{run:?}"
+        );
+        let run = rpc(&["-v", "notify", url, "bump", "1"]).await;
+        assert_eq!(
+            (run.code, run.stderr.as_str()),
+            (Some(0), "> {\"jsonrpc\":\"2.0\",\"method\":\"bump\",\"params\":[1]}\n")
+        );
+    }
 }
 
 #[tokio::test]

@@ -34,24 +34,43 @@ pub struct Servers {
     pub json: String,
     pub msgpack: String,
     pub unix: String,
+    /// JSON-RPC over TCP (`jsonrpc+tcp://`).
+    pub json_tcp: String,
+    /// JSON-RPC over a Unix socket (`jsonrpc+unix://`).
+    pub json_unix: String,
     _dir: TempDir,
+}
+
+impl Servers {
+    /// Every URL, each protocol and transport once.
+    pub fn all(&self) -> [&str; 6] {
+        [&self.xml, &self.json, &self.msgpack, &self.unix, &self.json_tcp, &self.json_unix]
+    }
 }
 
 pub async fn servers() -> Servers {
     let service = Arc::new(InteropService::default());
     let (xml, json, msgpack) = (bind_loopback().await, bind_loopback().await, bind_loopback().await);
+    let json_tcp = bind_loopback().await;
     let dir = TempDir::new("rpc-cli-test");
     let socket = dir.path().join("interop.sock");
     let unix = tokio::net::UnixListener::bind(&socket).unwrap();
+    let json_socket = dir.path().join("interop-json.sock");
+    let json_unix = tokio::net::UnixListener::bind(&json_socket).unwrap();
     let urls = Servers {
         xml: format!("http://{}/", xml.local_addr().unwrap()),
         json: format!("jsonrpc+http://{}/", json.local_addr().unwrap()),
         msgpack: format!("msgpack://{}", msgpack.local_addr().unwrap()),
         unix: format!("msgpack+unix://{}", socket.display()),
+        json_tcp: format!("jsonrpc+tcp://{}", json_tcp.local_addr().unwrap()),
+        json_unix: format!("jsonrpc+unix://{}", json_socket.display()),
         _dir: dir,
     };
     tokio::spawn(rpc_xml::Server::new(InteropServer::from_arc(service.clone())).serve(xml));
     tokio::spawn(rpc_json::Server::new(InteropServer::from_arc(service.clone())).serve(json));
+    let jd = rpc_json::duplex::Server::new(InteropServer::from_arc(service.clone()));
+    tokio::spawn(jd.clone().serve(json_tcp));
+    tokio::spawn(jd.serve(json_unix));
     let mp = rpc_msgpack::Server::new(InteropServer::from_arc(service));
     tokio::spawn(mp.clone().serve(msgpack));
     tokio::spawn(mp.serve(unix));
