@@ -90,6 +90,17 @@ pub fn tls<P: Duplex>(addr: String, opts: Options) -> Connecting {
     })
 }
 
+/// The connector of protocol `P` over WebSocket to a `ws://` or `wss://` URL (trusting `--ca`'s CA if given).
+pub fn ws<P: Duplex>(url: String, opts: Options) -> Connecting {
+    Box::pin(async move {
+        let builder = match TRUSTED_CA.get() {
+            Some(tls) => builder::<P>(opts).tls_config(tls.clone()),
+            None => builder::<P>(opts),
+        };
+        open(builder.connect_ws(&url).await, &url, opts)
+    })
+}
+
 /// The connector of protocol `P` over a Unix socket.
 pub fn unix<P: Duplex>(path: PathBuf, opts: Options) -> Connecting {
     Box::pin(async move { open(builder::<P>(opts).connect_unix(&path).await, &path.display(), opts) })

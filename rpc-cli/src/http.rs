@@ -24,6 +24,25 @@ pub fn json(url: String, opts: Options) -> Connecting {
     Box::pin(std::future::ready(client))
 }
 
+/// The connector of XML-RPC over HTTP on a Unix socket (`http+unix:///PATH`: requests go to `/` on it).
+pub fn xml_unix(path: std::path::PathBuf, opts: Options) -> Connecting {
+    let client =
+        unix_client(path, "text/xml", opts).map(|http| Box::new(Xml(Http { http, opts })) as Box<dyn Transport>);
+    Box::pin(std::future::ready(client))
+}
+
+fn unix_client(
+    path: std::path::PathBuf,
+    content_type: &'static str,
+    opts: Options,
+) -> Result<rpc_http::Client, Failure> {
+    rpc_http::ClientBuilder::default()
+        .timeout(Some(opts.timeout))
+        .unix_socket(path)
+        .build("http://localhost/", content_type, USER_AGENT)
+        .map_err(|e| Failure::usage(format!("{e}; {}", scheme::usage())))
+}
+
 fn client(url: &str, content_type: &'static str, opts: Options) -> Result<rpc_http::Client, Failure> {
     let builder = rpc_http::ClientBuilder::default().timeout(Some(opts.timeout));
     let builder = match TRUSTED_CA.get() {

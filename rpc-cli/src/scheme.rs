@@ -134,6 +134,16 @@ pub static SCHEMES: &[Scheme] = &[
         load: Load::Connection,
     },
     Scheme {
+        name: "http+unix",
+        protocol: "XML-RPC",
+        over: "HTTP on a Unix socket",
+        takes: Takes::Path(http::xml_unix),
+        tls: false,
+        pipelines: false,
+        introspection: Introspection::SystemMethods,
+        load: Load::Connection,
+    },
+    Scheme {
         name: "jsonrpc+http",
         protocol: "JSON-RPC",
         over: "HTTP",
@@ -150,6 +160,26 @@ pub static SCHEMES: &[Scheme] = &[
         takes: Takes::Url { speaks: "https", connect: http::json },
         tls: true,
         pipelines: false,
+        introspection: Introspection::Discover,
+        load: Load::Connection,
+    },
+    Scheme {
+        name: "ws",
+        protocol: "JSON-RPC",
+        over: "WebSocket",
+        takes: Takes::Url { speaks: "ws", connect: duplex::ws::<JsonRpc> },
+        tls: false,
+        pipelines: true,
+        introspection: Introspection::Discover,
+        load: Load::Connection,
+    },
+    Scheme {
+        name: "wss",
+        protocol: "JSON-RPC",
+        over: "WebSocket over TLS",
+        takes: Takes::Url { speaks: "wss", connect: duplex::ws::<JsonRpc> },
+        tls: true,
+        pipelines: true,
         introspection: Introspection::Discover,
         load: Load::Connection,
     },
@@ -407,15 +437,16 @@ mod tests {
         }
         assert_eq!(
             usage,
-            "use http://HOST:PORT/PATH or https://HOST:PORT/PATH (XML-RPC), jsonrpc+http://HOST:PORT/PATH, \
-             jsonrpc+https://HOST:PORT/PATH, jsonrpc+tcp://HOST:PORT or jsonrpc+unix:///PATH (JSON-RPC), \
+            "use http://HOST:PORT/PATH, https://HOST:PORT/PATH or http+unix:///PATH (XML-RPC), \
+             jsonrpc+http://HOST:PORT/PATH, jsonrpc+https://HOST:PORT/PATH, ws://HOST:PORT/PATH, \
+             wss://HOST:PORT/PATH, jsonrpc+tcp://HOST:PORT or jsonrpc+unix:///PATH (JSON-RPC), \
              msgpack://HOST:PORT, msgpack+tls://HOST:PORT or msgpack+unix:///PATH (MessagePack-RPC)"
         );
-        assert_eq!(tls_schemes(), "https://, jsonrpc+https:// and msgpack+tls://");
+        assert_eq!(tls_schemes(), "https://, jsonrpc+https://, wss:// and msgpack+tls://");
         assert_eq!(
             pipelining(),
-            "jsonrpc+tcp://HOST:PORT or jsonrpc+unix:///PATH (JSON-RPC), msgpack://HOST:PORT, \
-             msgpack+tls://HOST:PORT or msgpack+unix:///PATH (MessagePack-RPC)"
+            "ws://HOST:PORT/PATH, wss://HOST:PORT/PATH, jsonrpc+tcp://HOST:PORT or jsonrpc+unix:///PATH \
+             (JSON-RPC), msgpack://HOST:PORT, msgpack+tls://HOST:PORT or msgpack+unix:///PATH (MessagePack-RPC)"
         );
     }
 

@@ -40,7 +40,7 @@ async fn counts_every_call_on_every_protocol() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_are_counted_as_errors() {
     let s = servers().await;
-    for url in [&s.xml, &s.json, &s.msgpack, &s.json_tcp, &s.json_unix] {
+    for url in [&s.xml, &s.json, &s.msgpack, &s.json_tcp, &s.json_unix, &s.ws, &s.xml_unix] {
         let report = bench(&[url, "fail", "42", r#""boom""#, "-n", "50", "-c", "2"]).await;
         assert_eq!((report["calls"].as_u64(), report["errors"].as_u64()), (Some(50), Some(50)), "{url}: {report}");
         assert_eq!(report["first_error"], "fault 42: boom", "{url}: {report}");
@@ -79,7 +79,7 @@ async fn a_timed_run_with_warmup_and_the_text_report() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_calls_are_pipelined_on_every_duplex_scheme() {
     let s = servers().await;
-    for url in [&s.msgpack, &s.unix, &s.json_tcp, &s.json_unix] {
+    for url in [&s.msgpack, &s.unix, &s.json_tcp, &s.json_unix, &s.ws] {
         let report = bench(&[url, "sleep", "300", "-n", "8", "-c", "1", "-k", "8"]).await;
         assert_eq!((report["calls"].as_u64(), report["errors"].as_u64()), (Some(8), Some(0)), "{url}: {report}");
         let elapsed = report["elapsed_s"].as_f64().unwrap();
@@ -98,13 +98,13 @@ async fn argument_errors() {
     for (args, wanted) in [
         (
             vec!["bench", &url, "double", "--in-flight", "4"],
-            "--in-flight 4 needs a scheme that pipelines calls, jsonrpc+tcp://HOST:PORT or jsonrpc+unix:///PATH \
-             (JSON-RPC), msgpack://HOST:PORT, msgpack+tls://HOST:PORT or msgpack+unix:///PATH (MessagePack-RPC): \
+            "--in-flight 4 needs a scheme that pipelines calls, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH, \
+             jsonrpc+tcp://HOST:PORT or jsonrpc+unix:///PATH (JSON-RPC), msgpack://HOST:PORT, msgpack+tls://HOST:PORT or msgpack+unix:///PATH (MessagePack-RPC): \
              http:// (XML-RPC over HTTP) carries one call at a time per connection; use --connections",
         ),
         (
             vec!["bench", &json_url, "double", "-k", "2"],
-            "--in-flight 2 needs a scheme that pipelines calls, jsonrpc+tcp://HOST:PORT or",
+            "--in-flight 2 needs a scheme that pipelines calls, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH, jsonrpc+tcp",
         ),
         (vec!["bench", &url, "double", "--connections", "0"], "--connections takes 1 to 10000"),
         (vec!["bench", &url, "double", "--in-flight", "0"], "--in-flight takes 1 to"),

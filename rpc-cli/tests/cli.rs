@@ -51,10 +51,11 @@ async fn calls_faults_and_notifications_on_every_protocol() {
         fails(&["call", url, "explode"], 1, &["fault -32603: "]).await;
         ok(&["notify", url, "bump", "1"], "").await;
     }
-    // Six notifications on one shared instance, all delivered (a duplex `rpc notify` writes its own out
+    // Eight notifications on one shared instance, all delivered (a duplex `rpc notify` writes its own out
     // before it exits).
-    ok(&["call", &s.json, "counter"], "6\n").await;
-    ok(&["call", &s.json_tcp, "counter"], "6\n").await;
+    ok(&["call", &s.json, "counter"], "8\n").await;
+    ok(&["call", &s.json_tcp, "counter"], "8\n").await;
+    ok(&["call", &s.ws, "counter"], "8\n").await;
 }
 
 #[tokio::test]
@@ -102,9 +103,10 @@ async fn list_and_help_where_the_server_offers_introspection() {
     assert_eq!(xml.code, Some(0));
     assert!(xml.stdout.lines().any(|l| l == "system.listMethods") && xml.stdout.lines().any(|l| l == "double"));
     ok(&["help", &s.xml, "double"], "double(int) -> int\nReturns num * 2.\n").await;
+    ok(&["help", &s.xml_unix, "double"], "double(int) -> int\nReturns num * 2.\n").await;
     fails(&["help", &s.xml, "nope"], 1, &["fault -32601: method not found: \"nope\""]).await;
-    // rpc.discover, over HTTP, TCP and a Unix socket alike.
-    for url in [&s.json, &s.json_tcp, &s.json_unix] {
+    // rpc.discover, over HTTP, TCP, a Unix socket and WebSocket alike.
+    for url in [&s.json, &s.json_tcp, &s.json_unix, &s.ws] {
         ok(&["list", url], "add\nask_client\nbump\ncounter\ndouble\necho\nexplode\nfail\nsleep\nslow_bump\n").await;
         ok(
             &["help", url, "add"],
@@ -159,9 +161,12 @@ async fn everything_else_exits_2_with_what_to_do() {
     // A bad URL: the message lists every scheme, in the form it takes, with its protocol.
     let every_scheme = [
         "http://HOST:PORT/PATH",
-        "https://HOST:PORT/PATH (XML-RPC)",
+        "https://HOST:PORT/PATH",
+        "http+unix:///PATH (XML-RPC)",
         "jsonrpc+http://HOST:PORT/PATH",
         "jsonrpc+https://HOST:PORT/PATH",
+        "ws://HOST:PORT/PATH",
+        "wss://HOST:PORT/PATH",
         "jsonrpc+tcp://HOST:PORT",
         "jsonrpc+unix:///PATH (JSON-RPC)",
         "msgpack://HOST:PORT",
@@ -217,10 +222,12 @@ async fn help_alone_prints_the_usage() {
         "  jsonrpc+tcp://HOST:PORT         JSON-RPC over TCP, one message per line\n",
         "  jsonrpc+unix:///PATH            JSON-RPC over a Unix socket, one message per line\n",
         "  msgpack+unix:///PATH            MessagePack-RPC over a Unix socket\n",
+        "  ws://HOST:PORT/PATH             JSON-RPC over WebSocket\n",
+        "  http+unix:///PATH               XML-RPC over HTTP on a Unix socket\n",
     ] {
         assert!(usage.stdout.contains(line), "{line:?} in {}", usage.stdout);
     }
-    assert!(usage.stdout.contains("https://, jsonrpc+https:// and msgpack+tls://"), "{}", usage.stdout);
+    assert!(usage.stdout.contains("https://, jsonrpc+https://, wss:// and msgpack+tls://"), "{}", usage.stdout);
     let call = rpc(&["call", "--help"]).await;
     assert!(call.stdout.contains("Usage: rpc call [OPTIONS] <URL> <METHOD> [ARGS]..."), "{call:?}");
     ok(&["help", "call"], &call.stdout).await;
@@ -277,7 +284,7 @@ async fn verbose_shows_the_wire_on_stderr() {
     let run = rpc(&["-v", "call", &s.msgpack, "double", "3"]).await;
     assert_eq!(run.stderr, "> [0, msgid, \"double\", [3]]\n< [1, msgid, null, 6]\n");
     // JSON-RPC over a socket: the messages as JSON, `msgid` for the id the client picked.
-    for url in [&s.json_tcp, &s.json_unix] {
+    for url in [&s.json_tcp, &s.json_unix, &s.ws] {
         let run = rpc(&["-v", "call", url, "double", "3"]).await;
         assert_eq!((run.code, run.stdout.as_str()), (Some(0), "6\n"), "{run:?}");
         assert_eq!(

@@ -38,13 +38,17 @@ pub struct Servers {
     pub json_tcp: String,
     /// JSON-RPC over a Unix socket (`jsonrpc+unix://`).
     pub json_unix: String,
+    /// JSON-RPC over WebSocket (`ws://`).
+    pub ws: String,
+    /// XML-RPC over HTTP on a Unix socket (`http+unix://`).
+    pub xml_unix: String,
     _dir: TempDir,
 }
 
 impl Servers {
     /// Every URL, each protocol and transport once.
-    pub fn all(&self) -> [&str; 6] {
-        [&self.xml, &self.json, &self.msgpack, &self.unix, &self.json_tcp, &self.json_unix]
+    pub fn all(&self) -> [&str; 8] {
+        [&self.xml, &self.json, &self.msgpack, &self.unix, &self.json_tcp, &self.json_unix, &self.ws, &self.xml_unix]
     }
 }
 
@@ -57,6 +61,9 @@ pub async fn servers() -> Servers {
     let unix = tokio::net::UnixListener::bind(&socket).unwrap();
     let json_socket = dir.path().join("interop-json.sock");
     let json_unix = tokio::net::UnixListener::bind(&json_socket).unwrap();
+    let ws = bind_loopback().await;
+    let xml_socket = dir.path().join("interop-xml.sock");
+    let xml_unix = tokio::net::UnixListener::bind(&xml_socket).unwrap();
     let urls = Servers {
         xml: format!("http://{}/", xml.local_addr().unwrap()),
         json: format!("jsonrpc+http://{}/", json.local_addr().unwrap()),
@@ -64,12 +71,16 @@ pub async fn servers() -> Servers {
         unix: format!("msgpack+unix://{}", socket.display()),
         json_tcp: format!("jsonrpc+tcp://{}", json_tcp.local_addr().unwrap()),
         json_unix: format!("jsonrpc+unix://{}", json_socket.display()),
+        ws: format!("ws://{}/", ws.local_addr().unwrap()),
+        xml_unix: format!("http+unix://{}", xml_socket.display()),
         _dir: dir,
     };
     tokio::spawn(rpc_xml::Server::new(InteropServer::from_arc(service.clone())).serve(xml));
+    tokio::spawn(rpc_xml::Server::new(InteropServer::from_arc(service.clone())).serve(xml_unix));
     tokio::spawn(rpc_json::Server::new(InteropServer::from_arc(service.clone())).serve(json));
     let jd = rpc_json::duplex::Server::new(InteropServer::from_arc(service.clone()));
     tokio::spawn(jd.clone().serve(json_tcp));
+    tokio::spawn(jd.clone().serve_ws(ws));
     tokio::spawn(jd.serve(json_unix));
     let mp = rpc_msgpack::Server::new(InteropServer::from_arc(service));
     tokio::spawn(mp.clone().serve(msgpack));
