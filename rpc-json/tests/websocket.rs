@@ -187,3 +187,34 @@ async fn the_http_server_upgrades_to_websocket_on_the_same_port() {
     tokio::spawn(rpc_json::Server::new(InteropServer::new(InteropService::default())).serve(listener));
     assert!(Client::connect_ws(&format!("ws://{plain}/")).await.is_err());
 }
+
+#[tokio::test]
+async fn wss_with_a_private_ca_both_ways_and_on_the_http_port() {
+    let pki = rpc_test_support::tls::Pki::new();
+    let listener = bind_loopback().await;
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(interop().tls(pki.server_config()).serve_ws(listener));
+    let client = Client::builder()
+        .tls_config(pki.client_config())
+        .handler(CallbackServer::new(Doubler))
+        .connect_ws(&format!("wss://localhost:{port}/"))
+        .await
+        .unwrap();
+    let interop = InteropClient::new(client);
+    assert_eq!(interop.double(8).await.unwrap(), 16);
+    assert_eq!(interop.ask_client("double".into(), vec![21.into()]).await.unwrap(), Value::Int(42));
+    // Without the CA, the certificate is refused.
+    let err = Client::connect_ws(&format!("wss://localhost:{port}/")).await.unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+
+    // HTTPS and wss:// on one port.
+    let listener = bind_loopback().await;
+    let port = listener.local_addr().unwrap().port();
+    let server = rpc_json::Server::new(InteropServer::new(InteropService::default())).tls(pki.server_config());
+    tokio::spawn(server.websocket(true).serve(listener));
+    let ws = Client::builder().tls_config(pki.client_config()).connect_ws(&format!("wss://localhost:{port}/")).await;
+    assert_eq!(InteropClient::new(ws.unwrap()).double(2).await.unwrap(), 4);
+    let https =
+        rpc_json::Client::builder().tls_config(pki.client_config()).build(&format!("https://localhost:{port}/"));
+    assert_eq!(InteropClient::new(https.unwrap()).double(3).await.unwrap(), 6);
+}
