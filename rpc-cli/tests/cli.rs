@@ -345,7 +345,18 @@ async fn against_neovim() {
     // Neovim's errors are [type, message]: the type is the code.
     fails(&["call", &url, "nvim_eval", r#""no_such_function()""#], 1, &["fault 0: ", "no_such_function"]).await;
     ok(&["notify", &url, "nvim_set_var", r#""rpc_cli""#, "7"], "").await;
-    ok(&["call", &url, "nvim_get_var", r#""rpc_cli""#], "7\n").await;
+    // The notification went on its own connection, and the call below goes on another: Neovim orders what
+    // comes on one channel, not across channels, so its effect shows once Neovim has handled it (at once, or
+    // a moment later), never before the notification was sent. Wait for that, within 10 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let got = rpc(&["call", &url, "nvim_get_var", r#""rpc_cli""#]).await;
+        if got.code == Some(0) && got.stdout == "7\n" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the notification never took effect: {got:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
