@@ -626,3 +626,16 @@ async fn generated_code_takes_the_typed_path_both_ways() {
     }
     assert_eq!(noted.as_deref(), Some("typed"));
 }
+
+#[tokio::test]
+async fn websocket_carries_it_in_binary_frames() {
+    let listener = rpc_test_support::bind_loopback().await;
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    tokio::spawn(Server::new(ProbeServer::new(Impl::default())).serve_ws(listener));
+    let client = Client::builder().handler(ProbeServer::new(Impl::default())).connect_ws(&url).await.unwrap();
+    let client = ProbeClient::new(client);
+    assert_eq!(client.double(8).await.unwrap(), 16);
+    let big = Value::Bytes(vec![0xc1; 100_000]);
+    assert_eq!(client.echo(big.clone()).await.unwrap(), big);
+    assert_eq!(client.call_back("double".into(), vec![2.into()]).await.unwrap(), Value::Int(4));
+}
