@@ -27,10 +27,7 @@ async fn python_server_proxy_drives_interop_server() {
 async fn node_xmlrpc_client_drives_interop_server() {
     let node = find_program("node").expect("node not found: install Node.js (`apt-get install -y nodejs npm`)");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    assert!(
-        dir.join("node_modules/xmlrpc").is_dir(),
-        "Node's xmlrpc package is missing: run `npm ci --prefix examples/tests/node` (.ci/run does)"
-    );
+    rpc_test_support::peers::node_packages(&dir);
     let server = interop_server().await;
     let mut cmd = Command::new(node);
     cmd.arg(dir.join("xmlrpc_client.js")).arg(format!("http://{}/RPC2", server.addr()));

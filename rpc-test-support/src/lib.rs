@@ -50,6 +50,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
+pub mod peers;
 pub mod tls;
 
 mod path_probe;
@@ -117,9 +118,11 @@ fn is_executable(p: &Path) -> bool {
     p.is_file()
 }
 
-/// The path of `python3`; panics with [`PYTHON3_MISSING`] when it is not on `PATH`.
+/// The Python the tests run their peers with: the test peers' virtual environment (made from the system's
+/// `python3` the first time, with the packages of `peers/requirements.txt`; see [`peers`]). Panics with
+/// [`PYTHON3_MISSING`] when there is no `python3` on `PATH`.
 pub fn python3() -> PathBuf {
-    find_program("python3").unwrap_or_else(|| panic!("{PYTHON3_MISSING}"))
+    peers::python()
 }
 
 /// A command that runs `script` (Python source text) with `args` as `sys.argv[1:]`.
@@ -347,15 +350,16 @@ impl fmt::Debug for Peer {
 // MessagePack-RPC peers: Python packages, Neovim, Node packages (used by rpc-msgpack's interop tests).
 // =============================================================================================================
 
-/// Fails the test unless `python3` can import `module`, saying how to install it: `pip` is the requirement
-/// to give pip (e.g. `msgpack==1.2.4`).
+/// Fails the test unless the test peers' Python can import `module` (installed from
+/// `peers/requirements.txt`), saying what to add there: `pip` is the requirement (e.g. `msgpack==1.2.4`).
 pub fn require_python_module(module: &str, pip: &str) {
     let out = python_command(&format!("import {module}"), &[])
         .output()
         .unwrap_or_else(|e| panic!("cannot run python3 to look for the {module} module: {e}"));
     assert!(
         out.status.success(),
-        "the Python module `{module}` is missing: install it with `pip install {pip}` (.ci/run does)\n{}",
+        "the Python module `{module}` is missing from the test peers' environment: add `{pip}` to \
+         rpc-test-support/peers/requirements.txt (the tests install what it lists)\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -426,9 +430,10 @@ pub fn node() -> PathBuf {
 /// script needs) is not installed.
 pub fn node_command(script: &Path, package: &str, args: &[&str]) -> Command {
     let dir = script.parent().unwrap_or_else(|| panic!("{script:?} has no directory"));
+    peers::node_packages(dir);
     assert!(
         dir.join("node_modules").join(package).is_dir(),
-        "the Node package `{package}` is missing: run `npm ci --prefix {}` (.ci/run does)",
+        "the Node package `{package}` is missing from {}: add it to its package.json and package-lock.json",
         dir.display()
     );
     let mut cmd = Command::new(node());
