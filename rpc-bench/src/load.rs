@@ -8,14 +8,17 @@
 //!   is counted as a success without decoding it again; any other is decoded with the encoding's codec (a fault
 //!   is an error). A server that closes the connection (HTTP/1.0, `Connection: close`) is reconnected to for the
 //!   next call.
-//! - Any duplex encoding ([`Target::Duplex`]: MessagePack-RPC, JSON-RPC over TCP or a Unix socket), through its
-//!   [`rpc_engine::Protocol`] and nothing else: each call takes a free slot, whose number is its msgid, and its
-//!   request is written with the protocol's [`encode_request`](rpc_engine::Protocol::encode_request) (once per
-//!   slot, then kept), up to `in_flight` of them gathered into one write and framed as the protocol's client
-//!   framing says; the answers are cut with that framing, read with [`classify`](rpc_engine::Protocol::classify) and
-//!   matched to their slots by msgid. One loop serves every duplex encoding.
+//! - Any duplex encoding ([`Target::Duplex`]: MessagePack-RPC, JSON-RPC over TCP, a Unix socket or WebSocket),
+//!   through its [`rpc_engine::Protocol`] and nothing else: each call takes a free slot, whose number is its
+//!   msgid, and its request is written with the protocol's
+//!   [`encode_request`](rpc_engine::Protocol::encode_request) (once per slot, then kept), up to `in_flight` of them
+//!   gathered into one write; the answers are read with [`classify`](rpc_engine::Protocol::classify) and matched
+//!   to their slots by msgid. On a byte stream, requests are framed and answers cut as the protocol's client
+//!   framing says; on WebSocket ([`Socket::WebSocket`], tokio-tungstenite), each is one message (text or binary
+//!   as the protocol is), the answers already received taken together. One loop serves every duplex encoding on
+//!   every wire.
 //!
-//! Any other transport (TLS, WebSocket) goes through a [`Caller`] the caller provides, one per connection.
+//! Any other transport (TLS) goes through a [`Caller`] the caller provides, one per connection.
 //!
 //! Calls sent during the warm-up are not counted. In a timed run, the calls counted are those sent within the
 //! measured window (the run waits for their answers); in a run of N calls, exactly N are counted.
@@ -29,11 +32,14 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::{Buf, Bytes, BytesMut};
+use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
 use hdrhistogram::Histogram;
 use rpc_core::Value;
 use rpc_engine::framing::{self, FrameRead, FrameWrite, StreamReader, StreamWriter};
 use rpc_engine::{Answered, Incoming, OutParams, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes, protocol::WebSocketConfig};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -116,19 +122,21 @@ impl std::fmt::Debug for Target {
     }
 }
 
-/// A stream socket a duplex encoding listens on.
+/// Where a duplex encoding listens: a stream socket, or WebSocket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Socket {
     /// TCP, to `HOST:PORT`.
     Tcp(String),
     /// A Unix domain socket at this path.
     Unix(PathBuf),
+    /// WebSocket (RFC 6455) over TCP at this `ws://` URL, one message per WebSocket message.
+    WebSocket(String),
 }
 
 impl std::fmt::Display for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Socket::Tcp(addr) => f.write_str(addr),
+            Socket::Tcp(addr) | Socket::WebSocket(addr) => f.write_str(addr),
             Socket::Unix(path) => write!(f, "{}", path.display()),
         }
     }
@@ -367,7 +375,7 @@ enum Kind {
 /// An open connection (or, for HTTP, maybe one to reopen).
 enum Conn {
     Http(tokio::net::TcpStream),
-    Duplex(Framed),
+    Duplex(Wire),
     Other(Box<dyn Caller>),
 }
 
@@ -402,7 +410,7 @@ impl Kind {
     async fn drive(&self, conn: Conn, plan: &Plan, clock: &Clock) -> Stats {
         match (self, conn) {
             (Kind::Http(t), Conn::Http(stream)) => http_loop(t, stream, plan, clock).await,
-            (Kind::Duplex(t), Conn::Duplex(framed)) => duplex_loop(t, framed, plan, clock).await,
+            (Kind::Duplex(t), Conn::Duplex(wire)) => duplex_loop(t, wire, plan, clock).await,
             (Kind::Other(_), Conn::Other(caller)) => other_loop(&*caller, plan, clock).await,
             _ => Stats::new(),
         }
@@ -661,8 +669,126 @@ fn parse_answer(buf: &[u8]) -> Result<Option<Answer>, String> {
 type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 /// The write half of a duplex connection.
 type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
-/// A duplex connection, framed as its protocol's clients frame it.
-type Framed = (StreamReader<BoxRead>, StreamWriter<BoxWrite>);
+
+/// A duplex connection: a byte stream framed as its protocol's clients frame it, or a WebSocket.
+enum Wire {
+    Stream(StreamReader<BoxRead>, StreamWriter<BoxWrite>),
+    Ws(Box<WsWire>),
+}
+
+impl Wire {
+    /// Writes one request; `more` says that another follows at once (so that they are gathered into one write).
+    async fn write(&mut self, request: Bytes, more: bool) -> std::io::Result<()> {
+        match self {
+            Wire::Stream(_, writer) => writer.write(request, more).await,
+            Wire::Ws(ws) => ws.write(request, more).await,
+        }
+    }
+
+    /// Waits for answers; 0 when the server closed the connection.
+    async fn read(&mut self) -> std::io::Result<usize> {
+        match self {
+            Wire::Stream(reader, _) => reader.read().await,
+            Wire::Ws(ws) => ws.read().await,
+        }
+    }
+
+    /// The next whole answer received, if any.
+    fn next_frame(&mut self) -> Result<Option<Bytes>, String> {
+        match self {
+            Wire::Stream(reader, _) => reader.next_frame().map_err(|broken| broken.reason),
+            Wire::Ws(ws) => Ok(ws.frames.pop_front()),
+        }
+    }
+}
+
+/// A WebSocket client connection, read and written with tokio-tungstenite directly.
+struct WsWire {
+    ws: WebSocketStream<tokio::net::TcpStream>,
+    /// Messages travel in binary frames (else in text frames).
+    binary: bool,
+    /// Answers received and not yet taken.
+    frames: std::collections::VecDeque<Bytes>,
+}
+
+impl WsWire {
+    async fn open(url: &str, binary: bool) -> Result<WsWire, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("not a WebSocket URL: {url}: {e}"))?;
+        let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) else {
+            return Err(format!("no host and port in {url}"));
+        };
+        let stream = tcp(&format!("{host}:{port}")).await?;
+        // An 8 KiB read buffer, as rpc-engine's server has (answers are small; 32 connections of tungstenite's
+        // default 128 KiB would not stay in cache).
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_MESSAGE))
+            .max_frame_size(Some(MAX_MESSAGE))
+            .read_buffer_size(8 * 1024);
+        let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+            .await
+            .map_err(|e| format!("WebSocket handshake with {url}: {e}"))?;
+        Ok(WsWire { ws, binary, frames: std::collections::VecDeque::new() })
+    }
+
+    /// Queues one message, and sends what is queued unless `more` follow.
+    async fn write(&mut self, frame: Bytes, more: bool) -> std::io::Result<()> {
+        let message = if self.binary {
+            Message::Binary(frame)
+        } else {
+            Message::Text(
+                Utf8Bytes::try_from(frame).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
+            )
+        };
+        let sent = if more { self.ws.feed(message).await } else { self.ws.send(message).await };
+        sent.map_err(ws_io)
+    }
+
+    /// Waits for one message, then takes every other one already received: the number of answers taken, 0 once
+    /// the connection is closed.
+    async fn read(&mut self) -> std::io::Result<usize> {
+        let mut taken = 0;
+        loop {
+            let next = if taken == 0 {
+                self.ws.next().await
+            } else {
+                match self.ws.next().now_or_never() {
+                    Some(next) => next,
+                    None => return Ok(taken),
+                }
+            };
+            let message = match next {
+                None | Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)) => {
+                    return Ok(taken);
+                }
+                Some(Err(e)) => return Err(ws_io(e)),
+                Some(Ok(message)) => message,
+            };
+            match message {
+                Message::Text(text) if !self.binary => self.frames.push_back(Bytes::from(text)),
+                Message::Binary(bytes) if self.binary => self.frames.push_back(bytes),
+                Message::Text(_) | Message::Binary(_) => {
+                    let kind = if self.binary { "a text" } else { "a binary" };
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{kind} WebSocket frame, not what the protocol sends"),
+                    ));
+                }
+                Message::Close(_) => return Ok(taken),
+                // tungstenite answers pings itself.
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            }
+            taken += 1;
+        }
+    }
+}
+
+/// A WebSocket error as an I/O error.
+fn ws_io(e: tungstenite::Error) -> std::io::Error {
+    match e {
+        tungstenite::Error::Io(e) => e,
+        other => std::io::Error::other(other),
+    }
+}
 
 /// A duplex endpoint, its protocol, and the one call made on it, its params encoded once.
 struct DuplexTarget<P: ?Sized = dyn Protocol> {
@@ -691,8 +817,11 @@ impl<P: Protocol + ?Sized> DuplexTarget<P> {
     }
 
     /// Opens a connection, framed as the protocol's clients frame theirs.
-    async fn connect(&self) -> Result<Framed, String> {
+    async fn connect(&self) -> Result<Wire, String> {
         let (reader, writer): (BoxRead, BoxWrite) = match &self.socket {
+            Socket::WebSocket(url) => {
+                return Ok(Wire::Ws(Box::new(WsWire::open(url, self.protocol.binary()).await?)));
+            }
             Socket::Tcp(addr) => {
                 let (reader, writer) = tcp(addr).await?.into_split();
                 (Box::new(reader), Box::new(writer))
@@ -705,7 +834,8 @@ impl<P: Protocol + ?Sized> DuplexTarget<P> {
                 (Box::new(reader), Box::new(writer))
             }
         };
-        Ok(framing::stream(reader, writer, self.protocol.client_framing(MAX_MESSAGE, MAX_DEPTH)))
+        let (reader, writer) = framing::stream(reader, writer, self.protocol.client_framing(MAX_MESSAGE, MAX_DEPTH));
+        Ok(Wire::Stream(reader, writer))
     }
 }
 
@@ -732,12 +862,7 @@ pub fn request_len(protocol: impl Protocol, method: &str, params: &[Value], msgi
 
 /// Calls over one connection of a duplex encoding, up to `in_flight` at once, reopening it if it breaks: each
 /// call in flight holds a slot, whose number is its msgid.
-async fn duplex_loop<P: Protocol + ?Sized>(
-    target: &DuplexTarget<P>,
-    framed: Framed,
-    plan: &Plan,
-    clock: &Clock,
-) -> Stats {
+async fn duplex_loop<P: Protocol + ?Sized>(target: &DuplexTarget<P>, wire: Wire, plan: &Plan, clock: &Clock) -> Stats {
     let protocol = &*target.protocol;
     let mut stats = Stats::new();
     let k = plan.in_flight.min(u32::MAX as usize);
@@ -747,7 +872,7 @@ async fn duplex_loop<P: Protocol + ?Sized>(
     let mut requests = Requests::new(k);
     // The requests to write next.
     let mut batch: Vec<Bytes> = Vec::with_capacity(k.min(1024));
-    let mut conn = Some(framed);
+    let mut conn = Some(wire);
     let mut over = false;
     let mut deadline = Deadline::new(plan.timeout);
     loop {
@@ -787,13 +912,13 @@ async fn duplex_loop<P: Protocol + ?Sized>(
         if free.len() == k {
             break;
         }
-        let Some((reader, writer)) = conn.as_mut() else { unreachable!() };
+        let Some(wire) = conn.as_mut() else { unreachable!() };
         let step = async {
             let n = batch.len();
             for (i, request) in batch.drain(..).enumerate() {
-                writer.write(request, i + 1 < n).await.map_err(|e| format!("sending: {e}"))?;
+                wire.write(request, i + 1 < n).await.map_err(|e| format!("sending: {e}"))?;
             }
-            match reader.read().await {
+            match wire.read().await {
                 Ok(0) => Err("the server closed the connection".to_owned()),
                 Ok(_) => Ok(()),
                 Err(e) => Err(format!("reading: {e}")),
@@ -807,11 +932,11 @@ async fn duplex_loop<P: Protocol + ?Sized>(
         if failed.is_none() {
             let now = Instant::now();
             loop {
-                let frame = match reader.next_frame() {
+                let frame = match wire.next_frame() {
                     Ok(Some(frame)) => frame,
                     Ok(None) => break,
-                    Err(broken) => {
-                        failed = Some(format!("unreadable answer: {}", broken.reason));
+                    Err(reason) => {
+                        failed = Some(format!("unreadable answer: {reason}"));
                         break;
                     }
                 };
@@ -986,6 +1111,36 @@ mod tests {
         assert!(head.contains("Authorization: Basic dTpwQHNz\r\n"), "u:p@ss: {head}");
         assert_eq!(t.addr, "127.0.0.1:8080");
         assert!(HttpTarget::new(HttpEncoding::Xml, "https://h/", "m", &[]).is_err());
+    }
+
+    #[tokio::test]
+    async fn json_rpc_is_loaded_pipelined_over_tcp_and_websocket() {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (tcp_addr, ws_addr) = (tcp.local_addr().unwrap(), ws.local_addr().unwrap());
+        let server = || rpc_json::duplex::Server::new(crate::service::DoubleServer::new(crate::service::Doubler));
+        tokio::spawn(server().serve(tcp));
+        tokio::spawn(server().serve_ws(ws));
+        let plan = Plan {
+            method: "double".into(),
+            params: vec![Value::Int(7)],
+            connections: 2,
+            in_flight: 16,
+            stop: Stop::Calls(2_000),
+            warmup: Duration::ZERO,
+            timeout: Duration::from_secs(10),
+        };
+        for socket in [Socket::Tcp(tcp_addr.to_string()), Socket::WebSocket(format!("ws://{ws_addr}/"))] {
+            let target = Target::duplex(rpc_json::duplex::JsonRpc::default(), socket.clone());
+            let report = run(&target, &plan, Arc::default()).await.unwrap();
+            assert_eq!((report.calls, report.errors), (2_000, 0), "{socket}: {:?}", report.first_error);
+        }
+        // A fault is an error, over WebSocket too.
+        let target =
+            Target::duplex(rpc_json::duplex::JsonRpc::default(), Socket::WebSocket(format!("ws://{ws_addr}/")));
+        let nope = Plan { method: "nope".into(), stop: Stop::Calls(10), ..plan };
+        let report = run(&target, &nope, Arc::default()).await.unwrap();
+        assert_eq!(report.errors, 10, "{:?}", report.first_error);
     }
 
     #[test]

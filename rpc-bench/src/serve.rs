@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::io::Write;
 
 use bytes::Bytes;
+use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
 use http::header::{CONTENT_TYPE, VARY};
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
@@ -16,6 +17,8 @@ use rpc_bench::service::{DoubleServer, Doubler};
 use rpc_core::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// The servers `rpc-bench serve` runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,6 +36,16 @@ pub enum Kind {
     Json,
     /// rpc-msgpack's server, serving `double`.
     Msgpack,
+    /// Raw tokio TCP, newline-framed: answers every request line with the JSON-RPC answer of `double`, the
+    /// request's id copied in, without reading it as JSON.
+    RawLines,
+    /// Raw tokio-tungstenite: answers every text message with the JSON-RPC answer of `double`, the request's id
+    /// copied in, without reading it as JSON.
+    RawWs,
+    /// rpc-json's duplex server on TCP (newline-delimited, as the load generator sends), serving `double`.
+    JsonTcp,
+    /// rpc-json's duplex server on WebSocket, serving `double`.
+    JsonWs,
 }
 
 /// Connections our servers accept (above their default of 10,000, for the idle-connection measurement and its
@@ -71,6 +84,14 @@ pub fn serve(kind: Kind, frame_len: usize) -> std::io::Result<()> {
             Kind::Xml => rpc_xml::Server::new(service()).max_connections(MAX_CONNECTIONS).serve(listener).await,
             Kind::Json => rpc_json::Server::new(service()).max_connections(MAX_CONNECTIONS).serve(listener).await,
             Kind::Msgpack => rpc_msgpack::Server::new(service()).max_connections(MAX_CONNECTIONS).serve(listener).await,
+            Kind::RawLines => raw_lines(listener, JsonAnswer::new()?).await,
+            Kind::RawWs => raw_ws(listener, JsonAnswer::new()?).await,
+            Kind::JsonTcp => {
+                rpc_json::duplex::Server::new(service()).max_connections(MAX_CONNECTIONS).serve(listener).await
+            }
+            Kind::JsonWs => {
+                rpc_json::duplex::Server::new(service()).max_connections(MAX_CONNECTIONS).serve_ws(listener).await
+            }
         }
     })
 }
@@ -160,5 +181,182 @@ async fn raw_http(listener: TcpListener, content_type: &'static str, body: Bytes
             });
             let _ = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
         });
+    }
+}
+
+/// JSON-RPC's answer of `double`, cut around its id: the raw JSON baselines copy each request's id in between,
+/// as the raw MessagePack baseline copies the msgid, so that the load generator matches answers as it does ours.
+#[derive(Clone)]
+struct JsonAnswer {
+    before_id: Bytes,
+    after_id: Bytes,
+}
+
+impl JsonAnswer {
+    fn new() -> std::io::Result<JsonAnswer> {
+        // An id no other part of the answer spells, to find where the id goes.
+        const MARK: u64 = 987_654_321_012;
+        let id = rpc_json::codec::Id::number(MARK);
+        let answer = rpc_json::codec::encode_response(&id, Ok(&Value::Int(2 * DOUBLE_ARG)))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mark = MARK.to_string();
+        let at = answer
+            .windows(mark.len())
+            .position(|w| w == mark.as_bytes())
+            .ok_or_else(|| std::io::Error::other("no id in the JSON-RPC answer"))?;
+        Ok(JsonAnswer {
+            before_id: Bytes::copy_from_slice(&answer[..at]),
+            after_id: Bytes::copy_from_slice(&answer[at + mark.len()..]),
+        })
+    }
+
+    /// Appends the answer to `request` (one JSON-RPC request, as the load generator writes it: its id last);
+    /// false when it has no id there.
+    fn answer(&self, request: &[u8], out: &mut Vec<u8>) -> bool {
+        let Some(id) = json_id(request) else { return false };
+        out.extend_from_slice(&self.before_id);
+        out.extend_from_slice(&request[id]);
+        out.extend_from_slice(&self.after_id);
+        true
+    }
+
+    /// The answer to `request` as text, for a WebSocket text message.
+    fn answer_text(&self, request: &str) -> Option<String> {
+        let id = request.get(json_id(request.as_bytes())?)?;
+        // The halves of an answer serde_json wrote are UTF-8.
+        let before = std::str::from_utf8(&self.before_id).ok()?;
+        let after = std::str::from_utf8(&self.after_id).ok()?;
+        let mut out = String::with_capacity(before.len() + id.len() + after.len());
+        out.push_str(before);
+        out.push_str(id);
+        out.push_str(after);
+        Some(out)
+    }
+}
+
+/// Where the id is in a request written as `{..., "id":ID}`: the bytes after its last `"id":`, up to the closing
+/// brace, blanks trimmed.
+fn json_id(request: &[u8]) -> Option<std::ops::Range<usize>> {
+    let mut start = request.windows(5).rposition(|w| w == b"\"id\":")? + 5;
+    let mut end = start + request[start..].iter().rposition(|&b| b == b'}')?;
+    while start < end && request[start].is_ascii_whitespace() {
+        start += 1;
+    }
+    while end > start && request[end - 1].is_ascii_whitespace() {
+        end -= 1;
+    }
+    Some(start..end)
+}
+
+/// The physical limit of newline-delimited JSON-RPC over TCP here: no JSON parsing, no dispatch, no task per
+/// call; each line is answered with `double`'s answer line, the request's id copied in.
+async fn raw_lines(listener: TcpListener, answer: JsonAnswer) -> std::io::Result<()> {
+    loop {
+        let (mut stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        let answer = answer.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut filled = 0;
+            let mut out = Vec::with_capacity(16 * 1024);
+            loop {
+                if filled == buf.len() {
+                    // A line longer than the buffer: not a request the generator writes.
+                    return;
+                }
+                let n = match stream.read(&mut buf[filled..]).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                let scanned = filled;
+                filled += n;
+                let mut at = 0;
+                let mut from = scanned;
+                while let Some(nl) = buf[from..filled].iter().position(|&b| b == b'\n') {
+                    let end = from + nl;
+                    if !answer.answer(&buf[at..end], &mut out) {
+                        return;
+                    }
+                    out.push(b'\n');
+                    at = end + 1;
+                    from = at;
+                }
+                buf.copy_within(at..filled, 0);
+                filled -= at;
+                if !out.is_empty() {
+                    if stream.write_all(&out).await.is_err() {
+                        return;
+                    }
+                    out.clear();
+                }
+            }
+        });
+    }
+}
+
+/// The physical limit of JSON-RPC over WebSocket here: tokio-tungstenite alone, no JSON parsing, no dispatch,
+/// no task per call; each text message is answered with `double`'s answer, the request's id copied in, the
+/// answers to the messages already received sent together.
+async fn raw_ws(listener: TcpListener, answer: JsonAnswer) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        let answer = answer.clone();
+        tokio::spawn(async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())).await else {
+                return;
+            };
+            loop {
+                let mut next = ws.next().await;
+                loop {
+                    match next {
+                        Some(Ok(Message::Text(text))) => {
+                            let Some(reply) = answer.answer_text(text.as_str()) else { return };
+                            if ws.feed(Message::Text(reply.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        // tungstenite answers pings itself.
+                        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                        Some(Ok(Message::Binary(_) | Message::Close(_)) | Err(_)) | None => {
+                            let _ = ws.flush().await;
+                            return;
+                        }
+                    }
+                    match ws.next().now_or_never() {
+                        Some(more) => next = more,
+                        None => break,
+                    }
+                }
+                if ws.flush().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// tungstenite's settings as rpc-engine's WebSocket server has them (an 8 KiB read buffer, writes gathered up to
+/// 64 KiB), so that the baseline differs from ours only by the engine.
+fn ws_config() -> WebSocketConfig {
+    let mut config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+    config.write_buffer_size = 64 * 1024;
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_json_answers_copy_the_request_id() {
+        let answer = JsonAnswer::new().unwrap_or_else(|e| unreachable!("{e}"));
+        let mut out = Vec::new();
+        assert!(answer.answer(br#"{"jsonrpc":"2.0","method":"double","params":[7],"id":42}"#, &mut out));
+        let reply: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
+        assert_eq!(reply, serde_json::json!({"jsonrpc": "2.0", "result": 14, "id": 42}));
+        let text = answer.answer_text(r#"{"jsonrpc":"2.0","method":"double","params":[7],"id": 7 }"#);
+        assert_eq!(text.as_deref(), Some(r#"{"jsonrpc":"2.0","result":14,"id":7}"#));
+        assert!(!answer.answer(br#"{"jsonrpc":"2.0","method":"double","params":[7]}"#, &mut out));
     }
 }

@@ -35,6 +35,10 @@ enum Proto {
     Xml,
     Json,
     Msgpack,
+    /// JSON-RPC on the duplex engine over TCP, newline-delimited.
+    JsonTcp,
+    /// JSON-RPC on the duplex engine over WebSocket.
+    JsonWs,
 }
 
 impl Proto {
@@ -43,6 +47,8 @@ impl Proto {
             Proto::Xml => "XML-RPC",
             Proto::Json => "JSON-RPC",
             Proto::Msgpack => "MessagePack-RPC",
+            Proto::JsonTcp => "JSON-RPC over TCP",
+            Proto::JsonWs => "JSON-RPC over WebSocket",
         }
     }
 
@@ -51,7 +57,14 @@ impl Proto {
             Proto::Xml => "xml",
             Proto::Json => "json",
             Proto::Msgpack => "msgpack",
+            Proto::JsonTcp => "json-tcp",
+            Proto::JsonWs => "json-ws",
         }
+    }
+
+    /// Whether it pipelines calls on a connection (and so is measured with calls in flight too).
+    fn duplex(self) -> bool {
+        matches!(self, Proto::Msgpack | Proto::JsonTcp | Proto::JsonWs)
     }
 }
 
@@ -80,7 +93,7 @@ struct System {
 const XML_PEER: &str = include_str!("../peers/xmlrpc_server.py");
 const MSGPACK_PEER: &str = include_str!("../peers/msgpack_server.py");
 
-const SYSTEMS: [System; 8] = [
+const SYSTEMS: [System; 12] = [
     System { proto: Proto::Msgpack, role: Role::Baseline, label: "raw tokio TCP", launch: Launch::Serve(Kind::RawTcp) },
     System { proto: Proto::Msgpack, role: Role::Ours, label: "rpc-msgpack", launch: Launch::Serve(Kind::Msgpack) },
     System {
@@ -99,6 +112,20 @@ const SYSTEMS: [System; 8] = [
     },
     System { proto: Proto::Json, role: Role::Baseline, label: "raw hyper", launch: Launch::Serve(Kind::RawHttpJson) },
     System { proto: Proto::Json, role: Role::Ours, label: "rpc-json", launch: Launch::Serve(Kind::Json) },
+    System {
+        proto: Proto::JsonTcp,
+        role: Role::Baseline,
+        label: "raw tokio TCP (lines)",
+        launch: Launch::Serve(Kind::RawLines),
+    },
+    System { proto: Proto::JsonTcp, role: Role::Ours, label: "rpc-json duplex", launch: Launch::Serve(Kind::JsonTcp) },
+    System {
+        proto: Proto::JsonWs,
+        role: Role::Baseline,
+        label: "raw tokio-tungstenite",
+        launch: Launch::Serve(Kind::RawWs),
+    },
+    System { proto: Proto::JsonWs, role: Role::Ours, label: "rpc-json duplex", launch: Launch::Serve(Kind::JsonWs) },
 ];
 
 /// A connections x in-flight shape.
@@ -211,6 +238,12 @@ fn target_for(proto: Proto, addr: &str) -> load::Target {
         Proto::Xml => load::Target::Http { encoding: HttpEncoding::Xml, url: format!("http://{addr}/") },
         Proto::Json => load::Target::Http { encoding: HttpEncoding::Json, url: format!("http://{addr}/") },
         Proto::Msgpack => load::Target::duplex(rpc_msgpack::MessagePack::default(), load::Socket::Tcp(addr.to_owned())),
+        Proto::JsonTcp => {
+            load::Target::duplex(rpc_json::duplex::JsonRpc::default(), load::Socket::Tcp(addr.to_owned()))
+        }
+        Proto::JsonWs => {
+            load::Target::duplex(rpc_json::duplex::JsonRpc::default(), load::Socket::WebSocket(format!("ws://{addr}/")))
+        }
     }
 }
 
@@ -246,7 +279,7 @@ pub async fn run(settings: &Settings) -> Result<String, String> {
     // run by run (baseline, ours, peer; again; again), so that load from elsewhere on the machine falls on all of
     // them alike rather than on whichever ran during it.
     let mut rows = Vec::new();
-    for proto in [Proto::Msgpack, Proto::Xml, Proto::Json] {
+    for proto in [Proto::Msgpack, Proto::Xml, Proto::Json, Proto::JsonTcp, Proto::JsonWs] {
         let systems: Vec<System> = SYSTEMS
             .iter()
             .copied()
@@ -267,10 +300,16 @@ pub async fn run(settings: &Settings) -> Result<String, String> {
             }
         }
         let mut shapes = vec![((32, 1), false)];
-        if proto == Proto::Msgpack {
-            shapes.extend([((1, 64), false), ((1, 256), false)]);
+        if proto.duplex() {
+            shapes.push(((1, 64), false));
         }
-        shapes.push(((1, 1), true));
+        if proto == Proto::Msgpack {
+            shapes.push(((1, 256), false));
+        }
+        // JSON-RPC over TCP and WebSocket get their throughput rows only (1 x 64 and 32 x 1), to keep the run short.
+        if !matches!(proto, Proto::JsonTcp | Proto::JsonWs) {
+            shapes.push(((1, 1), true));
+        }
         for (shape, sequential) in shapes {
             if pin {
                 sys::pin(me, if sequential { SERVER_CPU } else { LOAD_CPU });
@@ -628,6 +667,22 @@ fn render(
         Some(0.8),
         None,
     ));
+    for (p, baseline) in [(Proto::JsonTcp, "raw newline-framed TCP"), (Proto::JsonWs, "raw tokio-tungstenite")] {
+        goals.push(ratio_goal(
+            format!("{} `double`, 1 connection x 64 pipelined, vs {baseline}", p.name()),
+            rate_of(p, Role::Ours, (1, 64), false),
+            rate_of(p, Role::Baseline, (1, 64), false),
+            Some(0.7),
+            None,
+        ));
+        goals.push(ratio_goal(
+            format!("{} `double`, 32 connections, vs {baseline}", p.name()),
+            rate_of(p, Role::Ours, (32, 1), false),
+            rate_of(p, Role::Baseline, (32, 1), false),
+            Some(0.8),
+            None,
+        ));
+    }
     for p in [Proto::Xml, Proto::Json, Proto::Msgpack] {
         goals.push(ratio_goal(
             format!("{} sequential round trip (mean), vs its baseline", p.name()),
@@ -804,8 +859,9 @@ fn render(
     let _ = writeln!(
         md,
         "`rpc bench` and this suite share one load generator (`rpc_bench::load`), which speaks HTTP/1.1 and \
-         MessagePack-RPC itself on one thread. Against the raw baselines, what held each figure back (a core at \
-         95% or more is taken as busy; with neither busy, the pipeline's round trips set the pace): where both \
+         every duplex encoding (MessagePack-RPC, JSON-RPC over TCP and WebSocket) itself on one thread. Against \
+         the raw baselines, what held each figure back (a core at 95% or more is taken as busy; with neither busy, \
+         the pipeline's round trips set the pace): where both \
          cores are busy, the figure is the joint limit of one server core and one client core on this machine, \
          the generator needing about as much CPU per call as the raw server (on both sides that cost is mostly \
          the kernel's loopback TCP).\n"
