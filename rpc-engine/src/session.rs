@@ -861,17 +861,13 @@ impl<'a> ReadLoop<'a> {
             Some(Work::Request { id, method, params }) if self.notes_done.count() < self.notes_queued => {
                 // Notifications read before this request are still running: it starts after them.
                 let after = self.notes_queued;
-                let permit = permit.or_else(|| self.spare_permit());
                 let (done, dispatch, cx) = (self.notes_done.clone(), self.dispatch.clone(), self.cx.clone());
-                let (shared, depth) = (self.shared.clone(), self.config.max_depth);
-                let answering = Answering::new(self.shared.clone());
-                self.tasks.spawn(async move {
+                let (protocol, depth) = (self.shared.protocol.clone(), self.config.max_depth);
+                self.spawn_answer(permit, async move {
                     done.reached(after).await;
-                    let call = start_call(&*shared.protocol, &*dispatch, &cx, depth, &method, params);
+                    let call = start_call(&*protocol, &*dispatch, &cx, depth, &method, params);
                     let result = time_limit(&method, limit, call).await;
-                    drop(answering);
-                    let _ = shared.send(answer_bytes(&*shared.protocol, &id, &method, result)).await;
-                    drop(permit);
+                    Some(answer_bytes(&*protocol, &id, &method, result))
                 });
             }
             Some(Work::Request { id, method, params }) => {
@@ -897,44 +893,15 @@ impl<'a> ReadLoop<'a> {
                     }
                     return;
                 }
-                let mut permit = permit.or_else(|| self.spare_permit());
-                let total = self.config.total.clone();
-                let answering = Answering::new(self.shared.clone());
-                self.tasks.spawn(async move {
-                    if let (Some(permit), Some(total)) = (&mut permit, total)
-                        && permit._total.is_none()
-                    {
-                        // Started while the server-wide bound had room, which another connection took since: the
-                        // call waits here for its turn before going on.
-                        permit._total = total.acquire_owned().await.ok();
-                    }
+                self.spawn_answer(permit, async move {
                     let result = time_limit(&method, limit, call).await;
-                    drop(answering);
-                    // Waiting here for room in the write queue, holding the permit, is the backpressure.
-                    let _ = shared.send(answer_bytes(&*shared.protocol, &id, &method, result)).await;
-                    drop(permit);
+                    Some(answer_bytes(&*shared.protocol, &id, &method, result))
                 });
             }
             Some(Work::Whole(frame)) => {
-                let mut permit = permit.or_else(|| self.spare_permit());
-                let total = self.config.total.clone();
                 let limits = Limits { max_depth: self.config.max_depth, handler_timeout: self.config.handler_timeout };
                 let answer = self.shared.protocol.serve_whole(&self.dispatch, frame, self.cx.clone(), limits);
-                let shared = self.shared.clone();
-                let answering = Answering::new(self.shared.clone());
-                self.tasks.spawn(async move {
-                    if let (Some(permit), Some(total)) = (&mut permit, total)
-                        && permit._total.is_none()
-                    {
-                        permit._total = total.acquire_owned().await.ok();
-                    }
-                    let answer = answer.await;
-                    drop(answering);
-                    if let Some(answer) = answer {
-                        let _ = shared.send(answer).await;
-                    }
-                    drop(permit);
-                });
+                self.spawn_answer(permit, answer);
             }
             Some(Work::Notification { method, params }) => {
                 let Some(permit) = permit.or_else(|| self.spare_permit()) else {
@@ -957,6 +924,29 @@ impl<'a> ReadLoop<'a> {
             }
             None => drop(permit),
         }
+    }
+
+    /// Works out a call's answer on a task of its own, holding `permit` (the connection's, and the server's
+    /// across connections), and queues it. A call started while the server-wide bound had room, which another
+    /// connection took since, waits for its turn first; waiting for room in the write queue, holding the permit,
+    /// is the backpressure.
+    fn spawn_answer(&mut self, permit: Option<Permit>, answer: impl Future<Output = Option<Bytes>> + Send + 'static) {
+        let mut permit = permit.or_else(|| self.spare_permit());
+        let total = self.config.total.clone();
+        let (shared, answering) = (self.shared.clone(), Answering::new(self.shared.clone()));
+        self.tasks.spawn(async move {
+            if let (Some(permit), Some(total)) = (&mut permit, total)
+                && permit._total.is_none()
+            {
+                permit._total = total.acquire_owned().await.ok();
+            }
+            let answer = answer.await;
+            drop(answering);
+            if let Some(answer) = answer {
+                let _ = shared.send(answer).await;
+            }
+            drop(permit);
+        });
     }
 
     /// Routes one whole message, cut from the stream but not read yet: requests keep their params and responses
