@@ -6,6 +6,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+pub use bytestring::ByteString;
 use rpc_core::typed::{Param, Reply, erased_serde};
 use rpc_core::{BoxFuture, Context, Dispatch, Fault, Value};
 
@@ -64,9 +65,11 @@ pub trait Protocol: Send + Sync + fmt::Debug + 'static {
     /// the wire, or through values where that fails.
     fn encode_params(&self, params: &[Param<'_>]) -> Result<Bytes, rpc_core::Error>;
 
-    /// The response to request `id` of `method`: its result (a value, or a handler's typed reply) or a fault.
-    /// A result that cannot be encoded is answered with an internal-error fault instead.
-    fn encode_response(&self, id: &RequestId, method: &str, result: Result<Outcome, Fault>) -> Bytes;
+    /// Appends the response to request `id` of `method` to `dst`: its result (a value, or a handler's typed
+    /// reply) or a fault. A result that cannot be encoded is answered with an internal-error fault instead.
+    /// (`dst` is the connection's output buffer, which its answers are split from: appending there makes no
+    /// allocation per answer.)
+    fn encode_response(&self, id: &RequestId, method: &str, result: Result<Outcome, Fault>, dst: &mut BytesMut);
 
     /// The error reply to a message that could not be read as a request: to the request `id` where its id
     /// was readable, else (`None`) the encoding's reply with no id, if it has one (JSON-RPC's `"id": null`;
@@ -115,15 +118,15 @@ pub enum Incoming {
     Request {
         /// The id to answer it with.
         id: RequestId,
-        /// The method called.
-        method: String,
+        /// The method called (see [`method_name`]).
+        method: ByteString,
         /// Its params.
         params: Params,
     },
     /// A call that wants no answer.
     Notification {
-        /// The method called.
-        method: String,
+        /// The method called (see [`method_name`]).
+        method: ByteString,
         /// Its params.
         params: Params,
     },
@@ -257,6 +260,18 @@ impl fmt::Display for RequestId {
 pub struct RawPart {
     message: Bytes,
     range: Range<usize>,
+}
+
+/// `name`, a method name read from `message`, as the [`ByteString`] an [`Incoming`] carries: sharing `message`'s
+/// bytes when it is a slice of them (no allocation per call), else a copy (a name that had escapes, say).
+pub fn method_name(message: &Bytes, name: &str) -> ByteString {
+    let range = RawPart::locate(message, name.as_bytes());
+    if range.len() == name.len()
+        && let Ok(shared) = ByteString::try_from(message.slice(range))
+    {
+        return shared;
+    }
+    ByteString::from(name)
 }
 
 impl RawPart {

@@ -42,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::framing::{FrameRead, FrameWrite};
-use crate::protocol::{Answered, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, RequestId};
+use crate::protocol::{Answered, ByteString, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, RequestId};
 
 /// The default limit on calls handled at once per connection (as many more wait, read, before the connection
 /// stops reading): 128.
@@ -63,6 +63,9 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 const OVERFLOW: usize = 4;
 /// Room reserved for a small message: writing one item at a time into an empty buffer would grow it often.
 const SMALL_MESSAGE: usize = 64;
+
+/// The size of the chunks a connection's answers are written into (see `ReadLoop::out`).
+const OUT_CHUNK: usize = 2048;
 
 /// Settings every connection has, whichever side opened it.
 #[derive(Clone, Debug)]
@@ -419,11 +422,11 @@ impl Drop for PendingGuard<'_> {
 enum Work {
     Request {
         id: RequestId,
-        method: String,
+        method: ByteString,
         params: Params,
     },
     Notification {
-        method: String,
+        method: ByteString,
         params: Params,
     },
     /// A message the encoding serves as a whole (a JSON-RPC batch).
@@ -490,16 +493,26 @@ fn start_call(
     Started::Value(serve_call(dispatch, method, values, cx.clone()))
 }
 
-/// The bytes of the response to request `id`.
-fn answer_bytes(protocol: &dyn Protocol, id: &RequestId, method: &str, result: Result<Outcome, Fault>) -> Bytes {
+/// The bytes of the response to request `id`, split from `out` (a connection's output buffer, or an empty one).
+fn answer_bytes(
+    protocol: &dyn Protocol,
+    id: &RequestId,
+    method: &str,
+    result: Result<Outcome, Fault>,
+    out: &mut BytesMut,
+) -> Bytes {
     if let Err(fault) = &result {
         tracing::debug!(%id, method, code = fault.code, "call answered with a fault");
     }
-    protocol.encode_response(id, method, result)
+    if out.capacity() - out.len() < SMALL_MESSAGE {
+        out.reserve(OUT_CHUNK);
+    }
+    protocol.encode_response(id, method, result, out);
+    out.split().freeze()
 }
 
 /// A notification on its way to the notification task, with the permits it holds.
-type Note = (String, Params, Permit);
+type Note = (ByteString, Params, Permit);
 
 /// One connection, ready to run.
 pub(crate) struct Session {
@@ -646,6 +659,9 @@ struct ReadLoop<'a> {
     paused: bool,
     /// Calls wait for the server's limit on calls in flight across connections (logged once per wait).
     stalled: bool,
+    /// Where the answers of calls answered in this loop are written, each split off as it is done: one
+    /// allocation serves many answers. Let go whenever the loop waits, so an idle connection holds none.
+    out: BytesMut,
 }
 
 impl Drop for ReadLoop<'_> {
@@ -681,6 +697,7 @@ impl<'a> ReadLoop<'a> {
             ended: false,
             paused: false,
             stalled: false,
+            out: BytesMut::new(),
         }
     }
 
@@ -702,7 +719,9 @@ impl<'a> ReadLoop<'a> {
         loop {
             self.start_ready();
             // Forget finished tasks (the task set keeps their results until asked).
-            while self.tasks.try_join_next().is_some() {}
+            if !self.tasks.is_empty() {
+                while self.tasks.try_join_next().is_some() {}
+            }
             let finishing = (self.draining || self.ended) && self.backlog.is_empty();
             if finishing && self.idle() {
                 return Ok(if self.draining { "the server shut down" } else { "the peer finished sending" });
@@ -734,13 +753,24 @@ impl<'a> ReadLoop<'a> {
             }
             let max_in_flight = u32::try_from(self.config.max_in_flight).unwrap_or(u32::MAX);
             let permits = self.permits.clone();
+            // Answers written so far keep their part of the chunk; the loop keeps none while it waits.
+            self.out = BytesMut::new();
+            // Calls wait to start while the write queue is full (the peer reads slowly): their answers would
+            // only wait there (see `start_ready`).
+            let queue_full = self.write_queue_full();
+            let shared = self.shared.clone();
             tokio::select! {
                 biased;
                 () = &mut closed => return Ok("closed locally"),
                 () = &mut shutdown, if !self.draining => Box::pin(self.start_draining()).await,
                 // Finishing: wake when every permit is back (all calls answered).
                 all = permits.acquire_many(max_in_flight), if finishing => drop(all),
-                permit = acquire(self.permits.clone(), self.config.total.clone()), if !self.backlog.is_empty() => {
+                room = shared.tx.reserve(), if queue_full => {
+                    if room.is_err() {
+                        return Ok("closed locally");
+                    }
+                }
+                permit = acquire(self.permits.clone(), self.config.total.clone()), if !self.backlog.is_empty() && !queue_full => {
                     if let Some(permit) = permit {
                         self.start_next(Some(permit));
                     }
@@ -782,7 +812,7 @@ impl<'a> ReadLoop<'a> {
     /// still run, in order (they want no answer; dropping them would lose what the peer sent last). They finish
     /// in the background after the connection has closed, each under the handler timeout.
     fn finish_notifications(&mut self) {
-        let rest: Vec<(String, Params)> = self
+        let rest: Vec<(ByteString, Params)> = self
             .backlog
             .drain(..)
             .filter_map(|work| match work {
@@ -814,9 +844,16 @@ impl<'a> ReadLoop<'a> {
         self.permits.available_permits() == self.config.max_in_flight
     }
 
-    /// Starts backlog work while permits are free, in arrival order.
+    /// True when work that writes an answer is next in the backlog and the write queue has no room for one.
+    fn write_queue_full(&self) -> bool {
+        matches!(self.backlog.front(), Some(Work::Request { .. } | Work::Whole(_))) && self.shared.tx.capacity() == 0
+    }
+
+    /// Starts backlog work while permits are free, in arrival order. Work that answers waits while the write
+    /// queue is full: its answer would have nowhere to go but a task of its own, holding a permit, waiting for
+    /// room (the queue and the connection's limit on calls in flight already bound what waits).
     fn start_ready(&mut self) {
-        while !self.backlog.is_empty() {
+        while !self.backlog.is_empty() && !self.write_queue_full() {
             // A request answered at its first poll never waits, so it need not hold permits (taking and returning
             // one locks its semaphore): they are taken only for a call that goes on.
             if self.permits.available_permits() > 0
@@ -867,7 +904,7 @@ impl<'a> ReadLoop<'a> {
                     done.reached(after).await;
                     let call = start_call(&*protocol, &*dispatch, &cx, depth, &method, params);
                     let result = time_limit(&method, limit, call).await;
-                    Some(answer_bytes(&*protocol, &id, &method, result))
+                    Some(answer_bytes(&*protocol, &id, &method, result, &mut BytesMut::new()))
                 });
             }
             Some(Work::Request { id, method, params }) => {
@@ -880,7 +917,7 @@ impl<'a> ReadLoop<'a> {
                 // own, which polls them again with its own waker.
                 let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
                 if let std::task::Poll::Ready(result) = Pin::new(&mut call).poll(&mut noop) {
-                    match shared.tx.try_send(answer_bytes(protocol, &id, &method, result)) {
+                    match shared.tx.try_send(answer_bytes(protocol, &id, &method, result, &mut self.out)) {
                         Err(mpsc::error::TrySendError::Full(answer)) => {
                             // The write queue is full: wait for room holding the permit (the backpressure).
                             let permit = permit.or_else(|| self.spare_permit());
@@ -895,7 +932,7 @@ impl<'a> ReadLoop<'a> {
                 }
                 self.spawn_answer(permit, async move {
                     let result = time_limit(&method, limit, call).await;
-                    Some(answer_bytes(&*shared.protocol, &id, &method, result))
+                    Some(answer_bytes(&*shared.protocol, &id, &method, result, &mut BytesMut::new()))
                 });
             }
             Some(Work::Whole(frame)) => {
@@ -958,19 +995,23 @@ impl<'a> ReadLoop<'a> {
             Incoming::Request { id, .. } if self.draining => return Ok(Some(self.refusal(&id))),
             Incoming::Request { id, method, .. } if self.overflowing() => {
                 let limit = self.config.max_in_flight;
-                tracing::warn!(method, limit, "calls waiting on this connection over the limit; refused");
+                tracing::warn!(method = &*method, limit, "calls waiting on this connection over the limit; refused");
                 let fault = Fault::internal_error(format!(
                     "the server is busy: {} calls are running or waiting on this connection; retry later",
                     self.backlog.len() + limit
                 ));
-                return Ok(Some(self.shared.protocol.encode_response(&id, &method, Err(fault))));
+                let protocol = &*self.shared.protocol;
+                return Ok(Some(answer_bytes(protocol, &id, &method, Err(fault), &mut self.out)));
             }
             Incoming::Request { id, method, params } => self.backlog.push_back(Work::Request { id, method, params }),
             Incoming::Notification { method, .. } if self.overflowing() => {
-                tracing::error!(method, "notifications waiting on this connection over the limit; one was dropped");
+                tracing::error!(
+                    method = &*method,
+                    "notifications waiting on this connection over the limit; one was dropped"
+                );
             }
             Incoming::Notification { method, .. } if self.draining => {
-                tracing::debug!(method, "shutting down: a notification was dropped");
+                tracing::debug!(method = &*method, "shutting down: a notification was dropped");
             }
             Incoming::Notification { method, params } => self.backlog.push_back(Work::Notification { method, params }),
             Incoming::Response { id, answer } => self.shared.answer(id, answer),
@@ -1007,15 +1048,16 @@ impl<'a> ReadLoop<'a> {
         self.draining = true;
         for work in std::mem::take(&mut self.backlog) {
             if let Work::Request { id, .. } = work {
-                let _ = self.shared.send(self.refusal(&id)).await;
+                let refusal = self.refusal(&id);
+                let _ = self.shared.send(refusal).await;
             }
         }
     }
 
     /// The answer to a request that comes while the server shuts down.
-    fn refusal(&self, id: &RequestId) -> Bytes {
+    fn refusal(&mut self, id: &RequestId) -> Bytes {
         let fault = Fault::internal_error("the server is shutting down");
-        self.shared.protocol.encode_response(id, "", Err(fault))
+        answer_bytes(&*self.shared.protocol, id, "", Err(fault), &mut self.out)
     }
 }
 
@@ -1283,8 +1325,8 @@ mod tests {
         fn encode_params(&self, _: &[Param<'_>]) -> Result<Bytes, rpc_core::Error> {
             Ok(Bytes::new())
         }
-        fn encode_response(&self, _: &RequestId, m: &str, _: Result<Outcome, Fault>) -> Bytes {
-            Bytes::copy_from_slice(m.as_bytes())
+        fn encode_response(&self, _: &RequestId, m: &str, _: Result<Outcome, Fault>, dst: &mut BytesMut) {
+            dst.extend_from_slice(m.as_bytes());
         }
         fn encode_error(&self, _: Option<&RequestId>, _: &Fault) -> Option<Bytes> {
             None

@@ -85,7 +85,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::{Bytes, BytesMut};
 use rpc_core::typed::{Param, erased_serde};
 use rpc_core::{BoxFuture, Context, Dispatch, Fault, Value};
-use rpc_engine::{Answered, Framing, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, RawPart, RequestId};
+use rpc_engine::{
+    Answered, Framing, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, RawPart, RequestId, method_name,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -227,8 +229,10 @@ impl JsonRpc {
         }
         match codec::decode_request(&frame, max_depth) {
             Ok(codec::Request { id, method, params: codec::Params::Positional(params) }) => match id {
-                Some(id) => Incoming::Request { id: request_id(&id), method, params: Params::Values(params) },
-                None => Incoming::Notification { method, params: Params::Values(params) },
+                Some(id) => {
+                    Incoming::Request { id: request_id(&id), method: method.into(), params: Params::Values(params) }
+                }
+                None => Incoming::Notification { method: method.into(), params: Params::Values(params) },
             },
             // Named params are matched to the method's param names by the code HTTP serves them with.
             Ok(codec::Request { params: codec::Params::Named(_), .. }) => Incoming::Whole(frame),
@@ -291,7 +295,7 @@ impl Protocol for JsonRpc {
                 let id = parts.id.unwrap_or_else(Id::null);
                 return Incoming::Reply(response(&id, Err(&e.to_fault())));
             }
-            let method = parts.method.to_owned();
+            let method = method_name(&frame, parts.method);
             let id = parts.id.as_ref().map(request_id);
             let range = parts.params.map(|p| RawPart::locate(&frame, p));
             let params = match range {
@@ -353,15 +357,17 @@ impl Protocol for JsonRpc {
         Ok(Bytes::from(out))
     }
 
-    fn encode_response(&self, id: &RequestId, method: &str, result: Result<Outcome, Fault>) -> Bytes {
+    fn encode_response(&self, id: &RequestId, method: &str, result: Result<Outcome, Fault>, dst: &mut BytesMut) {
         let id = wire_id(id);
+        // The JSON writers append to a `Vec`: the text is written there, then copied (a small copy; the buffer it
+        // lands in is shared by the connection's answers).
         let mut out = Vec::with_capacity(128);
         match result {
             Ok(Outcome::Value(value)) => codec::push_response(&mut out, &id, Ok(&value)),
             Ok(Outcome::Typed(reply)) => codec::push_typed_response(&mut out, &id, method, Ok(reply)),
             Err(fault) => codec::push_response(&mut out, &id, Err(&fault)),
         }
-        Bytes::from(out)
+        dst.extend_from_slice(&out);
     }
 
     fn encode_error(&self, id: Option<&RequestId>, fault: &Fault) -> Option<Bytes> {

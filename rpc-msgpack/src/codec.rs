@@ -700,40 +700,50 @@ pub(crate) fn encode_notification_with(method: &str, params_array: &[u8], dst: &
 
 /// The bytes of a response to request `id` on the typed path: the handler's reply serialised straight to the
 /// wire, or through its value where it cannot be (then as [`response_bytes`] writes it).
-pub(crate) fn typed_response_bytes(id: u32, method: &str, reply: &Reply, format: ErrorFormat) -> Bytes {
-    let mut dst = BytesMut::with_capacity(SMALL_MESSAGE);
-    let written = encode_envelope(&mut dst, 4, RESPONSE, Some(id), None).and_then(|()| {
-        encode_value(&Value::Nil, &mut dst)?;
-        let mut serializer = typed::Serializer::new(&mut dst);
+/// Appends the response to request `id` on the typed path: the reply serialised straight to the wire, or through
+/// its value where it cannot be (then as [`push_response`] writes it).
+pub(crate) fn push_typed_response(dst: &mut BytesMut, id: u32, method: &str, reply: &Reply, format: ErrorFormat) {
+    let start = dst.len();
+    dst.reserve(SMALL_MESSAGE);
+    let written = encode_envelope(dst, 4, RESPONSE, Some(id), None).and_then(|()| {
+        encode_value(&Value::Nil, dst)?;
+        let mut serializer = typed::Serializer::new(dst);
         let result = erased_serde::serialize(reply.as_ref(), &mut serializer);
         serializer.finish(result)
     });
-    match written {
-        Ok(()) => dst.freeze(),
-        Err(_) => response_bytes(id, &rpc_core::typed::reply_to_value(method, reply), format),
+    if written.is_err() {
+        dst.truncate(start);
+        push_response(dst, id, &rpc_core::typed::reply_to_value(method, reply), format);
     }
 }
 
 /// The bytes of a response to request `id`: the result, or the fault's error object in `format`. A result that
 /// cannot be encoded is answered with an internal-error fault instead.
 pub(crate) fn response_bytes(id: u32, result: &Result<Value, Fault>, format: ErrorFormat) -> Bytes {
+    let mut dst = BytesMut::new();
+    push_response(&mut dst, id, result, format);
+    dst.freeze()
+}
+
+/// Appends the response to request `id`, as [`response_bytes`] makes it.
+pub(crate) fn push_response(dst: &mut BytesMut, id: u32, result: &Result<Value, Fault>, format: ErrorFormat) {
+    let start = dst.len();
     // Room for a small answer: writing one item at a time into an empty buffer would grow it several times.
-    let mut dst = BytesMut::with_capacity(SMALL_MESSAGE);
+    dst.reserve(SMALL_MESSAGE);
     let encoded = match result {
-        Ok(value) => encode_envelope(&mut dst, 4, RESPONSE, Some(id), None)
-            .and_then(|()| encode_value(&Value::Nil, &mut dst))
-            .and_then(|()| encode_value(value, &mut dst)),
-        Err(fault) => encode_fault_response(id, fault, format, &mut dst),
+        Ok(value) => encode_envelope(dst, 4, RESPONSE, Some(id), None)
+            .and_then(|()| encode_value(&Value::Nil, dst))
+            .and_then(|()| encode_value(value, dst)),
+        Err(fault) => encode_fault_response(id, fault, format, dst),
     };
     if let Err(e) = encoded {
         tracing::error!(id, error = %e, "a result could not be encoded; answering with an internal error");
-        dst.clear();
+        dst.truncate(start);
         let fault = Fault::internal_error(format!("the result cannot be sent: {e}"));
-        if let Err(e) = encode_fault_response(id, &fault, format, &mut dst) {
+        if let Err(e) = encode_fault_response(id, &fault, format, dst) {
             tracing::error!(id, error = %e, "an error reply could not be encoded");
         }
     }
-    dst.freeze()
 }
 
 fn encode_fault_response(id: u32, fault: &Fault, format: ErrorFormat, dst: &mut BytesMut) -> Result<(), Error> {

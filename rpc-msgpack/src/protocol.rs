@@ -6,6 +6,7 @@ use rpc_core::typed::{Param, erased_serde};
 use rpc_core::{Fault, Value};
 use rpc_engine::{
     Answered, Broken, Decoder, Framing, Incoming, OutParams, Outcome, Params, Part, Protocol, RawPart, RequestId,
+    method_name,
 };
 
 use crate::codec::{self, Codec, ErrorFormat, Message, typed};
@@ -73,7 +74,8 @@ impl Protocol for MessagePack {
 
     fn classify(&self, frame: Bytes, max_depth: usize) -> Incoming {
         if let Some(parts) = typed::request_parts(&frame) {
-            let (id, method, range) = (parts.id, parts.method.to_owned(), RawPart::locate(&frame, parts.params));
+            let (id, method, range) =
+                (parts.id, method_name(&frame, parts.method), RawPart::locate(&frame, parts.params));
             let params = Params::Raw(RawPart::new(frame, range));
             return match id {
                 Some(id) => Incoming::Request { id: RequestId::number(id.into()), method, params },
@@ -98,10 +100,11 @@ impl Protocol for MessagePack {
                 Incoming::Response { id, answer: Answered::Fault(codec::error_to_fault(error)) }
             }
             Ok(Message::Request { id, method, params }) => {
+                let method = method.into();
                 Incoming::Request { id: RequestId::number(id.into()), method, params: Params::Values(params) }
             }
             Ok(Message::Notification { method, params }) => {
-                Incoming::Notification { method, params: Params::Values(params) }
+                Incoming::Notification { method: method.into(), params: Params::Values(params) }
             }
             Err(e @ crate::Error::Invalid { id: Some(id), .. }) => {
                 tracing::warn!(error = %e, "answering an invalid request");
@@ -130,12 +133,12 @@ impl Protocol for MessagePack {
         codec::typed_params_array(params).map(BytesMut::freeze)
     }
 
-    fn encode_response(&self, id: &RequestId, method: &str, result: Result<Outcome, Fault>) -> Bytes {
+    fn encode_response(&self, id: &RequestId, method: &str, result: Result<Outcome, Fault>, dst: &mut BytesMut) {
         let id = msgid(id);
         match result {
-            Ok(Outcome::Value(value)) => codec::response_bytes(id, &Ok(value), self.error_format),
-            Ok(Outcome::Typed(reply)) => codec::typed_response_bytes(id, method, &reply, self.error_format),
-            Err(fault) => codec::response_bytes(id, &Err(fault), self.error_format),
+            Ok(Outcome::Value(value)) => codec::push_response(dst, id, &Ok(value), self.error_format),
+            Ok(Outcome::Typed(reply)) => codec::push_typed_response(dst, id, method, &reply, self.error_format),
+            Err(fault) => codec::push_response(dst, id, &Err(fault), self.error_format),
         }
     }
 
