@@ -218,3 +218,77 @@ args!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7, A8 8);
 args!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7, A8 8, A9 9);
 args!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7, A8 8, A9 9, A10 10);
 args!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7, A8 8, A9 9, A10 10, A11 11);
+
+// Return types (see `rpc-derive`'s `parse::Return`).
+
+/// The two halves of a `Result` the macro took a method's return type for by its name (`io::Result<T>`,
+/// `MyResult<T>`) or by `#[rpc(result)]`, read through the alias.
+#[diagnostic::on_unimplemented(
+    message = "#[service] takes `{Self}` for a `Result` (its name ends in `Result`, or the method is marked \
+               `#[rpc(result)]`), but it is not one",
+    label = "not a `Result`",
+    note = "if the method returns a plain value whose name ends in `Result`, mark it `#[rpc(value)]`"
+)]
+pub trait IsResult {
+    /// `T` of `Result<T, E>`.
+    type Ok;
+    /// `E` of `Result<T, E>`.
+    type Err;
+    /// The `Result` itself.
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+}
+
+impl<T, E> IsResult for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+}
+
+/// Checks that a return type the macro took for a plain value is not a `Result` behind an alias (whose `Err`
+/// would then travel as a successful value): `ReturnCheck::<T>::new().plain_return()` resolves to the inherent
+/// method below for a `Result`, whose bound fails with the message of [`ResultBehindAlias`], and to
+/// [`NotResult`]'s for anything else.
+#[derive(Debug)]
+pub struct ReturnCheck<T>(std::marker::PhantomData<T>);
+
+impl<T> ReturnCheck<T> {
+    /// The check for `T`.
+    pub fn new() -> Self {
+        ReturnCheck(std::marker::PhantomData)
+    }
+}
+
+impl<T> Default for ReturnCheck<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, E> ReturnCheck<Result<T, E>> {
+    /// A `Result` the macro could not see: an error at the method's return type.
+    pub fn plain_return(&self)
+    where
+        Result<T, E>: ResultBehindAlias,
+    {
+    }
+}
+
+/// The check's answer for a type that is not a `Result`: nothing to say.
+pub trait NotResult {
+    /// Passes.
+    fn plain_return(&self) {}
+}
+
+impl<T> NotResult for ReturnCheck<T> {}
+
+/// Implemented by nothing: the bound that makes a `Result` behind an alias a compile error, with what to write.
+#[diagnostic::on_unimplemented(
+    message = "this method returns `{Self}` through an alias #[service] cannot see through: its errors would be \
+               sent as successful values",
+    label = "a `Result` behind an alias",
+    note = "mark the method `#[rpc(result)]`, or spell the return type `Result<T, E>` (or an alias whose name \
+            ends in `Result`)"
+)]
+pub trait ResultBehindAlias {}

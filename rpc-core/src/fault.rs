@@ -98,3 +98,11 @@ impl From<crate::Error> for Fault {
         }
     }
 }
+
+/// A handler declared `-> std::io::Result<T>` answers its I/O errors as internal errors with their message (the
+/// caller sees `-32603` and, say, "No such file or directory (os error 2)").
+impl From<std::io::Error> for Fault {
+    fn from(e: std::io::Error) -> Fault {
+        Fault::internal_error(e)
+    }
+}

@@ -46,6 +46,12 @@
 //! `Send`. `#[rpc(name = "wire.name")]` on a method sets its name on the wire. Doc comments become the
 //! methods' documentation ([`MethodInfo::docs`]).
 //!
+//! A handler's `Err` always travels as a fault, never as a successful value. A return type is taken for a
+//! `Result` when it is spelled `Result<T, E>` or its name ends in `Result` (`std::io::Result<T>`,
+//! `errors::Result<T>`, `StoreResult<T>`: aliases); another alias of a `Result` (`type Res<T> = ...`) fails to
+//! compile with a message saying to mark the method `#[rpc(result)]`, and a plain type whose name ends in
+//! `Result` is marked `#[rpc(value)]`.
+//!
 //! For a trait `Foo`, the macro generates:
 //! - `FooClient<T>`: `new(transport)`, `transport()`, `into_transport()`, and one `async fn` per method that
 //!   returns `Result<R, rpc_core::Error>` (a fault from the server is [`Error::Fault`]);

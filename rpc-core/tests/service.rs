@@ -403,3 +403,94 @@ async fn params_need_not_be_sync() {
     let c = CellsClient::new(MemoryTransport::new(CellsServer::new(Impl)));
     assert_eq!(send(c.get(std::cell::Cell::new(5))).await.unwrap(), 5);
 }
+
+/// `Result`s behind aliases: each error travels as a fault, never as a successful `{"Err": ..}` value.
+mod aliases {
+    use super::*;
+
+    /// An alias whose name says nothing: the method is marked `#[rpc(result)]`.
+    type Res<T> = Result<T, Denied>;
+    /// An alias whose name ends in `Result`.
+    type StoreResult<T> = Result<T, Denied>;
+
+    /// A crate's own `Result`, as `anyhow::Result` is spelled.
+    mod errors {
+        pub type Result<T> = std::result::Result<T, super::Denied>;
+    }
+
+    /// A plain value whose name ends in `Result`, marked `#[rpc(value)]`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct SearchResult {
+        hits: u32,
+    }
+
+    #[service]
+    pub trait Aliased {
+        #[rpc(result)]
+        async fn marked(&self, fail: bool) -> Res<u8>;
+        async fn named(&self, fail: bool) -> StoreResult<u8>;
+        async fn module(&self, fail: bool) -> errors::Result<u8>;
+        async fn io(&self, fail: bool) -> std::io::Result<String>;
+        #[rpc(value)]
+        async fn search(&self) -> SearchResult;
+    }
+
+    struct Impl;
+
+    fn outcome(fail: bool) -> Result<u8, Denied> {
+        if fail { Err(Denied("alias".into())) } else { Ok(7) }
+    }
+
+    impl Aliased for Impl {
+        async fn marked(&self, fail: bool) -> Res<u8> {
+            outcome(fail)
+        }
+        async fn named(&self, fail: bool) -> StoreResult<u8> {
+            outcome(fail)
+        }
+        async fn module(&self, fail: bool) -> errors::Result<u8> {
+            outcome(fail)
+        }
+        async fn io(&self, fail: bool) -> std::io::Result<String> {
+            if fail {
+                Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no such key"))
+            } else {
+                Ok("found".into())
+            }
+        }
+        async fn search(&self) -> SearchResult {
+            SearchResult { hits: 3 }
+        }
+    }
+
+    #[tokio::test]
+    async fn errors_behind_aliases_are_faults() {
+        let c = AliasedClient::new(MemoryTransport::new(AliasedServer::new(Impl)));
+        assert_eq!(c.marked(false).await.unwrap(), 7);
+        assert_eq!(c.named(false).await.unwrap(), 7);
+        assert_eq!(c.module(false).await.unwrap(), 7);
+        assert_eq!(c.io(false).await.unwrap(), "found");
+        for f in [
+            fault(c.marked(true).await.unwrap_err()),
+            fault(c.named(true).await.unwrap_err()),
+            fault(c.module(true).await.unwrap_err()),
+        ] {
+            assert_eq!((f.code, f.message.as_str()), (403, "denied: alias"));
+        }
+        let f = fault(c.io(true).await.unwrap_err());
+        assert_eq!((f.code, f.message.as_str()), (Fault::INTERNAL_ERROR, "internal error: no such key"));
+        assert_eq!(c.search().await.unwrap(), SearchResult { hits: 3 });
+        // The metadata names what a successful call returns.
+        let returns: Vec<&str> = AliasedServer::<Impl>::METHODS.iter().map(|m| m.returns).collect();
+        assert_eq!(returns, ["u8", "u8", "u8", "String", "SearchResult"]);
+    }
+
+    #[tokio::test]
+    async fn errors_behind_aliases_are_faults_on_the_value_path() {
+        let server = AliasedServer::new(Impl);
+        let answer = server.call("named", vec![Value::Bool(true)], Context::new()).await;
+        assert_eq!(answer.unwrap_err().code, 403);
+        let answer = server.call("io", vec![Value::Bool(true)], Context::new()).await;
+        assert_eq!(answer.unwrap_err().code, Fault::INTERNAL_ERROR);
+    }
+}

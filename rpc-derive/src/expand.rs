@@ -88,12 +88,15 @@ fn client(service: &Service) -> TokenStream {
             Return::Result { ok, .. } => ok,
         };
         let n = m.params.len();
+        // Spanned at the return type: an error about it (a `...Result` that is none) points there.
+        let returns = quote_spanned!(ok.span()=> #p::Result<#ok, ::rpc_core::Error>);
+        let signature = quote_spanned!(ok.span()=> pub async fn #ident(&self, #(#args),*) -> #returns);
         let read = quote_spanned!(ok.span()=> #p::read_answer::<#ok>(#wire, __rpc_answer.await));
         quote! {
             #(#doc_attrs)*
             // As many params as the trait's method: its own lint allowances do not reach this copy.
             #[allow(clippy::too_many_arguments)]
-            pub async fn #ident(&self, #(#args),*) -> #p::Result<#ok, ::rpc_core::Error> {
+            #signature {
                 // The params are serialised before the call's future is made: it holds no borrow of them.
                 let __rpc_answer = {
                     #(#named)*
@@ -156,7 +159,7 @@ fn server(service: &Service) -> TokenStream {
         });
         let returns = match &m.ret {
             Return::Plain(ty) => type_name(ty),
-            Return::Result { ok, .. } => type_name(ok),
+            Return::Result { shown, .. } => type_name(shown),
         };
         quote!(::rpc_core::MethodInfo::new(#wire, &[#(#params),*], #returns, #docs))
     });
@@ -256,17 +259,36 @@ fn arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
     if let Some((position, _)) = &m.context {
         call_args.insert(*position, quote!(&__rpc_cx));
     }
+    let into = match &m.ret {
+        Return::Result { written, .. } => into_result(written),
+        Return::Plain(_) => TokenStream::new(),
+    };
     let finish = match &m.ret {
         Return::Plain(ty) => quote!(#p::encode_result::<#ty>(#wire, &__rpc_result)),
-        Return::Result { ok, err } => quote! {
-            match __rpc_result {
+        Return::Result { ok, err, .. } => quote! {
+            match #into {
                 #p::Result::Ok(__rpc_ok) => #p::encode_result::<#ok>(#wire, &__rpc_ok),
                 #p::Result::Err(__rpc_err) => #p::Result::Err(#p::handler_error::<#err>(__rpc_err)),
             }
         },
     };
+    // A plain return type that is a `Result` behind an alias fails to compile here, at the type, saying what to
+    // write (a no-op for any other type).
+    let check = match &m.ret {
+        Return::Plain(ty) => {
+            let call = quote_spanned!(ty.span()=> ::rpc_core::__private::ReturnCheck::<#ty>::new().plain_return());
+            quote! {
+                {
+                    use ::rpc_core::__private::NotResult as _;
+                    #call;
+                }
+            }
+        }
+        Return::Result { .. } => TokenStream::new(),
+    };
     quote! {
         #wire => {
+            #check
             let __rpc_service = <#p::Arc<RpcImpl> as ::core::clone::Clone>::clone(&self.service);
             #p::Box::pin(async move {
                 let mut __rpc_args = #p::Params::new(&Self::METHODS[#index], __rpc_params)?;
@@ -297,10 +319,14 @@ fn typed_arm(trait_ident: &syn::Ident, m: &Method) -> Option<TokenStream> {
         call_args.insert(*position, quote!(&__rpc_cx));
         quote!(let __rpc_cx = <::rpc_core::Context as ::core::clone::Clone>::clone(__rpc_cx);)
     });
+    let into = match &m.ret {
+        Return::Result { written, .. } => into_result(written),
+        Return::Plain(_) => TokenStream::new(),
+    };
     let finish = match &m.ret {
         Return::Plain(ty) => quote!(#p::Result::Ok(#p::reply::<#ty>(__rpc_result))),
-        Return::Result { ok, err } => quote! {
-            match __rpc_result {
+        Return::Result { ok, err, .. } => quote! {
+            match #into {
                 #p::Result::Ok(__rpc_ok) => #p::Result::Ok(#p::reply::<#ok>(__rpc_ok)),
                 #p::Result::Err(__rpc_err) => #p::Result::Err(#p::handler_error::<#err>(__rpc_err)),
             }
@@ -320,6 +346,12 @@ fn typed_arm(trait_ident: &syn::Ident, m: &Method) -> Option<TokenStream> {
             }))
         }
     })
+}
+
+/// A handler's `__rpc_result`, of the `Result` type `written` (perhaps an alias), as a `Result`: a type that is
+/// none fails here, at the type, with `IsResult`'s message.
+fn into_result(written: &syn::Type) -> TokenStream {
+    quote_spanned!(written.span()=> <#written as ::rpc_core::__private::IsResult>::into_result(__rpc_result))
 }
 
 #[cfg(test)]

@@ -39,10 +39,20 @@ pub struct Param {
 }
 
 pub enum Return {
-    /// `-> T` (or nothing: `()`).
-    Plain(Type),
-    /// `-> Result<T, E>` (`E` is kept to span errors about `E: Into<Fault>` on it).
-    Result { ok: Type, err: Box<Type> },
+    /// `-> T` (or nothing: `()`): the generated code checks that `T` is no `Result` behind an alias.
+    Plain(Box<Type>),
+    /// `-> Result<T, E>` (`E` is kept to span errors about `E: Into<Fault>` on it). For a `Result` behind an
+    /// alias (`io::Result<T>`, `MyResult<T>`, or any type with `#[rpc(result)]`), `ok` and `err` are read through
+    /// `rpc_core::__private::IsResult`. `shown` is what the method's metadata calls its result; `written` the
+    /// return type as written.
+    Result { ok: Box<Type>, err: Box<Type>, shown: Box<Type>, written: Box<Type> },
+}
+
+/// What `#[rpc(result)]` or `#[rpc(value)]` says a return type is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Marked {
+    Result,
+    Value,
 }
 
 impl Method {
@@ -174,18 +184,12 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
         }
     }
 
-    let ret = match &sig.output {
-        ReturnType::Default => Return::Plain(syn::parse_quote!(())),
-        ReturnType::Type(_, ty) => match &**ty {
-            Type::ImplTrait(t) => {
-                return Err(Error::new_spanned(t, "#[service] methods cannot return `impl Trait`"));
-            }
-            ty => match result_types(ty) {
-                Some((ok, err)) => Return::Result { ok, err },
-                None => Return::Plain(ty.clone()),
-            },
-        },
-    };
+    if let ReturnType::Type(_, ty) = &sig.output
+        && let Type::ImplTrait(t) = &**ty
+    {
+        return Err(Error::new_spanned(t, "#[service] methods cannot return `impl Trait`"));
+    }
+    let output = sig.output.clone();
 
     let mut wire_name = sig.ident.to_string();
     let mut rpc_attrs = Vec::new();
@@ -196,9 +200,23 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
         }
         !ours
     });
+    let mut marked = None;
     for attr in &rpc_attrs {
         attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("name") {
+            let mark = if meta.path.is_ident("result") {
+                Some(Marked::Result)
+            } else if meta.path.is_ident("value") {
+                Some(Marked::Value)
+            } else {
+                None
+            };
+            if let Some(mark) = mark {
+                if marked.is_some_and(|m| m != mark) {
+                    return Err(meta.error("a method is marked `result` or `value`, not both"));
+                }
+                marked = Some(mark);
+                Ok(())
+            } else if meta.path.is_ident("name") {
                 let lit: LitStr = meta.value()?.parse()?;
                 if lit.value().is_empty() {
                     return Err(Error::new_spanned(&lit, "the wire name cannot be empty"));
@@ -206,10 +224,18 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
                 wire_name = lit.value();
                 Ok(())
             } else {
-                Err(meta.error("unknown #[rpc] option; expected `name = \"...\"`"))
+                Err(meta.error("unknown #[rpc] option; expected `name = \"...\"`, `result` or `value`"))
             }
         })?;
     }
+
+    let ret = match &output {
+        ReturnType::Default if marked == Some(Marked::Result) => {
+            return Err(Error::new(sig.ident.span(), "`#[rpc(result)]` on a method that returns nothing"));
+        }
+        ReturnType::Default => Return::Plain(Box::new(syn::parse_quote!(()))),
+        ReturnType::Type(_, ty) => return_kind(ty, marked),
+    };
 
     let doc_attrs: Vec<Attribute> = f.attrs.iter().filter(|a| a.path().is_ident("doc")).cloned().collect();
     Ok(Method { ident: f.sig.ident.clone(), wire_name, docs: docs(&doc_attrs), doc_attrs, params, context, ret })
@@ -227,6 +253,59 @@ fn is_context(ty: &Type) -> bool {
 
 fn is_option(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Option"))
+}
+
+/// How a method's return type `ty` is served. `Result<T, E>` spelled out is a `Result`; so is a path whose last
+/// name ends in `Result` (`io::Result<T>`, `anyhow::Result<T>`, `MyResult<T>`: aliases, read through
+/// `IsResult`, which fails at compile time with what to write if the type is not one), unless marked
+/// `#[rpc(value)]`; and any type marked `#[rpc(result)]`. Anything else is a plain value, which the generated code
+/// checks is no `Result` behind an alias.
+fn return_kind(ty: &Type, marked: Option<Marked>) -> Return {
+    if marked != Some(Marked::Value)
+        && let Some((ok, err)) = result_types(ty)
+    {
+        return Return::Result { shown: Box::new(ok.clone()), ok: Box::new(ok), err, written: Box::new(ty.clone()) };
+    }
+    let named_result = match ty {
+        Type::Path(p) => {
+            p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident.to_string().ends_with("Result"))
+        }
+        _ => false,
+    };
+    match marked {
+        Some(Marked::Result) => aliased_result(ty),
+        None if named_result => aliased_result(ty),
+        _ => Return::Plain(Box::new(ty.clone())),
+    }
+}
+
+/// A `Result` behind an alias: its halves read through `rpc_core::__private::IsResult`; its metadata shows the
+/// alias's one type argument when it has exactly one (`io::Result<u8>` returns `u8`), else the alias.
+fn aliased_result(ty: &Type) -> Return {
+    let span = ty.span();
+    let ok: Type = syn::parse_quote_spanned!(span=> <#ty as ::rpc_core::__private::IsResult>::Ok);
+    let err: Type = syn::parse_quote_spanned!(span=> <#ty as ::rpc_core::__private::IsResult>::Err);
+    let shown = match ty {
+        Type::Path(p) => match p.path.segments.last().map(|s| &s.arguments) {
+            Some(PathArguments::AngleBracketed(args)) => {
+                let types: Vec<&Type> = args
+                    .args
+                    .iter()
+                    .filter_map(|a| match a {
+                        GenericArgument::Type(t) => Some(t),
+                        _ => None,
+                    })
+                    .collect();
+                match types.as_slice() {
+                    [one] => (*one).clone(),
+                    _ => ty.clone(),
+                }
+            }
+            _ => ty.clone(),
+        },
+        _ => ty.clone(),
+    };
+    Return::Result { ok: Box::new(ok), err: Box::new(err), shown: Box::new(shown), written: Box::new(ty.clone()) }
 }
 
 /// `T` and `E` of `Result<T, E>` spelled with both arguments.
