@@ -494,3 +494,53 @@ mod aliases {
         assert_eq!(answer.unwrap_err().code, Fault::INTERNAL_ERROR);
     }
 }
+
+/// `#[cfg]` on a method reaches everything generated for it; lint attributes reach the client's method.
+mod configured {
+    use super::*;
+
+    #[service]
+    pub trait Configured {
+        async fn kept(&self) -> u8;
+        /// Compiled out: nothing generated names it.
+        #[cfg(any())]
+        async fn gone(&self) -> u8;
+        #[cfg(test)]
+        async fn present(&self, n: u8) -> u8;
+        /// Old; use `kept`.
+        #[deprecated = "use `kept`"]
+        async fn old(&self) -> u8;
+    }
+
+    struct Impl;
+
+    impl Configured for Impl {
+        async fn kept(&self) -> u8 {
+            1
+        }
+        async fn present(&self, n: u8) -> u8 {
+            n + 1
+        }
+        async fn old(&self) -> u8 {
+            0
+        }
+    }
+
+    #[tokio::test]
+    async fn methods_compiled_out_leave_nothing_behind() {
+        let names: Vec<&str> = ConfiguredServer::<Impl>::METHODS.iter().map(|m| &*m.name).collect();
+        assert_eq!(names, ["kept", "present", "old"]);
+        let c = ConfiguredClient::new(MemoryTransport::new(ConfiguredServer::new(Impl)));
+        assert_eq!(c.kept().await.unwrap(), 1);
+        assert_eq!(c.present(4).await.unwrap(), 5);
+        #[allow(deprecated)]
+        let old = c.old().await.unwrap();
+        assert_eq!(old, 0);
+        let gone = c.transport().call("gone", vec![]).await.unwrap_err();
+        assert_eq!(fault(gone).code, Fault::METHOD_NOT_FOUND);
+        // The value path reads params against the right method's metadata.
+        let server = ConfiguredServer::new(Impl);
+        let wrong = server.call("present", vec!["x".into()], Context::new()).await.unwrap_err();
+        assert!(wrong.message.contains("present"), "{}", wrong.message);
+    }
+}

@@ -25,6 +25,12 @@ pub struct Method {
     pub wire_name: String,
     pub docs: String,
     pub doc_attrs: Vec<Attribute>,
+    /// `#[cfg(...)]` on the method: carried to every item generated for it (client method, metadata, dispatch
+    /// arms), so that a method compiled out leaves nothing behind that names it.
+    pub cfg_attrs: Vec<Attribute>,
+    /// Lint and deprecation attributes (`allow`, `warn`, `deny`, `expect`, `deprecated`): carried to the client's
+    /// method too.
+    pub lint_attrs: Vec<Attribute>,
     /// Wire params, in order.
     pub params: Vec<Param>,
     /// The `&Context` param: its position among all params and its name.
@@ -238,7 +244,22 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
     };
 
     let doc_attrs: Vec<Attribute> = f.attrs.iter().filter(|a| a.path().is_ident("doc")).cloned().collect();
-    Ok(Method { ident: f.sig.ident.clone(), wire_name, docs: docs(&doc_attrs), doc_attrs, params, context, ret })
+    let having = |names: &[&str]| -> Vec<Attribute> {
+        f.attrs.iter().filter(|a| names.iter().any(|n| a.path().is_ident(n))).cloned().collect()
+    };
+    let cfg_attrs = having(&["cfg"]);
+    let lint_attrs = having(&["allow", "warn", "deny", "expect", "deprecated"]);
+    Ok(Method {
+        ident: f.sig.ident.clone(),
+        wire_name,
+        docs: docs(&doc_attrs),
+        doc_attrs,
+        cfg_attrs,
+        lint_attrs,
+        params,
+        context,
+        ret,
+    })
 }
 
 /// `&Context`: the bare name (as imported) or a path ending in `rpc_core::Context`. Other `Context` types
