@@ -117,9 +117,9 @@ pub fn serve_call<D: Dispatch + ?Sized>(
     params: Vec<Value>,
     cx: Context,
 ) -> impl Future<Output = Result<Value, Fault>> + Send + 'static {
-    let started = std::panic::catch_unwind(AssertUnwindSafe(|| dispatch.call(method, params, cx)));
+    let started = catch(|| dispatch.call(method, params, cx));
     let method = method.to_owned();
-    CatchPanic { inner: started.map_err(|payload| panic_fault(&method, payload.as_ref())), method }
+    CatchPanic { inner: started.map_err(|panic| panic_fault(&method, panic)), method }
 }
 
 /// [`serve_call`] on the typed path ([`Dispatch::call_typed`]): `None` when the dispatcher hands the call back
@@ -130,10 +130,10 @@ pub fn serve_call_typed<D: Dispatch + ?Sized>(
     params: &mut dyn erased_serde::Deserializer<'_>,
     cx: &Context,
 ) -> Option<impl Future<Output = Result<Reply, Fault>> + Send + 'static + use<D>> {
-    let started = match std::panic::catch_unwind(AssertUnwindSafe(|| dispatch.call_typed(method, params, cx))) {
+    let started = match catch(|| dispatch.call_typed(method, params, cx)) {
         Ok(None) => return None,
         Ok(Some(fut)) => Ok(fut),
-        Err(payload) => Err(panic_fault(method, payload.as_ref())),
+        Err(panic) => Err(panic_fault(method, panic)),
     };
     Some(CatchPanic { inner: started, method: method.to_owned() })
 }
@@ -151,10 +151,10 @@ impl<T> Future for CatchPanic<T> {
             Ok(fut) => fut,
             Err(fault) => return Poll::Ready(Err(fault.clone())),
         };
-        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+        match catch(|| fut.as_mut().poll(cx)) {
             Ok(poll) => Poll::Ready(ready!(poll)),
-            Err(payload) => {
-                let fault = panic_fault(&this.method, payload.as_ref());
+            Err(panic) => {
+                let fault = panic_fault(&this.method, panic);
                 // Never poll the broken future again.
                 this.inner = Err(fault.clone());
                 Poll::Ready(Err(fault))
@@ -163,13 +163,60 @@ impl<T> Future for CatchPanic<T> {
     }
 }
 
-fn panic_fault(method: &str, payload: &(dyn Any + Send)) -> Fault {
+/// A panic caught in a handler: its payload, and where it happened (as the panic hook saw it).
+struct Caught {
+    payload: Box<dyn Any + Send>,
+    location: Option<String>,
+}
+
+std::thread_local! {
+    /// True while this thread runs handler code under [`catch`]: the panic hook then stays quiet.
+    static IN_HANDLER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Where the last panic under [`catch`] on this thread happened.
+    static LOCATION: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs handler code, catching a panic. A handler's panic is answered with a fault and logged as one `tracing`
+/// error event (method, message, location, in [`panic_fault`]); the process's panic hook, which would print the
+/// message and perhaps a backtrace to stderr for every such call, is not run for it. It is run when
+/// `RUST_BACKTRACE` asks for backtraces (set and not `0`), and for every panic outside handlers.
+fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Caught> {
+    install_quiet_hook();
+    let outer = IN_HANDLER.with(|h| h.replace(true));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(f));
+    IN_HANDLER.with(|h| h.set(outer));
+    result.map_err(|payload| Caught { payload, location: LOCATION.with(|l| l.borrow_mut().take()) })
+}
+
+/// Wraps the process's panic hook, once, with one that notes where a handler's panic happened and stays quiet
+/// for it (see [`catch`]). A hook the application sets later replaces this one (and then prints as it likes).
+fn install_quiet_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let backtraces = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_HANDLER.with(std::cell::Cell::get) {
+                let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                LOCATION.with(|l| *l.borrow_mut() = location);
+                if !backtraces {
+                    return;
+                }
+            }
+            previous(info);
+        }));
+    });
+}
+
+fn panic_fault(method: &str, panic: Caught) -> Fault {
+    let payload = &panic.payload;
     let what = payload
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(no message)");
-    tracing::error!(method, panic = what, "handler panicked");
+    let location = panic.location.as_deref().unwrap_or("(unknown)");
+    tracing::error!(method, panic = what, location, "handler panicked");
     // The panic message stays in the server's log: it may hold details the peer should not see.
     Fault::internal_error(format!("handler for {method:?} panicked"))
 }
