@@ -68,6 +68,15 @@ pub fn decode_result<T: DeserializeOwned + 'static>(method: &str, value: Value) 
     })
 }
 
+/// The name a generated client sends for method `wire`: as it is, or after `prefix` and a dot (the names
+/// `Router::mount_prefixed` serves).
+pub fn prefixed(prefix: &Option<Arc<str>>, wire: &'static str) -> std::borrow::Cow<'static, str> {
+    match prefix {
+        None => std::borrow::Cow::Borrowed(wire),
+        Some(prefix) => std::borrow::Cow::Owned(format!("{prefix}.{wire}")),
+    }
+}
+
 /// The fault a handler's error becomes.
 pub fn handler_error<E: Into<Fault>>(e: E) -> Fault {
     e.into()

@@ -43,7 +43,8 @@
 //! one param may be `&Context` (given by the transport, not sent on the wire), and `R` is any
 //! `Serialize + Deserialize` type or `Result<T, E>` with `E: Into<Fault>`. The trait's methods become
 //! `fn ... -> impl Future<Output = R> + Send`, so implementations write plain `async fn`s whose futures must be
-//! `Send`. `#[rpc(name = "wire.name")]` on a method sets its name on the wire. Doc comments become the
+//! `Send`. `#[rpc(name = "wire.name")]` on a method sets its name on the wire; `#[service(namespace = "ns")]`
+//! prefixes every name of the trait with `ns.`, for the client and the server alike. Doc comments become the
 //! methods' documentation ([`MethodInfo::docs`]).
 //!
 //! A handler's `Err` always travels as a fault, never as a successful value. A return type is taken for a
@@ -53,7 +54,9 @@
 //! `Result` is marked `#[rpc(value)]`.
 //!
 //! For a trait `Foo`, the macro generates:
-//! - `FooClient<T>`: `new(transport)`, `transport()`, `into_transport()`, and one `async fn` per method that
+//! - `FooClient<T>`: `new(transport)`, `with_prefix(transport, "math")` (for a service mounted with
+//!   [`Router::mount_prefixed`]: names are sent as `math.name`), `transport()`, `into_transport()`, and one
+//!   `async fn` per method that
 //!   returns `Result<R, rpc_core::Error>` (a fault from the server is [`Error::Fault`]);
 //! - `FooServer<S>`: `new(impl)`, `from_arc(Arc<impl>)`, and [`Dispatch`]; unknown names answer -32601, a
 //!   wrong number of params or a param of the wrong type -32602 with a message naming the method, the param and

@@ -99,6 +99,7 @@ fn client(service: &Service) -> TokenStream {
             // As many params as the trait's method: its own lint allowances do not reach this copy.
             #[allow(clippy::too_many_arguments)]
             #signature {
+                let __rpc_name = #p::prefixed(&self.prefix, #wire);
                 // The params are serialised before the call's future is made: it holds no borrow of them.
                 let __rpc_answer = {
                     #(#named)*
@@ -106,7 +107,7 @@ fn client(service: &Service) -> TokenStream {
                     #[allow(unused_mut)]
                     let mut __rpc_n: usize = #n;
                     #(#trims)*
-                    ::rpc_core::Transport::call_typed(&self.transport, #wire, &__rpc_params[..__rpc_n])
+                    ::rpc_core::Transport::call_typed(&self.transport, &__rpc_name, &__rpc_params[..__rpc_n])
                 };
                 #read
             }
@@ -117,12 +118,19 @@ fn client(service: &Service) -> TokenStream {
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
         #vis struct #client<RpcTransport> {
             transport: RpcTransport,
+            prefix: #p::Option<#p::Arc<str>>,
         }
 
         impl<RpcTransport: ::rpc_core::Transport> #client<RpcTransport> {
             /// A client that calls through `transport`.
             pub fn new(transport: RpcTransport) -> Self {
-                Self { transport }
+                Self { transport, prefix: #p::Option::None }
+            }
+
+            /// A client of the service mounted with `Router::mount_prefixed(prefix, ..)`: every method's name
+            /// is sent as `prefix.name` (`math` + `double` is `math.double`).
+            pub fn with_prefix(transport: RpcTransport, prefix: &str) -> Self {
+                Self { transport, prefix: #p::Option::Some(<#p::Arc<str> as ::core::convert::From<&str>>::from(prefix)) }
             }
 
             /// The transport this client calls through.

@@ -10,7 +10,7 @@ use syn::{
 };
 
 /// Names the generated client defines itself, which a method of the same name would clash with.
-const CLIENT_RESERVED: &[&str] = &["new", "transport", "into_transport"];
+const CLIENT_RESERVED: &[&str] = &["new", "with_prefix", "transport", "into_transport"];
 
 /// A validated service trait.
 pub struct Service {
@@ -69,9 +69,24 @@ impl Method {
 }
 
 pub fn service(args: TokenStream, input: TokenStream) -> Result<Service> {
-    if !args.is_empty() {
-        return Err(Error::new_spanned(args, "#[service] takes no arguments"));
-    }
+    let mut namespace = None;
+    let options = syn::meta::parser(|meta| {
+        if meta.path.is_ident("namespace") {
+            let lit: LitStr = meta.value()?.parse()?;
+            let value = lit.value();
+            if value.is_empty() || value.starts_with('.') || value.ends_with('.') {
+                return Err(Error::new_spanned(
+                    &lit,
+                    "a namespace is a non-empty name without a leading or trailing dot",
+                ));
+            }
+            namespace = Some(value);
+            Ok(())
+        } else {
+            Err(meta.error("unknown #[service] option; expected `namespace = \"...\"`"))
+        }
+    });
+    syn::parse::Parser::parse2(options, args)?;
     let mut item: ItemTrait = syn::parse2(input)?;
     if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
         return Err(Error::new_spanned(&item.generics, "a #[service] trait cannot be generic"));
@@ -96,6 +111,11 @@ pub fn service(args: TokenStream, input: TokenStream) -> Result<Service> {
     }
     if let Some(e) = errors {
         return Err(e);
+    }
+    if let Some(namespace) = &namespace {
+        for m in &mut methods {
+            m.wire_name = format!("{namespace}.{}", m.wire_name);
+        }
     }
     check_clashes(&methods)?;
     Ok(Service { item, methods })
