@@ -326,24 +326,8 @@ fn aliased_result(ty: &Type) -> Return {
     let span = ty.span();
     let ok: Type = syn::parse_quote_spanned!(span=> <#ty as ::rpc_core::__private::IsResult>::Ok);
     let err: Type = syn::parse_quote_spanned!(span=> <#ty as ::rpc_core::__private::IsResult>::Err);
-    let shown = match ty {
-        Type::Path(p) => match p.path.segments.last().map(|s| &s.arguments) {
-            Some(PathArguments::AngleBracketed(args)) => {
-                let types: Vec<&Type> = args
-                    .args
-                    .iter()
-                    .filter_map(|a| match a {
-                        GenericArgument::Type(t) => Some(t),
-                        _ => None,
-                    })
-                    .collect();
-                match types.as_slice() {
-                    [one] => (*one).clone(),
-                    _ => ty.clone(),
-                }
-            }
-            _ => ty.clone(),
-        },
+    let shown = match type_args(ty).as_deref() {
+        Some([one]) => (*one).clone(),
         _ => ty.clone(),
     };
     Return::Result { ok: Box::new(ok), err: Box::new(err), shown: Box::new(shown), written: Box::new(ty.clone()) }
@@ -352,23 +336,28 @@ fn aliased_result(ty: &Type) -> Return {
 /// `T` and `E` of `Result<T, E>` spelled with both arguments.
 fn result_types(ty: &Type) -> Option<(Type, Box<Type>)> {
     let Type::Path(p) = ty else { return None };
-    let last = p.path.segments.last()?;
-    if last.ident != "Result" {
+    if p.path.segments.last()?.ident != "Result" {
         return None;
     }
-    let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
-    let types: Vec<&Type> = args
-        .args
-        .iter()
-        .filter_map(|a| match a {
-            GenericArgument::Type(t) => Some(t),
-            _ => None,
-        })
-        .collect();
-    match types.as_slice() {
+    match type_args(ty)?.as_slice() {
         [ok, err] => Some(((*ok).clone(), Box::new((*err).clone()))),
         _ => None,
     }
+}
+
+/// The type arguments of a path type's last segment (`u8` and `E` of `io::Result<u8, E>`), if it has `<..>`.
+fn type_args(ty: &Type) -> Option<Vec<&Type>> {
+    let Type::Path(p) = ty else { return None };
+    let PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else { return None };
+    Some(
+        args.args
+            .iter()
+            .filter_map(|a| match a {
+                GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+    )
 }
 
 /// The doc comment's text, with rustdoc's one leading space per line removed and outer blank lines trimmed.
