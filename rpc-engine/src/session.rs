@@ -493,7 +493,8 @@ fn start_call(
     Started::Value(serve_call(dispatch, method, values, cx.clone()))
 }
 
-/// The bytes of the response to request `id`, split from `out` (a connection's output buffer, or an empty one).
+/// The bytes of the response to request `id`, split from `out`: a connection's output buffer (see
+/// [`chunked`]), or an empty one for an answer made on its own (which the encoding sizes).
 fn answer_bytes(
     protocol: &dyn Protocol,
     id: &RequestId,
@@ -504,11 +505,17 @@ fn answer_bytes(
     if let Err(fault) = &result {
         tracing::debug!(%id, method, code = fault.code, "call answered with a fault");
     }
+    protocol.encode_response(id, method, result, out);
+    out.split().freeze()
+}
+
+/// A connection's output buffer with room for a small answer: a new chunk once the last is used up, so that
+/// many answers share one allocation.
+fn chunked(out: &mut BytesMut) -> &mut BytesMut {
     if out.capacity() - out.len() < SMALL_MESSAGE {
         out.reserve(OUT_CHUNK);
     }
-    protocol.encode_response(id, method, result, out);
-    out.split().freeze()
+    out
 }
 
 /// A notification on its way to the notification task, with the permits it holds.
@@ -917,7 +924,7 @@ impl<'a> ReadLoop<'a> {
                 // own, which polls them again with its own waker.
                 let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
                 if let std::task::Poll::Ready(result) = Pin::new(&mut call).poll(&mut noop) {
-                    match shared.tx.try_send(answer_bytes(protocol, &id, &method, result, &mut self.out)) {
+                    match shared.tx.try_send(answer_bytes(protocol, &id, &method, result, chunked(&mut self.out))) {
                         Err(mpsc::error::TrySendError::Full(answer)) => {
                             // The write queue is full: wait for room holding the permit (the backpressure).
                             let permit = permit.or_else(|| self.spare_permit());
@@ -1001,7 +1008,7 @@ impl<'a> ReadLoop<'a> {
                     self.backlog.len() + limit
                 ));
                 let protocol = &*self.shared.protocol;
-                return Ok(Some(answer_bytes(protocol, &id, &method, Err(fault), &mut self.out)));
+                return Ok(Some(answer_bytes(protocol, &id, &method, Err(fault), chunked(&mut self.out))));
             }
             Incoming::Request { id, method, params } => self.backlog.push_back(Work::Request { id, method, params }),
             Incoming::Notification { method, .. } if self.overflowing() => {
@@ -1057,7 +1064,7 @@ impl<'a> ReadLoop<'a> {
     /// The answer to a request that comes while the server shuts down.
     fn refusal(&mut self, id: &RequestId) -> Bytes {
         let fault = Fault::internal_error("the server is shutting down");
-        answer_bytes(&*self.shared.protocol, id, "", Err(fault), &mut self.out)
+        answer_bytes(&*self.shared.protocol, id, "", Err(fault), chunked(&mut self.out))
     }
 }
 
