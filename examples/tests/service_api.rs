@@ -1,10 +1,12 @@
 //! The `#[service]` API as a user meets it, on all three encodings (XML-RPC and JSON-RPC over HTTP,
 //! MessagePack-RPC over TCP): the same trait's client reaching a service mounted under a prefix
-//! (`Client::with_prefix`) and a service that names its own namespace (`#[service(namespace = ..)]`).
+//! (`Client::with_prefix`) and a service that names its own namespace (`#[service(namespace = ..)]`); a
+//! service's own error type coming back to the caller; the client used through the trait; borrowed params.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use rpc_core::{Router, Transport, service};
+use rpc_core::{CallError, Error, Fault, Router, Transport, service};
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
 /// Mounted under a prefix the trait knows nothing of.
@@ -57,8 +59,8 @@ async fn check<T: Transport + Clone>(transport: T) {
     let math = MathClient::with_prefix(transport.clone(), "math");
     assert_eq!(math.double(21).await.unwrap(), 42);
     let text = TextClient::new(transport.clone());
-    assert_eq!(text.upper("abc".into()).await.unwrap(), "ABC");
-    assert_eq!(text.length("abcd".into()).await.unwrap(), 4);
+    assert_eq!(text.upper("abc").await.unwrap(), "ABC");
+    assert_eq!(text.length("abcd").await.unwrap(), 4);
     let unprefixed = MathClient::new(transport.clone());
     let fault = unprefixed.double(1).await.unwrap_err();
     assert_eq!(fault.as_fault().map(|f| f.code), Some(rpc_core::Fault::METHOD_NOT_FOUND), "{fault:?}");
@@ -86,4 +88,164 @@ async fn prefixes_and_namespaces_over_msgpack_rpc() {
     let (listener, addr) = listener().await;
     tokio::spawn(rpc_msgpack::Server::new(router()).serve(listener));
     check(rpc_msgpack::Client::connect(addr.as_str()).await.unwrap()).await;
+}
+
+/// A service's own error type: `Serialize + Deserialize` so that it travels as the fault's data and comes back
+/// as itself; `Into<Fault>` for the code and message every peer sees; `From<rpc_core::Error>` so that a client
+/// can be used through the trait.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum BankError {
+    /// Not enough money.
+    #[error("insufficient funds: {balance} left")]
+    Insufficient {
+        /// What is left.
+        balance: u64,
+    },
+    /// No such account.
+    #[error("no account {0:?}")]
+    NoAccount(String),
+    /// The call itself failed (made on the client side only).
+    #[error("the call failed: {0}")]
+    Call(String),
+}
+
+impl From<BankError> for Fault {
+    fn from(e: BankError) -> Fault {
+        let code = match e {
+            BankError::Insufficient { .. } => 1001,
+            BankError::NoAccount(_) => 1002,
+            BankError::Call(_) => Fault::INTERNAL_ERROR,
+        };
+        Fault::new(code, e.to_string())
+    }
+}
+
+impl From<Error> for BankError {
+    fn from(e: Error) -> BankError {
+        BankError::Call(e.to_string())
+    }
+}
+
+/// An account holder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Owner {
+    /// The name.
+    pub name: String,
+    /// The age.
+    pub age: u8,
+}
+
+/// Every method returns a `Result` whose error absorbs `rpc_core::Error`: the client implements the trait.
+#[service]
+pub trait Bank {
+    /// Takes `amount` from `account`; answers what is left.
+    async fn withdraw(&self, account: String, amount: u64) -> Result<u64, BankError>;
+    /// Opens an account for `owner`, labelled with `tags`; answers its name.
+    async fn open(&self, owner: Owner, tags: Vec<String>) -> Result<String, BankError>;
+    /// Fails the way a handler bug does.
+    async fn crash(&self) -> Result<u64, BankError>;
+}
+
+struct Vault;
+
+impl Bank for Vault {
+    async fn withdraw(&self, account: String, amount: u64) -> Result<u64, BankError> {
+        match (account.as_str(), amount) {
+            ("ada", n) if n <= 100 => Ok(100 - n),
+            ("ada", _) => Err(BankError::Insufficient { balance: 100 }),
+            _ => Err(BankError::NoAccount(account)),
+        }
+    }
+    async fn open(&self, owner: Owner, tags: Vec<String>) -> Result<String, BankError> {
+        Ok(format!("{}-{}:{}", owner.name, owner.age, tags.join(",")))
+    }
+    async fn crash(&self) -> Result<u64, BankError> {
+        panic!("a bug")
+    }
+}
+
+/// Code written against the trait: takes the local service and a remote one alike.
+async fn pay_twice(bank: &impl Bank, amount: u64) -> Result<u64, BankError> {
+    let first = bank.withdraw("ada".to_owned(), amount).await?;
+    let second = bank.withdraw("ada".to_owned(), amount).await?;
+    Ok(first + second)
+}
+
+/// What every encoding must do with typed errors, the trait and borrowed params. `dead` is a transport whose
+/// calls fail before any answer.
+async fn check_bank<T: Transport + Clone, D: Transport>(transport: T, dead: D) {
+    let client = BankClient::new(transport.clone());
+    // The service's own error comes back as itself.
+    assert_eq!(client.withdraw("ada", 30).await.unwrap(), 70);
+    match client.withdraw("ada", 500).await {
+        Err(CallError::Service(e)) => assert_eq!(e, BankError::Insufficient { balance: 100 }),
+        other => panic!("expected the service's error, got {other:?}"),
+    }
+    match client.withdraw("bob", 1).await {
+        Err(CallError::Service(e)) => assert_eq!(e, BankError::NoAccount("bob".into())),
+        other => panic!("expected the service's error, got {other:?}"),
+    }
+    // On the wire: the fault's code and message from `Into<Fault>`, the error itself as the data.
+    let raw = transport.call("withdraw", vec!["ada".into(), 500.into()]).await.unwrap_err();
+    let fault = raw.as_fault().expect("a fault");
+    assert_eq!((fault.code, fault.message.as_str()), (1001, "insufficient funds: 100 left"));
+    let data = rpc_core::from_value::<BankError>(*fault.data.clone().expect("the fault carries data")).unwrap();
+    assert_eq!(data, BankError::Insufficient { balance: 100 });
+    // A fault that is not the service's error stays a fault.
+    match client.crash().await {
+        Err(CallError::Rpc(Error::Fault(f))) => assert_eq!(f.code, Fault::INTERNAL_ERROR),
+        other => panic!("expected an internal error, got {other:?}"),
+    }
+
+    // The client through the trait: the same code runs against the local service and the remote one.
+    assert_eq!(pay_twice(&Vault, 10).await, Ok(180));
+    assert_eq!(pay_twice(&client, 10).await, Ok(180));
+    assert_eq!(pay_twice(&client, 500).await, Err(BankError::Insufficient { balance: 100 }));
+    // A call that fails on the way is the trait's error through `From<rpc_core::Error>`.
+    let unreachable = pay_twice(&BankClient::new(dead), 10).await;
+    assert!(matches!(unreachable, Err(BankError::Call(_))), "{unreachable:?}");
+
+    // Borrowed params: nothing to clone to keep them.
+    let owner = Owner { name: "ada".into(), age: 36 };
+    let tags = vec!["gold".to_owned(), "eu".to_owned()];
+    let account = String::from("ada");
+    assert_eq!(client.open(&owner, &tags).await.unwrap(), "ada-36:gold,eu");
+    assert_eq!(client.open(&owner, &tags[..1]).await.unwrap(), "ada-36:gold");
+    assert_eq!(client.open(owner.clone(), tags.clone()).await.unwrap(), "ada-36:gold,eu");
+    assert_eq!(client.withdraw(&account, 1).await.unwrap(), 99);
+    // The owned values are still here.
+    assert_eq!((owner.age, tags.len(), account.len()), (36, 2, 3));
+}
+
+/// A port nothing listens on (bound, then let go).
+async fn dead_addr() -> String {
+    let (listener, addr) = listener().await;
+    drop(listener);
+    addr
+}
+
+#[tokio::test]
+async fn typed_errors_and_the_trait_over_xml_rpc() {
+    let (listener, addr) = listener().await;
+    tokio::spawn(rpc_xml::Server::new(BankServer::new(Vault)).serve(listener));
+    let dead = rpc_xml::Client::new(&format!("http://{}/", dead_addr().await)).unwrap();
+    check_bank(rpc_xml::Client::new(&format!("http://{addr}/")).unwrap(), dead).await;
+}
+
+#[tokio::test]
+async fn typed_errors_and_the_trait_over_json_rpc() {
+    let (listener, addr) = listener().await;
+    tokio::spawn(rpc_json::Server::new(BankServer::new(Vault)).serve(listener));
+    let dead = rpc_json::Client::new(&format!("http://{}/", dead_addr().await)).unwrap();
+    check_bank(rpc_json::Client::new(&format!("http://{addr}/")).unwrap(), dead).await;
+}
+
+#[tokio::test]
+async fn typed_errors_and_the_trait_over_msgpack_rpc() {
+    let (listener, addr) = listener().await;
+    tokio::spawn(rpc_msgpack::Server::new(BankServer::new(Vault)).serve(listener));
+    // A connection that was shut down: every call on it fails at once.
+    let dead = rpc_msgpack::Client::connect(addr.as_str()).await.unwrap();
+    dead.shutdown().await;
+    check_bank(rpc_msgpack::Client::connect(addr.as_str()).await.unwrap(), dead).await;
 }

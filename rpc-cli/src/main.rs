@@ -150,8 +150,16 @@ impl std::error::Error for Failure {}
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Fault(fault, None) => write!(f, "fault {}: {}", fault.code, fault.message),
-            Failure::Fault(fault, Some(hint)) => write!(f, "fault {}: {} ({hint})", fault.code, fault.message),
+            Failure::Fault(fault, hint) => {
+                write!(f, "fault {}: {}", fault.code, fault.message)?;
+                if let Some(data) = &fault.data {
+                    write!(f, " (data: {})", show(data, false))?;
+                }
+                match hint {
+                    Some(hint) => write!(f, " ({hint})"),
+                    None => Ok(()),
+                }
+            }
             Failure::Other(message) => write!(f, "error: {message}"),
         }
     }

@@ -77,9 +77,249 @@ pub fn prefixed(prefix: &Option<Arc<str>>, wire: &'static str) -> std::borrow::C
     }
 }
 
-/// The fault a handler's error becomes.
-pub fn handler_error<E: Into<Fault>>(e: E) -> Fault {
-    e.into()
+// Errors (see `crate::CallError`). Each choice below is made at the generated call site, where `E` is the
+// method's concrete error type, by autoref specialisation: `(&Wrap::<E>::new()).f(..)` resolves to the inherent
+// method for `Fault`, else to the trait implemented for `Wrap<E>` when `E` has the bound, else to the one for
+// `&Wrap<E>`.
+
+/// Checks that an error type written `Fault` is `rpc_core::Fault` (a client of a method that answers any fault
+/// returns `rpc_core::Error`).
+pub fn is_fault<F: IsFault>() {}
+
+/// Implemented by [`Fault`] alone.
+#[diagnostic::on_unimplemented(
+    message = "#[service] takes an error type named `Fault` for `rpc_core::Fault`, and `{Self}` is another type",
+    label = "not `rpc_core::Fault`",
+    note = "rename the type, or use it through an alias with another name"
+)]
+pub trait IsFault {}
+
+impl IsFault for Fault {}
+
+/// A method's error type `E`, for the choices below.
+#[derive(Debug)]
+pub struct ErrorKind<E>(std::marker::PhantomData<E>);
+
+impl<E> ErrorKind<E> {
+    /// The kind of `E`.
+    pub fn new() -> Self {
+        ErrorKind(std::marker::PhantomData)
+    }
+}
+
+impl<E> Default for ErrorKind<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ErrorKind<Fault> {
+    /// A handler's fault goes out as it is.
+    pub fn fault(&self, e: Fault) -> Fault {
+        e
+    }
+
+    /// Every fault is the method's error.
+    pub fn recover(&self, e: Error) -> crate::CallError<Fault> {
+        match e {
+            Error::Fault(f) => crate::CallError::Service(f),
+            other => crate::CallError::Rpc(other),
+        }
+    }
+}
+
+/// The fault of a handler's error that is `Serialize`: its `Into<Fault>`, with the error itself as the data
+/// (unless `Into<Fault>` set data of its own).
+pub trait SerializeError<E> {
+    /// The fault `e` goes out as.
+    fn fault(&self, e: E) -> Fault;
+}
+
+impl<E: Serialize + Into<Fault>> SerializeError<E> for ErrorKind<E> {
+    fn fault(&self, e: E) -> Fault {
+        let data = crate::to_value(&e);
+        let mut fault: Fault = e.into();
+        if fault.data.is_none()
+            && let Ok(data) = data
+        {
+            fault.data = Some(Box::new(data));
+        }
+        fault
+    }
+}
+
+/// The fault of any other handler error: its `Into<Fault>` (the bound is on the method, so that an error type
+/// without it fails here, saying so).
+pub trait PlainError<E> {
+    /// The fault `e` goes out as.
+    fn fault(&self, e: E) -> Fault
+    where
+        E: Into<Fault>;
+}
+
+impl<E> PlainError<E> for &ErrorKind<E> {
+    fn fault(&self, e: E) -> Fault
+    where
+        E: Into<Fault>,
+    {
+        e.into()
+    }
+}
+
+/// A call's error for a method whose error type reads from a fault's data.
+pub trait DeserializeError<E> {
+    /// The service's `E` when the fault's data reads as one, else the error as it is.
+    fn recover(&self, e: Error) -> crate::CallError<E>;
+}
+
+impl<E: DeserializeOwned + 'static> DeserializeError<E> for ErrorKind<E> {
+    fn recover(&self, e: Error) -> crate::CallError<E> {
+        if let Error::Fault(f) = &e
+            && let Some(data) = &f.data
+            && let Ok(mine) = crate::from_value::<E>((**data).clone())
+        {
+            return crate::CallError::Service(mine);
+        }
+        crate::CallError::Rpc(e)
+    }
+}
+
+/// A call's error for a method whose error type cannot be read back.
+pub trait OpaqueError<E> {
+    /// The error as it is.
+    fn recover(&self, e: Error) -> crate::CallError<E>;
+}
+
+impl<E> OpaqueError<E> for &ErrorKind<E> {
+    fn recover(&self, e: Error) -> crate::CallError<E> {
+        crate::CallError::Rpc(e)
+    }
+}
+
+/// A method's return type as a client used through its trait returns it: a `Result` whose error absorbs the
+/// client's own errors. (The type parameter keeps the bound on the generated `impl` from being a trivial one,
+/// which would fail to compile where it does not hold, instead of leaving the `impl` out.)
+#[diagnostic::on_unimplemented(
+    message = "a client is used through the trait only if its methods return `Result`s whose errors can be \
+               made from `rpc_core::Error`, and `{Self}` is not one",
+    label = "the error type does not implement `From<rpc_core::Error>`",
+    note = "implement `From<rpc_core::Error>` for the trait's error types, so that a failed call (a dropped \
+            connection, a timeout) can be returned as one"
+)]
+pub trait ThroughTrait<T>: IsResult + Sized {
+    /// The result of a call through the trait: the service's own error as it is, any other through
+    /// `From<rpc_core::Error>`.
+    fn from_call(result: Result<Self::Ok, crate::CallError<Self::Err>>) -> Self;
+}
+
+impl<R, E: From<Error>, T> ThroughTrait<T> for Result<R, E> {
+    fn from_call(result: Result<R, crate::CallError<E>>) -> Self {
+        result.map_err(|e| match e {
+            crate::CallError::Service(e) => e,
+            crate::CallError::Rpc(e) => E::from(e),
+        })
+    }
+}
+
+/// Whether a client's param serialises as nil (a trailing `None` is left out of the call).
+pub fn is_none<T: Serialize + ?Sized>(value: &T) -> bool {
+    value.serialize(NoneCheck).unwrap_or(false)
+}
+
+/// A serializer that answers whether a value is `None`, and stops at its first step.
+struct NoneCheck;
+
+#[derive(Debug)]
+struct NotNone;
+
+impl std::fmt::Display for NotNone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not none")
+    }
+}
+
+impl std::error::Error for NotNone {}
+
+impl serde::ser::Error for NotNone {
+    fn custom<M: std::fmt::Display>(_: M) -> Self {
+        NotNone
+    }
+}
+
+macro_rules! not_none {
+    ($($f:ident($($t:ty),*)),* $(,)?) => {
+        $(fn $f(self, $(_: $t),*) -> Result<bool, NotNone> { Ok(false) })*
+    };
+}
+
+impl serde::Serializer for NoneCheck {
+    type Ok = bool;
+    type Error = NotNone;
+    type SerializeSeq = serde::ser::Impossible<bool, NotNone>;
+    type SerializeTuple = serde::ser::Impossible<bool, NotNone>;
+    type SerializeTupleStruct = serde::ser::Impossible<bool, NotNone>;
+    type SerializeTupleVariant = serde::ser::Impossible<bool, NotNone>;
+    type SerializeMap = serde::ser::Impossible<bool, NotNone>;
+    type SerializeStruct = serde::ser::Impossible<bool, NotNone>;
+    type SerializeStructVariant = serde::ser::Impossible<bool, NotNone>;
+
+    fn serialize_none(self) -> Result<bool, NotNone> {
+        Ok(true)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<bool, NotNone> {
+        Ok(false)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, _: &T) -> Result<bool, NotNone> {
+        Ok(false)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<bool, NotNone> {
+        Ok(false)
+    }
+    not_none! {
+        serialize_bool(bool), serialize_i8(i8), serialize_i16(i16), serialize_i32(i32), serialize_i64(i64),
+        serialize_u8(u8), serialize_u16(u16), serialize_u32(u32), serialize_u64(u64), serialize_f32(f32),
+        serialize_f64(f64), serialize_char(char), serialize_str(&str), serialize_bytes(&[u8]), serialize_unit(),
+        serialize_unit_struct(&'static str), serialize_unit_variant(&'static str, u32, &'static str),
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotNone> {
+        Err(NotNone)
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotNone> {
+        Err(NotNone)
+    }
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, NotNone> {
+        Err(NotNone)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, NotNone> {
+        Err(NotNone)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotNone> {
+        Err(NotNone)
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, NotNone> {
+        Err(NotNone)
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, NotNone> {
+        Err(NotNone)
+    }
 }
 
 // The typed path (see `crate::typed`).

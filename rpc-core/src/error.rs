@@ -50,3 +50,95 @@ impl From<Fault> for Error {
         Error::Fault(f)
     }
 }
+
+/// The error of a generated client's call to a method declared `-> Result<T, E>`: the service's own `E`, or
+/// anything else that went wrong on the way ([`Error`]).
+///
+/// The server sends a handler's `Err(e)` as the fault `e.into()`, with `e` itself as the fault's
+/// [`data`](Fault::data) when `E` is `Serialize`. The client gives it back as [`CallError::Service`] when the
+/// data reads as an `E` (so `E: Deserialize`); a method declared with `E` = [`Fault`] gets every fault there.
+/// Any other fault (a wrong param, a handler panic, a peer that sends no data) stays an
+/// [`Error::Fault`] in [`CallError::Rpc`].
+///
+/// ```
+/// use rpc_core::{CallError, Error, Fault};
+///
+/// fn describe(e: CallError<String>) -> String {
+///     match e {
+///         CallError::Service(mine) => format!("the service said {mine}"),
+///         CallError::Rpc(Error::Fault(f)) => format!("fault {}", f.code),
+///         CallError::Rpc(other) => format!("the call failed: {other}"),
+///     }
+/// }
+/// assert_eq!(describe(CallError::Service("no".into())), "the service said no");
+/// assert_eq!(describe(CallError::Rpc(Fault::new(7, "m").into())), "fault 7");
+/// ```
+#[derive(Debug)]
+pub enum CallError<E> {
+    /// The service answered with its own error.
+    Service(E),
+    /// The call failed otherwise: the transport, a timeout, or a fault that is not an `E`.
+    Rpc(Error),
+}
+
+impl<E> CallError<E> {
+    /// The service's own error, if it answered with one.
+    pub fn service(&self) -> Option<&E> {
+        match self {
+            CallError::Service(e) => Some(e),
+            CallError::Rpc(_) => None,
+        }
+    }
+
+    /// The fault, if the server answered with one that is not an `E`.
+    pub fn as_fault(&self) -> Option<&Fault> {
+        match self {
+            CallError::Rpc(e) => e.as_fault(),
+            CallError::Service(_) => None,
+        }
+    }
+
+    /// Both kinds as one error type: the service's error through `From<E>`, the rest through
+    /// `From<Error>` (what a client used through the trait does).
+    pub fn into_error<T: From<E> + From<Error>>(self) -> T {
+        match self {
+            CallError::Service(e) => T::from(e),
+            CallError::Rpc(e) => T::from(e),
+        }
+    }
+}
+
+impl<E> From<Error> for CallError<E> {
+    fn from(e: Error) -> CallError<E> {
+        CallError::Rpc(e)
+    }
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for CallError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Service(e) => e.fmt(f),
+            CallError::Rpc(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for CallError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CallError::Service(e) => e.source(),
+            CallError::Rpc(e) => std::error::Error::source(e),
+        }
+    }
+}
+
+/// A handler that calls another service with `?` answers the other service's error as its own fault (its
+/// `Into<Fault>`), and any other failure as [`From<Error> for Fault`](Fault#impl-From<Error>-for-Fault) does.
+impl<E: Into<Fault>> From<CallError<E>> for Fault {
+    fn from(e: CallError<E>) -> Fault {
+        match e {
+            CallError::Service(e) => e.into(),
+            CallError::Rpc(e) => e.into(),
+        }
+    }
+}

@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Value;
+
 /// An error reply: a code and a message, as carried by an XML-RPC fault, a MessagePack-RPC error object or a
 /// JSON-RPC error.
 ///
@@ -28,13 +30,23 @@ use serde::{Deserialize, Serialize};
 /// let fault = Fault::from(NotFound("ada".into()));
 /// assert_eq!((fault.code, fault.message.as_str()), (404, "no such user: ada"));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// A fault may also carry structured [`data`](Fault::data): a handler's own error type, when it is
+/// `Serialize`, travels there, so that a generated client gives the caller that error back
+/// ([`CallError::Service`](crate::CallError::Service)). On the wire it is JSON-RPC's `data` member, a third
+/// element of MessagePack-RPC's `[code, message]` error, and a `faultData` member of XML-RPC's fault struct
+/// (peers that do not know it ignore it: Python's `xmlrpc.client.Fault` takes extra members as keywords).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Fault {
     /// The fault code.
     pub code: i64,
     /// A human-readable description.
     pub message: String,
+    /// Structured detail beside the message, if any (boxed: a fault stays small, and so does every
+    /// `Result<_, Fault>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Box<Value>>,
 }
 
 impl Fault {
@@ -51,7 +63,21 @@ impl Fault {
 
     /// A fault with any code.
     pub fn new(code: i64, message: impl Into<String>) -> Fault {
-        Fault { code, message: message.into() }
+        Fault { code, message: message.into(), data: None }
+    }
+
+    /// This fault with structured `data` beside its message.
+    ///
+    /// ```
+    /// use rpc_core::{Fault, Value};
+    ///
+    /// let fault = Fault::new(409, "taken").with_data(Value::from("ada"));
+    /// assert_eq!(fault.data.as_deref(), Some(&Value::from("ada")));
+    /// ```
+    #[must_use]
+    pub fn with_data(mut self, data: Value) -> Fault {
+        self.data = Some(Box::new(data));
+        self
     }
 
     /// A [`PARSE_ERROR`](Fault::PARSE_ERROR) fault.

@@ -67,6 +67,7 @@
 
 #![deny(missing_docs)]
 
+mod arg;
 mod de;
 mod dispatch;
 mod error;
@@ -81,12 +82,13 @@ mod value;
 #[doc(hidden)]
 pub mod __private;
 
+pub use arg::Arg;
 pub use de::from_value;
 pub use dispatch::{
     BoxFuture, Context, DEFAULT_HANDLER_TIMEOUT, Dispatch, MethodInfo, ParamInfo, RemoteAddr, serve_call,
     serve_call_typed, time_limit,
 };
-pub use error::Error;
+pub use error::{CallError, Error};
 pub use fault::Fault;
 pub use memory::MemoryTransport;
 pub use router::Router;

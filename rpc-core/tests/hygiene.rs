@@ -123,7 +123,7 @@ fn generated_code_needs_no_prelude() {
         ::core::assert_eq!(client.answer().await.ok(), ::core::option::Option::Some(42));
         let denied = client.check(::std::borrow::ToOwned::to_owned("root")).await;
         ::core::assert!(
-            ::core::matches!(denied, ::core::result::Result::Err(::rpc_core::Error::Fault(ref f)) if f.code == 403)
+            ::core::matches!(denied, ::core::result::Result::Err(::rpc_core::CallError::Rpc(::rpc_core::Error::Fault(ref f))) if f.code == 403)
         );
         let peer = client.peer(::std::borrow::ToOwned::to_owned("hi")).await.ok();
         ::core::assert_eq!(peer.as_deref(), ::core::option::Option::Some("hi, stranger"));

@@ -65,12 +65,13 @@ fn client(service: &Service) -> TokenStream {
         let (doc_attrs, cfg_attrs, lint_attrs) = (&m.doc_attrs, &m.cfg_attrs, &m.lint_attrs);
         let args = m.params.iter().map(|a| {
             let (ident, ty) = (&a.ident, &a.ty);
-            quote!(#ident: #ty)
+            let arg = quote_spanned!(ty.span()=> impl ::rpc_core::Arg<#ty>);
+            quote!(#ident: #arg)
         });
         let named = m.params.iter().enumerate().map(|(i, a)| {
             let (ident, ty) = (&a.ident, &a.ty);
             let (name, local) = (ident.to_string(), format_ident!("__rpc_param_{}", i, span = ty.span()));
-            quote_spanned!(ty.span()=> let #local = #p::param::<#ty>(#wire, #name, &#ident);)
+            quote_spanned!(ty.span()=> let #local = #p::param(#wire, #name, &#ident);)
         });
         let refs = m.params.iter().enumerate().map(|(i, a)| {
             let local = format_ident!("__rpc_param_{}", i, span = a.ty.span());
@@ -81,17 +82,33 @@ fn client(service: &Service) -> TokenStream {
         let trims = m.params.iter().enumerate().skip(required).rev().map(|(i, a)| {
             let ident = &a.ident;
             let (at, below) = (i + 1, i);
-            quote!(if __rpc_n == #at && #p::Option::is_none(&#ident) { __rpc_n = #below; })
+            quote!(if __rpc_n == #at && #p::is_none(&#ident) { __rpc_n = #below; })
         });
-        let ok = match &m.ret {
-            Return::Plain(ty) => ty,
-            Return::Result { ok, .. } => ok,
+        let (ok, error, recover) = match &m.ret {
+            Return::Plain(ty) => (ty, quote!(::rpc_core::Error), TokenStream::new()),
+            // A method that answers any fault gives the caller `rpc_core::Error`, whose `Fault` variant it is.
+            Return::Result { ok, err, .. } if is_fault(err) => {
+                let check = quote_spanned!(err.span()=> #p::is_fault::<#err>());
+                (ok, quote!(::rpc_core::Error), quote!(.inspect_err(|_| #check)))
+            }
+            // Spanned at the error type: an error about it (an alias that is no `Result`) points there.
+            Return::Result { ok, err, .. } => (
+                ok,
+                quote_spanned!(err.span()=> ::rpc_core::CallError<#err>),
+                quote_spanned! {err.span()=>
+                    .map_err(|__rpc_error| {
+                        #[allow(unused_imports)]
+                        use #p::{DeserializeError as _, OpaqueError as _};
+                        (&#p::ErrorKind::<#err>::new()).recover(__rpc_error)
+                    })
+                },
+            ),
         };
         let n = m.params.len();
         // Spanned at the return type: an error about it (a `...Result` that is none) points there.
-        let returns = quote_spanned!(ok.span()=> #p::Result<#ok, ::rpc_core::Error>);
+        let returns = quote_spanned!(ok.span()=> #p::Result<#ok, #error>);
         let signature = quote_spanned!(ok.span()=> pub async fn #ident(&self, #(#args),*) -> #returns);
-        let read = quote_spanned!(ok.span()=> #p::read_answer::<#ok>(#wire, __rpc_answer.await));
+        let read = quote_spanned!(ok.span()=> #p::read_answer::<#ok>(#wire, __rpc_answer.await) #recover);
         quote! {
             #(#cfg_attrs)*
             #(#doc_attrs)*
@@ -113,6 +130,7 @@ fn client(service: &Service) -> TokenStream {
             }
         }
     });
+    let through_trait = client_impl(service, &client);
     quote! {
         #[doc = #doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
@@ -143,6 +161,68 @@ fn client(service: &Service) -> TokenStream {
                 self.transport
             }
 
+            #(#methods)*
+        }
+
+        #through_trait
+    }
+}
+
+/// The client as an implementation of the trait, so that code written against `&impl Trait` takes a remote
+/// service: when every method returns a `Result` (a method returning a plain value has no way to report a failed
+/// call, so a trait with one gets no such `impl`; nor does one with a `Result` behind an alias: spell it
+/// `Result<T, E>`), and only where every error type absorbs the client's own
+/// errors (`E: From<rpc_core::Error>`; a bound that mentions `RpcTransport`, so that it leaves the `impl` out
+/// instead of failing where it does not hold; see `rpc_core::__private::ThroughTrait`). Each method calls the
+/// inherent one, and gives back the service's own error as it is and any other through
+/// `From<rpc_core::Error>`. A `&Context` param is not sent.
+fn client_impl(service: &Service, client: &syn::Ident) -> TokenStream {
+    let p = quote!(::rpc_core::__private);
+    let trait_ident = &service.item.ident;
+    let mut bounds = Vec::new();
+    let mut methods = Vec::new();
+    for m in &service.methods {
+        // Behind an alias, the bound below would name `<Alias as IsResult>`, which fails to compile for an alias
+        // that is no `Result` (a second error beside the one that says so) instead of leaving the `impl` out.
+        let Return::Result { err, written, alias: false, .. } = &m.ret else { return TokenStream::new() };
+        bounds.push(quote!(#written: #p::ThroughTrait<RpcTransport>));
+        let ident = &m.ident;
+        let mut inputs: Vec<TokenStream> = m
+            .params
+            .iter()
+            .map(|a| {
+                let (ident, ty) = (&a.ident, &a.ty);
+                quote!(#ident: #ty)
+            })
+            .collect();
+        if let Some((position, _)) = &m.context {
+            inputs.insert(*position, quote!(_: &::rpc_core::Context));
+        }
+        let args = m.params.iter().map(|a| &a.ident);
+        // The inherent method of a method that answers any fault gives `rpc_core::Error`; of any other, a
+        // `CallError`.
+        let as_call_error = is_fault(err).then(|| quote!(.map_err(::rpc_core::CallError::Rpc)));
+        let cfg = &m.cfg_attrs;
+        methods.push(quote! {
+            #(#cfg)*
+            fn #ident(&self, #(#inputs),*) -> impl #p::Future<Output = #written> + #p::Send {
+                async move {
+                    let __rpc_result = #client::<RpcTransport>::#ident(self, #(#args),*).await #as_call_error;
+                    <#written as #p::ThroughTrait<RpcTransport>>::from_call(__rpc_result)
+                }
+            }
+        });
+    }
+    let supertraits = &service.item.supertraits;
+    let supertraits = (!supertraits.is_empty()).then(|| quote!(#client<RpcTransport>: #supertraits,));
+    quote! {
+        // A deprecated method is still implemented.
+        #[allow(deprecated, clippy::too_many_arguments)]
+        impl<RpcTransport: ::rpc_core::Transport> #trait_ident for #client<RpcTransport>
+        where
+            #supertraits
+            #(#bounds,)*
+        {
             #(#methods)*
         }
     }
@@ -291,12 +371,14 @@ fn arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
         Return::Result { written, .. } => into_result(written),
         Return::Plain(_) => TokenStream::new(),
     };
+    let fault = fault_of(&m.ret);
     let finish = match &m.ret {
         Return::Plain(ty) => quote!(#p::encode_result::<#ty>(#wire, &__rpc_result)),
-        Return::Result { ok, err, .. } => quote! {
+        // Spanned at the type: an alias that is no `Result` is reported there, once.
+        Return::Result { ok, .. } => quote_spanned! {ok.span()=>
             match #into {
                 #p::Result::Ok(__rpc_ok) => #p::encode_result::<#ok>(#wire, &__rpc_ok),
-                #p::Result::Err(__rpc_err) => #p::Result::Err(#p::handler_error::<#err>(__rpc_err)),
+                #p::Result::Err(__rpc_err) => #p::Result::Err(#fault),
             }
         },
     };
@@ -353,12 +435,13 @@ fn typed_arm(trait_ident: &syn::Ident, m: &Method) -> Option<TokenStream> {
         Return::Result { written, .. } => into_result(written),
         Return::Plain(_) => TokenStream::new(),
     };
+    let fault = fault_of(&m.ret);
     let finish = match &m.ret {
         Return::Plain(ty) => quote!(#p::Result::Ok(#p::reply::<#ty>(__rpc_result))),
-        Return::Result { ok, err, .. } => quote! {
+        Return::Result { ok, .. } => quote_spanned! {ok.span()=>
             match #into {
                 #p::Result::Ok(__rpc_ok) => #p::Result::Ok(#p::reply::<#ok>(__rpc_ok)),
-                #p::Result::Err(__rpc_err) => #p::Result::Err(#p::handler_error::<#err>(__rpc_err)),
+                #p::Result::Err(__rpc_err) => #p::Result::Err(#fault),
             }
         },
     };
@@ -378,6 +461,28 @@ fn typed_arm(trait_ident: &syn::Ident, m: &Method) -> Option<TokenStream> {
             }))
         }
     })
+}
+
+/// Whether a method's error type is written `Fault` (`rpc_core::Fault`, as the generated code checks).
+fn is_fault(err: &syn::Type) -> bool {
+    let syn::Type::Path(p) = err else { return false };
+    p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Fault" && s.arguments.is_empty())
+}
+
+/// The fault a handler's `__rpc_err` goes out as: its `Into<Fault>`, with the error as the fault's data when it
+/// is `Serialize` (see `rpc_core::__private::ErrorKind`). Spanned at the error type, so that one without
+/// `Into<Fault>` is reported there.
+fn fault_of(ret: &Return) -> TokenStream {
+    let Return::Result { err, .. } = ret else { return TokenStream::new() };
+    let p = quote!(::rpc_core::__private);
+    quote_spanned! {err.span()=>
+        {
+            // One of the two is the one that applies.
+            #[allow(unused_imports)]
+            use #p::{PlainError as _, SerializeError as _};
+            (&#p::ErrorKind::<#err>::new()).fault(__rpc_err)
+        }
+    }
 }
 
 /// The name of the associated const holding where method `index`'s metadata sits in `METHODS`.

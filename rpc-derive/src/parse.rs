@@ -51,7 +51,8 @@ pub enum Return {
     /// alias (`io::Result<T>`, `MyResult<T>`, or any type with `#[rpc(result)]`), `ok` and `err` are read through
     /// `rpc_core::__private::IsResult`. `shown` is what the method's metadata calls its result; `written` the
     /// return type as written.
-    Result { ok: Box<Type>, err: Box<Type>, shown: Box<Type>, written: Box<Type> },
+    /// `alias` says the type is a `Result` behind an alias (read through `IsResult`).
+    Result { ok: Box<Type>, err: Box<Type>, shown: Box<Type>, written: Box<Type>, alias: bool },
 }
 
 /// What `#[rpc(result)]` or `#[rpc(value)]` says a return type is.
@@ -305,7 +306,8 @@ fn return_kind(ty: &Type, marked: Option<Marked>) -> Return {
     if marked != Some(Marked::Value)
         && let Some((ok, err)) = result_types(ty)
     {
-        return Return::Result { shown: Box::new(ok.clone()), ok: Box::new(ok), err, written: Box::new(ty.clone()) };
+        let (shown, written) = (Box::new(ok.clone()), Box::new(ty.clone()));
+        return Return::Result { shown, ok: Box::new(ok), err, written, alias: false };
     }
     let named_result = match ty {
         Type::Path(p) => {
@@ -330,7 +332,8 @@ fn aliased_result(ty: &Type) -> Return {
         Some([one]) => (*one).clone(),
         _ => ty.clone(),
     };
-    Return::Result { ok: Box::new(ok), err: Box::new(err), shown: Box::new(shown), written: Box::new(ty.clone()) }
+    let (ok, err, shown, written) = (Box::new(ok), Box::new(err), Box::new(shown), Box::new(ty.clone()));
+    Return::Result { ok, err, shown, written, alias: true }
 }
 
 /// `T` and `E` of `Result<T, E>` spelled with both arguments.

@@ -875,6 +875,8 @@ impl<'de> Visitor<'de> for NamedSeed {
 struct ErrorOut<'a> {
     code: i64,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Json<'a>>,
 }
 
 /// Encodes one response.
@@ -938,8 +940,15 @@ fn write_response(out: &mut Vec<u8>, id: &Id, result: Result<&Value, &Fault>) ->
         }
         Err(fault) => {
             out.extend_from_slice(br#""error":"#);
-            serde_json::to_writer(&mut *out, &ErrorOut { code: fault.code, message: &fault.message })
-                .map_err(encode)?;
+            let start = out.len();
+            let data = fault.data.as_deref().map(Json);
+            if serde_json::to_writer(&mut *out, &ErrorOut { code: fault.code, message: &fault.message, data }).is_err()
+            {
+                // Data JSON cannot carry (a NaN, a non-string map key) is left out; the fault itself always goes.
+                out.truncate(start);
+                serde_json::to_writer(&mut *out, &ErrorOut { code: fault.code, message: &fault.message, data: None })
+                    .map_err(encode)?;
+            }
         }
     }
     out.extend_from_slice(br#","id":"#);
@@ -973,8 +982,8 @@ struct ErrorIn<'a> {
 /// Reads one response (not a batch), its values nesting at most `max_depth` levels.
 ///
 /// Reading is lenient where servers differ: `jsonrpc` may be missing, and a JSON-RPC 1.0 style
-/// `"error": null` beside the result is ignored. An error's `data`, when present, is appended to the fault's
-/// message.
+/// `"error": null` beside the result is ignored. An error's `data`, when present and not null, is the fault's
+/// [`data`](Fault::data).
 pub fn decode_response(body: &[u8], max_depth: usize) -> Result<Response, Error> {
     match decode_responses(body, max_depth)? {
         Responses::Single(r) => Ok(r),
@@ -1017,26 +1026,24 @@ fn decode_one_response(raw: &RawValue, max_depth: usize) -> Result<Response, Err
         None => Id::null(),
     };
     let result = match (obj.result, obj.error.filter(|e| e.get() != "null")) {
-        (_, Some(error)) => Err(decode_error(error)?),
+        (_, Some(error)) => Err(decode_error(error, max_depth)?),
         (Some(result), None) => Ok(decode_value(result.get().as_bytes(), max_depth)?),
         (None, None) => return Err(Error::Invalid("a response with neither result nor error".into())),
     };
     Ok(Response { id, result })
 }
 
-fn decode_error(raw: &RawValue) -> Result<Fault, Error> {
+fn decode_error(raw: &RawValue, max_depth: usize) -> Result<Fault, Error> {
     let bad = || Error::Invalid(format!("an error object of {}", short(raw.get())));
     let obj: ErrorIn<'_> = serde_json::from_str(raw.get()).map_err(|_| bad())?;
     let code = serde_json::from_str::<i64>(obj.code.get())
         .or_else(|_| serde_json::from_str::<f64>(obj.code.get()).map(|f| f as i64))
         .map_err(|_| bad())?;
-    let mut message = obj.message.unwrap_or_default();
+    let mut fault = Fault::new(code, obj.message.unwrap_or_default());
     if let Some(data) = obj.data.filter(|d| d.get() != "null") {
-        message.push_str(" (data: ");
-        message.push_str(&short(data.get()));
-        message.push(')');
+        fault = fault.with_data(decode_value(data.get().as_bytes(), max_depth)?);
     }
-    Ok(Fault::new(code, message))
+    Ok(fault)
 }
 
 /// JSON text cut to a readable length for a message.
@@ -1244,7 +1251,8 @@ mod tests {
             64,
         )
         .unwrap();
-        assert_eq!(r.result, Err(Fault::new(-32000, r#"boom (data: {"trace":"x"})"#)));
+        let data = Value::Map([("trace", "x")].into_iter().collect());
+        assert_eq!(r.result, Err(Fault::new(-32000, "boom").with_data(data)));
         assert!(r.id.is_null());
         assert!(matches!(decode_response(br#"{"id":1}"#, 64), Err(Error::Invalid(_))));
         assert!(matches!(decode_response(b"<html>", 64), Err(Error::Json(_))));

@@ -66,7 +66,7 @@
 //!     let url = format!("ws://{}/", listener.local_addr()?);
 //!     tokio::spawn(Server::new(EditorServer::new(Impl)).serve_ws(listener));
 //!     let client = EditorClient::new(Client::connect_ws(&url).await?);
-//!     let _ = client.open("README.md".into()).await; // -32601 from the client: it registered no read_file
+//!     let _ = client.open("README.md").await; // -32601 from the client: it registered no read_file
 //!     Ok(())
 //! }
 //! ```

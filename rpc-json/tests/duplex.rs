@@ -59,7 +59,7 @@ async fn a_typed_client_calls_over_tcp_with_either_framing() {
         let client = InteropClient::new(Client::builder().framing(framing).connect(addr).await.unwrap());
         assert_eq!(client.double(9).await.unwrap(), 18, "{framing:?}");
         assert_eq!(client.echo(Value::Bytes(vec![0, 255])).await.unwrap(), Value::Bytes(vec![0, 255]));
-        let err = client.fail(7, "seven".into()).await.unwrap_err();
+        let err = client.fail(7, "seven").await.unwrap_err();
         assert_eq!(err.as_fault().map(|f| (f.code, f.message.as_str())), Some((7, "seven")), "{framing:?}");
         let raw = client.transport().call("nope", vec![]).await.unwrap_err();
         assert_eq!(raw.as_fault().map(|f| f.code), Some(Fault::METHOD_NOT_FOUND));
@@ -144,13 +144,13 @@ async fn the_server_calls_the_client_back_while_other_calls_go_on() {
     let client = Client::builder().handler(CallbackServer::new(Doubler)).connect(addr).await.unwrap();
     let interop = InteropClient::new(client.clone());
     let (asked, slow, quick) =
-        tokio::join!(interop.ask_client("double".into(), vec![4.into()]), interop.slow_bump(200), interop.double(5),);
+        tokio::join!(interop.ask_client("double", vec![4.into()]), interop.slow_bump(200), interop.double(5),);
     assert_eq!(asked.unwrap(), Value::Int(8));
     assert!(slow.unwrap() >= 1);
     assert_eq!(quick.unwrap(), 10);
     // A client without a handler answers -32601, which comes back as the fault.
     let plain = InteropClient::new(Client::connect(addr).await.unwrap());
-    let err = plain.ask_client("double".into(), vec![4.into()]).await.unwrap_err();
+    let err = plain.ask_client("double", vec![4.into()]).await.unwrap_err();
     assert_eq!(err.as_fault().map(|f| f.code), Some(Fault::METHOD_NOT_FOUND), "{err}");
 
     // And the other way round: a client-side service that the server's handler calls typed.

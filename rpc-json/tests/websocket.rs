@@ -44,7 +44,7 @@ async fn our_client_and_server_pipeline_and_call_both_ways() {
     let client = Client::builder().handler(CallbackServer::new(Doubler)).connect_ws(&url).await.unwrap();
     let interop = InteropClient::new(client.clone());
     assert_eq!(interop.double(9).await.unwrap(), 18);
-    let err = interop.fail(3, "three".into()).await.unwrap_err();
+    let err = interop.fail(3, "three").await.unwrap_err();
     assert_eq!(err.as_fault().map(|f| (f.code, f.message.as_str())), Some((3, "three")));
 
     // slow_bump(300) then double(1) on one connection: double is answered first.
@@ -64,7 +64,7 @@ async fn our_client_and_server_pipeline_and_call_both_ways() {
     assert_eq!(interop.counter().await.unwrap(), 1001);
 
     // The server calls back into our handler while the other calls go on.
-    let (asked, other) = tokio::join!(interop.ask_client("double".into(), vec![4.into()]), interop.double(5));
+    let (asked, other) = tokio::join!(interop.ask_client("double", vec![4.into()]), interop.double(5));
     assert_eq!(asked.unwrap(), Value::Int(8));
     assert_eq!(other.unwrap(), 10);
 }
@@ -173,7 +173,7 @@ async fn the_http_server_upgrades_to_websocket_on_the_same_port() {
     );
     assert_eq!(http.double(2).await.unwrap(), 4);
     assert_eq!(ws.double(3).await.unwrap(), 6);
-    assert_eq!(ws.ask_client("double".into(), vec![5.into()]).await.unwrap(), Value::Int(10));
+    assert_eq!(ws.ask_client("double", vec![5.into()]).await.unwrap(), Value::Int(10));
     http.bump(2).await.unwrap();
     assert_eq!(ws.counter().await.unwrap(), 2, "one service behind both");
     // jsonrpsee's client, too.
@@ -202,7 +202,7 @@ async fn wss_with_a_private_ca_both_ways_and_on_the_http_port() {
         .unwrap();
     let interop = InteropClient::new(client);
     assert_eq!(interop.double(8).await.unwrap(), 16);
-    assert_eq!(interop.ask_client("double".into(), vec![21.into()]).await.unwrap(), Value::Int(42));
+    assert_eq!(interop.ask_client("double", vec![21.into()]).await.unwrap(), Value::Int(42));
     // Without the CA, the certificate is refused.
     let err = Client::connect_ws(&format!("wss://localhost:{port}/")).await.unwrap_err();
     assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");

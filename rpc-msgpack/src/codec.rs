@@ -757,7 +757,8 @@ fn encode_fault_response(id: u32, fault: &Fault, format: ErrorFormat, dst: &mut 
 #[non_exhaustive]
 pub enum ErrorFormat {
     /// `[code, message]` with the fault's code: the standard codes of [`rpc_core::Fault`] for protocol errors,
-    /// the handler's own otherwise. The default; rpc-msgpack's client, Python and Node peers read it back as
+    /// the handler's own otherwise; `[code, message, data]` for a fault with [`data`](Fault::data) (a
+    /// handler's own error type). The default; rpc-msgpack's client, Python and Node peers read it back as
     /// the same fault.
     #[default]
     CodeMessage,
@@ -776,7 +777,11 @@ pub fn fault_to_error(fault: &Fault, format: ErrorFormat) -> Value {
             _ => 0,
         },
     };
-    Value::Array(vec![Value::Int(code), Value::String(fault.message.clone())])
+    let mut error = vec![Value::Int(code), Value::String(fault.message.clone())];
+    if let (ErrorFormat::CodeMessage, Some(data)) = (format, &fault.data) {
+        error.push((**data).clone());
+    }
+    Value::Array(error)
 }
 
 /// Reads a peer's error object (the error slot of a response, which the spec leaves free-form) as a [`Fault`].
@@ -784,7 +789,8 @@ pub fn fault_to_error(fault: &Fault, format: ErrorFormat) -> Value {
 /// | error object | fault |
 /// |---|---|
 /// | `[code, message]`, an integer and a str or bin (ours; Neovim's `[type, message]`, with type 0 for an exception and 1 for a validation error) | that code and message |
-/// | a map with an integer `code` and a `message` (JSON-RPC style) | that code and message |
+/// | `[code, message, data]` (ours, for a fault with data) | that code, message and data |
+/// | a map with an integer `code` and a `message` (JSON-RPC style), and perhaps `data` | that code, message and data |
 /// | a str or bin | [`GENERIC_ERROR_CODE`] and that message |
 /// | anything else (a map without `code`, a longer array, a number, ...) | [`GENERIC_ERROR_CODE`] and the value written out compactly |
 ///
@@ -804,16 +810,16 @@ pub fn error_to_fault(error: Value) -> Fault {
         _ => None,
     };
     match &error {
-        Value::Array(items) if items.len() == 2 => {
+        Value::Array(items) if items.len() == 2 || items.len() == 3 => {
             if let (Some(code), Some(message)) = (items[0].as_i64(), text(&items[1])) {
-                return Fault::new(code, message);
+                return with_data(Fault::new(code, message), items.get(2));
             }
         }
         Value::Map(map) => {
             let code = map.get_str("code").and_then(Value::as_i64);
             let message = map.get_str("message").and_then(text);
             if let (Some(code), Some(message)) = (code, message) {
-                return Fault::new(code, message);
+                return with_data(Fault::new(code, message), map.get_str("data"));
             }
         }
         other => {
@@ -823,6 +829,14 @@ pub fn error_to_fault(error: Value) -> Fault {
         }
     }
     Fault::new(GENERIC_ERROR_CODE, show(&error))
+}
+
+/// `fault` with `data`, unless there is none (or it is nil).
+fn with_data(fault: Fault, data: Option<&Value>) -> Fault {
+    match data {
+        Some(Value::Nil) | None => fault,
+        Some(data) => fault.with_data(data.clone()),
+    }
 }
 
 /// A compact, bounded text form of a value for messages: JSON-like, cut at about 200 characters.

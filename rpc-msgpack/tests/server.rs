@@ -195,15 +195,15 @@ async fn a_server_handler_calls_the_client_back() {
     let mine = Impl::default();
     let client =
         ProbeClient::new(Client::builder().handler(ProbeServer::new(mine.clone())).connect(addr).await.unwrap());
-    assert_eq!(client.call_back("double".into(), vec![21.into()]).await.unwrap(), Value::Int(42));
+    assert_eq!(client.call_back("double", vec![21.into()]).await.unwrap(), Value::Int(42));
     // Calls nest: the server calls the client, whose handler calls the server again.
-    let nested = client.call_back("call_back".into(), vec!["double".into(), vec![Value::from(5)].into()]).await;
+    let nested = client.call_back("call_back", vec!["double".into(), vec![Value::from(5)].into()]).await;
     assert_eq!(nested.unwrap(), Value::Int(10));
     // An error from the client's handler comes back to the server's handler as a fault, and on to us.
-    let err = client.call_back("no_such_method".into(), vec![]).await.unwrap_err();
+    let err = client.call_back("no_such_method", vec![]).await.unwrap_err();
     assert_eq!(err.as_fault().unwrap().code, Fault::METHOD_NOT_FOUND);
     // Notifications go both ways.
-    client.notify_back("record".into(), vec!["from the server".into()]).await.unwrap();
+    client.notify_back("record", vec!["from the server".into()]).await.unwrap();
     common::eventually(|| !mine.0.notes.lock().unwrap().is_empty()).await;
     assert_eq!(*mine.0.notes.lock().unwrap(), [Value::from("from the server")]);
 }
@@ -212,7 +212,7 @@ async fn a_server_handler_calls_the_client_back() {
 async fn a_client_without_a_handler_answers_method_not_found() {
     let (addr, _) = serve_default().await;
     let client = ProbeClient::new(Client::connect(addr).await.unwrap());
-    let err = client.call_back("double".into(), vec![1.into()]).await.unwrap_err();
+    let err = client.call_back("double", vec![1.into()]).await.unwrap_err();
     assert_eq!(err.as_fault().unwrap().code, Fault::METHOD_NOT_FOUND);
 }
 
@@ -475,7 +475,7 @@ async fn a_clients_hanging_handler_answers_the_server_with_an_error() {
         .unwrap();
     let client = ProbeClient::new(client);
     // The server calls the client's `hang`, which times out: the server's handler gets -32603 and passes it on.
-    let err = client.call_back("hang".into(), vec![]).await.unwrap_err();
+    let err = client.call_back("hang", vec![]).await.unwrap_err();
     let fault = err.as_fault().expect("a fault");
     assert_eq!(fault.code, Fault::INTERNAL_ERROR, "{fault:?}");
     assert!(fault.message.contains("did not finish within 200ms"), "{fault:?}");
@@ -544,7 +544,7 @@ async fn unix_sockets_work_both_ways() {
     let client = Client::builder().handler(ProbeServer::new(mine)).connect_unix(&path).await.unwrap();
     let client = ProbeClient::new(client);
     assert_eq!(client.double(8).await.unwrap(), 16);
-    assert_eq!(client.call_back("double".into(), vec![2.into()]).await.unwrap(), Value::Int(4));
+    assert_eq!(client.call_back("double", vec![2.into()]).await.unwrap(), Value::Int(4));
 }
 
 #[tokio::test]
@@ -637,5 +637,5 @@ async fn websocket_carries_it_in_binary_frames() {
     assert_eq!(client.double(8).await.unwrap(), 16);
     let big = Value::Bytes(vec![0xc1; 100_000]);
     assert_eq!(client.echo(big.clone()).await.unwrap(), big);
-    assert_eq!(client.call_back("double".into(), vec![2.into()]).await.unwrap(), Value::Int(4));
+    assert_eq!(client.call_back("double", vec![2.into()]).await.unwrap(), Value::Int(4));
 }

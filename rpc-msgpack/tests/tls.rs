@@ -29,7 +29,7 @@ async fn calls_go_both_ways_over_tls() {
     let big = Value::from("x".repeat(200_000));
     assert_eq!(client.echo(big.clone()).await.unwrap(), big);
     // The server calls the client back over the same TLS connection.
-    assert_eq!(client.call_back("double".into(), vec![21.into()]).await.unwrap(), Value::Int(42));
+    assert_eq!(client.call_back("double", vec![21.into()]).await.unwrap(), Value::Int(42));
     // Handlers know the connection is TLS.
     assert_eq!(client.whoami().await.unwrap(), (None, Some(true)));
     // By IP address too (the certificate names 127.0.0.1).

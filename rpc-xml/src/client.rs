@@ -102,9 +102,9 @@ impl Client {
 fn multicall_answer(answer: Value) -> Result<Result<Value, Fault>, rpc_core::Error> {
     match answer {
         Value::Array(mut one) if one.len() == 1 => Ok(Ok(one.pop().unwrap_or_default())),
-        Value::Map(m) => match (m.get_str("faultCode").and_then(Value::as_i64), m.get_str("faultString")) {
-            (Some(code), Some(Value::String(message))) => Ok(Err(Fault::new(code, message.clone()))),
-            _ => Err(rpc_core::Error::Decode("a system.multicall answer is a struct but not a fault".into())),
+        Value::Map(m) => match crate::codec::fault_from_struct(&m) {
+            Some(fault) => Ok(Err(fault)),
+            None => Err(rpc_core::Error::Decode("a system.multicall answer is a struct but not a fault".into())),
         },
         other => Err(rpc_core::Error::Decode(format!("a system.multicall answer is {}, not [result]", other.kind()))),
     }

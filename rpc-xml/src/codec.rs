@@ -62,11 +62,13 @@ pub fn encode_response(result: Result<&Value, &Fault>) -> Result<Vec<u8>, Error>
             out.push_str("</param>\n</params>\n");
         }
         Err(f) => {
-            let mut s = Map::with_capacity(2);
-            s.push("faultCode", f.code);
-            s.push("faultString", f.message.as_str());
             out.push_str("<fault>\n");
-            write_value(&mut out, &Value::Map(s), 0)?;
+            let start = out.len();
+            if write_value(&mut out, &fault_struct(f, true), 0).is_err() {
+                // Data XML-RPC cannot carry (an integer past i64, ...) is left out; the fault itself always goes.
+                out.truncate(start);
+                write_value(&mut out, &fault_struct(f, false), 0)?;
+            }
             out.push_str("</fault>\n");
         }
     }
@@ -171,9 +173,30 @@ pub fn decode_response(body: &[u8], max_depth: usize) -> Result<Result<Value, Fa
 fn fault_from_value(v: Value) -> Result<Fault, Error> {
     let bad = || Error::Invalid("a <fault> must hold a struct with an int faultCode and a string faultString".into());
     let Value::Map(m) = v else { return Err(bad()) };
-    let code = m.get_str("faultCode").and_then(Value::as_i64).ok_or_else(bad)?;
-    let message = m.get_str("faultString").and_then(Value::as_str).ok_or_else(bad)?;
-    Ok(Fault::new(code, message))
+    fault_from_struct(&m).ok_or_else(bad)
+}
+
+/// The struct a fault goes out as: `faultCode` and `faultString`, and `faultData` for a fault with
+/// [`data`](Fault::data) when `with_data` (peers that do not know the member ignore it).
+pub(crate) fn fault_struct(f: &Fault, with_data: bool) -> Value {
+    let mut m = Map::with_capacity(3);
+    m.push("faultCode", f.code);
+    m.push("faultString", f.message.as_str());
+    if let (true, Some(data)) = (with_data, &f.data) {
+        m.push("faultData", (**data).clone());
+    }
+    Value::Map(m)
+}
+
+/// The fault a struct of `faultCode`, `faultString` and perhaps `faultData` is; `None` if it is not one.
+pub(crate) fn fault_from_struct(m: &Map) -> Option<Fault> {
+    let code = m.get_str("faultCode").and_then(Value::as_i64)?;
+    let message = m.get_str("faultString").and_then(Value::as_str)?;
+    let fault = Fault::new(code, message);
+    Some(match m.get_str("faultData") {
+        None | Some(Value::Nil) => fault,
+        Some(data) => fault.with_data(data.clone()),
+    })
 }
 
 /// Method names per the spec: letters, digits, `_`, `.`, `:` and `/` (checked on the way out only; what

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use rpc_core::{BoxFuture, Context, Dispatch, Fault, Map, MethodInfo, Value, serve_call};
+use rpc_core::{BoxFuture, Context, Dispatch, Fault, MethodInfo, Value, serve_call};
 
 /// The default cap on the number of calls in one `system.multicall`.
 pub const DEFAULT_MAX_MULTICALL: usize = 1000;
@@ -228,10 +228,8 @@ pub(crate) fn xml_type(rust: &str) -> &'static str {
 
 /// A fault as the struct `system.multicall` puts in place of a result.
 fn fault_struct(f: &Fault) -> Value {
-    let mut m = Map::with_capacity(2);
-    m.push("faultCode", f.code);
-    m.push("faultString", f.message.as_str());
-    Value::Map(m)
+    // Without data: data XML-RPC cannot carry would fail the whole multicall's answer.
+    crate::codec::fault_struct(f, false)
 }
 
 /// `{methodName, params}` from a multicall entry.

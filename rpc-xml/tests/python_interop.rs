@@ -376,7 +376,7 @@ async fn our_client_calls_python_server() {
         scores: [("x".to_owned(), vec![0.1, 1e300]), ("y".to_owned(), vec![])].into_iter().collect(),
     };
     assert_eq!(typed.echo(record.clone()).await.expect("typed echo of a struct"), record);
-    match typed.fail("typed boom".into()).await {
+    match typed.fail("typed boom").await {
         Err(Error::Fault(f)) => assert_eq!((f.code, f.message.as_str()), (1, "<class 'ValueError'>:typed boom")),
         other => panic!("a Python exception through the typed client: expected fault 1, got {other:?}"),
     }

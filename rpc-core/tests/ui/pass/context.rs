@@ -27,7 +27,7 @@ fn main() {
     let client = PeerClient::new(MemoryTransport::new(PeerServer::new(Impl)));
     // The client's methods have no context param.
     let _ = client.whoami();
-    let _ = client.greet("hi".into(), None);
+    let _ = client.greet("hi", None);
 
     let methods = PeerServer::<Impl>::METHODS;
     assert!(methods[0].params.is_empty());

@@ -46,6 +46,6 @@ fn main() {
     let client = DefaultsClient::new(MemoryTransport::new(DefaultsServer::new(Impl)));
     let _ = client.answer();
     let _ = client.plus_base(1);
-    let _ = client.describe("x".into());
+    let _ = client.describe("x");
     let _ = DefaultsServer::new(Overrides);
 }

@@ -26,7 +26,7 @@ impl Search for Impl {
 
 fn main() {
     let client = SearchClient::new(MemoryTransport::new(SearchServer::new(Impl)));
-    let _ = client.find("x".into(), None, Some(2));
+    let _ = client.find("x", None, Some(2));
     let _ = client.middle(None, 1);
     let _ = client.only(None);
 

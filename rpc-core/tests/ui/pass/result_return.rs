@@ -1,6 +1,7 @@
-//! `Result<T, E>` returns with `E: Into<Fault>`: the client's method returns `Result<T, rpc_core::Error>`.
+//! `Result<T, E>` returns with `E: Into<Fault>`: the client's method returns `Result<T, rpc_core::CallError<E>>`,
+//! or `Result<T, rpc_core::Error>` where `E` is `Fault`.
 
-use rpc_core::{Error, Fault, MemoryTransport, service};
+use rpc_core::{CallError, Error, Fault, MemoryTransport, service};
 
 #[derive(Debug)]
 struct Denied;
@@ -38,9 +39,9 @@ impl Guarded for Impl {
 
 fn main() {
     let client = GuardedClient::new(MemoryTransport::new(GuardedServer::new(Impl)));
-    let _: &dyn std::future::Future<Output = Result<String, Error>> = &client.check("ada".into());
+    let _: &dyn std::future::Future<Output = Result<String, CallError<Denied>>> = &client.check("ada");
     let _: &dyn std::future::Future<Output = Result<(), Error>> = &client.fault();
-    let _: &dyn std::future::Future<Output = Result<u8, Error>> = &client.qualified();
+    let _: &dyn std::future::Future<Output = Result<u8, CallError<Denied>>> = &client.qualified();
     // The metadata shows the type a successful call returns.
     assert_eq!(GuardedServer::<Impl>::METHODS[0].returns, "String");
 }
