@@ -249,3 +249,58 @@ async fn typed_errors_and_the_trait_over_msgpack_rpc() {
     dead.shutdown().await;
     check_bank(rpc_msgpack::Client::connect(addr.as_str()).await.unwrap(), dead).await;
 }
+
+/// Whether a connection reaches `listener` within a moment.
+async fn connects(listener: &TcpListener) -> bool {
+    tokio::time::timeout(std::time::Duration::from_millis(100), listener.accept()).await.is_ok()
+}
+
+/// One way to make a client on every transport: `build` is lazy (nothing opened until the first call),
+/// `connect` eager (an unreachable server is an error at once), and every error is an `rpc_core::Error` by `?`.
+#[tokio::test]
+async fn every_client_is_built_lazily_or_connected_eagerly() -> Result<(), Error> {
+    let dead = dead_addr().await;
+    let dead_url = format!("http://{dead}/");
+    assert!(rpc_xml::Client::connect(&dead_url).await.is_err());
+    assert!(rpc_json::Client::connect(&dead_url).await.is_err());
+    assert!(rpc_msgpack::Client::connect(dead.as_str()).await.is_err());
+    assert!(rpc_json::duplex::Client::connect(dead.as_str()).await.is_err());
+    // Lazy: made without a server; the first call is what fails, as a transport error.
+    let math = |t| MathClient::with_prefix(t, "math");
+    let xml = rpc_xml::Client::builder().build(&dead_url)?;
+    let json = rpc_json::Client::builder().build(&dead_url)?;
+    let msgpack = rpc_msgpack::Client::builder().build(&dead)?;
+    let duplex = rpc_json::duplex::Client::builder().build(&dead)?;
+    for err in [
+        MathClient::with_prefix(xml, "math").double(1).await.unwrap_err(),
+        MathClient::with_prefix(json, "math").double(1).await.unwrap_err(),
+        math(msgpack).double(1).await.unwrap_err(),
+        MathClient::with_prefix(duplex, "math").double(1).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    }
+    // A malformed address is an error at once.
+    assert!(rpc_msgpack::Client::builder().build("no-port").is_err());
+    assert!(rpc_xml::Client::builder().build("ftp://x/").is_err());
+
+    // Lazy against a live server: no connection until the first call, then calls work.
+    let (listener, addr) = listener().await;
+    let url = format!("http://{addr}/");
+    let clients = (
+        rpc_xml::Client::builder().build(&url)?,
+        rpc_json::Client::new(&url)?,
+        rpc_msgpack::Client::new(&addr)?,
+        rpc_json::duplex::Client::builder().build(&addr)?,
+    );
+    assert!(!connects(&listener).await, "a lazy client connected before its first call");
+    // Eager: the connection is there before any call.
+    let eager_xml = rpc_xml::Client::builder().connect(&url).await?;
+    assert!(connects(&listener).await, "connect() did not connect");
+    let eager_msgpack = rpc_msgpack::Client::connect(addr.as_str()).await?;
+    assert!(connects(&listener).await, "connect() did not connect");
+    drop((eager_xml, eager_msgpack));
+    // Now serve the same listener over MessagePack-RPC and call through the lazy MessagePack-RPC client.
+    tokio::spawn(rpc_msgpack::Server::new(router()).serve(listener));
+    assert_eq!(math(clients.2).double(4).await?, 8);
+    Ok(())
+}

@@ -35,6 +35,11 @@ pub const DEFAULT_CLIENT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 /// [`ClientBuilder::reconnect`]: then the next call opens a new connection first (say, once a restarted server
 /// is back), and fails with the connection error if it cannot.
 ///
+/// Made as every client of this framework is: [`Client::new`] or [`ClientBuilder::build`] (and `build_tls`,
+/// `build_unix`, `build_ws`) are lazy, opening the connection at the first call (an unreachable server is that
+/// call's error); [`Client::connect`] or [`ClientBuilder::connect`] (and `connect_tls`, `connect_unix`,
+/// `connect_ws`) are eager, opening it now.
+///
 /// Use it through a generated client (`ServicesClient::new(client)`), or call [`Client::call`] with
 /// [`Value`]s. The server may call back: register a [`Dispatch`] with [`ClientBuilder::handler`].
 pub struct Client<P> {
@@ -49,10 +54,13 @@ impl<P> Clone for Client<P> {
 
 /// What the clones of a [`Client`] share; the connection closes when the last of them is dropped.
 struct Inner<P> {
-    /// The connection calls go to.
+    /// The connection calls go to (for a lazy client before its first call, a closed stand-in).
     current: Mutex<Peer>,
-    /// How to open a new connection once `current` has closed, with [`ClientBuilder::reconnect`].
+    /// How to open a connection: the first one of a lazy client, and a new one once `current` has closed, with
+    /// [`ClientBuilder::reconnect`].
     reconnect: Option<Reconnect<P>>,
+    /// Whether a connection has been opened (after which only [`ClientBuilder::reconnect`] opens another).
+    opened: std::sync::atomic::AtomicBool,
     /// Held while reconnecting, so that one caller reconnects and the others wait for its connection.
     reconnecting: tokio::sync::Mutex<()>,
 }
@@ -63,27 +71,44 @@ impl<P> Drop for Inner<P> {
     }
 }
 
-/// Where a client connects, kept for reconnecting.
+/// Where a client connects, kept for connecting later (lazy clients) and reconnecting.
 #[derive(Clone, Debug)]
 enum Address {
-    /// TCP, to the addresses the name first resolved to.
-    Tcp(Vec<SocketAddr>),
+    /// TCP.
+    Tcp(Host),
     /// TLS over TCP, checking the certificate against the server name.
-    Tls(Vec<SocketAddr>, ServerName<'static>),
+    Tls(Host, ServerName<'static>),
     /// A Unix domain socket.
     #[cfg(unix)]
     Unix(std::path::PathBuf),
     /// WebSocket at `url`, over TCP or (with a server name) TLS.
-    Ws { addrs: Vec<SocketAddr>, tls: Option<ServerName<'static>>, url: String },
+    Ws { addrs: Host, tls: Option<ServerName<'static>>, url: String },
 }
 
-/// The settings and address a client reconnects with.
+/// Where a TCP connection goes.
+#[derive(Clone, Debug)]
+enum Host {
+    /// The addresses an eager client's name first resolved to.
+    Resolved(Vec<SocketAddr>),
+    /// A lazy client's `HOST:PORT`, resolved each time a connection is opened.
+    Name(String),
+}
+
+/// The settings and address a client connects and reconnects with.
 struct Reconnect<P> {
     builder: ClientBuilder<P>,
     address: Address,
+    /// Whether to open a new connection once one has closed ([`ClientBuilder::reconnect`]).
+    again: bool,
 }
 
 impl<P: Protocol + Clone + Default> Client<P> {
+    /// A client of `addr` (`HOST:PORT`) over TCP with the default settings, connecting at the first call (see
+    /// [`ClientBuilder::build`]).
+    pub fn new(addr: &str) -> Result<Client<P>, Error> {
+        Client::builder().build(addr)
+    }
+
     /// Connects over TCP with the default settings (and no handler: calls from the server answer -32601).
     pub async fn connect(addr: impl ToSocketAddrs) -> Result<Client<P>, Error> {
         Client::builder().connect(addr).await
@@ -149,34 +174,55 @@ impl<P: Protocol + Clone + Default> Client<P> {
         self.peer().shutdown().await;
     }
 
-    /// A client over the connection `peer` handles, reconnecting as `reconnect` says if given.
-    fn over(peer: Peer, reconnect: Option<Reconnect<P>>) -> Client<P> {
-        let inner = Inner { current: Mutex::new(peer), reconnect, reconnecting: tokio::sync::Mutex::new(()) };
+    /// A client over the connection `peer` handles (`opened`), or over a closed stand-in that connects at the
+    /// first call; connecting and reconnecting as `reconnect` says if given.
+    fn over(peer: Peer, opened: bool, reconnect: Option<Reconnect<P>>) -> Client<P> {
+        let inner = Inner {
+            current: Mutex::new(peer),
+            reconnect,
+            opened: std::sync::atomic::AtomicBool::new(opened),
+            reconnecting: tokio::sync::Mutex::new(()),
+        };
         Client { inner: Arc::new(inner) }
     }
 
-    /// The current connection, or a new one when it has closed and this client reconnects.
+    /// Whether a closed connection is to be replaced: the stand-in of a lazy client, or any with reconnect.
+    fn reopens(&self, reconnect: &Reconnect<P>) -> bool {
+        reconnect.again || !self.inner.opened.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The current connection, or a new one: the first of a lazy client, or when it has closed and this client
+    /// reconnects.
     async fn connection(&self) -> Result<Peer, rpc_core::Error> {
         let peer = self.peer();
         let Some(reconnect) = &self.inner.reconnect else {
             return Ok(peer);
         };
-        if !peer.is_closed() {
+        if !peer.is_closed() || !self.reopens(reconnect) {
             return Ok(peer);
         }
         let _one_at_a_time = self.inner.reconnecting.lock().await;
         let peer = self.peer();
-        if !peer.is_closed() {
-            // Another call reconnected while this one waited.
+        if !peer.is_closed() || !self.reopens(reconnect) {
+            // Another call connected while this one waited.
             return Ok(peer);
         }
+        let first = !self.inner.opened.load(std::sync::atomic::Ordering::Acquire);
         let open = reconnect.builder.open(&reconnect.address);
         let fresh = match reconnect.builder.config.call_timeout {
             Some(limit) => tokio::time::timeout(limit, open).await.map_err(|_| rpc_core::Error::Timeout(limit))??,
             None => open.await?,
         };
-        tracing::info!(address = ?reconnect.address, protocol = reconnect.builder.protocol.name(), "client reconnected");
+        match first {
+            true => {
+                tracing::debug!(address = ?reconnect.address, protocol = reconnect.builder.protocol.name(), "client connected")
+            }
+            false => {
+                tracing::info!(address = ?reconnect.address, protocol = reconnect.builder.protocol.name(), "client reconnected")
+            }
+        }
         *self.inner.current.lock().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
+        self.inner.opened.store(true, std::sync::atomic::Ordering::Release);
         Ok(fresh)
     }
 }
@@ -368,7 +414,43 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
     /// Connects over TCP (with `TCP_NODELAY`); handlers get the server's [`RemoteAddr`].
     pub async fn connect(self, addr: impl ToSocketAddrs) -> Result<Client<P>, Error> {
         let addrs = tokio::net::lookup_host(addr).await?.collect();
-        self.finish(Address::Tcp(addrs)).await
+        self.finish(Address::Tcp(Host::Resolved(addrs))).await
+    }
+
+    /// A client of `addr` (`HOST:PORT`) over TCP, as [`connect`](Self::connect) makes one but lazy: the
+    /// connection is opened at the first call (the name resolved then), and a failure to open it is that
+    /// call's error (the next call tries again). A malformed address is an error now.
+    pub fn build(self, addr: &str) -> Result<Client<P>, Error> {
+        host_port(addr)?;
+        Ok(self.lazy(Address::Tcp(Host::Name(addr.to_owned()))))
+    }
+
+    /// [`connect_tls`](Self::connect_tls), lazy as [`build`](Self::build) is.
+    pub fn build_tls(self, addr: &str) -> Result<Client<P>, Error> {
+        let name = tls::server_name(addr)?;
+        host_port(addr)?;
+        Ok(self.lazy(Address::Tls(Host::Name(addr.to_owned()), name)))
+    }
+
+    /// [`connect_unix`](Self::connect_unix), lazy as [`build`](Self::build) is.
+    #[cfg(unix)]
+    pub fn build_unix(self, path: impl AsRef<std::path::Path>) -> Client<P> {
+        self.lazy(Address::Unix(path.as_ref().to_owned()))
+    }
+
+    /// [`connect_ws`](Self::connect_ws), lazy as [`build`](Self::build) is. A URL that is not `ws://` or
+    /// `wss://` is an error now.
+    pub fn build_ws(self, url: &str) -> Result<Client<P>, Error> {
+        let (secure, host, port) = ws_target(url)?;
+        let tls = match secure {
+            true => Some(tls::server_name(&format!("{host}:{port}"))?),
+            false => None,
+        };
+        let host = match host.contains(':') {
+            true => format!("[{host}]:{port}"),
+            false => format!("{host}:{port}"),
+        };
+        Ok(self.lazy(Address::Ws { addrs: Host::Name(host), tls, url: url.to_owned() }))
     }
 
     /// Connects over TCP and TLS to `addr`, `HOST:PORT` (`[::1]:PORT` for IPv6), checking that the server's
@@ -379,7 +461,7 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
     pub async fn connect_tls(self, addr: &str) -> Result<Client<P>, Error> {
         let name = tls::server_name(addr)?;
         let addrs = tokio::net::lookup_host(addr).await?.collect();
-        self.finish(Address::Tls(addrs, name)).await
+        self.finish(Address::Tls(Host::Resolved(addrs), name)).await
     }
 
     /// Connects to a Unix domain socket.
@@ -399,7 +481,7 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
             true => Some(tls::server_name(&format!("{host}:{port}"))?),
             false => None,
         };
-        self.finish(Address::Ws { addrs, tls, url: url.to_owned() }).await
+        self.finish(Address::Ws { addrs: Host::Resolved(addrs), tls, url: url.to_owned() }).await
     }
 
     /// Runs `command` as a child process and talks to it over its stdin and stdout, the way an editor runs a
@@ -427,7 +509,7 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
             let _ = child.start_kill();
             let _ = child.wait().await;
         });
-        Ok(Client::over(peer, None))
+        Ok(Client::over(peer, true, None))
     }
 
     /// A client over any byte stream: a child process's stdout and stdin (`nvim --embed`), this process's own
@@ -439,14 +521,24 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let peer = self.start(reader, writer, Context::new());
-        Client::over(peer, None)
+        Client::over(peer, true, None)
     }
 
     /// Opens the first connection to `address`, and keeps what reconnecting needs if it is asked for.
     async fn finish(self, address: Address) -> Result<Client<P>, Error> {
         let peer = self.open(&address).await?;
-        let reconnect = self.reconnect.then(|| Reconnect { builder: self, address });
-        Ok(Client::over(peer, reconnect))
+        let reconnect = self.reconnect.then(|| Reconnect { again: true, builder: self, address });
+        Ok(Client::over(peer, true, reconnect))
+    }
+
+    /// A client that opens its first connection to `address` at its first call.
+    fn lazy(self, address: Address) -> Client<P> {
+        // A closed stand-in until then: it encodes params as a connection does, and is never written to.
+        let session = Session::new(self.protocol.clone(), self.config.clone(), self.handler.clone(), Context::new());
+        let stand_in = session.peer();
+        stand_in.close_because("not connected yet");
+        let again = self.reconnect;
+        Client::over(stand_in, false, Some(Reconnect { again, builder: self, address }))
     }
 
     /// Opens a connection to `address` and starts its session.
@@ -573,6 +665,17 @@ impl<P: Protocol> ClientBuilder<P> {
     }
 }
 
+/// Checks that `addr` is `HOST:PORT` (`[::1]:PORT` for IPv6), with a port from 0 to 65535.
+fn host_port(addr: &str) -> Result<(), Error> {
+    let bad = |why: &str| Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr:?}: {why}")));
+    let (host, port) = addr.rsplit_once(':').ok_or_else(|| bad("not HOST:PORT"))?;
+    port.parse::<u16>().map_err(|_| bad("the port is not a number from 0 to 65535"))?;
+    match host.is_empty() {
+        true => Err(bad("no host")),
+        false => Ok(()),
+    }
+}
+
 /// Whether `url` is `wss://`, and its host and port (80 or 443 when not given).
 fn ws_target(url: &str) -> Result<(bool, String, u16), Error> {
     let bad = |why: &str| Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{url:?}: {why}")));
@@ -599,8 +702,11 @@ fn ws_target(url: &str) -> Result<(bool, String, u16), Error> {
 }
 
 /// A TCP connection to the first of `addrs` that answers, with `TCP_NODELAY`.
-async fn tcp(addrs: &[SocketAddr]) -> Result<TcpStream, Error> {
-    let stream = TcpStream::connect(addrs).await?;
+async fn tcp(host: &Host) -> Result<TcpStream, Error> {
+    let stream = match host {
+        Host::Resolved(addrs) => TcpStream::connect(addrs.as_slice()).await?,
+        Host::Name(name) => TcpStream::connect(name.as_str()).await?,
+    };
     stream.set_nodelay(true)?;
     Ok(stream)
 }

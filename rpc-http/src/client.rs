@@ -28,6 +28,8 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 64 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Client {
     http: HyperClient<Connector, Full<Bytes>>,
+    /// The pool's connector, for [`Client::reach`].
+    connector: Connector,
     uri: Uri,
     content_type: HeaderValue,
     user_agent: HeaderValue,
@@ -41,6 +43,15 @@ impl Client {
     /// The endpoint (without credentials).
     pub fn uri(&self) -> &Uri {
         &self.uri
+    }
+
+    /// Opens a connection to the endpoint (TCP, TLS, or the Unix socket) within the timeout, and lets it go:
+    /// what an eager `connect` does, so that a server that cannot be reached is an error before the first call.
+    /// (hyper's pool opens its own connections per request, and takes none from outside.)
+    pub async fn reach(&self) -> Result<(), Error> {
+        let connect = tower_service::Service::call(&mut self.connector.clone(), self.uri.clone());
+        let opened = self.timed(async { connect.await.map_err(|e| Error::Http(format!("{}: {}", self.uri, e))) });
+        opened.await.map(drop)
     }
 
     /// Posts `body` and returns the answer's body (inflated if gzipped). A status other than 200 is an
@@ -246,9 +257,10 @@ impl ClientBuilder {
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(self.pool_idle_timeout)
             .pool_timer(TokioTimer::new())
-            .build(connector);
+            .build(connector.clone());
         Ok(Client {
             http,
+            connector,
             uri,
             content_type: HeaderValue::from_static(content_type),
             user_agent: HeaderValue::from_static(user_agent),

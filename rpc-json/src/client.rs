@@ -45,7 +45,14 @@ impl Client {
         Client::builder().build(url)
     }
 
-    /// A builder to change the settings.
+    /// A client for `url` with the default settings, connected now: an endpoint that cannot be reached is an
+    /// error here rather than at the first call (see [`ClientBuilder::connect`]).
+    pub async fn connect(url: &str) -> Result<Client, Error> {
+        Client::builder().connect(url).await
+    }
+
+    /// A builder to change the settings; it ends in [`build`](ClientBuilder::build) (lazy) or
+    /// [`connect`](ClientBuilder::connect) (eager), as every client's builder does.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
     }
@@ -295,10 +302,21 @@ impl ClientBuilder {
     }
 
     /// A client for `url`: `http://` or `https://` (the CLI's `jsonrpc+http://` and `jsonrpc+https://` are
-    /// taken too); `user:password@` becomes Basic authentication.
+    /// taken too); `user:password@` becomes Basic authentication. Lazy: nothing is opened until the first call
+    /// (a bad URL is an error now, an unreachable server at that call).
     pub fn build(self, url: &str) -> Result<Client, Error> {
         let url = url.strip_prefix("jsonrpc+").unwrap_or(url);
         let http = self.http.build(url, CONTENT_TYPE, concat!("rpc-json/", env!("CARGO_PKG_VERSION")))?;
         Ok(Client { http, max_depth: self.max_depth, next_id: Arc::new(AtomicU64::new(1)) })
+    }
+
+    /// A client for `url`, as [`build`](Self::build) makes it, connected now: one connection is opened (TCP,
+    /// TLS, or the [`unix_socket`](Self::unix_socket)) within the [`timeout`](Self::timeout), so that an
+    /// unreachable server is an error here. Calls still take connections from the keep-alive pool, which opens
+    /// its own as they are needed.
+    pub async fn connect(self, url: &str) -> Result<Client, Error> {
+        let client = self.build(url)?;
+        client.http.reach().await?;
+        Ok(client)
     }
 }

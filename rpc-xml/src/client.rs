@@ -36,7 +36,14 @@ impl Client {
         Client::builder().build(url)
     }
 
-    /// A builder to change the settings.
+    /// A client for `url` with the default settings, connected now: an endpoint that cannot be reached is an
+    /// error here rather than at the first call (see [`ClientBuilder::connect`]).
+    pub async fn connect(url: &str) -> Result<Client, Error> {
+        Client::builder().connect(url).await
+    }
+
+    /// A builder to change the settings; it ends in [`build`](ClientBuilder::build) (lazy) or
+    /// [`connect`](ClientBuilder::connect) (eager), as every client's builder does.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
     }
@@ -138,9 +145,20 @@ impl ClientBuilder {
         self
     }
 
-    /// A client for `url` (`http://` or `https://`); `user:password@` becomes Basic authentication.
+    /// A client for `url` (`http://` or `https://`); `user:password@` becomes Basic authentication. Lazy:
+    /// nothing is opened until the first call (a bad URL is an error now, an unreachable server at that call).
     pub fn build(self, url: &str) -> Result<Client, Error> {
         let http = self.http.build(url, "text/xml", concat!("rpc-xml/", env!("CARGO_PKG_VERSION")))?;
         Ok(Client { http, max_depth: self.max_depth })
+    }
+
+    /// A client for `url`, as [`build`](Self::build) makes it, connected now: one connection is opened (TCP,
+    /// TLS, or the [`unix_socket`](Self::unix_socket)) within the [`timeout`](Self::timeout), so that an
+    /// unreachable server is an error here. Calls still take connections from the keep-alive pool, which opens
+    /// its own as they are needed.
+    pub async fn connect(self, url: &str) -> Result<Client, Error> {
+        let client = self.build(url)?;
+        client.http.reach().await?;
+        Ok(client)
     }
 }

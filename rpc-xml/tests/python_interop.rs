@@ -21,8 +21,9 @@ const PY_SERVER: &str = include_str!("python/echo_server.py");
 // -------------------------------------------------------------------------------------------------------------
 // Python's client, our server
 
-/// A handler error with its own fault code.
-#[derive(Debug)]
+/// A handler error with its own fault code. `Serialize`, so its fault carries it as a `faultData` member too,
+/// which Python's `xmlrpc.client.Fault` takes as an extra keyword and ignores: the fault reads as ever.
+#[derive(Debug, Serialize)]
 pub struct NotFound(String);
 
 impl From<NotFound> for Fault {
