@@ -145,9 +145,18 @@ fn check_clashes(methods: &[Method]) -> Result<()> {
 }
 
 fn method(f: &mut TraitItemFn) -> Result<Method> {
+    if f.sig.asyncness.is_none() {
+        desugared(f)?;
+    }
     let sig = &f.sig;
-    if sig.asyncness.is_none() {
-        return Err(Error::new(sig.fn_token.span(), "#[service] methods must be `async fn`"));
+    if !sig.generics.params.is_empty()
+        && sig.generics.params.iter().all(|p| matches!(p, syn::GenericParam::Lifetime(_)))
+    {
+        return Err(Error::new_spanned(
+            &sig.generics,
+            "#[service] methods cannot take lifetime params: params are owned values decoded from the wire (only \
+             `&Context` is borrowed, and its lifetime is left out)",
+        ));
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
         return Err(Error::new_spanned(
@@ -180,17 +189,40 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
         _ => return Err(Error::new(sig.ident.span(), "#[service] methods take `&self` as their first param")),
     }
 
-    let mut params = Vec::new();
-    let mut context = None;
+    let mut params: Vec<Param> = Vec::new();
+    let mut context: Option<(usize, Ident)> = None;
     for (index, arg) in inputs.enumerate() {
         let FnArg::Typed(pt) = arg else {
             return Err(Error::new_spanned(arg, "unexpected receiver"));
         };
         let ident = match &*pt.pat {
             Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
-            other => return Err(Error::new_spanned(other, "#[service] params must be plain names")),
+            Pat::Wild(w) => {
+                return Err(Error::new_spanned(
+                    w,
+                    "a #[service] param needs a name: it is the param's name on the wire (introspection, named \
+                     params); write `_name: Type` for a param the method does not use",
+                ));
+            }
+            other => {
+                return Err(Error::new_spanned(
+                    other,
+                    "a #[service] param is one name and its type (`point: (i64, i64)`); destructure it inside the \
+                     method",
+                ));
+            }
         };
+        let taken = params.iter().map(|p| &p.ident).chain(context.as_ref().map(|(_, cx)| cx));
+        if let Some(first) = taken.into_iter().find(|other| **other == ident) {
+            return Err(Error::new(ident.span(), format!("the param name `{first}` is used twice")));
+        }
         match &*pt.ty {
+            ty if is_context(ty) => {
+                return Err(Error::new_spanned(
+                    ty,
+                    "take the context by reference, `&Context`: it is given by the transport, not sent on the wire",
+                ));
+            }
             Type::ImplTrait(t) => {
                 return Err(Error::new_spanned(t, "#[service] params cannot be `impl Trait`: name a concrete type"));
             }
@@ -281,6 +313,36 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
         context,
         ret,
     })
+}
+
+/// Accepts a method written as what `async fn` becomes, `fn name(..) -> impl Future<Output = T> (+ Send)`, by
+/// turning it into `async fn name(..) -> T` (a default body, which makes the future, is awaited inside);
+/// any other method without `async` is refused, saying what to write.
+fn desugared(f: &mut TraitItemFn) -> Result<()> {
+    let not_async = || {
+        Error::new(
+            f.sig.fn_token.span(),
+            "#[service] methods must be `async fn` (or `fn .. -> impl Future<Output = T> + Send`)",
+        )
+    };
+    let ReturnType::Type(_, ty) = &f.sig.output else { return Err(not_async()) };
+    let Type::ImplTrait(bounds) = &**ty else { return Err(not_async()) };
+    let output = bounds.bounds.iter().find_map(|bound| {
+        let syn::TypeParamBound::Trait(t) = bound else { return None };
+        let last = t.path.segments.last().filter(|s| s.ident == "Future")?;
+        let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+        args.args.iter().find_map(|a| match a {
+            GenericArgument::AssocType(binding) if binding.ident == "Output" => Some(binding.ty.clone()),
+            _ => None,
+        })
+    });
+    let Some(output) = output else { return Err(not_async()) };
+    f.sig.asyncness = Some(Default::default());
+    f.sig.output = syn::parse_quote!(-> #output);
+    if let Some(block) = &f.default {
+        f.default = Some(syn::parse_quote!({ (#block).await }));
+    }
+    Ok(())
 }
 
 /// `&Context`: the bare name (as imported) or a path ending in `rpc_core::Context`. Other `Context` types
