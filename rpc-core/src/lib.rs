@@ -41,7 +41,8 @@
 //! A trait whose methods are all `async fn name(&self, params...) -> R`, where every param is an owned type
 //! that is `serde::Deserialize + Serialize` (optional trailing `Option<T>` params may be left out by callers),
 //! one param may be `&Context` (given by the transport, not sent on the wire), and `R` is any
-//! `Serialize + Deserialize` type or `Result<T, E>` with `E: Into<Fault>`. The trait's methods become
+//! `Serialize + Deserialize` type or `Result<T, E>` with `E: Into<Fault>` (with `E: Serialize` too, the error
+//! itself travels as the fault's data). The trait's methods become
 //! `fn ... -> impl Future<Output = R> + Send`, so implementations write plain `async fn`s whose futures must be
 //! `Send`. `#[rpc(name = "wire.name")]` on a method sets its name on the wire; `#[service(namespace = "ns")]`
 //! prefixes every name of the trait with `ns.`, for the client and the server alike. Doc comments become the
@@ -56,8 +57,12 @@
 //! For a trait `Foo`, the macro generates:
 //! - `FooClient<T>`: `new(transport)`, `with_prefix(transport, "math")` (for a service mounted with
 //!   [`Router::mount_prefixed`]: names are sent as `math.name`), `transport()`, `into_transport()`, and one
-//!   `async fn` per method that
-//!   returns `Result<R, rpc_core::Error>` (a fault from the server is [`Error::Fault`]);
+//!   `async fn` per method, whose params take [`Arg`]s (the type, a reference to it, `&str` for `String`,
+//!   `&[T]` for `Vec<T>`) and which returns `Result<R, rpc_core::Error>` for a method returning `R` or
+//!   `Result<R, Fault>` (a fault from the server is [`Error::Fault`]) and `Result<T, CallError<E>>` for one
+//!   returning `Result<T, E>` (the service's own `E` read back from the fault's [`data`](Fault::data), see
+//!   [`CallError`]). When every method returns `Result<T, E>` with `E: From<Error>`, `FooClient<T>` implements
+//!   `Foo` too, so code written against `&impl Foo` takes a remote service;
 //! - `FooServer<S>`: `new(impl)`, `from_arc(Arc<impl>)`, and [`Dispatch`]; unknown names answer -32601, a
 //!   wrong number of params or a param of the wrong type -32602 with a message naming the method, the param and
 //!   the expected type.
