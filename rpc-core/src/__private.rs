@@ -397,6 +397,49 @@ pub fn typed_args<T: Args>(params: &mut dyn erased_serde::Deserializer<'_>, requ
     serde::Deserializer::deserialize_seq(params, ArgsVisitor::<T> { required, args: std::marker::PhantomData }).ok()
 }
 
+/// The typed read of a method's params `T` (a tuple), chosen at the generated call site by autoref
+/// specialisation: [`TypedRead`] where `T: Args`, else [`NoTypedRead`], which leaves the call to the value path.
+/// So a param type that cannot be read is reported once, by the value path, at the param.
+#[derive(Debug)]
+pub struct ArgsOf<T>(std::marker::PhantomData<T>);
+
+impl<T> ArgsOf<T> {
+    /// The reader of `T`.
+    pub fn new() -> Self {
+        ArgsOf(std::marker::PhantomData)
+    }
+}
+
+impl<T> Default for ArgsOf<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The typed read, for params that deserialize.
+pub trait TypedRead<T> {
+    /// See [`typed_args`].
+    fn read(&self, params: &mut dyn erased_serde::Deserializer<'_>, required: usize) -> Option<T>;
+}
+
+impl<T: Args> TypedRead<T> for ArgsOf<T> {
+    fn read(&self, params: &mut dyn erased_serde::Deserializer<'_>, required: usize) -> Option<T> {
+        typed_args(params, required)
+    }
+}
+
+/// No typed read: the params do not all deserialize (the value path fails to compile, saying which).
+pub trait NoTypedRead<T> {
+    /// Always `None`.
+    fn read(&self, params: &mut dyn erased_serde::Deserializer<'_>, required: usize) -> Option<T>;
+}
+
+impl<T> NoTypedRead<T> for &ArgsOf<T> {
+    fn read(&self, _: &mut dyn erased_serde::Deserializer<'_>, _: usize) -> Option<T> {
+        None
+    }
+}
+
 /// A tuple of params, read from the params array.
 pub trait Args: Sized {
     /// Reads the tuple from the params array.

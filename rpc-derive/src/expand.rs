@@ -446,9 +446,15 @@ fn typed_arm(trait_ident: &syn::Ident, m: &Method) -> Option<TokenStream> {
             }
         },
     };
-    // A param type that cannot be read is reported at the param itself (by the value path's arm); here, at the
-    // method's name.
-    let read = quote_spanned!(ident.span()=> #p::typed_args::<(#(#tys,)*)>(__rpc_params, #required));
+    // A param type that cannot be read is reported at the param itself, by the value path's arm; this one then
+    // leaves every call to it (see `ArgsOf`).
+    let read = quote! {
+        {
+            #[allow(unused_imports)]
+            use #p::{NoTypedRead as _, TypedRead as _};
+            (&#p::ArgsOf::<(#(#tys,)*)>::new()).read(__rpc_params, #required)
+        }
+    };
     let cfg = &m.cfg_attrs;
     Some(quote! {
         #(#cfg)*
