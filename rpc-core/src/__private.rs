@@ -78,9 +78,9 @@ pub fn prefixed(prefix: &Option<Arc<str>>, wire: &'static str) -> std::borrow::C
 }
 
 // Errors (see `crate::CallError`). Each choice below is made at the generated call site, where `E` is the
-// method's concrete error type, by autoref specialisation: `(&Wrap::<E>::new()).f(..)` resolves to the inherent
-// method for `Fault`, else to the trait implemented for `Wrap<E>` when `E` has the bound, else to the one for
-// `&Wrap<E>`.
+// method's concrete error type, by autoref specialisation: `(&Kind::<E>::new()).f(..)` resolves to the inherent
+// method for `Fault`, else to the trait implemented for `Kind<E>` when `E` has the bound, else to the one for
+// `&Kind<E>`.
 
 /// Checks that an error type written `Fault` is `rpc_core::Fault` (a client of a method that answers any fault
 /// returns `rpc_core::Error`).
@@ -96,24 +96,25 @@ pub trait IsFault {}
 
 impl IsFault for Fault {}
 
-/// A method's error type `E`, for the choices below.
+/// A type `T` the generated code chooses an implementation for by autoref specialisation: a method's error type
+/// (below) or its params' tuple (the typed read).
 #[derive(Debug)]
-pub struct ErrorKind<E>(std::marker::PhantomData<E>);
+pub struct Kind<T>(std::marker::PhantomData<T>);
 
-impl<E> ErrorKind<E> {
-    /// The kind of `E`.
+impl<T> Kind<T> {
+    /// The kind of `T`.
     pub fn new() -> Self {
-        ErrorKind(std::marker::PhantomData)
+        Kind(std::marker::PhantomData)
     }
 }
 
-impl<E> Default for ErrorKind<E> {
+impl<T> Default for Kind<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl ErrorKind<Fault> {
+impl Kind<Fault> {
     /// A handler's fault goes out as it is.
     pub fn fault(&self, e: Fault) -> Fault {
         e
@@ -135,7 +136,7 @@ pub trait SerializeError<E> {
     fn fault(&self, e: E) -> Fault;
 }
 
-impl<E: Serialize + Into<Fault>> SerializeError<E> for ErrorKind<E> {
+impl<E: Serialize + Into<Fault>> SerializeError<E> for Kind<E> {
     fn fault(&self, e: E) -> Fault {
         let data = crate::to_value(&e);
         let mut fault: Fault = e.into();
@@ -157,7 +158,7 @@ pub trait PlainError<E> {
         E: Into<Fault>;
 }
 
-impl<E> PlainError<E> for &ErrorKind<E> {
+impl<E> PlainError<E> for &Kind<E> {
     fn fault(&self, e: E) -> Fault
     where
         E: Into<Fault>,
@@ -172,7 +173,7 @@ pub trait DeserializeError<E> {
     fn recover(&self, e: Error) -> crate::CallError<E>;
 }
 
-impl<E: DeserializeOwned + 'static> DeserializeError<E> for ErrorKind<E> {
+impl<E: DeserializeOwned + 'static> DeserializeError<E> for Kind<E> {
     fn recover(&self, e: Error) -> crate::CallError<E> {
         if let Error::Fault(f) = &e
             && let Some(data) = &f.data
@@ -190,7 +191,7 @@ pub trait OpaqueError<E> {
     fn recover(&self, e: Error) -> crate::CallError<E>;
 }
 
-impl<E> OpaqueError<E> for &ErrorKind<E> {
+impl<E> OpaqueError<E> for &Kind<E> {
     fn recover(&self, e: Error) -> crate::CallError<E> {
         crate::CallError::Rpc(e)
     }
@@ -397,24 +398,9 @@ pub fn typed_args<T: Args>(params: &mut dyn erased_serde::Deserializer<'_>, requ
     serde::Deserializer::deserialize_seq(params, ArgsVisitor::<T> { required, args: std::marker::PhantomData }).ok()
 }
 
-/// The typed read of a method's params `T` (a tuple), chosen at the generated call site by autoref
-/// specialisation: [`TypedRead`] where `T: Args`, else [`NoTypedRead`], which leaves the call to the value path.
-/// So a param type that cannot be read is reported once, by the value path, at the param.
-#[derive(Debug)]
-pub struct ArgsOf<T>(std::marker::PhantomData<T>);
-
-impl<T> ArgsOf<T> {
-    /// The reader of `T`.
-    pub fn new() -> Self {
-        ArgsOf(std::marker::PhantomData)
-    }
-}
-
-impl<T> Default for ArgsOf<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+// The typed read of a method's params `T` (a tuple), chosen at the generated call site by autoref
+// specialisation on `Kind<T>`: `TypedRead` where `T: Args`, else `NoTypedRead`, which leaves the call to the value
+// path. So a param type that cannot be read is reported once, by the value path, at the param.
 
 /// The typed read, for params that deserialize.
 pub trait TypedRead<T> {
@@ -422,7 +408,7 @@ pub trait TypedRead<T> {
     fn read(&self, params: &mut dyn erased_serde::Deserializer<'_>, required: usize) -> Option<T>;
 }
 
-impl<T: Args> TypedRead<T> for ArgsOf<T> {
+impl<T: Args> TypedRead<T> for Kind<T> {
     fn read(&self, params: &mut dyn erased_serde::Deserializer<'_>, required: usize) -> Option<T> {
         typed_args(params, required)
     }
@@ -434,7 +420,7 @@ pub trait NoTypedRead<T> {
     fn read(&self, params: &mut dyn erased_serde::Deserializer<'_>, required: usize) -> Option<T>;
 }
 
-impl<T> NoTypedRead<T> for &ArgsOf<T> {
+impl<T> NoTypedRead<T> for &Kind<T> {
     fn read(&self, _: &mut dyn erased_serde::Deserializer<'_>, _: usize) -> Option<T> {
         None
     }

@@ -100,7 +100,7 @@ fn client(service: &Service) -> TokenStream {
                     .map_err(|__rpc_error| {
                         #[allow(unused_imports)]
                         use #p::{DeserializeError as _, OpaqueError as _};
-                        (&#p::ErrorKind::<#err>::new()).recover(__rpc_error)
+                        (&#p::Kind::<#err>::new()).recover(__rpc_error)
                     })
                 },
             ),
@@ -447,12 +447,12 @@ fn typed_arm(trait_ident: &syn::Ident, m: &Method) -> Option<TokenStream> {
         },
     };
     // A param type that cannot be read is reported at the param itself, by the value path's arm; this one then
-    // leaves every call to it (see `ArgsOf`).
+    // leaves every call to it (see `Kind`).
     let read = quote! {
         {
             #[allow(unused_imports)]
             use #p::{NoTypedRead as _, TypedRead as _};
-            (&#p::ArgsOf::<(#(#tys,)*)>::new()).read(__rpc_params, #required)
+            (&#p::Kind::<(#(#tys,)*)>::new()).read(__rpc_params, #required)
         }
     };
     let cfg = &m.cfg_attrs;
@@ -477,7 +477,7 @@ fn is_fault(err: &syn::Type) -> bool {
 }
 
 /// The fault a handler's `__rpc_err` goes out as: its `Into<Fault>`, with the error as the fault's data when it
-/// is `Serialize` (see `rpc_core::__private::ErrorKind`). Spanned at the error type, so that one without
+/// is `Serialize` (see `rpc_core::__private::Kind`). Spanned at the error type, so that one without
 /// `Into<Fault>` is reported there.
 fn fault_of(ret: &Return) -> TokenStream {
     let Return::Result { err, .. } = ret else { return TokenStream::new() };
@@ -487,7 +487,7 @@ fn fault_of(ret: &Return) -> TokenStream {
             // One of the two is the one that applies.
             #[allow(unused_imports)]
             use #p::{PlainError as _, SerializeError as _};
-            (&#p::ErrorKind::<#err>::new()).fault(__rpc_err)
+            (&#p::Kind::<#err>::new()).fault(__rpc_err)
         }
     }
 }
