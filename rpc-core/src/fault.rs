@@ -60,6 +60,8 @@ impl Fault {
     pub const INVALID_PARAMS: i64 = -32602;
     /// -32603: the server failed while handling the call (including a handler panic).
     pub const INTERNAL_ERROR: i64 = -32603;
+    /// -32800: the caller cancelled the call (LSP's `RequestCancelled`), and the server dropped it.
+    pub const REQUEST_CANCELLED: i64 = -32800;
 
     /// A fault with any code.
     pub fn new(code: i64, message: impl Into<String>) -> Fault {
@@ -98,6 +100,11 @@ impl Fault {
     /// An [`INVALID_PARAMS`](Fault::INVALID_PARAMS) fault.
     pub fn invalid_params(message: impl fmt::Display) -> Fault {
         Fault::new(Fault::INVALID_PARAMS, format!("invalid params: {message}"))
+    }
+
+    /// A [`REQUEST_CANCELLED`](Fault::REQUEST_CANCELLED) fault naming the method.
+    pub fn request_cancelled(method: &str) -> Fault {
+        Fault::new(Fault::REQUEST_CANCELLED, format!("cancelled: the caller cancelled the call to {method:?}"))
     }
 
     /// An [`INTERNAL_ERROR`](Fault::INTERNAL_ERROR) fault.

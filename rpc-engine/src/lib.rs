@@ -58,7 +58,8 @@ pub use client::{Client, ClientBuilder, DEFAULT_CLIENT_MAX_MESSAGE_SIZE, TextFra
 pub use error::Error;
 pub use framing::{Broken, Decoder, Framing};
 pub use protocol::{
-    Answered, ByteString, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, RawPart, RequestId, method_name,
+    Answered, ByteString, CANCEL_METHOD, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, RawPart,
+    RequestId, method_name,
 };
 pub use server::{DEFAULT_MAX_IN_FLIGHT_TOTAL, DEFAULT_MAX_MESSAGE_SIZE, Server};
 pub use session::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT, DEFAULT_WRITE_QUEUE, Peer};

@@ -61,6 +61,14 @@ pub trait Protocol: Send + Sync + fmt::Debug + 'static {
         dst: &mut BytesMut,
     ) -> Result<(), rpc_core::Error>;
 
+    /// Appends the notification that cancels this side's call `id` ([`CANCEL_METHOD`]), sent when a call's
+    /// future is dropped before its answer (a timeout, the caller gone). The default is the notification with
+    /// the positional params `[id]` (MessagePack-RPC's `[2, "$/cancelRequest", [MSGID]]`); JSON-RPC sends LSP's
+    /// named `{"id": ID}`.
+    fn encode_cancel(&self, id: u32, dst: &mut BytesMut) -> Result<(), rpc_core::Error> {
+        self.encode_request(None, CANCEL_METHOD, OutParams::Values(&[Value::from(id)]), dst)
+    }
+
     /// The params of a typed call, encoded as the `params` of a request ([`OutParams::Encoded`]): straight to
     /// the wire, or through values where that fails.
     fn encode_params(&self, params: &[Param<'_>]) -> Result<Bytes, rpc_core::Error>;
@@ -110,6 +118,11 @@ pub trait Protocol: Send + Sync + fmt::Debug + 'static {
     }
 }
 
+/// The notification that cancels a call, by LSP's convention (its `RequestCancelled` is
+/// [`Fault::REQUEST_CANCELLED`]): the encodings read it as [`Incoming::Cancel`], so that it never reaches user
+/// code or introspection.
+pub const CANCEL_METHOD: &str = "$/cancelRequest";
+
 /// What one message is, as [`Protocol::classify`] reads it.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -143,6 +156,10 @@ pub enum Incoming {
     /// A message the encoding serves as a whole ([`Protocol::serve_whole`]): a batch, or a call that needs
     /// more than a method name and positional params (JSON-RPC's named params and `rpc.discover`).
     Whole(Bytes),
+    /// The peer cancels its call `id` (LSP's `$/cancelRequest` notification, [`CANCEL_METHOD`]): the engine
+    /// drops the call's handler and answers it with [`Fault::REQUEST_CANCELLED`]; an id of no call running or
+    /// waiting is ignored. It never reaches the dispatcher.
+    Cancel(RequestId),
     /// Nothing to do (a response for no call of ours, say; the encoding has logged it).
     Ignored,
     /// Not a message of this encoding at all: the connection is closed with this reason.

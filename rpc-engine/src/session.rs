@@ -19,6 +19,13 @@
 //!   stops. Memory per connection stays bounded, and a connection waiting between messages holds neither a read
 //!   nor a write buffer.
 //!
+//! A call can be cancelled by its caller, LSP's way: the notification `$/cancelRequest` naming its id (read by the
+//! encoding as `Incoming::Cancel`). A call still in the backlog is taken out, a running one has its handler future
+//! dropped (its task, told through the call's token, stops polling it); either is answered at once with
+//! `Fault::REQUEST_CANCELLED` (-32800). An id of no call waiting or running (answered already, or never seen) is
+//! ignored. This side cancels its own calls the same way: a call whose future is dropped after its request was
+//! queued and before its answer came (the call timeout, a caller's `select!` or `timeout`) sends the notification.
+//!
 //! When either loop ends (end of stream, an error, a limit hit that breaks the framing, or the local side
 //! closing), the session closes: every call waiting for an answer fails with the reason, the handler tasks of
 //! calls in flight are aborted (their futures dropped), and what is queued is written out briefly before the
@@ -206,6 +213,20 @@ impl Shared {
         }
     }
 
+    /// Tells the peer that this side no longer waits for its call `id`, if the write queue has room (a call
+    /// being dropped cannot wait for it; a peer too slow to take one more message is not worth one).
+    fn cancel(&self, id: u32) {
+        let mut frame = BytesMut::with_capacity(SMALL_MESSAGE);
+        if let Err(e) = self.protocol.encode_cancel(id, &mut frame) {
+            tracing::debug!(id, error = %e, "the cancellation could not be encoded");
+            return;
+        }
+        match self.tx.try_send(frame.freeze()) {
+            Ok(()) => tracing::debug!(id, "call cancelled"),
+            Err(_) => tracing::debug!(id, "call dropped; the write queue had no room to cancel it on the peer"),
+        }
+    }
+
     /// Routes a response to the call waiting for it.
     fn answer(&self, id: u32, result: Answered) {
         let waiting = self.calls().pending.remove(&id);
@@ -300,8 +321,9 @@ impl Peer {
         });
         let exchange = async move {
             // The guard forgets the call if this future is dropped (timeout, caller gone) before the answer comes.
-            let (_pending, rx, frame) = sent?;
+            let (mut pending, rx, frame) = sent?;
             self.shared.send(frame).await?;
+            pending.sent = true;
             rx.await.map_err(|_| self.shared.closed_error())
         };
         let limit = self.shared.call_timeout;
@@ -329,7 +351,7 @@ impl Peer {
             calls.next_id = id.wrapping_add(1);
             if let std::collections::hash_map::Entry::Vacant(slot) = calls.pending.entry(id) {
                 slot.insert(tx);
-                return Ok((PendingGuard { shared: &self.shared, id }, rx));
+                return Ok((PendingGuard { shared: &self.shared, id, sent: false }, rx));
             }
         }
     }
@@ -406,15 +428,20 @@ impl fmt::Debug for Peer {
     }
 }
 
-/// Removes a call from the pending map when its caller stops waiting.
+/// Removes a call from the pending map when its caller stops waiting; once its request was queued (`sent`),
+/// a call still waiting for its answer is cancelled on the peer too.
 struct PendingGuard<'a> {
     shared: &'a Shared,
     id: u32,
+    sent: bool,
 }
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        self.shared.calls().pending.remove(&self.id);
+        let waiting = self.shared.calls().pending.remove(&self.id);
+        if waiting.is_some() && self.sent {
+            self.shared.cancel(self.id);
+        }
     }
 }
 
@@ -516,6 +543,70 @@ fn chunked(out: &mut BytesMut) -> &mut BytesMut {
         out.reserve(OUT_CHUNK);
     }
     out
+}
+
+/// The requests of a connection running on tasks of their own, each with the token that stops it: at most
+/// `max_in_flight` entries (one per task holding a permit), each removed when its call ends.
+#[derive(Default)]
+struct Running {
+    calls: Mutex<HashMap<RequestId, (u64, CancellationToken)>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Running {
+    /// Runs `call`, request `id` of `method`, until it ends or the peer cancels it (then its future is dropped
+    /// and the answer is the cancellation fault).
+    async fn run<T>(
+        &self,
+        id: &RequestId,
+        method: &str,
+        call: impl Future<Output = Result<T, Fault>>,
+    ) -> Result<T, Fault> {
+        let token = CancellationToken::new();
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        // A peer that reuses an id in flight replaces the older call's entry: the newer one is what it cancels.
+        self.lock().insert(id.clone(), (seq, token.clone()));
+        let _forget = Forget { running: self, id, seq };
+        tokio::select! {
+            biased;
+            () = token.cancelled() => {
+                tracing::debug!(%id, method, "call cancelled by the peer; its handler dropped");
+                Err(Fault::request_cancelled(method))
+            }
+            result = call => result,
+        }
+    }
+
+    /// Stops request `id` if it is running; false if no call of that id is.
+    fn cancel(&self, id: &RequestId) -> bool {
+        match self.lock().get(id) {
+            Some((_, token)) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<RequestId, (u64, CancellationToken)>> {
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Removes a call's entry from [`Running`] when it ends (answered, cancelled, or its task aborted).
+struct Forget<'a> {
+    running: &'a Running,
+    id: &'a RequestId,
+    seq: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        let mut calls = self.running.lock();
+        if calls.get(self.id).is_some_and(|(seq, _)| *seq == self.seq) {
+            calls.remove(self.id);
+        }
+    }
 }
 
 /// A notification on its way to the notification task, with the permits it holds.
@@ -652,6 +743,8 @@ struct ReadLoop<'a> {
     permits: Arc<Semaphore>,
     backlog: VecDeque<Work>,
     tasks: JoinSet<()>,
+    /// The token of each request running on a task of its own, by id, for the peer's cancellations.
+    running: Arc<Running>,
     /// The notification task's queue and the task, started with the first notification (most connections never
     /// get one).
     notes: Option<(mpsc::Sender<Note>, tokio::task::JoinHandle<()>)>,
@@ -697,6 +790,7 @@ impl<'a> ReadLoop<'a> {
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             backlog: VecDeque::new(),
             tasks: JoinSet::new(),
+            running: Arc::default(),
             notes: None,
             notes_queued: 0,
             notes_done: Arc::default(),
@@ -907,10 +1001,14 @@ impl<'a> ReadLoop<'a> {
                 let after = self.notes_queued;
                 let (done, dispatch, cx) = (self.notes_done.clone(), self.dispatch.clone(), self.cx.clone());
                 let (protocol, depth) = (self.shared.protocol.clone(), self.config.max_depth);
+                let running = self.running.clone();
                 self.spawn_answer(permit, async move {
-                    done.reached(after).await;
-                    let call = start_call(&*protocol, &*dispatch, &cx, depth, &method, params);
-                    let result = time_limit(&method, limit, call).await;
+                    let call = async {
+                        done.reached(after).await;
+                        let call = start_call(&*protocol, &*dispatch, &cx, depth, &method, params);
+                        time_limit(&method, limit, call).await
+                    };
+                    let result = running.run(&id, &method, call).await;
                     Some(answer_bytes(&*protocol, &id, &method, result, &mut BytesMut::new()))
                 });
             }
@@ -937,8 +1035,9 @@ impl<'a> ReadLoop<'a> {
                     }
                     return;
                 }
+                let running = self.running.clone();
                 self.spawn_answer(permit, async move {
-                    let result = time_limit(&method, limit, call).await;
+                    let result = running.run(&id, &method, time_limit(&method, limit, call)).await;
                     Some(answer_bytes(&*shared.protocol, &id, &method, result, &mut BytesMut::new()))
                 });
             }
@@ -1022,6 +1121,7 @@ impl<'a> ReadLoop<'a> {
             }
             Incoming::Notification { method, params } => self.backlog.push_back(Work::Notification { method, params }),
             Incoming::Response { id, answer } => self.shared.answer(id, answer),
+            Incoming::Cancel(id) => return Ok(self.cancel(&id)),
             Incoming::Whole(_) if self.draining => {
                 let fault = Fault::internal_error("the server is shutting down");
                 return Ok(self.shared.protocol.encode_error(None, &fault));
@@ -1039,6 +1139,22 @@ impl<'a> ReadLoop<'a> {
 
     /// True when the peer's calls waiting to start have reached OVERFLOW times the limit (reading goes on past
     /// the limit only while calls of ours wait for answers).
+    /// The peer cancels its call `id`: one waiting in the backlog is answered here (the reply returned), one
+    /// running is told to stop (its task answers); any other id is ignored.
+    fn cancel(&mut self, id: &RequestId) -> Option<Bytes> {
+        let waiting =
+            self.backlog.iter().position(|work| matches!(work, Work::Request { id: queued, .. } if queued == id));
+        if let Some(Work::Request { id, method, .. }) = waiting.and_then(|at| self.backlog.remove(at)) {
+            tracing::debug!(%id, %method, "call cancelled by the peer before it started");
+            let fault = Fault::request_cancelled(&method);
+            return Some(answer_bytes(&*self.shared.protocol, &id, &method, Err(fault), &mut BytesMut::new()));
+        }
+        if !self.running.cancel(id) {
+            tracing::debug!(%id, "a cancellation for no call waiting or running; ignored");
+        }
+        None
+    }
+
     fn overflowing(&self) -> bool {
         self.backlog.len() >= self.config.max_in_flight.saturating_mul(OVERFLOW)
     }

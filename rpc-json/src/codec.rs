@@ -139,7 +139,7 @@ impl Id {
     }
 
     /// An id from raw JSON, if it is a string, a number or null (the kinds JSON-RPC 2.0 allows).
-    fn from_raw(raw: &RawValue) -> Option<Id> {
+    pub(crate) fn from_raw(raw: &RawValue) -> Option<Id> {
         let text = raw.get();
         match text.as_bytes().first() {
             Some(b'"' | b'-' | b'0'..=b'9') => Some(Id(text.to_owned())),

@@ -74,6 +74,12 @@
 //! On the wire, `printf '{"jsonrpc":"2.0","method":"double","params":[9],"id":1}\n' | nc 127.0.0.1 PORT` is
 //! answered with the line `{"jsonrpc":"2.0","result":18,"id":1}`.
 //!
+//! Cancellation, LSP's way: the notification `{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":ID}}`
+//! drops the handler of call `ID` (matched as its id was written) and answers it with error -32800
+//! ([`Fault::REQUEST_CANCELLED`](rpc_core::Fault::REQUEST_CANCELLED)); an unknown id is ignored, and the
+//! notification never reaches the dispatcher. [`Client`] sends it for a call whose future is dropped before its
+//! answer (a caller's timeout, the call timeout).
+//!
 //! Bad input: a message that is not JSON, or not a valid request, is answered with a JSON-RPC error (-32700 or
 //! -32600, with the request's id where it could be read, else `null`) and the connection goes on; bytes that
 //! break the framing (a line or body over `max_message_size`, a `Content-Length` header that cannot be read)
@@ -86,7 +92,8 @@ use bytes::{Bytes, BytesMut};
 use rpc_core::typed::{Param, erased_serde};
 use rpc_core::{BoxFuture, Context, Dispatch, Fault, Value};
 use rpc_engine::{
-    Answered, Framing, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, RawPart, RequestId, method_name,
+    Answered, CANCEL_METHOD, Framing, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, RawPart, RequestId,
+    method_name,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -194,6 +201,34 @@ fn request_id(id: &Id) -> RequestId {
     RequestId::raw(Bytes::copy_from_slice(id.as_json().as_bytes()))
 }
 
+/// The peer's `$/cancelRequest` notification in `frame`: the call it names, by LSP's `{"id": ID}` (or `[ID]`),
+/// matched to the request's id as written. Params without an id are ignored, as an unknown id is.
+fn cancel(frame: &[u8]) -> Incoming {
+    #[derive(serde::Deserialize)]
+    struct Note<'a> {
+        #[serde(borrow)]
+        params: Option<&'a RawValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Named<'a> {
+        #[serde(borrow)]
+        id: &'a RawValue,
+    }
+    let params = serde_json::from_slice::<Note<'_>>(frame).ok().and_then(|note| note.params);
+    let id = params.and_then(|params| match params.get().as_bytes().first() {
+        Some(b'{') => serde_json::from_str::<Named<'_>>(params.get()).ok().map(|named| named.id),
+        Some(b'[') => serde_json::from_str::<(&RawValue,)>(params.get()).ok().map(|(id,)| id),
+        _ => None,
+    });
+    match id.and_then(Id::from_raw) {
+        Some(id) => Incoming::Cancel(request_id(&id)),
+        None => {
+            tracing::debug!("a $/cancelRequest without an id; ignored");
+            Incoming::Ignored
+        }
+    }
+}
+
 fn response(id: &Id, result: Result<&Value, &Fault>) -> Bytes {
     let mut out = Vec::with_capacity(128);
     codec::push_response(&mut out, id, result);
@@ -228,6 +263,7 @@ impl JsonRpc {
             };
         }
         match codec::decode_request(&frame, max_depth) {
+            Ok(codec::Request { id: None, method, .. }) if method == CANCEL_METHOD => cancel(&frame),
             Ok(codec::Request { id, method, params: codec::Params::Positional(params) }) => match id {
                 Some(id) => {
                     Incoming::Request { id: request_id(&id), method: method.into(), params: Params::Values(params) }
@@ -290,6 +326,9 @@ impl Protocol for JsonRpc {
             if self.introspection && parts.method == discover::METHOD {
                 return Incoming::Whole(frame);
             }
+            if parts.id.is_none() && parts.method == CANCEL_METHOD {
+                return cancel(&frame);
+            }
             // Params nesting over the limit: refused as HTTP refuses them, with the request's id.
             if let Some(Err(e)) = parts.params.map(|p| codec::check_nesting(p, max_depth.min(codec::MAX_DEPTH), 1)) {
                 let id = parts.id.unwrap_or_else(Id::null);
@@ -313,6 +352,13 @@ impl Protocol for JsonRpc {
             return Incoming::Response { id, answer: Answered::Raw(RawPart::new(frame, range)) };
         }
         self.classify_general(frame, max_depth)
+    }
+
+    fn encode_cancel(&self, id: u32, dst: &mut BytesMut) -> Result<(), rpc_core::Error> {
+        dst.extend_from_slice(br#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":"#);
+        dst.extend_from_slice(id.to_string().as_bytes());
+        dst.extend_from_slice(b"}}");
+        Ok(())
     }
 
     fn encode_request(

@@ -108,6 +108,13 @@
 //! # }
 //! ```
 //!
+//! # Cancellation
+//! A peer cancels its call `MSGID` with the notification `[2, "$/cancelRequest", [MSGID]]` (LSP's convention):
+//! the server drops the handler and answers the call with the error `[-32800, "cancelled: ..."]`
+//! ([`Fault::REQUEST_CANCELLED`](rpc_core::Fault::REQUEST_CANCELLED)); an unknown msgid is ignored. [`Client`]
+//! sends it for a call whose future is dropped before its answer (a `tokio::time::timeout` around the call, the
+//! call timeout), so giving up on a call stops the work on the server too.
+//!
 //! # When the connection drops
 //! Calls waiting for an answer fail with [`Error::Closed`] and are never sent again (the server may have run
 //! them). A [`Client`] built with [`ClientBuilder::reconnect`] opens a new connection for the next call, so it

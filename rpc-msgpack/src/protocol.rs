@@ -5,8 +5,8 @@ use bytes::{Bytes, BytesMut};
 use rpc_core::typed::{Param, erased_serde};
 use rpc_core::{Fault, Value};
 use rpc_engine::{
-    Answered, Broken, Decoder, Framing, Incoming, OutParams, Outcome, Params, Part, Protocol, RawPart, RequestId,
-    method_name,
+    Answered, Broken, CANCEL_METHOD, Decoder, Framing, Incoming, OutParams, Outcome, Params, Part, Protocol, RawPart,
+    RequestId, method_name,
 };
 
 use crate::codec::{self, Codec, ErrorFormat, Message, typed};
@@ -76,6 +76,9 @@ impl Protocol for MessagePack {
         if let Some(parts) = typed::request_parts(&frame) {
             let (id, method, range) =
                 (parts.id, method_name(&frame, parts.method), RawPart::locate(&frame, parts.params));
+            if id.is_none() && method == CANCEL_METHOD {
+                return cancel(self.read_params(&frame[range], max_depth).unwrap_or_default());
+            }
             let params = Params::Raw(RawPart::new(frame, range));
             return match id {
                 Some(id) => Incoming::Request { id: RequestId::number(id.into()), method, params },
@@ -103,6 +106,7 @@ impl Protocol for MessagePack {
                 let method = method.into();
                 Incoming::Request { id: RequestId::number(id.into()), method, params: Params::Values(params) }
             }
+            Ok(Message::Notification { method, params }) if method == CANCEL_METHOD => cancel(params),
             Ok(Message::Notification { method, params }) => {
                 Incoming::Notification { method: method.into(), params: Params::Values(params) }
             }
@@ -169,5 +173,17 @@ impl Protocol for MessagePack {
 
     fn read_value(&self, _: Part, bytes: &[u8], max_depth: usize) -> Result<Value, rpc_core::Error> {
         Ok(Codec::new(bytes.len(), max_depth).read(bytes)?)
+    }
+}
+
+/// The peer's `[2, "$/cancelRequest", [MSGID]]`: the call it cancels (anything else in the params is ignored, as
+/// an unknown id is).
+fn cancel(params: Vec<Value>) -> Incoming {
+    match params.first().and_then(Value::as_i64).and_then(|id| u32::try_from(id).ok()) {
+        Some(id) => Incoming::Cancel(RequestId::number(id.into())),
+        None => {
+            tracing::debug!(?params, "a $/cancelRequest without a msgid; ignored");
+            Incoming::Ignored
+        }
     }
 }
