@@ -87,25 +87,103 @@ pub const DEFAULT_HANDLER_TIMEOUT: std::time::Duration = std::time::Duration::fr
 /// Awaits a call's answer under a time limit: a call still running after `limit` is dropped (its handler future
 /// with it) and answered with an [`Fault::INTERNAL_ERROR`] fault naming the method, and the event is logged.
 /// `None` lets it run for ever. Needs a tokio runtime with the timer enabled.
+///
+/// The limit is also the call's [deadline](deadline) while it runs (or the deadline already in force, such as
+/// the one an HTTP client sent in [`TIMEOUT_HEADER`], when that is sooner): the handler reads it from its
+/// [`Context`], and the calls it makes with generated clients inherit it.
 pub async fn time_limit<T>(
     method: &str,
     limit: Option<std::time::Duration>,
     answer: impl Future<Output = Result<T, Fault>>,
 ) -> Result<T, Fault> {
-    let Some(limit) = limit else { return answer.await };
+    time_limit_at(method, call_limit(limit), answer).await
+}
+
+/// [`time_limit`] with the call's deadline and limit worked out already (by [`call_limit`], when the call
+/// started): for a server that polls a call once before it decides whether to wait for it (under
+/// [`within_deadline`]).
+pub async fn time_limit_at<T>(
+    method: &str,
+    limit: Option<(tokio::time::Instant, std::time::Duration)>,
+    answer: impl Future<Output = Result<T, Fault>>,
+) -> Result<T, Fault> {
+    let Some((deadline, limit)) = limit else { return answer.await };
     // Most calls are answered at their first poll: those need no timer (arming and clearing one costs more
     // than a small call itself).
-    let mut answer = std::pin::pin!(answer);
+    let mut answer = std::pin::pin!(DEADLINE.scope(Some(deadline), answer));
     if let Poll::Ready(result) = std::future::poll_fn(|cx| Poll::Ready(answer.as_mut().poll(cx))).await {
         return result;
     }
-    match tokio::time::timeout(limit, answer).await {
+    match tokio::time::timeout_at(deadline, answer).await {
         Ok(result) => result,
         Err(_) => {
             tracing::warn!(method, ?limit, "handler timed out");
             Err(Fault::internal_error(format!("{method} did not finish within {limit:?}")))
         }
     }
+}
+
+/// The HTTP request header in which clients send how long they will wait for the answer, and servers read it
+/// from: `Rpc-Timeout-Ms`, whole milliseconds. A server stops the call at that deadline even when the connection
+/// stays open (a proxy between the two may keep it open after the client has gone), and answers with the
+/// timeout fault. Relative, as gRPC's `grpc-timeout` and Connect's `Connect-Timeout-Ms` are, so that the
+/// clocks of client and server need not agree; a name of our own, since those two belong to their protocols.
+pub const TIMEOUT_HEADER: &str = "rpc-timeout-ms";
+
+tokio::task_local! {
+    /// The deadline of the call the current task is handling.
+    static DEADLINE: Option<tokio::time::Instant>;
+}
+
+/// The deadline of the call being handled, if it has one: set by the server while a handler runs (from its
+/// handler timeout, or a sooner deadline the client sent), and `None` outside a handler. Clients made by
+/// `#[service]` over this framework's transports stop waiting at it (tarpc's rule): a call made from inside a
+/// handler gives up when the call it serves does, unless it runs under [`with_deadline`]`(None, ..)`.
+pub fn deadline() -> Option<tokio::time::Instant> {
+    DEADLINE.try_with(|deadline| *deadline).ok().flatten()
+}
+
+/// The deadline of a call made or served now: `timeout` from now, or sooner when the call being handled has a
+/// sooner [`deadline`]. What every client of this framework waits for, and what servers give their handlers
+/// (from their handler timeout). A timeout past what the clock can hold is none.
+pub fn call_deadline(timeout: Option<std::time::Duration>) -> Option<tokio::time::Instant> {
+    call_limit(timeout).map(|(deadline, _)| deadline)
+}
+
+/// [`call_deadline`], with how far off it is: `timeout` itself when that is what binds (so that an error can
+/// say "200ms", as configured), else what is left of the inherited [`deadline`].
+pub fn call_limit(timeout: Option<std::time::Duration>) -> Option<(tokio::time::Instant, std::time::Duration)> {
+    let now = tokio::time::Instant::now();
+    let own = timeout.and_then(|timeout| Some((now.checked_add(timeout)?, timeout)));
+    let inherited = deadline().map(|deadline| (deadline, deadline.saturating_duration_since(now)));
+    match (own, inherited) {
+        (Some(own), Some(inherited)) => Some(if inherited.0 < own.0 { inherited } else { own }),
+        (own, inherited) => own.or(inherited),
+    }
+}
+
+/// Runs `future` with `deadline` as the [`deadline`] it and the calls it makes see: `None` frees the calls
+/// made inside from the deadline of the call being handled (each client then waits its own timeout).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// let soon = tokio::time::Instant::now() + Duration::from_millis(300);
+/// rpc_core::with_deadline(Some(soon), async {
+///     assert_eq!(rpc_core::deadline(), Some(soon));
+///     rpc_core::with_deadline(None, async { assert_eq!(rpc_core::deadline(), None) }).await;
+/// })
+/// .await;
+/// # });
+/// ```
+pub async fn with_deadline<F: Future>(deadline: Option<tokio::time::Instant>, future: F) -> F::Output {
+    DEADLINE.scope(deadline, future).await
+}
+
+/// Runs `f` (one poll of a call, say) with `deadline` as the [`deadline`] the code inside sees: the
+/// synchronous [`with_deadline`].
+pub fn within_deadline<R>(deadline: Option<tokio::time::Instant>, f: impl FnOnce() -> R) -> R {
+    DEADLINE.sync_scope(deadline, f)
 }
 
 /// Calls `dispatch` the way every server transport should: a panic in the handler (while starting or while
@@ -264,6 +342,18 @@ impl Context {
     pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
         let id = TypeId::of::<T>();
         self.values.as_ref()?.iter().find(|(t, _)| *t == id)?.1.downcast_ref::<T>()
+    }
+
+    /// The deadline of the call being handled (see [`deadline`](crate::deadline)): when the server will drop
+    /// it.
+    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+        deadline()
+    }
+
+    /// How long the call being handled has left before its deadline (zero once it has passed); `None` when it
+    /// has none.
+    pub fn remaining(&self) -> Option<std::time::Duration> {
+        deadline().map(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now()))
     }
 }
 

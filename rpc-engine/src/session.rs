@@ -326,11 +326,12 @@ impl Peer {
             pending.sent = true;
             rx.await.map_err(|_| self.shared.closed_error())
         };
-        let limit = self.shared.call_timeout;
+        // The call timeout, or less when this call is made from a handler whose own call has a sooner deadline.
+        let limit = rpc_core::call_limit(self.shared.call_timeout);
         async move {
             match limit {
-                Some(limit) => {
-                    tokio::time::timeout(limit, exchange).await.unwrap_or(Err(rpc_core::Error::Timeout(limit)))
+                Some((deadline, limit)) => {
+                    tokio::time::timeout_at(deadline, exchange).await.unwrap_or(Err(rpc_core::Error::Timeout(limit)))
                 }
                 None => exchange.await,
             }
@@ -1019,9 +1020,12 @@ impl<'a> ReadLoop<'a> {
                 let shared = self.shared.clone();
                 // Most calls are answered at their first poll: answer those here, without a task (spawning,
                 // scheduling and joining one costs more than a small call). The others go on in a task of their
-                // own, which polls them again with its own waker.
+                // own, which polls them again with its own waker. Every poll sees the call's deadline.
+                let limit = rpc_core::call_limit(limit);
                 let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
-                if let std::task::Poll::Ready(result) = Pin::new(&mut call).poll(&mut noop) {
+                let deadline = limit.map(|(deadline, _)| deadline);
+                let first = rpc_core::within_deadline(deadline, || Pin::new(&mut call).poll(&mut noop));
+                if let std::task::Poll::Ready(result) = first {
                     match shared.tx.try_send(answer_bytes(protocol, &id, &method, result, chunked(&mut self.out))) {
                         Err(mpsc::error::TrySendError::Full(answer)) => {
                             // The write queue is full: wait for room holding the permit (the backpressure).
@@ -1037,7 +1041,7 @@ impl<'a> ReadLoop<'a> {
                 }
                 let running = self.running.clone();
                 self.spawn_answer(permit, async move {
-                    let result = running.run(&id, &method, time_limit(&method, limit, call)).await;
+                    let result = running.run(&id, &method, rpc_core::time_limit_at(&method, limit, call)).await;
                     Some(answer_bytes(&*shared.protocol, &id, &method, result, &mut BytesMut::new()))
                 });
             }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
-use http::{HeaderValue, Request, StatusCode, Uri};
+use http::{HeaderName, HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::client::legacy::Client as HyperClient;
@@ -67,13 +67,19 @@ impl Client {
     }
 
     async fn timed<T>(&self, exchange: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-        match self.timeout {
-            Some(t) => tokio::time::timeout(t, exchange).await.map_err(|_| Error::Timeout(t))?,
+        match rpc_core::call_limit(self.timeout) {
+            Some((deadline, limit)) => {
+                tokio::time::timeout_at(deadline, exchange).await.map_err(|_| Error::Timeout(limit))?
+            }
             None => exchange.await,
         }
     }
 
     async fn exchange(&self, body: Vec<u8>, no_content_ok: bool) -> Result<Option<Bytes>, Error> {
+        // How long this side waits (its timeout, or less inside a handler with a sooner deadline), sent so that
+        // the server stops at that deadline too.
+        let wait = rpc_core::call_deadline(self.timeout)
+            .map(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now()));
         let compress = self.gzip_requests_over.is_some_and(|t| body.len() >= t);
         let body = if compress { gzip::deflate(&body) } else { body };
         let mut req = Request::post(self.uri.clone())
@@ -87,6 +93,10 @@ impl Client {
         }
         if let Some(auth) = &self.auth {
             req.headers_mut().insert(AUTHORIZATION, auth.clone());
+        }
+        if let Some(wait) = wait {
+            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+            req.headers_mut().insert(HeaderName::from_static(rpc_core::TIMEOUT_HEADER), HeaderValue::from(ms));
         }
         let resp = self.http.request(req).await.map_err(|e| Error::Http(format!("{}: {}", self.uri, chain(&e))))?;
         let status = resp.status();

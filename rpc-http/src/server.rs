@@ -446,8 +446,11 @@ impl<E: Endpoint> Shared<E> {
         // The headers this needs, in one pass (cheaper than a hash lookup for each): the first of each, and
         // whether any Accept-Encoding takes gzip.
         let (mut authorization, mut content_encoding, mut content_length, mut accepts_gzip) = (None, None, None, false);
+        let mut timeout = None;
         for (name, value) in req.headers() {
-            if name == http::header::AUTHORIZATION {
+            if name.as_str() == rpc_core::TIMEOUT_HEADER {
+                timeout = timeout.or(Some(value));
+            } else if name == http::header::AUTHORIZATION {
                 authorization = authorization.or(Some(value));
             } else if name == CONTENT_ENCODING {
                 content_encoding = content_encoding.or(Some(value));
@@ -457,6 +460,13 @@ impl<E: Endpoint> Shared<E> {
                 accepts_gzip = accepts_gzip || value.to_str().is_ok_and(gzip::accepts_gzip);
             }
         }
+        // The client's deadline, when it sent one: the calls in the body stop there (or at the handler timeout,
+        // if that is sooner), even if a proxy keeps this connection open after the client has gone.
+        let deadline = timeout
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            // A deadline past what the clock can hold (a peer's u64::MAX) is none.
+            .and_then(|ms| tokio::time::Instant::now().checked_add(std::time::Duration::from_millis(ms)));
         let credentials = authorization.and_then(|v| v.to_str().ok()).and_then(Credentials::parse);
         if let Some(auth) = &self.config.auth
             && !(auth.0)(credentials.as_ref())
@@ -528,7 +538,11 @@ impl<E: Endpoint> Shared<E> {
         } else {
             body
         };
-        let Reply { status, content_type, body } = self.endpoint.handle(body, cx).await;
+        let handled = self.endpoint.handle(body, cx);
+        let Reply { status, content_type, body } = match deadline {
+            Some(deadline) => rpc_core::with_deadline(Some(deadline), handled).await,
+            None => handled.await,
+        };
         let gzipped = gzip_ok && !body.is_empty() && self.config.gzip_threshold.is_some_and(|t| body.len() >= t);
         let body = if gzipped { gzip::deflate(&body) } else { body };
         let mut resp = Response::new(Full::new(Bytes::from(body)));
