@@ -80,6 +80,7 @@ mod fault;
 mod memory;
 mod router;
 mod ser;
+pub mod trace;
 mod transport;
 pub mod typed;
 mod value;

@@ -23,6 +23,10 @@ pub trait Protocol: Send + Sync + fmt::Debug + 'static {
     /// The encoding's name, for logs: `"MessagePack-RPC"`.
     fn name(&self) -> &'static str;
 
+    /// The encoding's `rpc.system`, for the spans of calls (OpenTelemetry's semantic conventions, see
+    /// [`rpc_core::trace`]): `"jsonrpc"`, `"msgpack_rpc"`.
+    fn rpc_system(&self) -> &'static str;
+
     /// How messages are cut from a byte stream when the server or client does not say otherwise: a decoder of
     /// the encoding's own (MessagePack values delimit themselves) or one of the engine's framings.
     fn framing(&self, max_message_size: usize, max_depth: usize) -> Framing;

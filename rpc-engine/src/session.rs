@@ -42,10 +42,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rpc_core::typed::{Answer, Param, Reply, Slot};
-use rpc_core::{BoxFuture, Context, Dispatch, Fault, Transport, Value, serve_call, serve_call_typed, time_limit};
+use rpc_core::{
+    BoxFuture, Context, Dispatch, Fault, RemoteAddr, Transport, Value, serve_call, serve_call_typed, time_limit,
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::Error;
 use crate::framing::{FrameRead, FrameWrite};
@@ -113,6 +116,8 @@ pub(crate) struct Shared {
     call_timeout: Option<Duration>,
     /// The depth limit answers are read with.
     max_depth: usize,
+    /// The other side's address, where the transport has one (for the spans of calls to it).
+    remote: Option<std::net::SocketAddr>,
     /// Handler tasks still working out their answer: while there are some, the write loop lets them run once
     /// before writing, so the answers to pipelined calls go out in one write rather than one write each.
     answering: AtomicUsize,
@@ -277,8 +282,8 @@ impl Peer {
     /// how any error object maps to a fault).
     pub async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, rpc_core::Error> {
         let protocol = &*self.shared.protocol;
-        let answer =
-            self.exchange(|id, frame| protocol.encode_request(Some(id), method, OutParams::Values(&params), frame));
+        let answer = self
+            .exchange(method, |id, frame| protocol.encode_request(Some(id), method, OutParams::Values(&params), frame));
         answer_value(protocol, answer.await?, self.shared.max_depth)
     }
 
@@ -303,7 +308,7 @@ impl Peer {
     pub(crate) async fn call_encoded(&self, method: &str, params: &[u8]) -> Result<Box<dyn Answer>, rpc_core::Error> {
         let protocol = &self.shared.protocol;
         let answered = self
-            .exchange(|id, frame| protocol.encode_request(Some(id), method, OutParams::Encoded(params), frame))
+            .exchange(method, |id, frame| protocol.encode_request(Some(id), method, OutParams::Encoded(params), frame))
             .await?;
         Ok(Box::new(TypedAnswer { protocol: protocol.clone(), answered, max_depth: self.shared.max_depth }))
     }
@@ -312,6 +317,7 @@ impl Peer {
     /// waits for its answer, up to the connection's call timeout.
     fn exchange(
         &self,
+        method: &str,
         encode: impl FnOnce(u32, &mut BytesMut) -> Result<(), rpc_core::Error>,
     ) -> impl std::future::Future<Output = Result<Answered, rpc_core::Error>> + Send + '_ {
         let sent = self.register().and_then(|(pending, rx)| {
@@ -319,6 +325,13 @@ impl Peer {
             encode(pending.id, &mut frame)?;
             Ok((pending, rx, frame.freeze()))
         });
+        let id = sent.as_ref().map(|(pending, ..)| pending.id).ok();
+        let span = rpc_core::trace::client_span_to(
+            self.shared.protocol.rpc_system(),
+            method,
+            id.as_ref().map(|id| id as &dyn fmt::Display),
+            self.shared.remote,
+        );
         let exchange = async move {
             // The guard forgets the call if this future is dropped (timeout, caller gone) before the answer comes.
             let (mut pending, rx, frame) = sent?;
@@ -328,14 +341,22 @@ impl Peer {
         };
         // The call timeout, or less when this call is made from a handler whose own call has a sooner deadline.
         let limit = rpc_core::call_limit(self.shared.call_timeout);
-        async move {
-            match limit {
+        let answer = async move {
+            let answer = match limit {
                 Some((deadline, limit)) => {
                     tokio::time::timeout_at(deadline, exchange).await.unwrap_or(Err(rpc_core::Error::Timeout(limit)))
                 }
                 None => exchange.await,
+            };
+            let span = tracing::Span::current();
+            match &answer {
+                Err(e) => rpc_core::trace::record_error(&span, e),
+                Ok(Answered::Fault(fault)) => rpc_core::trace::record_fault(&span, fault),
+                Ok(_) => {}
             }
-        }
+            answer
+        };
+        answer.instrument(span)
     }
 
     /// A fresh msgid with a place for its answer; the guard forgets the call when dropped.
@@ -645,6 +666,7 @@ impl Session {
             closed: CancellationToken::new(),
             call_timeout: config.call_timeout,
             max_depth: config.max_depth,
+            remote: cx.get::<RemoteAddr>().map(|addr| addr.0),
             answering: AtomicUsize::new(0),
             finished: AtomicBool::new(false),
             finished_wake: tokio::sync::Notify::new(),
@@ -1003,20 +1025,29 @@ impl<'a> ReadLoop<'a> {
                 let (done, dispatch, cx) = (self.notes_done.clone(), self.dispatch.clone(), self.cx.clone());
                 let (protocol, depth) = (self.shared.protocol.clone(), self.config.max_depth);
                 let running = self.running.clone();
-                self.spawn_answer(permit, async move {
+                let span = rpc_core::trace::server_span(protocol.rpc_system(), &method, Some(&id), &cx);
+                let recorded = span.clone();
+                let answer = async move {
                     let call = async {
                         done.reached(after).await;
                         let call = start_call(&*protocol, &*dispatch, &cx, depth, &method, params);
                         time_limit(&method, limit, call).await
                     };
                     let result = running.run(&id, &method, call).await;
+                    if let Err(fault) = &result {
+                        rpc_core::trace::record_fault(&recorded, fault);
+                    }
                     Some(answer_bytes(&*protocol, &id, &method, result, &mut BytesMut::new()))
-                });
+                };
+                self.spawn_answer(permit, answer.instrument(span));
             }
             Some(Work::Request { id, method, params }) => {
                 let shared_ref: &'a Arc<Shared> = self.shared;
                 let protocol = &*shared_ref.protocol;
-                let mut call = start_call(protocol, &*self.dispatch, &self.cx, self.config.max_depth, &method, params);
+                let span = rpc_core::trace::server_span(protocol.rpc_system(), &method, Some(&id), &self.cx);
+                let mut call = span.in_scope(|| {
+                    start_call(protocol, &*self.dispatch, &self.cx, self.config.max_depth, &method, params)
+                });
                 let shared = self.shared.clone();
                 // Most calls are answered at their first poll: answer those here, without a task (spawning,
                 // scheduling and joining one costs more than a small call). The others go on in a task of their
@@ -1024,8 +1055,12 @@ impl<'a> ReadLoop<'a> {
                 let limit = rpc_core::call_limit(limit);
                 let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
                 let deadline = limit.map(|(deadline, _)| deadline);
-                let first = rpc_core::within_deadline(deadline, || Pin::new(&mut call).poll(&mut noop));
+                let first =
+                    span.in_scope(|| rpc_core::within_deadline(deadline, || Pin::new(&mut call).poll(&mut noop)));
                 if let std::task::Poll::Ready(result) = first {
+                    if let Err(fault) = &result {
+                        rpc_core::trace::record_fault(&span, fault);
+                    }
                     match shared.tx.try_send(answer_bytes(protocol, &id, &method, result, chunked(&mut self.out))) {
                         Err(mpsc::error::TrySendError::Full(answer)) => {
                             // The write queue is full: wait for room holding the permit (the backpressure).
@@ -1040,10 +1075,15 @@ impl<'a> ReadLoop<'a> {
                     return;
                 }
                 let running = self.running.clone();
-                self.spawn_answer(permit, async move {
+                let recorded = span.clone();
+                let answer = async move {
                     let result = running.run(&id, &method, rpc_core::time_limit_at(&method, limit, call)).await;
+                    if let Err(fault) = &result {
+                        rpc_core::trace::record_fault(&recorded, fault);
+                    }
                     Some(answer_bytes(&*shared.protocol, &id, &method, result, &mut BytesMut::new()))
-                });
+                };
+                self.spawn_answer(permit, answer.instrument(span));
             }
             Some(Work::Whole(frame)) => {
                 let limits = Limits { max_depth: self.config.max_depth, handler_timeout: self.config.handler_timeout };
@@ -1430,6 +1470,9 @@ mod tests {
     struct Names;
 
     impl Protocol for Names {
+        fn rpc_system(&self) -> &'static str {
+            "test"
+        }
         fn name(&self) -> &'static str {
             "names"
         }

@@ -16,6 +16,10 @@ use crate::Error;
 use crate::connect::Connector;
 use crate::gzip;
 
+/// What a client adds to its wait in the [`rpc_core::TIMEOUT_HEADER`] it sends: 50 ms, so that the server stops
+/// just after the client has given up (the client's caller sees its own timeout, not the server's fault).
+pub const DEADLINE_SLACK: Duration = Duration::from_millis(50);
+
 /// The default time an exchange may take, from sending to the last byte of the answer: 30 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default limit on a response body (after inflating gzip): 64 MiB.
@@ -43,6 +47,14 @@ impl Client {
     /// The endpoint (without credentials).
     pub fn uri(&self) -> &Uri {
         &self.uri
+    }
+
+    /// The span of a call of `method` to this endpoint (see [`rpc_core::trace::client_span`]), for the
+    /// encoding `system`.
+    pub fn call_span(&self, system: &'static str, method: &str) -> tracing::Span {
+        let host = self.uri.host().unwrap_or_default();
+        let port = self.uri.port_u16().unwrap_or(if self.uri.scheme_str() == Some("https") { 443 } else { 80 });
+        rpc_core::trace::client_span(system, method, None, Some((&host, port)))
     }
 
     /// Opens a connection to the endpoint (TCP, TLS, or the Unix socket) within the timeout, and lets it go:
@@ -77,9 +89,10 @@ impl Client {
 
     async fn exchange(&self, body: Vec<u8>, no_content_ok: bool) -> Result<Option<Bytes>, Error> {
         // How long this side waits (its timeout, or less inside a handler with a sooner deadline), sent so that
-        // the server stops at that deadline too.
+        // the server stops at that deadline too: with `DEADLINE_SLACK` more, so that this side's own timeout is
+        // what its caller sees, not a timeout fault the server sent a moment before it.
         let wait = rpc_core::call_deadline(self.timeout)
-            .map(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now()));
+            .map(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now()) + DEADLINE_SLACK);
         let compress = self.gzip_requests_over.is_some_and(|t| body.len() >= t);
         let body = if compress { gzip::deflate(&body) } else { body };
         let mut req = Request::post(self.uri.clone())
@@ -93,6 +106,15 @@ impl Client {
         }
         if let Some(auth) = &self.auth {
             req.headers_mut().insert(AUTHORIZATION, auth.clone());
+        }
+        #[cfg(feature = "opentelemetry")]
+        {
+            // The current span's trace context (a call's client span), for the server's spans to join.
+            use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+            let context = tracing::Span::current().context();
+            opentelemetry::global::get_text_map_propagator(|propagator| {
+                propagator.inject_context(&context, &mut opentelemetry_http::HeaderInjector(req.headers_mut()))
+            });
         }
         if let Some(wait) = wait {
             let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);

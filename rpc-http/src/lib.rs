@@ -38,7 +38,7 @@ mod upgrade;
 pub use rustls;
 
 pub use auth::Credentials;
-pub use client::{Client, ClientBuilder, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
+pub use client::{Client, ClientBuilder, DEADLINE_SLACK, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
 pub use error::Error;
 pub use rpc_engine::Listener;
 pub use server::{

@@ -460,6 +460,8 @@ impl<E: Endpoint> Shared<E> {
                 accepts_gzip = accepts_gzip || value.to_str().is_ok_and(gzip::accepts_gzip);
             }
         }
+        let trace_parent = TraceParent::read(req.headers());
+        let path_owned = path.to_owned();
         // The client's deadline, when it sent one: the calls in the body stop there (or at the handler timeout,
         // if that is sooner), even if a proxy keeps this connection open after the client has gone.
         let deadline = timeout
@@ -538,7 +540,9 @@ impl<E: Endpoint> Shared<E> {
         } else {
             body
         };
-        let handled = self.endpoint.handle(body, cx);
+        let span = request_span(&path_owned, &trace_parent);
+        let handled = span.in_scope(|| self.endpoint.handle(body, cx));
+        let handled = tracing::Instrument::instrument(handled, span);
         let Reply { status, content_type, body } = match deadline {
             Some(deadline) => rpc_core::with_deadline(Some(deadline), handled).await,
             None => handled.await,
@@ -570,4 +574,50 @@ fn plain(status: StatusCode, text: &str) -> HttpResponse {
     *resp.status_mut() = status;
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     resp
+}
+
+/// The trace context a request came with (W3C `traceparent`, `tracestate`), read with OpenTelemetry's global
+/// propagator: with the `opentelemetry` feature only (else nothing).
+struct TraceParent {
+    #[cfg(feature = "opentelemetry")]
+    context: Option<opentelemetry::Context>,
+}
+
+impl TraceParent {
+    fn read(headers: &http::HeaderMap) -> TraceParent {
+        #[cfg(feature = "opentelemetry")]
+        {
+            let context = headers.contains_key("traceparent").then(|| {
+                opentelemetry::global::get_text_map_propagator(|propagator| {
+                    propagator.extract(&opentelemetry_http::HeaderExtractor(headers))
+                })
+            });
+            TraceParent { context }
+        }
+        #[cfg(not(feature = "opentelemetry"))]
+        {
+            let _ = headers;
+            TraceParent {}
+        }
+    }
+}
+
+/// The span of one HTTP request, the parent of the spans of the calls in it: a child of the caller's span when
+/// the request carried its trace context.
+fn request_span(path: &str, parent: &TraceParent) -> tracing::Span {
+    let span = tracing::debug_span!(
+        "http.request",
+        "otel.name" = "POST",
+        "otel.kind" = "server",
+        "http.request.method" = "POST",
+        "url.path" = path
+    );
+    #[cfg(feature = "opentelemetry")]
+    if let Some(context) = &parent.context {
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let _ = span.set_parent(context.clone());
+    }
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = parent;
+    span
 }

@@ -101,6 +101,7 @@ impl Client {
         &'a self,
         method: &str,
         params: &[Param<'_>],
+        span: tracing::Span,
     ) -> impl std::future::Future<Output = Result<Box<dyn Answer>, rpc_core::Error>> + Send + 'a {
         let id = Id::number(self.next_id(1));
         let body = codec::encode_request_typed(&id, method, params).or_else(|_| {
@@ -109,7 +110,7 @@ impl Client {
         });
         async move {
             let bytes = self.http.post(body?).await.map_err(Error::from)?;
-            Ok(Box::new(TypedAnswer { bytes, id, max_depth: self.max_depth }) as Box<dyn Answer>)
+            Ok(Box::new(TypedAnswer { bytes, id, max_depth: self.max_depth, span }) as Box<dyn Answer>)
         }
     }
 
@@ -199,6 +200,8 @@ struct TypedAnswer {
     bytes: bytes::Bytes,
     id: Id,
     max_depth: usize,
+    /// The call's span, which a fault found in the answer is recorded on.
+    span: tracing::Span,
 }
 
 impl Answer for TypedAnswer {
@@ -212,7 +215,12 @@ impl Answer for TypedAnswer {
         {
             return Ok(());
         }
-        slot.set_value(read_result(&self.bytes, &self.id, self.max_depth)?)
+        let result = read_result(&self.bytes, &self.id, self.max_depth);
+        if let Err(e) = &result {
+            // Only now is the call known to have failed (a fault in the answer): its span says so.
+            rpc_core::trace::record_error(&self.span, e);
+        }
+        slot.set_value(result?)
     }
 }
 
@@ -222,16 +230,20 @@ impl Transport for Client {
         method: &'a str,
         params: &[Param<'_>],
     ) -> BoxFuture<'a, Result<Box<dyn Answer>, rpc_core::Error>> {
-        Box::pin(Client::call_typed(self, method, params))
+        let span = self.http.call_span("jsonrpc", method);
+        let call = span.in_scope(|| Client::call_typed(self, method, params, span.clone()));
+        Box::pin(rpc_core::trace::traced(span, call))
     }
 
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, rpc_core::Error>> {
-        Box::pin(async move { self.call_with(method, &Params::Positional(params)).await })
+        let call = async move { self.call_with(method, &Params::Positional(params)).await };
+        Box::pin(rpc_core::trace::traced(self.http.call_span("jsonrpc", method), call))
     }
 
     /// Sends a real JSON-RPC notification (no id): the server answers HTTP 204 at once, without a result.
     fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), rpc_core::Error>> {
-        Box::pin(async move { self.notify_with(method, &Params::Positional(params)).await })
+        let call = async move { self.notify_with(method, &Params::Positional(params)).await };
+        Box::pin(rpc_core::trace::traced(self.http.call_span("jsonrpc", method), call))
     }
 }
 

@@ -301,6 +301,10 @@ impl JsonRpc {
 }
 
 impl Protocol for JsonRpc {
+    fn rpc_system(&self) -> &'static str {
+        "jsonrpc"
+    }
+
     fn name(&self) -> &'static str {
         "JSON-RPC"
     }

@@ -261,12 +261,19 @@ impl<D: Dispatch> Inner<D> {
             return None;
         }
         let mut de = codec::typed::Deserializer::for_params(parts.params.unwrap_or(b"[]"), self.max_depth).ok()?;
-        let call =
-            serve_call_typed(&*self.dispatch, parts.method, &mut <dyn erased_serde::Deserializer>::erase(&mut de), cx)?;
+        let id_json = parts.id.as_ref().map(|id| id.as_json());
+        let id_text = id_json.as_ref().map(|id| id as &dyn std::fmt::Display);
+        let span = rpc_core::trace::server_span("jsonrpc", parts.method, id_text, cx);
+        let erased = &mut <dyn erased_serde::Deserializer>::erase(&mut de);
+        let call = span.in_scope(|| serve_call_typed(&*self.dispatch, parts.method, erased, cx))?;
         de.end().ok()?;
         let (id, method, limit) = (parts.id, parts.method.to_owned(), self.handler_timeout);
-        Some(Box::pin(async move {
+        let recorded = span.clone();
+        let answer = async move {
             let result = rpc_core::time_limit(&method, limit, call).await;
+            if let Err(fault) = &result {
+                rpc_core::trace::record_fault(&recorded, fault);
+            }
             match id {
                 Some(id) => {
                     if let Err(f) = &result {
@@ -284,7 +291,8 @@ impl<D: Dispatch> Inner<D> {
                     None
                 }
             }
-        }))
+        };
+        Some(Box::pin(tracing::Instrument::instrument(answer, span)))
     }
 
     /// Starts one request; its answer is `None` for a notification, whatever happened (the spec's rule), and
@@ -305,24 +313,34 @@ impl<D: Dispatch> Inner<D> {
                 None => Err(Fault::method_not_found(&method)),
             },
         });
+        let id_json = id.as_ref().map(|id| id.as_json());
+        let id_text = id_json.as_ref().map(|id| id as &dyn std::fmt::Display);
+        let span = rpc_core::trace::server_span("jsonrpc", &method, id_text, &cx);
         let outcome: BoxFuture<'static, Result<Value, Fault>> = match params {
             Err(fault) => ready(Err(fault)),
             Ok(params) => match &self.discover {
                 Some(doc) if method == discover::METHOD => ready(discover::answer(doc, &params)),
-                _ => Box::pin(serve_call(&*self.dispatch, &method, params, cx)),
+                _ => span.in_scope(|| Box::pin(serve_call(&*self.dispatch, &method, params, cx))),
             },
         };
         let limit = self.handler_timeout;
-        Box::pin(async move {
-            let result = rpc_core::time_limit(&method, limit, outcome).await;
-            match (&id, &result) {
-                (None, Ok(_)) => tracing::debug!(?peer, method, "notification handled"),
-                (None, Err(f)) => tracing::debug!(?peer, method, code = f.code, "notification failed (no reply)"),
-                (Some(_), Ok(_)) => tracing::debug!(?peer, method, "call answered"),
-                (Some(_), Err(f)) => tracing::debug!(?peer, method, code = f.code, "call answered with an error"),
-            }
-            id.map(|id| (id, result))
-        })
+        let recorded = span.clone();
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                let result = rpc_core::time_limit(&method, limit, outcome).await;
+                if let Err(fault) = &result {
+                    rpc_core::trace::record_fault(&recorded, fault);
+                }
+                match (&id, &result) {
+                    (None, Ok(_)) => tracing::debug!(?peer, method, "notification handled"),
+                    (None, Err(f)) => tracing::debug!(?peer, method, code = f.code, "notification failed (no reply)"),
+                    (Some(_), Ok(_)) => tracing::debug!(?peer, method, "call answered"),
+                    (Some(_), Err(f)) => tracing::debug!(?peer, method, code = f.code, "call answered with an error"),
+                }
+                id.map(|id| (id, result))
+            },
+            span,
+        ))
     }
 }
 

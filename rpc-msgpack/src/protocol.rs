@@ -56,6 +56,10 @@ fn msgid(id: &RequestId) -> u32 {
 }
 
 impl Protocol for MessagePack {
+    fn rpc_system(&self) -> &'static str {
+        "msgpack_rpc"
+    }
+
     fn name(&self) -> &'static str {
         "MessagePack-RPC"
     }

@@ -119,7 +119,7 @@ fn multicall_answer(answer: Value) -> Result<Result<Value, Fault>, rpc_core::Err
 
 impl Transport for Client {
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, rpc_core::Error>> {
-        Box::pin(self.call_inner(method, params))
+        Box::pin(rpc_core::trace::traced(self.http.call_span("xmlrpc", method), self.call_inner(method, params)))
     }
 }
 

@@ -140,38 +140,47 @@ struct XmlEndpoint<D> {
 impl<D: Dispatch> Endpoint for XmlEndpoint<D> {
     fn handle(&self, body: Bytes, cx: Context) -> BoxFuture<'static, Reply> {
         let peer = cx.get::<rpc_core::RemoteAddr>().map(|a| a.0);
+        let mut span = tracing::Span::none();
         let call = match codec::decode_call(&body, self.max_depth) {
             Ok((method, params)) => {
-                let answer = self.routes.call(&method, params, cx);
+                span = rpc_core::trace::server_span("xmlrpc", &method, None, &cx);
+                let answer = span.in_scope(|| self.routes.call(&method, params, cx));
                 Ok((method, answer))
             }
             Err(e) => Err(e),
         };
         let handler_timeout = self.handler_timeout;
-        Box::pin(async move {
-            let result = match call {
-                Ok((method, answer)) => {
-                    let result = rpc_core::time_limit(&method, handler_timeout, answer).await;
-                    match &result {
-                        Ok(_) => tracing::debug!(?peer, method, "call answered"),
-                        Err(f) => tracing::debug!(?peer, method, code = f.code, "call answered with a fault"),
+        let recorded = span.clone();
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                let result = match call {
+                    Ok((method, answer)) => {
+                        let result = rpc_core::time_limit(&method, handler_timeout, answer).await;
+                        match &result {
+                            Ok(_) => tracing::debug!(?peer, method, "call answered"),
+                            Err(f) => {
+                                rpc_core::trace::record_fault(&recorded, f);
+                                tracing::debug!(?peer, method, code = f.code, "call answered with a fault");
+                            }
+                        }
+                        result
                     }
-                    result
+                    Err(e) => {
+                        tracing::debug!(?peer, error = %e, "bad request body");
+                        Err(e.to_fault())
+                    }
+                };
+                match xml_body(&result) {
+                    Some(body) => Reply::ok("text/xml", body),
+                    None => Reply {
+                        status: http::StatusCode::INTERNAL_SERVER_ERROR,
+                        content_type: "text/plain; charset=utf-8",
+                        body: b"the response could not be encoded\n".to_vec(),
+                    },
                 }
-                Err(e) => {
-                    tracing::debug!(?peer, error = %e, "bad request body");
-                    Err(e.to_fault())
-                }
-            };
-            match xml_body(&result) {
-                Some(body) => Reply::ok("text/xml", body),
-                None => Reply {
-                    status: http::StatusCode::INTERNAL_SERVER_ERROR,
-                    content_type: "text/plain; charset=utf-8",
-                    body: b"the response could not be encoded\n".to_vec(),
-                },
-            }
-        })
+            },
+            span,
+        ))
     }
 }
 
