@@ -153,7 +153,15 @@ pub fn call_deadline(timeout: Option<std::time::Duration>) -> Option<tokio::time
 /// [`call_deadline`], with how far off it is: `timeout` itself when that is what binds (so that an error can
 /// say "200ms", as configured), else what is left of the inherited [`deadline`].
 pub fn call_limit(timeout: Option<std::time::Duration>) -> Option<(tokio::time::Instant, std::time::Duration)> {
-    let now = tokio::time::Instant::now();
+    call_limit_at(tokio::time::Instant::now(), timeout)
+}
+
+/// [`call_limit`] for a call that starts at `now` (a time the caller read already: a server reads the clock once
+/// for all the calls it starts together).
+pub fn call_limit_at(
+    now: tokio::time::Instant,
+    timeout: Option<std::time::Duration>,
+) -> Option<(tokio::time::Instant, std::time::Duration)> {
     let own = timeout.and_then(|timeout| Some((now.checked_add(timeout)?, timeout)));
     let inherited = deadline().map(|deadline| (deadline, deadline.saturating_duration_since(now)));
     match (own, inherited) {

@@ -92,8 +92,8 @@ pub use arg::Arg;
 pub use de::from_value;
 pub use dispatch::{
     BoxFuture, Context, DEFAULT_HANDLER_TIMEOUT, Dispatch, MethodInfo, ParamInfo, RemoteAddr, TIMEOUT_HEADER,
-    call_deadline, call_limit, deadline, serve_call, serve_call_typed, time_limit, time_limit_at, with_deadline,
-    within_deadline,
+    call_deadline, call_limit, call_limit_at, deadline, serve_call, serve_call_typed, time_limit, time_limit_at,
+    with_deadline, within_deadline,
 };
 pub use error::{CallError, Error};
 pub use fault::Fault;

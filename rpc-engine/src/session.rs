@@ -785,6 +785,9 @@ struct ReadLoop<'a> {
     /// Where the answers of calls answered in this loop are written, each split off as it is done: one
     /// allocation serves many answers. Let go whenever the loop waits, so an idle connection holds none.
     out: BytesMut,
+    /// The time the calls started in this turn of the loop start at: read once for all of them (the calls of
+    /// one read start together), forgotten whenever the loop waits.
+    now: Option<tokio::time::Instant>,
 }
 
 impl Drop for ReadLoop<'_> {
@@ -822,6 +825,7 @@ impl<'a> ReadLoop<'a> {
             paused: false,
             stalled: false,
             out: BytesMut::new(),
+            now: None,
         }
     }
 
@@ -879,6 +883,7 @@ impl<'a> ReadLoop<'a> {
             let permits = self.permits.clone();
             // Answers written so far keep their part of the chunk; the loop keeps none while it waits.
             self.out = BytesMut::new();
+            self.now = None;
             // Calls wait to start while the write queue is full (the peer reads slowly): their answers would
             // only wait there (see `start_ready`).
             let queue_full = self.write_queue_full();
@@ -1052,7 +1057,8 @@ impl<'a> ReadLoop<'a> {
                 // Most calls are answered at their first poll: answer those here, without a task (spawning,
                 // scheduling and joining one costs more than a small call). The others go on in a task of their
                 // own, which polls them again with its own waker. Every poll sees the call's deadline.
-                let limit = rpc_core::call_limit(limit);
+                let now = *self.now.get_or_insert_with(tokio::time::Instant::now);
+                let limit = rpc_core::call_limit_at(now, limit);
                 let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
                 let deadline = limit.map(|(deadline, _)| deadline);
                 let first =
