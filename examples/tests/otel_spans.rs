@@ -149,3 +149,22 @@ async fn the_stdout_example_exports_one_trace() {
     assert_eq!(traces.len(), 1, "one trace across client and server: {traces:?}");
     assert!(out.contains("rpc.system: String(Owned(\"xmlrpc\"))"), "{out}");
 }
+
+/// On a Unix socket, both sides' spans say so (`network.transport`), without an address.
+#[tokio::test]
+async fn unix_socket_calls_name_their_transport() {
+    let dir = rpc_test_support::TempDir::new("otel");
+    let path = dir.path().join("s");
+    let spans = exported(async {
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        tokio::spawn(rpc_msgpack::Server::new(service()).serve(listener));
+        let interop = InteropClient::new(rpc_msgpack::Client::connect_unix(&path).await.unwrap());
+        assert_eq!(interop.double(7).await.unwrap(), 14);
+    })
+    .await;
+    for kind in [SpanKind::Client, SpanKind::Server] {
+        let span = of(&spans, "double", kind);
+        assert_eq!(span.len(), 1, "{spans:#?}");
+        assert_eq!(attr(span[0], "network.transport").as_deref(), Some("unix"), "{:#?}", span[0]);
+    }
+}

@@ -14,6 +14,12 @@ use std::net::SocketAddr;
 
 use crate::Fault;
 
+/// The transport a connection runs on, for the spans' `network.transport` (OpenTelemetry's values: `"tcp"`,
+/// `"unix"`, `"pipe"`), put in the [`Context`](crate::Context) by transports that have no
+/// [`RemoteAddr`](crate::RemoteAddr) (TCP is known by its address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NetworkTransport(pub &'static str);
+
 /// The span of a call being served: `system` is the protocol's `rpc.system` (`"jsonrpc"`, `"xmlrpc"`,
 /// `"msgpack_rpc"`), `id` the request's id where it has one; the caller's address is the context's
 /// [`RemoteAddr`](crate::RemoteAddr), where the transport set one (it is then TCP).
@@ -36,6 +42,9 @@ pub fn server_span(system: &'static str, method: &str, id: Option<&dyn Display>,
     if !span.is_disabled() {
         let peer = cx.get::<crate::RemoteAddr>().map(|peer| ("client", peer.0.ip().to_string(), peer.0.port()));
         fill(&span, system, id, peer);
+        if let Some(NetworkTransport(transport)) = cx.get::<NetworkTransport>() {
+            span.record("network.transport", *transport);
+        }
     }
     span
 }
@@ -68,15 +77,22 @@ pub fn client_span(
     span
 }
 
-/// The span of a call made over a connection to `server` (a socket address, where the transport has one).
+/// The span of a call made over a connection to `server` (a socket address, where the transport has one; else
+/// the connection's `transport`, if known).
 pub fn client_span_to(
     system: &'static str,
     method: &str,
     id: Option<&dyn Display>,
     server: Option<SocketAddr>,
+    transport: Option<&'static str>,
 ) -> tracing::Span {
     let ip = server.map(|server| server.ip());
-    client_span(system, method, id, ip.as_ref().zip(server).map(|(ip, server)| (ip as &dyn Display, server.port())))
+    let server_host = ip.as_ref().zip(server).map(|(ip, server)| (ip as &dyn Display, server.port()));
+    let span = client_span(system, method, id, server_host);
+    if let (None, Some(transport)) = (server, transport) {
+        span.record("network.transport", transport);
+    }
+    span
 }
 
 fn fill(span: &tracing::Span, system: &'static str, id: Option<&dyn Display>, addr: Option<(&str, String, u16)>) {

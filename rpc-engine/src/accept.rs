@@ -56,14 +56,14 @@ impl Listener for TcpListener {
     }
 }
 
-/// Unix domain sockets: the context is empty.
+/// Unix domain sockets: the context says the transport (`network.transport` of the calls' spans).
 #[cfg(unix)]
 impl Listener for tokio::net::UnixListener {
     type Io = tokio::net::UnixStream;
 
     async fn accept(&mut self) -> io::Result<(Self::Io, Context)> {
         let (stream, _) = tokio::net::UnixListener::accept(self).await?;
-        Ok((stream, Context::new()))
+        Ok((stream, Context::new().with(rpc_core::trace::NetworkTransport("unix"))))
     }
 
     fn local_addr(&self) -> io::Result<String> {

@@ -500,7 +500,7 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
             None => self.protocol.stdio_framing(self.config.max_message_size, self.config.max_depth),
         };
         let (reader, writer) = framing::stream(stdout, stdin, framing);
-        let peer = self.start_framed(reader, writer, Context::new());
+        let peer = self.start_framed(reader, writer, Context::new().with(rpc_core::trace::NetworkTransport("pipe")));
         let watched = peer.clone();
         tokio::spawn(async move {
             // Once the connection's loops have ended (what was queued is written, stdin closed): kill the child
@@ -561,7 +561,7 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
             Address::Unix(path) => {
                 let stream = tokio::net::UnixStream::connect(path).await?;
                 let (reader, writer) = stream.into_split();
-                Ok(self.start(reader, writer, Context::new()))
+                Ok(self.start(reader, writer, Context::new().with(rpc_core::trace::NetworkTransport("unix"))))
             }
             Address::Ws { addrs, tls: None, url } => {
                 let stream = tcp(addrs).await?;

@@ -299,7 +299,8 @@ impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
         tracing::info!("{} server on stdio", self.protocol.name());
         let framing = self.protocol.stdio_framing(self.config.max_message_size, self.config.max_depth);
         let (reader, writer) = framing::stream(tokio::io::stdin(), tokio::io::stdout(), framing);
-        self.session(Context::new()).run(reader, writer, CancellationToken::new(), OnEof::Finish).await
+        let cx = Context::new().with(rpc_core::trace::NetworkTransport("pipe"));
+        self.session(cx).run(reader, writer, CancellationToken::new(), OnEof::Finish).await
     }
 
     /// The framing a new connection's bytes are cut with.

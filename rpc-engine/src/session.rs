@@ -116,8 +116,10 @@ pub(crate) struct Shared {
     call_timeout: Option<Duration>,
     /// The depth limit answers are read with.
     max_depth: usize,
-    /// The other side's address, where the transport has one (for the spans of calls to it).
+    /// The other side's address, where the transport has one, else the transport's name, where known (for the
+    /// spans of calls to it).
     remote: Option<std::net::SocketAddr>,
+    transport: Option<&'static str>,
     /// Handler tasks still working out their answer: while there are some, the write loop lets them run once
     /// before writing, so the answers to pipelined calls go out in one write rather than one write each.
     answering: AtomicUsize,
@@ -331,6 +333,7 @@ impl Peer {
             method,
             id.as_ref().map(|id| id as &dyn fmt::Display),
             self.shared.remote,
+            self.shared.transport,
         );
         let exchange = async move {
             // The guard forgets the call if this future is dropped (timeout, caller gone) before the answer comes.
@@ -667,6 +670,7 @@ impl Session {
             call_timeout: config.call_timeout,
             max_depth: config.max_depth,
             remote: cx.get::<RemoteAddr>().map(|addr| addr.0),
+            transport: cx.get::<rpc_core::trace::NetworkTransport>().map(|t| t.0),
             answering: AtomicUsize::new(0),
             finished: AtomicBool::new(false),
             finished_wake: tokio::sync::Notify::new(),
