@@ -22,28 +22,14 @@ pub struct NetworkTransport(pub &'static str);
 
 /// The span of a call being served: `system` is the protocol's `rpc.system` (`"jsonrpc"`, `"xmlrpc"`,
 /// `"msgpack_rpc"`), `id` the request's id where it has one; the caller's address is the context's
-/// [`RemoteAddr`](crate::RemoteAddr), where the transport set one (it is then TCP).
+/// [`RemoteAddr`](crate::RemoteAddr), where the transport set one (it is then TCP), else the context's
+/// [`NetworkTransport`] names the transport.
 pub fn server_span(system: &'static str, method: &str, id: Option<&dyn Display>, cx: &crate::Context) -> tracing::Span {
-    let span = tracing::debug_span!(
-        "rpc.server",
-        "otel.name" = method,
-        "otel.kind" = "server",
-        "otel.status_code" = tracing::field::Empty,
-        "rpc.system" = system,
-        "rpc.method" = method,
-        "rpc.jsonrpc.version" = tracing::field::Empty,
-        "rpc.jsonrpc.request_id" = tracing::field::Empty,
-        "rpc.jsonrpc.error_code" = tracing::field::Empty,
-        "rpc.jsonrpc.error_message" = tracing::field::Empty,
-        "client.address" = tracing::field::Empty,
-        "client.port" = tracing::field::Empty,
-        "network.transport" = tracing::field::Empty,
-    );
+    let span = call_span("server", system, method, id);
     if !span.is_disabled() {
-        let peer = cx.get::<crate::RemoteAddr>().map(|peer| ("client", peer.0.ip().to_string(), peer.0.port()));
-        fill(&span, system, id, peer);
-        if let Some(NetworkTransport(transport)) = cx.get::<NetworkTransport>() {
-            span.record("network.transport", *transport);
+        match cx.get::<crate::RemoteAddr>() {
+            Some(peer) => record_peer(&span, "client.address", "client.port", &peer.0.ip(), peer.0.port()),
+            None => record_transport(&span, cx.get::<NetworkTransport>().map(|t| t.0)),
         }
     }
     span
@@ -56,23 +42,9 @@ pub fn client_span(
     id: Option<&dyn Display>,
     server: Option<(&dyn Display, u16)>,
 ) -> tracing::Span {
-    let span = tracing::debug_span!(
-        "rpc.client",
-        "otel.name" = method,
-        "otel.kind" = "client",
-        "otel.status_code" = tracing::field::Empty,
-        "rpc.system" = system,
-        "rpc.method" = method,
-        "rpc.jsonrpc.version" = tracing::field::Empty,
-        "rpc.jsonrpc.request_id" = tracing::field::Empty,
-        "rpc.jsonrpc.error_code" = tracing::field::Empty,
-        "rpc.jsonrpc.error_message" = tracing::field::Empty,
-        "server.address" = tracing::field::Empty,
-        "server.port" = tracing::field::Empty,
-        "network.transport" = tracing::field::Empty,
-    );
-    if !span.is_disabled() {
-        fill(&span, system, id, server.map(|(host, port)| ("server", host.to_string(), port)));
+    let span = call_span("client", system, method, id);
+    if let Some((host, port)) = server.filter(|_| !span.is_disabled()) {
+        record_peer(&span, "server.address", "server.port", host, port);
     }
     span
 }
@@ -86,30 +58,56 @@ pub fn client_span_to(
     server: Option<SocketAddr>,
     transport: Option<&'static str>,
 ) -> tracing::Span {
-    let ip = server.map(|server| server.ip());
-    let server_host = ip.as_ref().zip(server).map(|(ip, server)| (ip as &dyn Display, server.port()));
-    let span = client_span(system, method, id, server_host);
-    if let (None, Some(transport)) = (server, transport) {
-        span.record("network.transport", transport);
+    let span = call_span("client", system, method, id);
+    if !span.is_disabled() {
+        match server {
+            Some(server) => record_peer(&span, "server.address", "server.port", &server.ip(), server.port()),
+            None => record_transport(&span, transport),
+        }
     }
     span
 }
 
-fn fill(span: &tracing::Span, system: &'static str, id: Option<&dyn Display>, addr: Option<(&str, String, u16)>) {
-    if system == "jsonrpc" {
-        span.record("rpc.jsonrpc.version", "2.0");
+/// The one span of a call, on the side `kind` (`"client"` or `"server"`), with every field either side records.
+fn call_span(kind: &'static str, system: &'static str, method: &str, id: Option<&dyn Display>) -> tracing::Span {
+    let span = tracing::debug_span!(
+        "rpc.call",
+        "otel.name" = method,
+        "otel.kind" = kind,
+        "otel.status_code" = tracing::field::Empty,
+        "rpc.system" = system,
+        "rpc.method" = method,
+        "rpc.jsonrpc.version" = tracing::field::Empty,
+        "rpc.jsonrpc.request_id" = tracing::field::Empty,
+        "rpc.jsonrpc.error_code" = tracing::field::Empty,
+        "rpc.jsonrpc.error_message" = tracing::field::Empty,
+        "client.address" = tracing::field::Empty,
+        "client.port" = tracing::field::Empty,
+        "server.address" = tracing::field::Empty,
+        "server.port" = tracing::field::Empty,
+        "network.transport" = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        if system == "jsonrpc" {
+            span.record("rpc.jsonrpc.version", "2.0");
+        }
+        if let Some(id) = id {
+            span.record("rpc.jsonrpc.request_id", tracing::field::display(id));
+        }
     }
-    if let Some(id) = id {
-        span.record("rpc.jsonrpc.request_id", tracing::field::display(id));
-    }
-    if let Some((side, host, port)) = addr {
-        let (address_field, port_field) = match side {
-            "client" => ("client.address", "client.port"),
-            _ => ("server.address", "server.port"),
-        };
-        span.record(address_field, host.as_str());
-        span.record(port_field, port);
-        span.record("network.transport", "tcp");
+    span
+}
+
+/// The other side's host and port, in the fields of its side; the transport is then TCP.
+fn record_peer(span: &tracing::Span, address: &str, port_field: &str, host: &dyn Display, port: u16) {
+    span.record(address, tracing::field::display(host));
+    span.record(port_field, port);
+    span.record("network.transport", "tcp");
+}
+
+fn record_transport(span: &tracing::Span, transport: Option<&'static str>) {
+    if let Some(transport) = transport {
+        span.record("network.transport", transport);
     }
 }
 
