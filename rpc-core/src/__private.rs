@@ -97,7 +97,7 @@ pub trait IsFault {}
 impl IsFault for Fault {}
 
 /// A type `T` the generated code chooses an implementation for by autoref specialisation: a method's error type
-/// (below) or its params' tuple (the typed read).
+/// (below), its params' tuple (the typed read), or a plain return type (the alias check).
 #[derive(Debug)]
 pub struct Kind<T>(std::marker::PhantomData<T>);
 
@@ -524,27 +524,11 @@ impl<T, E> IsResult for Result<T, E> {
     }
 }
 
-/// Checks that a return type the macro took for a plain value is not a `Result` behind an alias (whose `Err`
-/// would then travel as a successful value): `ReturnCheck::<T>::new().plain_return()` resolves to the inherent
-/// method below for a `Result`, whose bound fails with the message of [`ResultBehindAlias`], and to
-/// [`NotResult`]'s for anything else.
-#[derive(Debug)]
-pub struct ReturnCheck<T>(std::marker::PhantomData<T>);
+// Checks that a return type the macro took for a plain value is not a `Result` behind an alias (whose `Err` would
+// then travel as a successful value): `Kind::<T>::new().plain_return()` resolves to the inherent method below for
+// a `Result`, whose bound fails with the message of `ResultBehindAlias`, and to `NotResult`'s for anything else.
 
-impl<T> ReturnCheck<T> {
-    /// The check for `T`.
-    pub fn new() -> Self {
-        ReturnCheck(std::marker::PhantomData)
-    }
-}
-
-impl<T> Default for ReturnCheck<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T, E> ReturnCheck<Result<T, E>> {
+impl<T, E> Kind<Result<T, E>> {
     /// A `Result` the macro could not see: an error at the method's return type.
     pub fn plain_return(&self)
     where
@@ -559,7 +543,7 @@ pub trait NotResult {
     fn plain_return(&self) {}
 }
 
-impl<T> NotResult for ReturnCheck<T> {}
+impl<T> NotResult for Kind<T> {}
 
 /// Implemented by nothing: the bound that makes a `Result` behind an alias a compile error, with what to write.
 #[diagnostic::on_unimplemented(

@@ -387,7 +387,7 @@ fn arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
     // write (a no-op for any other type).
     let check = match &m.ret {
         Return::Plain(ty) => {
-            let call = quote_spanned!(ty.span()=> ::rpc_core::__private::ReturnCheck::<#ty>::new().plain_return());
+            let call = quote_spanned!(ty.span()=> ::rpc_core::__private::Kind::<#ty>::new().plain_return());
             quote! {
                 {
                     use ::rpc_core::__private::NotResult as _;
