@@ -1,10 +1,11 @@
 //! The interop peer's service: the methods that tests and other tools call on `interop_server`, on every
 //! transport at once, sharing one instance (so `bump` over XML-RPC is seen by `counter` over MessagePack-RPC).
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use rpc_core::{Context, Fault, Value, service};
+use rpc_core::{Context, Fault, Stream, Value, service};
 
 /// The longest `sleep` accepted: one minute (below every server's default handler timeout).
 pub const MAX_SLEEP_MS: u64 = 60_000;
@@ -42,12 +43,37 @@ pub trait Interop {
     /// Calls `method` with `params` on the peer of the calling connection (the client's own handler) and
     /// returns its answer; a fault where the transport has no way back (HTTP).
     async fn ask_client(&self, method: String, params: Vec<Value>, cx: &Context) -> Result<Value, Fault>;
+
+    /// Counts 0, 1, ..., n - 1 (n = 0: for ever), one item every interval_ms milliseconds (the first at once):
+    /// a subscription, `subscribe_count` / notifications `count` / `unsubscribe_count` on duplex transports.
+    async fn count(&self, n: u64, interval_ms: u64) -> Stream<u64>;
+
+    /// How many `count` streams exist now (made and not yet dropped): a subscription ended by its caller, or by
+    /// its connection closing, is dropped at once.
+    async fn streams_open(&self) -> u64;
 }
 
 /// The implementation: stateless but for the shared counter.
 #[derive(Debug, Default)]
 pub struct InteropService {
     counter: AtomicI64,
+    streams: Arc<AtomicU64>,
+}
+
+/// Counts one `count` stream in [`InteropService::streams_open`] while it exists.
+struct Open(Arc<AtomicU64>);
+
+impl Open {
+    fn new(streams: &Arc<AtomicU64>) -> Open {
+        streams.fetch_add(1, Ordering::AcqRel);
+        Open(streams.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Interop for InteropService {
@@ -107,5 +133,22 @@ impl Interop for InteropService {
             rpc_core::Error::Fault(fault) => fault,
             other => Fault::internal_error(format!("calling the client failed: {other}")),
         })
+    }
+
+    async fn count(&self, n: u64, interval_ms: u64) -> Stream<u64> {
+        let (open, interval) = (Open::new(&self.streams), Duration::from_millis(interval_ms));
+        Stream::new(futures_util::stream::unfold((0, open), move |(i, open)| async move {
+            if n != 0 && i >= n {
+                return None;
+            }
+            if i > 0 && !interval.is_zero() {
+                tokio::time::sleep(interval).await;
+            }
+            Some((i, (i + 1, open)))
+        }))
+    }
+
+    async fn streams_open(&self) -> u64 {
+        self.streams.load(Ordering::Acquire)
     }
 }

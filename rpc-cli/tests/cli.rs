@@ -107,7 +107,8 @@ async fn list_and_help_where_the_server_offers_introspection() {
     fails(&["help", &s.xml, "nope"], 1, &["fault -32601: method not found: \"nope\""]).await;
     // rpc.discover, over HTTP, TCP, a Unix socket and WebSocket alike.
     for url in [&s.json, &s.json_tcp, &s.json_unix, &s.ws] {
-        ok(&["list", url], "add\nask_client\nbump\ncounter\ndouble\necho\nexplode\nfail\nsleep\nslow_bump\n").await;
+        ok(&["list", url], "add\nask_client\nbump\ncounter\ndouble\necho\nexplode\nfail\nsleep\nslow_bump\nstreams_open\nsubscribe_count\n")
+            .await;
         ok(
             &["help", url, "add"],
             "add(a: i64, b: i64) -> i64\nReturns a + b (a fault -32602 if the sum overflows 64 bits).\n",

@@ -554,3 +554,23 @@ impl<T> NotResult for Kind<T> {}
             ends in `Result`)"
 )]
 pub trait ResultBehindAlias {}
+
+pub use crate::stream::{ItemStream, StreamNames};
+
+/// A stream method's items, for the transport (the generated `subscribe`).
+pub fn items<T: Serialize + Send + 'static>(stream: crate::Stream<T>) -> ItemStream {
+    stream.into_items()
+}
+
+/// What a stream method answers when called as an ordinary method (over HTTP).
+pub fn needs_duplex(method: &str) -> Fault {
+    crate::stream::needs_duplex_fault(method)
+}
+
+/// A generated client's subscription: the transport's, with items read as `T`.
+pub fn subscription<T>(
+    method: &'static str,
+    source: Result<Box<dyn crate::stream::SubscriptionSource>, Error>,
+) -> Result<crate::Subscription<T>, Error> {
+    Ok(crate::Subscription::new(method, source?))
+}

@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Poll, ready};
 
+use crate::stream::{ItemStream, StreamInfo};
 use crate::typed::Reply;
 use crate::{Fault, Value};
 
@@ -44,6 +45,21 @@ pub trait Dispatch: Send + Sync + 'static {
         let _ = (method, params, cx);
         None
     }
+
+    /// Starts a subscription to a stream method (see [`stream`](crate::stream)): `method` is its subscribe name
+    /// (the [`MethodInfo::name`] of a method with a [`MethodInfo::stream`]), and the answer is the stream of its
+    /// items, which a duplex transport sends as notifications. Transports call it through
+    /// [`serve_subscribe`]. The default knows no stream method: [`Fault::METHOD_NOT_FOUND`].
+    fn subscribe(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+        cx: Context,
+    ) -> BoxFuture<'static, Result<ItemStream, Fault>> {
+        let _ = (params, cx);
+        let fault = Fault::method_not_found(method);
+        Box::pin(async move { Err(fault) })
+    }
 }
 
 impl<D: Dispatch + ?Sized> Dispatch for Arc<D> {
@@ -61,6 +77,14 @@ impl<D: Dispatch + ?Sized> Dispatch for Arc<D> {
     ) -> Option<BoxFuture<'static, Result<Reply, Fault>>> {
         (**self).call_typed(method, params, cx)
     }
+    fn subscribe(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+        cx: Context,
+    ) -> BoxFuture<'static, Result<ItemStream, Fault>> {
+        (**self).subscribe(method, params, cx)
+    }
 }
 
 impl<D: Dispatch + ?Sized> Dispatch for Box<D> {
@@ -77,6 +101,14 @@ impl<D: Dispatch + ?Sized> Dispatch for Box<D> {
         cx: &Context,
     ) -> Option<BoxFuture<'static, Result<Reply, Fault>>> {
         (**self).call_typed(method, params, cx)
+    }
+    fn subscribe(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+        cx: Context,
+    ) -> BoxFuture<'static, Result<ItemStream, Fault>> {
+        (**self).subscribe(method, params, cx)
     }
 }
 
@@ -222,6 +254,45 @@ pub fn serve_call_typed<D: Dispatch + ?Sized>(
         Err(panic) => Err(panic_fault(method, panic)),
     };
     Some(CatchPanic { inner: started, method: method.to_owned() })
+}
+
+/// Starts a subscription the way every server transport should ([`Dispatch::subscribe`]): a panic while it
+/// starts is a fault, as in [`serve_call`], and so is one while an item is made (that item is the stream's
+/// last).
+pub fn serve_subscribe<D: Dispatch + ?Sized>(
+    dispatch: &D,
+    method: &str,
+    params: Vec<Value>,
+    cx: Context,
+) -> impl Future<Output = Result<ItemStream, Fault>> + Send + 'static {
+    let started = catch(|| dispatch.subscribe(method, params, cx)).map_err(|panic| panic_fault(method, panic));
+    let method = method.to_owned();
+    async move {
+        let items = CatchPanic { inner: started, method: method.clone() }.await?;
+        Ok(Box::pin(CatchItemPanic { items: Some(items), method }) as ItemStream)
+    }
+}
+
+/// A stream of items whose `poll_next` may panic: the panic is the stream's last item, as a fault.
+struct CatchItemPanic {
+    items: Option<ItemStream>,
+    method: String,
+}
+
+impl futures_util::Stream for CatchItemPanic {
+    type Item = Result<Reply, Fault>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let Some(items) = &mut this.items else { return Poll::Ready(None) };
+        match catch(|| items.as_mut().poll_next(cx)) {
+            Ok(poll) => poll,
+            Err(panic) => {
+                this.items = None;
+                Poll::Ready(Some(Err(panic_fault(&this.method, panic))))
+            }
+        }
+    }
 }
 
 struct CatchPanic<T> {
@@ -390,6 +461,9 @@ pub struct MethodInfo {
     pub returns: &'static str,
     /// The method's doc comment, trimmed.
     pub docs: &'static str,
+    /// For a stream method (one that returns [`Stream`](crate::Stream)), its other names on the wire: `name` is
+    /// the method called to subscribe, and `returns` the type of each item.
+    pub stream: Option<StreamInfo>,
 }
 
 impl MethodInfo {
@@ -400,7 +474,21 @@ impl MethodInfo {
         returns: &'static str,
         docs: &'static str,
     ) -> MethodInfo {
-        MethodInfo { name: Cow::Borrowed(name), params, returns, docs }
+        MethodInfo { name: Cow::Borrowed(name), params, returns, docs, stream: None }
+    }
+
+    /// Metadata of a stream method: subscribed to as `subscribe`, its items sent as `notification`s, ended early
+    /// with `unsubscribe` (used by generated code).
+    pub const fn new_stream(
+        subscribe: &'static str,
+        params: &'static [ParamInfo],
+        item: &'static str,
+        docs: &'static str,
+        notification: &'static str,
+        unsubscribe: &'static str,
+    ) -> MethodInfo {
+        let stream = StreamInfo { notification: Cow::Borrowed(notification), unsubscribe: Cow::Borrowed(unsubscribe) };
+        MethodInfo { name: Cow::Borrowed(subscribe), params, returns: item, docs, stream: Some(stream) }
     }
 
     /// How many params a call must send: the rest are trailing `Option`s that may be left out.

@@ -80,6 +80,7 @@ mod fault;
 mod memory;
 mod router;
 mod ser;
+pub mod stream;
 pub mod trace;
 mod transport;
 pub mod typed;
@@ -92,14 +93,15 @@ pub use arg::Arg;
 pub use de::from_value;
 pub use dispatch::{
     BoxFuture, Context, DEFAULT_HANDLER_TIMEOUT, Dispatch, MethodInfo, ParamInfo, RemoteAddr, TIMEOUT_HEADER,
-    call_deadline, call_limit, call_limit_at, deadline, serve_call, serve_call_typed, time_limit, time_limit_at,
-    with_deadline, within_deadline,
+    call_deadline, call_limit, call_limit_at, deadline, serve_call, serve_call_typed, serve_subscribe, time_limit,
+    time_limit_at, with_deadline, within_deadline,
 };
 pub use error::{CallError, Error};
 pub use fault::Fault;
 pub use memory::MemoryTransport;
 pub use router::Router;
 pub use ser::to_value;
+pub use stream::{Stream, Subscription};
 pub use transport::Transport;
 pub use value::{DATETIME_STRUCT_NAME, DateTime, EXT_STRUCT_NAME, Ext, Map, Value};
 

@@ -3,8 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::stream::{ItemStream, StreamNames, SubscriptionSource};
 use crate::typed::{self, Answer, Param, Slot, erased_serde};
-use crate::{BoxFuture, Context, Dispatch, Error, Transport, Value, serve_call, serve_call_typed};
+use crate::{BoxFuture, Context, Dispatch, Error, Transport, Value, serve_call, serve_call_typed, serve_subscribe};
 
 /// A [`Transport`] that calls a [`Dispatch`] in the same process.
 ///
@@ -78,6 +79,60 @@ impl<D: Dispatch> Transport for MemoryTransport<D> {
             };
             Ok(Box::new(MemoryAnswer(value)) as Box<dyn Answer>)
         })
+    }
+
+    /// Subscribes in process: the items come straight from the service's stream (each through its value, as
+    /// a remote caller would read it), and dropping the subscription drops that stream.
+    fn subscribe<'a>(
+        &'a self,
+        names: StreamNames<'a>,
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn SubscriptionSource>, Error>> {
+        let params = typed::params_to_values(params);
+        Box::pin(async move {
+            let started = serve_subscribe(&*self.dispatch, names.subscribe, params?, self.cx.clone());
+            let items = started.await.map_err(Error::Fault)?;
+            let method = names.subscribe.to_owned();
+            Ok(Box::new(MemorySubscription { items: Some(items), method, id: Value::from(0u8) })
+                as Box<dyn SubscriptionSource>)
+        })
+    }
+}
+
+/// An in-process subscription: the service's stream itself, read until it ends or fails.
+struct MemorySubscription {
+    items: Option<ItemStream>,
+    method: String,
+    id: Value,
+}
+
+impl SubscriptionSource for MemorySubscription {
+    fn id(&self) -> &Value {
+        &self.id
+    }
+
+    fn poll_item(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Box<dyn Answer>, Error>>> {
+        let Some(items) = &mut self.items else { return std::task::Poll::Ready(None) };
+        let item = match std::task::ready!(items.as_mut().poll_next(cx)) {
+            Some(Ok(reply)) => match typed::reply_to_value(&self.method, &reply) {
+                Ok(value) => Some(Ok(Box::new(MemoryAnswer(value)) as Box<dyn Answer>)),
+                Err(fault) => Some(Err(Error::Fault(fault))),
+            },
+            Some(Err(fault)) => Some(Err(Error::Fault(fault))),
+            None => None,
+        };
+        // After the end or a fault, the stream is not polled again (and is dropped now).
+        if !matches!(item, Some(Ok(_))) {
+            self.items = None;
+        }
+        std::task::Poll::Ready(item)
+    }
+
+    fn unsubscribe(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>> {
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 

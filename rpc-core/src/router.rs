@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::stream::ItemStream;
 use crate::typed::Reply;
 use crate::{BoxFuture, Context, Dispatch, Fault, MethodInfo, Value};
 
@@ -103,6 +104,11 @@ impl Router {
             let local = info.name.clone();
             if let Some(prefix) = prefix {
                 info.name = Cow::Owned(format!("{prefix}.{local}"));
+                // A stream method's other names go under the prefix too.
+                if let Some(stream) = &mut info.stream {
+                    stream.notification = Cow::Owned(format!("{prefix}.{}", stream.notification));
+                    stream.unsubscribe = Cow::Owned(format!("{prefix}.{}", stream.unsubscribe));
+                }
             }
             if self.routes.contains_key(info.name.as_ref()) {
                 return Err(info.name.into_owned());
@@ -141,6 +147,21 @@ impl Dispatch for Router {
     ) -> Option<BoxFuture<'static, Result<Reply, Fault>>> {
         let route = self.routes.get(method)?;
         route.service.call_typed(&route.local, params, cx)
+    }
+
+    fn subscribe(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+        cx: Context,
+    ) -> BoxFuture<'static, Result<ItemStream, Fault>> {
+        match self.routes.get(method) {
+            Some(route) => route.service.subscribe(&route.local, params, cx),
+            None => {
+                let fault = Fault::method_not_found(method);
+                Box::pin(async move { Err(fault) })
+            }
+        }
     }
 }
 

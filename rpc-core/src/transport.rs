@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::stream::{StreamNames, SubscriptionSource};
 use crate::typed::{self, Answer, Param, ValueAnswer};
 use crate::{BoxFuture, Error, Value};
 
@@ -35,6 +36,20 @@ pub trait Transport: Send + Sync {
             Ok(Box::new(ValueAnswer(value)) as Box<dyn Answer>)
         })
     }
+
+    /// Subscribes to a stream method (see [`stream`](crate::stream)): calls `names.subscribe` with `params`
+    /// (serialised before this returns) and, once the server has answered with the subscription's id, hands
+    /// back the subscription its items arrive on. Generated clients call this. The default is for transports
+    /// that cannot push (HTTP): it fails at once with [`needs_duplex`](crate::stream::needs_duplex)'s words.
+    fn subscribe<'a>(
+        &'a self,
+        names: StreamNames<'a>,
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn SubscriptionSource>, Error>> {
+        let _ = params;
+        let error = Error::Transport(crate::stream::needs_duplex(names.subscribe).into());
+        Box::pin(std::future::ready(Err(error)))
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &T {
@@ -50,6 +65,13 @@ impl<T: Transport + ?Sized> Transport for &T {
         params: &[Param<'_>],
     ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
         (**self).call_typed(method, params)
+    }
+    fn subscribe<'a>(
+        &'a self,
+        names: StreamNames<'a>,
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn SubscriptionSource>, Error>> {
+        (**self).subscribe(names, params)
     }
 }
 
@@ -67,6 +89,13 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
     ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
         (**self).call_typed(method, params)
     }
+    fn subscribe<'a>(
+        &'a self,
+        names: StreamNames<'a>,
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn SubscriptionSource>, Error>> {
+        (**self).subscribe(names, params)
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -82,5 +111,12 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
         params: &[Param<'_>],
     ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
         (**self).call_typed(method, params)
+    }
+    fn subscribe<'a>(
+        &'a self,
+        names: StreamNames<'a>,
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn SubscriptionSource>, Error>> {
+        (**self).subscribe(names, params)
     }
 }

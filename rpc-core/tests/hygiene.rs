@@ -21,6 +21,7 @@ mod service {
         pub trait Debug {}
         pub trait Transport {}
         pub trait Dispatch {}
+        pub struct Subscription;
         pub fn drop() {}
     }
     #[allow(unused_imports)]
@@ -69,6 +70,12 @@ mod service {
         async fn answer(&self) -> u8 {
             self.double(21).await as u8
         }
+
+        /// A stream method.
+        async fn points(&self, n: i32) -> ::rpc_core::Stream<Point>;
+
+        /// A stream method that can be refused.
+        async fn checked(&self, ok: bool) -> ::core::result::Result<::rpc_core::Stream<i64>, Denied>;
     }
 
     /// The implementation.
@@ -101,6 +108,21 @@ mod service {
         async fn take(&self, items: ::std::vec::Vec<Point>) {
             ::core::mem::drop(items);
         }
+
+        async fn points(&self, n: i32) -> ::rpc_core::Stream<Point> {
+            ::rpc_core::Stream::new(::futures_util::stream::iter(::core::iter::Iterator::map(0..n, |x| Point {
+                x,
+                y: 0,
+            })))
+        }
+
+        async fn checked(&self, ok: bool) -> ::core::result::Result<::rpc_core::Stream<i64>, Denied> {
+            if ok {
+                ::core::result::Result::Ok(::rpc_core::Stream::empty())
+            } else {
+                ::core::result::Result::Err(Denied)
+            }
+        }
     }
 }
 
@@ -128,6 +150,17 @@ fn generated_code_needs_no_prelude() {
         let peer = client.peer(::std::borrow::ToOwned::to_owned("hi")).await.ok();
         ::core::assert_eq!(peer.as_deref(), ::core::option::Option::Some("hi, stranger"));
         ::core::assert!(client.take(::std::vec::Vec::new()).await.is_ok());
+        let points = match client.points(2).await {
+            ::core::result::Result::Ok(points) => points,
+            ::core::result::Result::Err(e) => ::core::panic!("{e}"),
+        };
+        let points: ::std::vec::Vec<_> = ::futures_util::StreamExt::collect(points).await;
+        ::core::assert_eq!(points.len(), 2);
+        ::core::assert!(client.checked(false).await.is_err());
+        ::core::assert!(client.checked(true).await.is_ok());
     });
+    let points = &ShapesServer::<Impl>::METHODS[7];
+    ::core::assert_eq!(points.name, "subscribe_points");
+    ::core::assert_eq!(points.stream.as_ref().map(|s| &*s.notification), ::core::option::Option::Some("points"));
     ::core::assert_eq!(ShapesServer::<Impl>::METHODS[4].name, "shapes.shift");
 }

@@ -106,10 +106,42 @@ fn client(service: &Service) -> TokenStream {
             ),
         };
         let n = m.params.len();
+        // A stream method subscribes, and gives the caller a `Subscription` of its items.
+        let (ok, names, send, read) = match &m.stream {
+            None => (
+                quote!(#ok),
+                TokenStream::new(),
+                quote!(::rpc_core::Transport::call_typed(&self.transport, &__rpc_name, &__rpc_params[..__rpc_n])),
+                quote_spanned!(ok.span()=> #p::read_answer::<#ok>(#wire, __rpc_answer.await) #recover),
+            ),
+            Some(stream) => {
+                let (item, notification, unsubscribe) = (&stream.item, &stream.notification, &stream.unsubscribe);
+                let names = quote! {
+                    let __rpc_notification = #p::prefixed(&self.prefix, #notification);
+                    let __rpc_unsubscribe = #p::prefixed(&self.prefix, #unsubscribe);
+                };
+                let send = quote! {
+                    ::rpc_core::Transport::subscribe(
+                        &self.transport,
+                        #p::StreamNames {
+                            subscribe: &__rpc_name,
+                            notification: &__rpc_notification,
+                            unsubscribe: &__rpc_unsubscribe,
+                        },
+                        &__rpc_params[..__rpc_n],
+                    )
+                };
+                (
+                    quote_spanned!(ok.span()=> ::rpc_core::Subscription<#item>),
+                    names,
+                    send,
+                    quote_spanned!(ok.span()=> #p::subscription::<#item>(#notification, __rpc_answer.await) #recover),
+                )
+            }
+        };
         // Spanned at the return type: an error about it (a `...Result` that is none) points there.
         let returns = quote_spanned!(ok.span()=> #p::Result<#ok, #error>);
         let signature = quote_spanned!(ok.span()=> pub async fn #ident(&self, #(#args),*) -> #returns);
-        let read = quote_spanned!(ok.span()=> #p::read_answer::<#ok>(#wire, __rpc_answer.await) #recover);
         quote! {
             #(#cfg_attrs)*
             #(#doc_attrs)*
@@ -118,6 +150,7 @@ fn client(service: &Service) -> TokenStream {
             #[allow(clippy::too_many_arguments)]
             #signature {
                 let __rpc_name = #p::prefixed(&self.prefix, #wire);
+                #names
                 // The params are serialised before the call's future is made: it holds no borrow of them.
                 let __rpc_answer = {
                     #(#named)*
@@ -125,7 +158,7 @@ fn client(service: &Service) -> TokenStream {
                     #[allow(unused_mut)]
                     let mut __rpc_n: usize = #n;
                     #(#trims)*
-                    ::rpc_core::Transport::call_typed(&self.transport, &__rpc_name, &__rpc_params[..__rpc_n])
+                    #send
                 };
                 #read
             }
@@ -183,6 +216,10 @@ fn client_impl(service: &Service, client: &syn::Ident) -> TokenStream {
     let mut bounds = Vec::new();
     let mut methods = Vec::new();
     for m in &service.methods {
+        // A subscription is no `Stream` the trait's method could return.
+        if m.stream.is_some() {
+            return TokenStream::new();
+        }
         // Behind an alias, the bound below would name `<Alias as IsResult>`, which fails to compile for an alias
         // that is no `Result` (a second error beside the one that says so) instead of leaving the `impl` out.
         let Return::Result { err, written, alias: false, .. } = &m.ret else { return TokenStream::new() };
@@ -255,7 +292,16 @@ fn server(service: &Service) -> TokenStream {
         };
         // Where this method's metadata sits in METHODS: after the methods before it that are compiled in.
         let (name, before) = (index_const(index), service.methods[..index].iter().map(|m| &m.cfg_attrs));
-        let info = quote!(#(#cfg)* ::rpc_core::MethodInfo::new(#wire, &[#(#params),*], #returns, #docs));
+        let info = match &m.stream {
+            None => quote!(#(#cfg)* ::rpc_core::MethodInfo::new(#wire, &[#(#params),*], #returns, #docs)),
+            Some(stream) => {
+                let (item, notification, unsubscribe) = (type_name(&stream.item), &stream.notification, &stream.unsubscribe);
+                quote! {
+                    #(#cfg)*
+                    ::rpc_core::MethodInfo::new_stream(#wire, &[#(#params),*], #item, #docs, #notification, #unsubscribe)
+                }
+            }
+        };
         let cfg = &m.cfg_attrs;
         let position = quote! {
             #(#cfg)*
@@ -270,8 +316,48 @@ fn server(service: &Service) -> TokenStream {
     });
     let (info_list, positions): (Vec<_>, Vec<_>) = infos.unzip();
 
-    let arms = service.methods.iter().enumerate().map(|(index, m)| arm(trait_ident, index, m));
-    let typed_arms = service.methods.iter().filter_map(|m| typed_arm(trait_ident, m));
+    let arms = service.methods.iter().enumerate().map(|(index, m)| match &m.stream {
+        None => arm(trait_ident, index, m),
+        // Called as an ordinary method (over HTTP): it cannot be served there.
+        Some(_) => {
+            let (wire, cfg) = (&m.wire_name, &m.cfg_attrs);
+            quote! {
+                #(#cfg)*
+                #wire => {
+                    let __rpc_fault = #p::needs_duplex(__rpc_method);
+                    #p::Box::pin(async move { #p::Result::Err(__rpc_fault) })
+                }
+            }
+        }
+    });
+    let typed_arms = service.methods.iter().filter(|m| m.stream.is_none()).filter_map(|m| typed_arm(trait_ident, m));
+    let stream_arms: Vec<_> = service
+        .methods
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.stream.is_some())
+        .map(|(index, m)| arm(trait_ident, index, m))
+        .collect();
+    // Only a service with stream methods answers subscriptions; the others keep the default.
+    let subscribe = (!stream_arms.is_empty()).then(|| {
+        quote! {
+            #[allow(unused_variables, deprecated)]
+            fn subscribe(
+                &self,
+                __rpc_method: &str,
+                __rpc_params: #p::Vec<::rpc_core::Value>,
+                __rpc_cx: ::rpc_core::Context,
+            ) -> ::rpc_core::BoxFuture<'static, #p::Result<#p::ItemStream, ::rpc_core::Fault>> {
+                match __rpc_method {
+                    #(#stream_arms)*
+                    _ => {
+                        let __rpc_fault = ::rpc_core::Fault::method_not_found(__rpc_method);
+                        #p::Box::pin(async move { #p::Result::Err(__rpc_fault) })
+                    }
+                }
+            }
+        }
+    });
 
     quote! {
         #[doc = #doc]
@@ -344,6 +430,8 @@ fn server(service: &Service) -> TokenStream {
                     _ => #p::Option::None,
                 }
             }
+
+            #subscribe
         }
     }
 }
@@ -373,10 +461,24 @@ fn arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
         Return::Plain(_) => TokenStream::new(),
     };
     let fault = fault_of(&m.ret);
-    let finish = match &m.ret {
-        Return::Plain(ty) => quote!(#p::encode_result::<#ty>(#wire, &__rpc_result)),
+    let finish = match (&m.ret, &m.stream) {
+        // A stream method's stream, for the transport to send.
+        (Return::Plain(_), Some(stream)) => {
+            let item = &stream.item;
+            quote!(#p::Result::Ok(#p::items::<#item>(__rpc_result)))
+        }
+        (Return::Result { ok, .. }, Some(stream)) => {
+            let item = &stream.item;
+            quote_spanned! {ok.span()=>
+                match #into {
+                    #p::Result::Ok(__rpc_ok) => #p::Result::Ok(#p::items::<#item>(__rpc_ok)),
+                    #p::Result::Err(__rpc_err) => #p::Result::Err(#fault),
+                }
+            }
+        }
+        (Return::Plain(ty), None) => quote!(#p::encode_result::<#ty>(#wire, &__rpc_result)),
         // Spanned at the type: an alias that is no `Result` is reported there, once.
-        Return::Result { ok, .. } => quote_spanned! {ok.span()=>
+        (Return::Result { ok, .. }, None) => quote_spanned! {ok.span()=>
             match #into {
                 #p::Result::Ok(__rpc_ok) => #p::encode_result::<#ok>(#wire, &__rpc_ok),
                 #p::Result::Err(__rpc_err) => #p::Result::Err(#fault),
@@ -386,7 +488,7 @@ fn arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
     // A plain return type that is a `Result` behind an alias fails to compile here, at the type, saying what to
     // write (a no-op for any other type).
     let check = match &m.ret {
-        Return::Plain(ty) => {
+        Return::Plain(ty) if m.stream.is_none() => {
             let call = quote_spanned!(ty.span()=> ::rpc_core::__private::Kind::<#ty>::new().plain_return());
             quote! {
                 {
@@ -395,7 +497,7 @@ fn arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
                 }
             }
         }
-        Return::Result { .. } => TokenStream::new(),
+        Return::Plain(_) | Return::Result { .. } => TokenStream::new(),
     };
     let (info, cfg) = (index_const(index), &m.cfg_attrs);
     quote! {

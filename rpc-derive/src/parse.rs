@@ -36,6 +36,16 @@ pub struct Method {
     /// The `&Context` param: its position among all params and its name.
     pub context: Option<(usize, Ident)>,
     pub ret: Return,
+    /// For a method returning `Stream<T>` (or `Result<Stream<T>, E>`): its item type and other wire names
+    /// (`wire_name` is then the subscribe name).
+    pub stream: Option<StreamSpec>,
+}
+
+/// A stream method: the type of its items and the names its notifications and its unsubscribe go by.
+pub struct StreamSpec {
+    pub item: Type,
+    pub notification: String,
+    pub unsubscribe: String,
 }
 
 pub struct Param {
@@ -116,6 +126,10 @@ pub fn service(args: TokenStream, input: TokenStream) -> Result<Service> {
     if let Some(namespace) = &namespace {
         for m in &mut methods {
             m.wire_name = format!("{namespace}.{}", m.wire_name);
+            if let Some(stream) = &mut m.stream {
+                stream.notification = format!("{namespace}.{}", stream.notification);
+                stream.unsubscribe = format!("{namespace}.{}", stream.unsubscribe);
+            }
         }
     }
     check_clashes(&methods)?;
@@ -260,6 +274,7 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
         !ours
     });
     let mut marked = None;
+    let (mut subscribe, mut unsubscribe, mut notification) = (None, None, None);
     for attr in &rpc_attrs {
         attr.parse_nested_meta(|meta| {
             let mark = if meta.path.is_ident("result") {
@@ -282,8 +297,22 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
                 }
                 wire_name = lit.value();
                 Ok(())
+            } else if let Some(slot) =
+                [("subscribe", &mut subscribe), ("unsubscribe", &mut unsubscribe), ("notification", &mut notification)]
+                    .into_iter()
+                    .find_map(|(name, slot)| meta.path.is_ident(name).then_some(slot))
+            {
+                let lit: LitStr = meta.value()?.parse()?;
+                if lit.value().is_empty() {
+                    return Err(Error::new_spanned(&lit, "the wire name cannot be empty"));
+                }
+                *slot = Some(lit);
+                Ok(())
             } else {
-                Err(meta.error("unknown #[rpc] option; expected `name = \"...\"`, `result` or `value`"))
+                Err(meta.error(
+                    "unknown #[rpc] option; expected `name = \"...\"`, `result`, `value`, or for a stream method \
+                     `subscribe`, `unsubscribe` or `notification = \"...\"`",
+                ))
             }
         })?;
     }
@@ -294,6 +323,26 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
         }
         ReturnType::Default => Return::Plain(Box::new(syn::parse_quote!(()))),
         ReturnType::Type(_, ty) => return_kind(ty, marked),
+    };
+
+    // A stream method: the method's name (or `name`) is its notifications', and the calls that start and end a
+    // subscription are named after it, jsonrpsee's way, unless set.
+    let stream = match stream_item(&ret) {
+        Some(item) => {
+            let base = notification.map_or(wire_name, |lit| lit.value());
+            wire_name = subscribe.map_or_else(|| format!("subscribe_{base}"), |lit| lit.value());
+            let unsubscribe = unsubscribe.map_or_else(|| format!("unsubscribe_{base}"), |lit| lit.value());
+            Some(StreamSpec { item, notification: base, unsubscribe })
+        }
+        None => {
+            if let Some(lit) = subscribe.or(unsubscribe).or(notification) {
+                return Err(Error::new_spanned(
+                    lit,
+                    "only a stream method (returning `Stream<T>`) has subscribe, unsubscribe and notification names",
+                ));
+            }
+            None
+        }
     };
 
     let doc_attrs: Vec<Attribute> = f.attrs.iter().filter(|a| a.path().is_ident("doc")).cloned().collect();
@@ -312,7 +361,25 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
         params,
         context,
         ret,
+        stream,
     })
+}
+
+/// The item type of a stream method's return type: `Stream<T>` (`rpc_core::Stream<T>`, or as imported), or a
+/// `Result<Stream<T>, E>` spelled out.
+fn stream_item(ret: &Return) -> Option<Type> {
+    let ty = match ret {
+        Return::Plain(ty) => ty,
+        Return::Result { ok, alias: false, .. } => ok,
+        Return::Result { .. } => return None,
+    };
+    let Type::Path(p) = &**ty else { return None };
+    let last = p.path.segments.last().filter(|s| s.ident == "Stream" && p.qself.is_none())?;
+    let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    match args.args.iter().collect::<Vec<_>>().as_slice() {
+        [GenericArgument::Type(item)] => Some(item.clone()),
+        _ => None,
+    }
 }
 
 /// Accepts a method written as what `async fn` becomes, `fn name(..) -> impl Future<Output = T> (+ Send)`, by

@@ -1,5 +1,6 @@
 //! The duplex client: one connection, multiplexed by msgid, that can also answer calls from the server.
 
+use rpc_core::stream::{StreamNames, SubscriptionSource};
 use rpc_core::typed::{Answer, Param};
 use std::fmt;
 use std::net::SocketAddr;
@@ -248,6 +249,18 @@ impl<P: Protocol + Clone + Default> Transport for Client<P> {
             self.connection().await?.call_encoded(method, &params).await
         })
     }
+
+    fn subscribe<'a>(
+        &'a self,
+        names: StreamNames<'a>,
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn SubscriptionSource>, rpc_core::Error>> {
+        let params = self.peer().encode_params(params);
+        Box::pin(async move {
+            let peer = self.connection().await?;
+            peer.subscribe_encoded(names, params).await
+        })
+    }
 }
 
 impl<P> fmt::Debug for Client<P> {
@@ -374,6 +387,22 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
     /// [`DEFAULT_WRITE_QUEUE`](crate::DEFAULT_WRITE_QUEUE), 128; at least 1). Calls wait for room here.
     pub fn write_queue(mut self, messages: usize) -> Self {
         self.config.write_queue = messages;
+        self
+    }
+
+    /// How many items of one subscription (see [`rpc_core::stream`]) may wait unread (default
+    /// [`DEFAULT_SUBSCRIPTION_BUFFER`](crate::DEFAULT_SUBSCRIPTION_BUFFER), 1024; at least 1). A subscriber that
+    /// leaves more than that unread loses the subscription: it ends with an error saying so, and the client
+    /// unsubscribes (holding up the connection instead would hold up every other call and subscription on it).
+    pub fn subscription_buffer(mut self, items: usize) -> Self {
+        self.config.subscription_buffer = items;
+        self
+    }
+
+    /// How many subscriptions the server may hold on this connection when it subscribes to this side's
+    /// `handler` (default [`DEFAULT_MAX_SUBSCRIPTIONS`](crate::DEFAULT_MAX_SUBSCRIPTIONS), 1024).
+    pub fn max_subscriptions(mut self, subscriptions: usize) -> Self {
+        self.config.max_subscriptions = subscriptions;
         self
     }
 

@@ -40,6 +40,7 @@ pub mod framing;
 pub mod protocol;
 mod server;
 mod session;
+mod subscribe;
 mod tls;
 mod ws;
 
@@ -58,9 +59,10 @@ pub use client::{Client, ClientBuilder, DEFAULT_CLIENT_MAX_MESSAGE_SIZE, TextFra
 pub use error::Error;
 pub use framing::{Broken, Decoder, Framing};
 pub use protocol::{
-    Answered, ByteString, CANCEL_METHOD, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, RawPart,
-    RequestId, method_name,
+    Answered, ByteString, CANCEL_METHOD, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, Push, Pushed,
+    PushedEvent, RawPart, RequestId, fault_from_value, fault_value, method_name,
 };
 pub use server::{DEFAULT_MAX_IN_FLIGHT_TOTAL, DEFAULT_MAX_MESSAGE_SIZE, Server};
 pub use session::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT, DEFAULT_WRITE_QUEUE, Peer};
+pub use subscribe::{DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_SUBSCRIPTION_BUFFER};
 pub use ws::{DEFAULT_PING_INTERVAL, DEFAULT_WS_HANDSHAKE_TIMEOUT};

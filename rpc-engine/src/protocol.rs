@@ -107,6 +107,48 @@ pub trait Protocol: Send + Sync + fmt::Debug + 'static {
     /// Reads `bytes` (as for [`deserialize`](Protocol::deserialize)) as a value.
     fn read_value(&self, part: Part, bytes: &[u8], max_depth: usize) -> Result<Value, rpc_core::Error>;
 
+    /// Appends a message of the subscription `subscription` (an id this side gave it) to a stream whose items go
+    /// out as the notification `notification`: an item, or the end. The default is MessagePack-RPC's shape, the
+    /// notification with positional params: `[ID, ITEM]` for an item, `[ID, nil, nil]` for the end of a stream
+    /// and `[ID, nil, ERROR]` for a stream that failed, the error as the encoding writes a fault's (see
+    /// [`fault_value`]). JSON-RPC writes jsonrpsee's `{"subscription": ID, "result": ITEM}`.
+    fn encode_pushed(
+        &self,
+        notification: &str,
+        subscription: &Value,
+        event: Push<'_>,
+        dst: &mut BytesMut,
+    ) -> Result<(), rpc_core::Error> {
+        let params = match event {
+            Push::Item(item) => self.encode_params(&[subscription, item])?,
+            Push::End(None) => self.encode_params(&[subscription, &Value::Nil, &Value::Nil])?,
+            Push::End(Some(fault)) => self.encode_params(&[subscription, &Value::Nil, &fault_value(fault)])?,
+        };
+        self.encode_request(None, notification, OutParams::Encoded(&params), dst)
+    }
+
+    /// Reads the params of a notification named as one of this side's subscriptions' as a message of that
+    /// subscription (what [`encode_pushed`](Protocol::encode_pushed) writes); `None` when they have another shape
+    /// (the notification then goes to the dispatcher as any other). The default reads the positional shape.
+    fn read_pushed(&self, params: &Params, max_depth: usize) -> Option<Pushed> {
+        let values = match params {
+            Params::Values(values) => values.clone(),
+            Params::Raw(raw) => self.read_params(raw.bytes(), max_depth).ok()?,
+        };
+        let mut values = values.into_iter();
+        let (subscription, first, error) = (values.next()?, values.next()?, values.next());
+        if values.next().is_some() {
+            return None;
+        }
+        let event = match error {
+            None => PushedEvent::Item(Answered::Value(first)),
+            Some(Value::Nil) if first == Value::Nil => PushedEvent::End(None),
+            Some(error) if first == Value::Nil => PushedEvent::End(Some(fault_from_value(error))),
+            Some(_) => return None,
+        };
+        Some(Pushed { subscription, event })
+    }
+
     /// Serves a message the encoding answers as a whole ([`Incoming::Whole`]: a JSON-RPC batch, say) with
     /// `dispatch`: the answer to send, if any. Each call in it runs for up to `handler_timeout`. The default
     /// answers nothing.
@@ -119,6 +161,68 @@ pub trait Protocol: Send + Sync + fmt::Debug + 'static {
     ) -> BoxFuture<'static, Option<Bytes>> {
         let _ = (dispatch, frame, cx, limits);
         Box::pin(std::future::ready(None))
+    }
+}
+
+/// What [`Protocol::encode_pushed`] writes: one item of a subscription, or its end.
+#[derive(Clone, Copy)]
+#[allow(missing_debug_implementations)]
+pub enum Push<'a> {
+    /// An item, serialised straight to the wire.
+    Item(Param<'a>),
+    /// The end of the stream: `None` when it finished, else the fault it failed with.
+    End(Option<&'a Fault>),
+}
+
+/// A message of one of this side's subscriptions, as [`Protocol::read_pushed`] reads it.
+#[derive(Debug)]
+pub struct Pushed {
+    /// The subscription's id, as the peer gave it.
+    pub subscription: Value,
+    /// An item or the end.
+    pub event: PushedEvent,
+}
+
+/// What a [`Pushed`] message says.
+#[derive(Debug)]
+pub enum PushedEvent {
+    /// An item, still in the encoding's hands (read as the caller's type when it asks).
+    Item(Answered),
+    /// The stream ended: `None` when it finished, else with this fault.
+    End(Option<Fault>),
+}
+
+/// A fault as the value the positional subscription shape carries (see [`Protocol::encode_pushed`]):
+/// `[code, message]`, with the fault's data as a third element when it has some (MessagePack-RPC's error
+/// shape).
+pub fn fault_value(fault: &Fault) -> Value {
+    let mut parts = vec![Value::from(fault.code), Value::from(fault.message.as_str())];
+    if let Some(data) = &fault.data {
+        parts.push((**data).clone());
+    }
+    Value::Array(parts)
+}
+
+/// The fault a subscription's end carries, read from its value: `[code, message]` or `[code, message, data]`
+/// as [`fault_value`] writes it, or a string (the message of an internal error); anything else is an internal
+/// error that shows the value.
+pub fn fault_from_value(value: Value) -> Fault {
+    match value {
+        Value::Array(mut parts) if (2..=3).contains(&parts.len()) => {
+            let data = if parts.len() == 3 { parts.pop() } else { None };
+            match (parts[0].as_i64(), &parts[1]) {
+                (Some(code), Value::String(message)) => {
+                    let fault = Fault::new(code, message.clone());
+                    match data {
+                        Some(data) => fault.with_data(data),
+                        None => fault,
+                    }
+                }
+                _ => Fault::internal_error(format!("the stream failed: {:?}", Value::Array(parts))),
+            }
+        }
+        Value::String(message) => Fault::new(Fault::INTERNAL_ERROR, message),
+        other => Fault::internal_error(format!("the stream failed: {other:?}")),
     }
 }
 

@@ -142,6 +142,15 @@ impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
         self
     }
 
+    /// How many subscriptions (calls to stream methods, see [`rpc_core::stream`]) one connection may hold at
+    /// once (default [`DEFAULT_MAX_SUBSCRIPTIONS`](crate::DEFAULT_MAX_SUBSCRIPTIONS), 1024). Past it, a subscribe
+    /// call is answered with an error fault. A subscription's items are polled only when the connection's write
+    /// queue has room for them: a client that does not read holds its streams still.
+    pub fn max_subscriptions(mut self, subscriptions: usize) -> Self {
+        self.config.max_subscriptions = subscriptions;
+        self
+    }
+
     /// How long a call a handler makes to the connected client (through its [`Peer`](crate::Peer)) may take
     /// (default `Some(`[`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)`)`, 30 s); `None` waits for ever.
     pub fn call_timeout(mut self, timeout: Option<Duration>) -> Self {

@@ -41,6 +41,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use rpc_core::stream::{StreamNames, SubscriptionSource};
 use rpc_core::typed::{Answer, Param, Reply, Slot};
 use rpc_core::{
     BoxFuture, Context, Dispatch, Fault, RemoteAddr, Transport, Value, serve_call, serve_call_typed, time_limit,
@@ -52,7 +53,10 @@ use tracing::Instrument;
 
 use crate::Error;
 use crate::framing::{FrameRead, FrameWrite};
-use crate::protocol::{Answered, ByteString, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, RequestId};
+use crate::protocol::{
+    Answered, ByteString, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, Pushed, PushedEvent, RequestId,
+};
+use crate::subscribe::{Route, Served, Streams, Subscribing};
 
 /// The default limit on calls handled at once per connection (as many more wait, read, before the connection
 /// stops reading): 128.
@@ -87,6 +91,10 @@ pub(crate) struct Config {
     pub(crate) call_timeout: Option<Duration>,
     pub(crate) handler_timeout: Option<Duration>,
     pub(crate) idle_timeout: Option<Duration>,
+    /// The subscriptions a connection serves at once, and the items a subscription of this side's may leave
+    /// unread.
+    pub(crate) max_subscriptions: usize,
+    pub(crate) subscription_buffer: usize,
     /// Permits for the calls handled at once across every connection of a server (`None`: no such bound).
     pub(crate) total: Option<Arc<Semaphore>>,
 }
@@ -102,6 +110,8 @@ impl Config {
             call_timeout: Some(DEFAULT_TIMEOUT),
             handler_timeout: Some(rpc_core::DEFAULT_HANDLER_TIMEOUT),
             idle_timeout: None,
+            max_subscriptions: crate::subscribe::DEFAULT_MAX_SUBSCRIPTIONS,
+            subscription_buffer: crate::subscribe::DEFAULT_SUBSCRIPTION_BUFFER,
             total: None,
         }
     }
@@ -116,6 +126,8 @@ pub(crate) struct Shared {
     call_timeout: Option<Duration>,
     /// The depth limit answers are read with.
     max_depth: usize,
+    /// How many items a subscription of this side's may leave unread.
+    subscription_buffer: usize,
     /// The other side's address, where the transport has one, else the transport's name, where known (for the
     /// spans of calls to it).
     remote: Option<std::net::SocketAddr>,
@@ -159,10 +171,14 @@ impl Answer for TypedAnswer {
     }
 }
 
-/// The calls waiting for an answer, and why the connection closed once it has.
+/// The calls waiting for an answer, this side's subscriptions, and why the connection closed once it has.
 struct Calls {
     next_id: u32,
     pending: HashMap<u32, oneshot::Sender<Answered>>,
+    /// The subscribe calls among `pending`: where their items go once they are answered.
+    subscribing: HashMap<u32, Subscribing>,
+    /// This side's subscriptions, by notification name and then by id ([`crate::subscribe::key`]).
+    subscriptions: HashMap<Arc<str>, HashMap<String, Subscribing>>,
     closed: Option<String>,
 }
 
@@ -173,14 +189,110 @@ impl Shared {
 
     /// Closes the connection for `reason` (the first reason given wins): waiting calls fail, the loops stop.
     pub(crate) fn close(&self, reason: impl Into<String>) {
-        let pending = {
+        let (pending, subscribing, subscriptions, reason) = {
             let mut calls = self.calls();
-            calls.closed.get_or_insert_with(|| reason.into());
-            std::mem::take(&mut calls.pending)
+            let reason = calls.closed.get_or_insert_with(|| reason.into()).clone();
+            let subscribing = std::mem::take(&mut calls.subscribing);
+            (std::mem::take(&mut calls.pending), subscribing, std::mem::take(&mut calls.subscriptions), reason)
         };
         // Dropping the senders wakes every waiting caller, who then reads the reason.
         drop(pending);
+        drop(subscribing);
+        // Each subscription's last item says why it ended.
+        for subscription in subscriptions.into_values().flat_map(HashMap::into_values) {
+            subscription.fail(Error::Closed(reason.clone()).into());
+        }
         self.closed.cancel();
+    }
+
+    /// The encoding.
+    pub(crate) fn protocol(&self) -> &dyn Protocol {
+        &*self.protocol
+    }
+
+    /// An answer (a call's, or a subscription's item) for the caller to read into its type.
+    pub(crate) fn typed_answer(&self, answered: Answered, max_depth: usize) -> Box<dyn Answer> {
+        Box::new(TypedAnswer { protocol: self.protocol.clone(), answered, max_depth })
+    }
+
+    /// True when this side has a subscription whose items come as notifications named `method`.
+    fn subscribed_to(&self, method: &str) -> bool {
+        let calls = self.calls();
+        !calls.subscriptions.is_empty() && calls.subscriptions.contains_key(method)
+    }
+
+    /// Hands a message of one of this side's subscriptions to it; false when it is of none (a subscription
+    /// that was dropped, say: the message is dropped).
+    fn deliver(&self, method: &str, pushed: Pushed) -> bool {
+        let Some(key) = crate::subscribe::key(&pushed.subscription) else { return false };
+        let mut calls = self.calls();
+        let Some(of_name) = calls.subscriptions.get_mut(method) else { return false };
+        let (lost, failed) = match pushed.event {
+            PushedEvent::Item(item) => match of_name.get(&key).map(|subscription| subscription.deliver(item)) {
+                None => return false,
+                Some(Ok(())) => return true,
+                Some(Err(lost)) => (Some(lost), None),
+            },
+            PushedEvent::End(failed) => (None, failed),
+        };
+        let Some(subscription) = of_name.remove(&key) else { return false };
+        if of_name.is_empty() {
+            calls.subscriptions.remove(method);
+        }
+        drop(calls);
+        match (lost, failed) {
+            (Some(crate::subscribe::Lost::Behind(buffer)), _) => {
+                tracing::warn!(method, buffer, "a subscriber left too many items unread; its subscription was ended");
+                self.unsubscribe_quietly(&subscription.unsubscribe, pushed.subscription);
+                subscription.fail(rpc_core::Error::Transport(
+                    format!("{method}: the subscriber fell behind: {buffer} items were left unread; the subscription was ended").into(),
+                ));
+            }
+            (Some(crate::subscribe::Lost::Gone), _) => {
+                self.unsubscribe_quietly(&subscription.unsubscribe, pushed.subscription);
+            }
+            (None, Some(fault)) => subscription.fail(rpc_core::Error::Fault(fault)),
+            // The stream finished: the subscriber's queue ends with its last item.
+            (None, _) => drop(subscription),
+        }
+        true
+    }
+
+    /// Forgets one of this side's subscriptions (items that still come for it are dropped); false if it was
+    /// no longer there.
+    pub(crate) fn forget_subscription(&self, notification: &str, key: &str) -> bool {
+        let mut calls = self.calls();
+        let Some(of_name) = calls.subscriptions.get_mut(notification) else { return false };
+        let found = of_name.remove(key).is_some();
+        if of_name.is_empty() {
+            calls.subscriptions.remove(notification);
+        }
+        found
+    }
+
+    /// Sends the unsubscribe call `method([id])` without waiting for its answer (for a subscription dropped or
+    /// lost), if the write queue has room; the answer, when it comes, is for no call and dropped.
+    pub(crate) fn unsubscribe_quietly(&self, method: &str, id: Value) {
+        let call = {
+            let mut calls = self.calls();
+            if calls.closed.is_some() {
+                return;
+            }
+            let mut call = calls.next_id;
+            while calls.pending.contains_key(&call) {
+                call = call.wrapping_add(1);
+            }
+            calls.next_id = call.wrapping_add(1);
+            call
+        };
+        let mut frame = BytesMut::with_capacity(SMALL_MESSAGE);
+        if let Err(e) = self.protocol.encode_request(Some(call), method, OutParams::Values(&[id]), &mut frame) {
+            tracing::debug!(method, error = %e, "the unsubscribe could not be encoded");
+            return;
+        }
+        if self.tx.try_send(frame.freeze()).is_err() {
+            tracing::debug!(method, "a subscription was dropped; the write queue had no room to unsubscribe");
+        }
     }
 
     /// Waits until the connection's loops have ended.
@@ -203,7 +315,7 @@ impl Shared {
     }
 
     /// Queues an encoded message for writing, waiting for room in the queue (backpressure).
-    async fn send(&self, frame: Bytes) -> Result<(), rpc_core::Error> {
+    pub(crate) async fn send(&self, frame: Bytes) -> Result<(), rpc_core::Error> {
         let frame = match self.tx.try_send(frame) {
             Ok(()) => return Ok(()),
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.closed_error()),
@@ -234,14 +346,51 @@ impl Shared {
         }
     }
 
-    /// Routes a response to the call waiting for it.
+    /// Routes a response to the call waiting for it. The answer to a subscribe call files the subscription
+    /// first, so that the items that follow it find their subscriber.
     fn answer(&self, id: u32, result: Answered) {
-        let waiting = self.calls().pending.remove(&id);
+        let (waiting, subscribing) = {
+            let mut calls = self.calls();
+            (calls.pending.remove(&id), calls.subscribing.remove(&id))
+        };
+        let result = match (subscribing, &waiting) {
+            (Some(subscribing), Some(_)) => self.subscribed(subscribing, result),
+            _ => result,
+        };
         match waiting {
             Some(tx) => drop(tx.send(result)),
             // A call that timed out or was dropped, or a peer answering an id we never sent.
             None => tracing::debug!(id, "a response for no call in flight; dropped"),
         }
+    }
+}
+
+impl Shared {
+    /// Files the subscription a subscribe call was answered with: the answer, its id, as a value (or the
+    /// fault that says why there is no subscription).
+    fn subscribed(&self, subscribing: Subscribing, result: Answered) -> Answered {
+        let id = match result {
+            Answered::Raw(raw) => match self.protocol.read_value(Part::Result, raw.bytes(), self.max_depth) {
+                Ok(id) => id,
+                Err(e) => {
+                    return Answered::Fault(Fault::internal_error(format!("the subscription id cannot be read: {e}")));
+                }
+            },
+            Answered::Value(id) => id,
+            fault @ Answered::Fault(_) => return fault,
+        };
+        let Some(key) = crate::subscribe::key(&id) else {
+            let fault = Fault::internal_error(format!(
+                "the server answered the subscription with an id that is neither a number nor a string: {id:?}"
+            ));
+            return Answered::Fault(fault);
+        };
+        let mut calls = self.calls();
+        if calls.closed.is_none() {
+            let notification = subscribing.notification.clone();
+            calls.subscriptions.entry(notification).or_default().insert(key, subscribing);
+        }
+        Answered::Value(id)
     }
 }
 
@@ -315,6 +464,58 @@ impl Peer {
         Ok(Box::new(TypedAnswer { protocol: protocol.clone(), answered, max_depth: self.shared.max_depth }))
     }
 
+    /// Subscribes to a stream method of the other side (see [`rpc_core::stream`]): calls `names.subscribe`
+    /// with `params` (encoded before this returns) and, once it is answered with an id, gives the subscription its
+    /// items arrive on (`names.notification` notifications carrying that id). Generated clients call this through
+    /// [`Transport::subscribe`].
+    pub fn subscribe<'a>(
+        &'a self,
+        names: StreamNames<'_>,
+        params: &[Param<'_>],
+    ) -> impl std::future::Future<Output = Result<Box<dyn SubscriptionSource>, rpc_core::Error>> + Send + 'a {
+        let params = self.shared.protocol.encode_params(params);
+        self.subscribe_encoded(names, params)
+    }
+
+    /// [`subscribe`](Peer::subscribe) with the params encoded already (by [`Protocol::encode_params`]).
+    pub(crate) fn subscribe_encoded<'a>(
+        &'a self,
+        names: StreamNames<'_>,
+        params: Result<Bytes, rpc_core::Error>,
+    ) -> impl std::future::Future<Output = Result<Box<dyn SubscriptionSource>, rpc_core::Error>> + Send + 'a {
+        let (subscribing, waiting) =
+            crate::subscribe::subscribing(names.notification, names.unsubscribe, self.shared.subscription_buffer);
+        let (notification, unsubscribe) = (subscribing.notification.clone(), subscribing.unsubscribe.clone());
+        let method = names.subscribe.to_owned();
+        async move {
+            let params = params?;
+            let protocol = &*self.shared.protocol;
+            let encode = |id, frame: &mut BytesMut| {
+                protocol.encode_request(Some(id), &method, OutParams::Encoded(&params), frame)
+            };
+            let id = match self.exchange_with(&method, encode, Some(subscribing)).await? {
+                Answered::Value(id) => id,
+                Answered::Fault(fault) => return Err(rpc_core::Error::Fault(fault)),
+                Answered::Raw(_) => return Err(Error::Closed("the subscription was not filed".to_owned()).into()),
+            };
+            let subscription = crate::subscribe::EngineSubscription {
+                shared: self.shared.clone(),
+                id,
+                notification,
+                unsubscribe,
+                waiting,
+                max_depth: self.shared.max_depth,
+                done: false,
+            };
+            Ok(Box::new(subscription) as Box<dyn SubscriptionSource>)
+        }
+    }
+
+    /// The handle of the connection `shared` is the state of.
+    pub(crate) fn of(shared: Arc<Shared>) -> Peer {
+        Peer { shared }
+    }
+
     /// Sends the request `encode` writes for a fresh msgid (registered and encoded before this returns) and
     /// waits for its answer, up to the connection's call timeout.
     fn exchange(
@@ -322,7 +523,17 @@ impl Peer {
         method: &str,
         encode: impl FnOnce(u32, &mut BytesMut) -> Result<(), rpc_core::Error>,
     ) -> impl std::future::Future<Output = Result<Answered, rpc_core::Error>> + Send + '_ {
-        let sent = self.register().and_then(|(pending, rx)| {
+        self.exchange_with(method, encode, None)
+    }
+
+    /// [`exchange`](Peer::exchange), for a subscribe call when `subscribing` says where its items go.
+    fn exchange_with(
+        &self,
+        method: &str,
+        encode: impl FnOnce(u32, &mut BytesMut) -> Result<(), rpc_core::Error>,
+        subscribing: Option<Subscribing>,
+    ) -> impl std::future::Future<Output = Result<Answered, rpc_core::Error>> + Send + '_ {
+        let sent = self.register(subscribing).and_then(|(pending, rx)| {
             let mut frame = BytesMut::with_capacity(SMALL_MESSAGE);
             encode(pending.id, &mut frame)?;
             Ok((pending, rx, frame.freeze()))
@@ -363,7 +574,10 @@ impl Peer {
     }
 
     /// A fresh msgid with a place for its answer; the guard forgets the call when dropped.
-    fn register(&self) -> Result<(PendingGuard<'_>, oneshot::Receiver<Answered>), rpc_core::Error> {
+    fn register(
+        &self,
+        subscribing: Option<Subscribing>,
+    ) -> Result<(PendingGuard<'_>, oneshot::Receiver<Answered>), rpc_core::Error> {
         let (tx, rx) = oneshot::channel();
         let mut calls = self.shared.calls();
         if calls.closed.is_some() {
@@ -376,6 +590,9 @@ impl Peer {
             calls.next_id = id.wrapping_add(1);
             if let std::collections::hash_map::Entry::Vacant(slot) = calls.pending.entry(id) {
                 slot.insert(tx);
+                if let Some(subscribing) = subscribing {
+                    calls.subscribing.insert(id, subscribing);
+                }
                 return Ok((PendingGuard { shared: &self.shared, id, sent: false }, rx));
             }
         }
@@ -445,6 +662,14 @@ impl Transport for Peer {
     fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), rpc_core::Error>> {
         Box::pin(Peer::notify(self, method, params))
     }
+
+    fn subscribe<'a>(
+        &'a self,
+        names: StreamNames<'a>,
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn SubscriptionSource>, rpc_core::Error>> {
+        Box::pin(Peer::subscribe(self, names, params))
+    }
 }
 
 impl fmt::Debug for Peer {
@@ -463,7 +688,11 @@ struct PendingGuard<'a> {
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        let waiting = self.shared.calls().pending.remove(&self.id);
+        let waiting = {
+            let mut calls = self.shared.calls();
+            calls.subscribing.remove(&self.id);
+            calls.pending.remove(&self.id)
+        };
         if waiting.is_some() && self.sent {
             self.shared.cancel(self.id);
         }
@@ -483,6 +712,13 @@ enum Work {
     },
     /// A message the encoding serves as a whole (a JSON-RPC batch).
     Whole(Bytes),
+    /// A call to a stream method's subscribe name.
+    Subscribe {
+        id: RequestId,
+        method: ByteString,
+        params: Params,
+        notification: Arc<str>,
+    },
 }
 
 /// A call started on the value path or on the typed path, or refused before it started (its params unreadable).
@@ -665,10 +901,17 @@ impl Session {
         let shared = Arc::new(Shared {
             protocol,
             tx,
-            calls: Mutex::new(Calls { next_id: 0, pending: HashMap::new(), closed: None }),
+            calls: Mutex::new(Calls {
+                next_id: 0,
+                pending: HashMap::new(),
+                subscribing: HashMap::new(),
+                subscriptions: HashMap::new(),
+                closed: None,
+            }),
             closed: CancellationToken::new(),
             call_timeout: config.call_timeout,
             max_depth: config.max_depth,
+            subscription_buffer: config.subscription_buffer,
             remote: cx.get::<RemoteAddr>().map(|addr| addr.0),
             transport: cx.get::<rpc_core::trace::NetworkTransport>().map(|t| t.0),
             answering: AtomicUsize::new(0),
@@ -772,6 +1015,9 @@ struct ReadLoop<'a> {
     tasks: JoinSet<()>,
     /// The token of each request running on a task of its own, by id, for the peer's cancellations.
     running: Arc<Running>,
+    /// The dispatcher's stream methods, if it has any, and the subscriptions this connection serves.
+    streams: Option<Arc<Streams>>,
+    served: Arc<Served>,
     /// The notification task's queue and the task, started with the first notification (most connections never
     /// get one).
     notes: Option<(mpsc::Sender<Note>, tokio::task::JoinHandle<()>)>,
@@ -812,6 +1058,7 @@ struct Permit {
 
 impl<'a> ReadLoop<'a> {
     fn new(shared: &'a Arc<Shared>, dispatch: Arc<dyn Dispatch>, cx: Context, config: &'a Config) -> ReadLoop<'a> {
+        let streams = Streams::of(&*dispatch);
         ReadLoop {
             shared,
             dispatch,
@@ -821,6 +1068,8 @@ impl<'a> ReadLoop<'a> {
             backlog: VecDeque::new(),
             tasks: JoinSet::new(),
             running: Arc::default(),
+            streams,
+            served: Arc::default(),
             notes: None,
             notes_queued: 0,
             notes_done: Arc::default(),
@@ -950,7 +1199,7 @@ impl<'a> ReadLoop<'a> {
             .drain(..)
             .filter_map(|work| match work {
                 Work::Notification { method, params } => Some((method, params)),
-                Work::Request { .. } | Work::Whole(_) => None,
+                Work::Request { .. } | Work::Whole(_) | Work::Subscribe { .. } => None,
             })
             .collect();
         let running = self.notes.take().map(|(notes, task)| {
@@ -979,7 +1228,8 @@ impl<'a> ReadLoop<'a> {
 
     /// True when work that writes an answer is next in the backlog and the write queue has no room for one.
     fn write_queue_full(&self) -> bool {
-        matches!(self.backlog.front(), Some(Work::Request { .. } | Work::Whole(_))) && self.shared.tx.capacity() == 0
+        matches!(self.backlog.front(), Some(Work::Request { .. } | Work::Whole(_) | Work::Subscribe { .. }))
+            && self.shared.tx.capacity() == 0
     }
 
     /// Starts backlog work while permits are free, in arrival order. Work that answers waits while the write
@@ -1095,6 +1345,9 @@ impl<'a> ReadLoop<'a> {
                 };
                 self.spawn_answer(permit, answer.instrument(span));
             }
+            Some(Work::Subscribe { id, method, params, notification }) => {
+                self.start_subscription(permit, id, method, params, notification)
+            }
             Some(Work::Whole(frame)) => {
                 let limits = Limits { max_depth: self.config.max_depth, handler_timeout: self.config.handler_timeout };
                 let answer = self.shared.protocol.serve_whole(&self.dispatch, frame, self.cx.clone(), limits);
@@ -1121,6 +1374,77 @@ impl<'a> ReadLoop<'a> {
             }
             None => drop(permit),
         }
+    }
+
+    /// Starts a subscription on a task of its own: the stream method's stream is made (as a call is answered:
+    /// after the notifications read before it, under the handler timeout, cancellable), the subscribe call is
+    /// answered with its id, the permit given back, and then the items are sent until the stream ends.
+    fn start_subscription(
+        &mut self,
+        permit: Option<Permit>,
+        id: RequestId,
+        method: ByteString,
+        params: Params,
+        notification: Arc<str>,
+    ) {
+        let permit = permit.or_else(|| self.spare_permit());
+        let protocol = self.shared.protocol.clone();
+        let Some((place, streams)) = self
+            .streams
+            .clone()
+            .and_then(|streams| Some((self.served.reserve(self.config.max_subscriptions)?, streams)))
+        else {
+            let max = self.config.max_subscriptions;
+            tracing::warn!(method = &*method, max, "a subscription over the connection's limit; refused");
+            let fault = Fault::internal_error(format!(
+                "this connection holds {max} subscriptions, the most it may: end one before subscribing again"
+            ));
+            let answer = answer_bytes(&*protocol, &id, &method, Err(fault), &mut BytesMut::new());
+            let shared = self.shared.clone();
+            self.tasks.spawn(async move {
+                let _ = shared.send(answer).await;
+                drop(permit);
+            });
+            return;
+        };
+        let (after, done) = (self.notes_queued, self.notes_done.clone());
+        let (dispatch, cx, depth, limit) =
+            (self.dispatch.clone(), self.cx.clone(), self.config.max_depth, self.config.handler_timeout);
+        let (running, served, shared) = (self.running.clone(), self.served.clone(), self.shared.clone());
+        let span = rpc_core::trace::server_span(protocol.rpc_system(), &method, Some(&id), &cx);
+        self.tasks.spawn(async move {
+            let subscribed = async {
+                let started = async {
+                    done.reached(after).await;
+                    let values = match params {
+                        Params::Values(values) => values,
+                        Params::Raw(raw) => protocol.read_params(raw.bytes(), depth)?,
+                    };
+                    time_limit(&method, limit, rpc_core::serve_subscribe(&*dispatch, &method, values, cx)).await
+                };
+                let result = running.run(&id, &method, started).await;
+                if let Err(fault) = &result {
+                    rpc_core::trace::record_fault(&tracing::Span::current(), fault);
+                }
+                result
+            };
+            let registered = match subscribed.instrument(span).await {
+                Ok(items) => {
+                    let started = crate::subscribe::Started { items, place, method: method.to_string(), notification };
+                    started.register(&served, &streams)
+                }
+                Err(fault) => {
+                    let _ = shared.send(answer_bytes(&*protocol, &id, &method, Err(fault), &mut BytesMut::new())).await;
+                    return;
+                }
+            };
+            let answer = Ok(Outcome::Value(Value::from(registered.id)));
+            let sent = shared.send(answer_bytes(&*protocol, &id, &method, answer, &mut BytesMut::new())).await;
+            drop(permit);
+            if sent.is_ok() {
+                registered.run(shared).await;
+            }
+        });
     }
 
     /// Works out a call's answer on a task of its own, holding `permit` (the connection's, and the server's
@@ -1163,7 +1487,24 @@ impl<'a> ReadLoop<'a> {
                 let protocol = &*self.shared.protocol;
                 return Ok(Some(answer_bytes(protocol, &id, &method, Err(fault), chunked(&mut self.out))));
             }
-            Incoming::Request { id, method, params } => self.backlog.push_back(Work::Request { id, method, params }),
+            Incoming::Request { id, method, params } => match self.streams.as_ref().and_then(|s| s.route(&method)) {
+                None => self.backlog.push_back(Work::Request { id, method, params }),
+                Some(Route::Subscribe { notification }) => {
+                    self.backlog.push_back(Work::Subscribe { id, method, params, notification });
+                }
+                Some(Route::Unsubscribe) => return Ok(self.unsubscribe(id, &method, &params)),
+            },
+            // A message of one of this side's subscriptions (or, of another shape, a notification as any other).
+            Incoming::Notification { method, params } if self.shared.subscribed_to(&method) => {
+                match self.shared.protocol.read_pushed(&params, self.config.max_depth) {
+                    Some(pushed) => {
+                        if !self.shared.deliver(&method, pushed) {
+                            tracing::debug!(method = &*method, "a message of no subscription of ours; dropped");
+                        }
+                    }
+                    None => self.backlog.push_back(Work::Notification { method, params }),
+                }
+            }
             Incoming::Notification { method, .. } if self.overflowing() => {
                 tracing::error!(
                     method = &*method,
@@ -1209,6 +1550,36 @@ impl<'a> ReadLoop<'a> {
         None
     }
 
+    /// The peer ends its subscription `params[0]` to a stream whose unsubscribe name is `method`: answered
+    /// `true` once its task has stopped (nothing more of it can follow the answer), `false` at once for an id of
+    /// no such subscription on this connection.
+    fn unsubscribe(&mut self, id: RequestId, method: &str, params: &Params) -> Option<Bytes> {
+        let protocol = &*self.shared.protocol;
+        let values = match params {
+            Params::Values(values) => Ok(values.clone()),
+            Params::Raw(raw) => protocol.read_params(raw.bytes(), self.config.max_depth),
+        };
+        let subscription = match values.as_deref() {
+            Ok([subscription]) => subscription.as_u64(),
+            Ok(_) => {
+                let fault = Fault::invalid_params(format!("{method} takes one param, the subscription id"));
+                return Some(answer_bytes(protocol, &id, method, Err(fault), chunked(&mut self.out)));
+            }
+            Err(fault) => return Some(answer_bytes(protocol, &id, method, Err(fault.clone()), chunked(&mut self.out))),
+        };
+        let Some(stopped) = subscription.and_then(|subscription| self.served.stop(subscription, method)) else {
+            let answer = Ok(Outcome::Value(Value::Bool(false)));
+            return Some(answer_bytes(protocol, &id, method, answer, chunked(&mut self.out)));
+        };
+        let (shared, method) = (self.shared.clone(), method.to_owned());
+        self.tasks.spawn(async move {
+            stopped.cancelled().await;
+            let answer = Ok(Outcome::Value(Value::Bool(true)));
+            let _ = shared.send(answer_bytes(&*shared.protocol, &id, &method, answer, &mut BytesMut::new())).await;
+        });
+        None
+    }
+
     fn overflowing(&self) -> bool {
         self.backlog.len() >= self.config.max_in_flight.saturating_mul(OVERFLOW)
     }
@@ -1223,8 +1594,19 @@ impl<'a> ReadLoop<'a> {
 
     async fn start_draining(&mut self) {
         self.draining = true;
+        // Subscriptions end, each with one last message that says why.
+        let fault = Fault::internal_error("the server is shutting down");
+        for (subscription, notification, stopped) in self.served.stop_all() {
+            stopped.cancelled().await;
+            let mut frame = BytesMut::new();
+            let end = crate::protocol::Push::End(Some(&fault));
+            let subscription = Value::from(subscription);
+            if self.shared.protocol.encode_pushed(&notification, &subscription, end, &mut frame).is_ok() {
+                let _ = self.shared.send(frame.freeze()).await;
+            }
+        }
         for work in std::mem::take(&mut self.backlog) {
-            if let Work::Request { id, .. } = work {
+            if let Work::Request { id, .. } | Work::Subscribe { id, .. } = work {
                 let refusal = self.refusal(&id);
                 let _ = self.shared.send(refusal).await;
             }

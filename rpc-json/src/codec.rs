@@ -940,21 +940,38 @@ fn write_response(out: &mut Vec<u8>, id: &Id, result: Result<&Value, &Fault>) ->
         }
         Err(fault) => {
             out.extend_from_slice(br#""error":"#);
-            let start = out.len();
-            let data = fault.data.as_deref().map(Json);
-            if serde_json::to_writer(&mut *out, &ErrorOut { code: fault.code, message: &fault.message, data }).is_err()
-            {
-                // Data JSON cannot carry (a NaN, a non-string map key) is left out; the fault itself always goes.
-                out.truncate(start);
-                serde_json::to_writer(&mut *out, &ErrorOut { code: fault.code, message: &fault.message, data: None })
-                    .map_err(encode)?;
-            }
+            push_error_object(out, fault)?;
         }
     }
     out.extend_from_slice(br#","id":"#);
     out.extend_from_slice(id.as_json().as_bytes());
     out.push(b'}');
     Ok(())
+}
+
+/// Appends `fault` as an error object: `{"code", "message"}`, and `"data"` when it has data JSON can carry (data
+/// it cannot, a NaN or a non-string map key, is left out; the fault itself always goes).
+pub(crate) fn push_error_object(out: &mut Vec<u8>, fault: &Fault) -> Result<(), Error> {
+    let start = out.len();
+    let data = fault.data.as_deref().map(Json);
+    if serde_json::to_writer(&mut *out, &ErrorOut { code: fault.code, message: &fault.message, data }).is_err() {
+        out.truncate(start);
+        serde_json::to_writer(&mut *out, &ErrorOut { code: fault.code, message: &fault.message, data: None })
+            .map_err(|e| Error::Encode(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The fault an error object read as a value says (`{"code", "message", "data"}`); `None` if it is none.
+pub(crate) fn fault_of_error_value(error: &Value) -> Option<Fault> {
+    let Value::Map(map) = error else { return None };
+    let code = map.get_str("code")?.as_i64()?;
+    let message = map.get_str("message").and_then(Value::as_str).unwrap_or_default();
+    let fault = Fault::new(code, message);
+    Some(match map.get_str("data") {
+        Some(Value::Nil) | None => fault,
+        Some(data) => fault.with_data(data.clone()),
+    })
 }
 
 /// The members of a response object, unparsed.

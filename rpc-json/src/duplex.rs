@@ -92,8 +92,8 @@ use bytes::{Bytes, BytesMut};
 use rpc_core::typed::{Param, erased_serde};
 use rpc_core::{BoxFuture, Context, Dispatch, Fault, Value};
 use rpc_engine::{
-    Answered, CANCEL_METHOD, Framing, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, RawPart, RequestId,
-    method_name,
+    Answered, CANCEL_METHOD, Framing, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, Push, Pushed,
+    PushedEvent, RawPart, RequestId, method_name,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -270,6 +270,15 @@ impl JsonRpc {
                 }
                 None => Incoming::Notification { method: method.into(), params: Params::Values(params) },
             },
+            // A subscription's message, jsonrpsee's shape: `{"subscription": ID, "result": ITEM}` (or `"error"`),
+            // read by the engine as its subscription's when it has one of that name.
+            Ok(codec::Request { id: None, method, params: codec::Params::Named(params) })
+                if params.len() == 2
+                    && params.get_str("subscription").is_some()
+                    && (params.get_str("result").is_some() || params.get_str("error").is_some()) =>
+            {
+                Incoming::Notification { method: method.into(), params: Params::Values(vec![Value::Map(params)]) }
+            }
             // Named params are matched to the method's param names by the code HTTP serves them with.
             Ok(codec::Request { params: codec::Params::Named(_), .. }) => Incoming::Whole(frame),
             Err((id, fault)) => {
@@ -387,6 +396,66 @@ impl Protocol for JsonRpc {
         out.push(b'}');
         dst.extend_from_slice(&out);
         Ok(())
+    }
+
+    /// jsonrpsee's shape (its `SubscriptionResponse` and `SubscriptionError`, `jsonrpsee-types` 0.26
+    /// `response.rs`): `{"jsonrpc":"2.0","method":NAME,"params":{"subscription":ID,"result":ITEM}}` for an item;
+    /// the end as the same with `"error"` in place of `"result"`: `null` when the stream finished, the error
+    /// object when it failed. A jsonrpsee client closes its subscription on any `"error"` message.
+    fn encode_pushed(
+        &self,
+        notification: &str,
+        subscription: &Value,
+        event: Push<'_>,
+        dst: &mut BytesMut,
+    ) -> Result<(), rpc_core::Error> {
+        let mut out = Vec::with_capacity(64 + notification.len());
+        out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
+        serde_json::to_writer(&mut out, notification).map_err(|e| Error::Encode(e.to_string()))?;
+        out.extend_from_slice(br#","params":{"subscription":"#);
+        out.extend_from_slice(codec::encode_value(subscription)?.as_bytes());
+        match event {
+            Push::Item(item) => {
+                out.extend_from_slice(br#","result":"#);
+                let start = out.len();
+                if typed::to_writer(item, &mut out).is_err() {
+                    out.truncate(start);
+                    out.extend_from_slice(codec::encode_value(&rpc_core::to_value(item)?)?.as_bytes());
+                }
+            }
+            Push::End(None) => out.extend_from_slice(br#","error":null"#),
+            Push::End(Some(fault)) => {
+                out.extend_from_slice(br#","error":"#);
+                codec::push_error_object(&mut out, fault)?;
+            }
+        }
+        out.extend_from_slice(b"}}");
+        dst.extend_from_slice(&out);
+        Ok(())
+    }
+
+    /// jsonrpsee's shape (see [`encode_pushed`](Protocol::encode_pushed)), as `classify` passes it on: the
+    /// params object as the one positional param. An `"error"` that is no error object (jsonrpsee lets a server
+    /// send any JSON there, a string say) is an internal error with that text.
+    fn read_pushed(&self, params: &Params, _: usize) -> Option<Pushed> {
+        let Params::Values(values) = params else { return None };
+        let [Value::Map(map)] = values.as_slice() else { return None };
+        let subscription = map.get_str("subscription")?.clone();
+        let event = match (map.get_str("result"), map.get_str("error")) {
+            (Some(item), None) => PushedEvent::Item(Answered::Value(item.clone())),
+            (None, Some(Value::Nil)) => PushedEvent::End(None),
+            (None, Some(error)) => {
+                PushedEvent::End(Some(codec::fault_of_error_value(error).unwrap_or_else(|| match error {
+                    Value::String(message) => Fault::new(Fault::INTERNAL_ERROR, message.clone()),
+                    other => Fault::internal_error(format!(
+                        "the stream failed: {}",
+                        codec::encode_value(other).unwrap_or_default()
+                    )),
+                })))
+            }
+            _ => return None,
+        };
+        Some(Pushed { subscription, event })
     }
 
     fn encode_params(&self, params: &[Param<'_>]) -> Result<Bytes, rpc_core::Error> {
