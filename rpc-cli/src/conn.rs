@@ -79,6 +79,26 @@ impl Conn {
         self.transport.call(method, params).await.map_err(|e| from_core(e, self.timeout))
     }
 
+    /// Subscribes to the stream method `names.subscribe` (duplex schemes only; on HTTP the transport says so).
+    pub async fn subscribe(
+        &self,
+        names: rpc_core::stream::StreamNames<'_>,
+        params: &[Value],
+    ) -> Result<rpc_core::Subscription<Value>, Failure> {
+        let params: Vec<rpc_core::typed::Param<'_>> = params.iter().map(|p| p as rpc_core::typed::Param<'_>).collect();
+        match self.transport.subscribe(names, &params).await {
+            Ok(source) => Ok(rpc_core::Subscription::new("subscription", source)),
+            // The transport cannot push (HTTP): say which schemes can.
+            Err(rpc_core::Error::Transport(e)) if e.to_string() == rpc_core::stream::needs_duplex(names.subscribe) => {
+                Err(Failure::usage(format!(
+                    "{e}; subscribe through a duplex scheme ({})",
+                    crate::scheme::duplex_schemes()
+                )))
+            }
+            Err(e) => Err(from_core(e, self.timeout)),
+        }
+    }
+
     /// Sends `method` as a notification, and returns once it is sent (XML-RPC has none: there it is a call whose
     /// result is dropped).
     pub async fn notify(&self, method: &str, params: Vec<Value>) -> Result<(), Failure> {
@@ -89,6 +109,11 @@ impl Conn {
 /// `failure` as the error of a [`Transport`], for [`Conn`] to hand on as it is.
 pub fn said(failure: Failure) -> rpc_core::Error {
     rpc_core::Error::transport(failure)
+}
+
+/// A client failure, with what to do about it (`timeout` is the one an exchange had, for the message).
+pub fn failure(e: rpc_core::Error, timeout: Duration) -> Failure {
+    from_core(e, timeout)
 }
 
 /// A client failure, with what to do about it.

@@ -159,6 +159,18 @@ impl<P: Duplex> Transport for Connection<P> {
         })
     }
 
+    fn subscribe<'a>(
+        &'a self,
+        names: rpc_core::stream::StreamNames<'a>,
+        params: &[rpc_core::typed::Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn rpc_core::stream::SubscriptionSource>, rpc_core::Error>> {
+        if self.verbose {
+            let values = rpc_core::typed::params_to_values(params).unwrap_or_default();
+            verbose(&format!("> {}", P::request(names.subscribe, &values)));
+        }
+        self.client.subscribe(names, params)
+    }
+
     /// Returns once the notification is written out: `rpc` sends one and exits, so the connection is closed
     /// after it.
     fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), rpc_core::Error>> {

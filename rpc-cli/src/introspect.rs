@@ -72,7 +72,20 @@ pub async fn help(conn: &Conn, target: &Target, method: &str) -> Result<String, 
                 .collect();
             let result = m.as_map().and_then(|m| m.get_str("result")).and_then(Value::as_map);
             let ret = schema_type(result.and_then(|r| r.get_str("schema")));
-            lines.push(format!("{method}({}) -> {ret}", params.join(", ")));
+            // A stream method: its result is each item, sent as a notification (rpc-json's `x-subscription`).
+            let subscription = m.as_map().and_then(|m| m.get_str("x-subscription"));
+            match subscription {
+                None => lines.push(format!("{method}({}) -> {ret}", params.join(", "))),
+                Some(s) => {
+                    lines.push(format!("{method}({}) -> stream of {ret}", params.join(", ")));
+                    let (notification, unsubscribe) = (text(s, "notification"), text(s, "unsubscribe"));
+                    lines.push(format!(
+                        "A subscription: items come as {:?} notifications; {:?} ends it (rpc subscribe).",
+                        notification.unwrap_or_default(),
+                        unsubscribe.unwrap_or_default()
+                    ));
+                }
+            }
             lines.extend(text(m, "description"));
         }
         Introspection::NvimApiInfo => {

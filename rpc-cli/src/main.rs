@@ -8,6 +8,7 @@
 //! rpc call jsonrpc+tcp://127.0.0.1:6792 double 7          # JSON-RPC over TCP, one message per line: 14
 //! rpc call jsonrpc+unix:///tmp/interop-json.sock double 7 # ... over a Unix socket
 //! rpc notify jsonrpc+http://127.0.0.1:6789/ bump 1
+//! rpc subscribe jsonrpc+tcp://127.0.0.1:6792 subscribe_count 3 100  # prints 0, 1, 2, one JSON line each
 //! rpc list http://127.0.0.1:6789/
 //! rpc help http://127.0.0.1:6789/ double
 //! rpc help                                                # this usage (rpc help call: call's)
@@ -90,6 +91,29 @@ enum Command {
         /// One JSON value per param, in order (after `--` if one starts with `-` and is not a plain number).
         #[arg(allow_negative_numbers = true)]
         args: Vec<String>,
+    },
+    /// Subscribe to a stream method and print each item as one JSON line, until the stream ends (exit 0; a
+    /// stream that fails: its fault, exit 1) or Ctrl-C (which unsubscribes first, then exits 0). Needs a
+    /// duplex scheme (TCP, Unix socket, WebSocket).
+    ///
+    /// METHOD is the name subscribed with, `subscribe_<name>` by the convention jsonrpsee and `#[service]`
+    /// follow: the items then come as `<name>` notifications and `unsubscribe_<name>` ends the subscription
+    /// (`math.subscribe_count`: `math.count`, `math.unsubscribe_count`). Other names are given with
+    /// --notification and --unsubscribe (Ethereum's `eth_subscribe`, `eth_subscription`, `eth_unsubscribe`).
+    Subscribe {
+        /// The server's URL; its scheme picks the protocol.
+        url: String,
+        /// The method that subscribes.
+        method: String,
+        /// One JSON value per param, in order (after `--` if one starts with `-` and is not a plain number).
+        #[arg(allow_negative_numbers = true)]
+        args: Vec<String>,
+        /// The name of the notifications the items come in (default: METHOD without its `subscribe_`).
+        #[arg(long, value_name = "NAME")]
+        notification: Option<String>,
+        /// The method that ends the subscription (default: `unsubscribe_` and the notification's name).
+        #[arg(long, value_name = "NAME")]
+        unsubscribe: Option<String>,
     },
     /// List the server's methods (XML-RPC `system.listMethods`, JSON-RPC `rpc.discover`, Neovim's API info).
     List {
@@ -200,6 +224,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let conn = Conn::open(&target, opts).await?;
             conn.notify(&method, params).await
         }
+        Command::Subscribe { url, method, args, notification, unsubscribe } => {
+            let (target, params) = (Target::parse(&url)?, parse_args(&args)?);
+            let (notification, unsubscribe) = stream_names(&method, notification, unsubscribe)?;
+            let conn = Conn::open(&target, opts).await?;
+            let names = rpc_core::stream::StreamNames {
+                subscribe: &method,
+                notification: &notification,
+                unsubscribe: &unsubscribe,
+            };
+            subscribe(conn.subscribe(names, &params).await?).await
+        }
         Command::List { url } => {
             let target = Target::parse(&url)?;
             let conn = Conn::open(&target, opts).await?;
@@ -218,6 +253,54 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             print_lines(&text)
         }
         Command::Bench(args) => bench::run(args, opts).await,
+    }
+}
+
+/// The notification and unsubscribe names of the stream subscribed to as `method`: as given, else by the
+/// `subscribe_<name>` convention (within the last dot-separated part: `math.subscribe_count`).
+fn stream_names(
+    method: &str,
+    notification: Option<String>,
+    unsubscribe: Option<String>,
+) -> Result<(String, String), Failure> {
+    let (prefix, last) = method.rsplit_once('.').map_or(("", method), |(p, l)| (&method[..=p.len()], l));
+    let notification = match notification {
+        Some(name) => name,
+        None => match last.strip_prefix("subscribe_").filter(|base| !base.is_empty()) {
+            Some(base) => format!("{prefix}{base}"),
+            None => {
+                return Err(Failure::usage(format!(
+                    "{method:?} is not named subscribe_<name>: give the notification's name with --notification NAME \
+                     and the unsubscribe method with --unsubscribe NAME"
+                )));
+            }
+        },
+    };
+    let unsubscribe = unsubscribe.unwrap_or_else(|| match notification.rsplit_once('.') {
+        Some((prefix, base)) => format!("{prefix}.unsubscribe_{base}"),
+        None => format!("unsubscribe_{notification}"),
+    });
+    Ok((notification, unsubscribe))
+}
+
+/// Prints each item of `subscription` as one JSON line until it ends, or until Ctrl-C (then unsubscribes).
+async fn subscribe(mut subscription: rpc_core::Subscription<Value>) -> Result<(), Failure> {
+    use futures_util::StreamExt;
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        let item = tokio::select! {
+            item = subscription.next() => item,
+            _ = &mut interrupted => {
+                // Told to stop: end the subscription on the server, then exit as a finished stream does.
+                return subscription.unsubscribe().await.map_err(|e| conn::failure(e, Duration::from_secs(5)));
+            }
+        };
+        match item {
+            None => return Ok(()),
+            Some(Ok(value)) => print_lines(&show(&value, false))?,
+            Some(Err(e)) => return Err(conn::failure(e, Duration::ZERO)),
+        }
     }
 }
 

@@ -288,7 +288,17 @@ pub fn help_lines() -> String {
 
 /// The TLS schemes, for `--ca`'s help: `https://, jsonrpc+https:// and msgpack+tls://`.
 pub fn tls_schemes() -> String {
-    let names: Vec<String> = SCHEMES.iter().filter(|s| s.tls).map(|s| format!("{}://", s.name)).collect();
+    schemes_where(|s| s.tls)
+}
+
+/// The duplex schemes of the table (one connection, many calls: the ones that can push), for messages.
+pub fn duplex_schemes() -> String {
+    schemes_where(|s| s.pipelines)
+}
+
+/// The schemes of the table `which` picks, as `a://, b:// and c://`.
+fn schemes_where(which: impl Fn(&Scheme) -> bool) -> String {
+    let names: Vec<String> = SCHEMES.iter().filter(|s| which(s)).map(|s| format!("{}://", s.name)).collect();
     match names.split_last() {
         Some((last, [])) => last.clone(),
         Some((last, rest)) => format!("{} and {last}", rest.join(", ")),

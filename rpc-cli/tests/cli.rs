@@ -393,3 +393,65 @@ async fn tls_urls_trust_a_private_ca_given_with_ca() {
     fails(&["--ca", empty.to_str().unwrap(), "call", &urls[0], "double", "1"], 2, &["holds no PEM certificate"]).await;
     fails(&["call", "msgpack+tls://localhost", "double", "1"], 2, &["error: bad URL", "msgpack+tls://HOST:PORT"]).await;
 }
+
+#[tokio::test]
+async fn subscribe_prints_each_item_until_the_stream_ends() {
+    let s = servers().await;
+    for url in [&s.json_tcp, &s.json_unix, &s.ws, &s.msgpack, &s.unix] {
+        ok(&["subscribe", url, "subscribe_count", "3", "1"], "0\n1\n2\n").await;
+        // Names given outright, as for a server that does not follow the subscribe_<name> convention.
+        let named = [
+            "subscribe",
+            url,
+            "subscribe_count",
+            "2",
+            "0",
+            "--notification",
+            "count",
+            "--unsubscribe",
+            "unsubscribe_count",
+        ];
+        ok(&named, "0\n1\n").await;
+        fails(&["subscribe", url, "count", "1", "0"], 2, &["--notification NAME", "--unsubscribe NAME"]).await;
+        fails(&["subscribe", url, "subscribe_nope"], 1, &["fault -32601: "]).await;
+    }
+    for url in [&s.json, &s.xml] {
+        fails(&["subscribe", url, "subscribe_count", "3", "1"], 2, &["needs a duplex transport", "jsonrpc+tcp://"])
+            .await;
+    }
+    // Introspection shows it as a subscription (rpc.discover's x-subscription).
+    let help = rpc(&["help", &s.json_tcp, "subscribe_count"]).await;
+    let mut lines = help.stdout.lines();
+    assert_eq!(lines.next(), Some("subscribe_count(n: u64, interval_ms: u64) -> stream of u64"), "{help:?}");
+    assert_eq!(
+        lines.next(),
+        Some(r#"A subscription: items come as "count" notifications; "unsubscribe_count" ends it (rpc subscribe)."#)
+    );
+    // XML-RPC's system.methodHelp says so too.
+    let help = rpc(&["help", &s.xml, "subscribe_count"]).await;
+    assert!(help.stdout.contains(r#"each item comes as the notification "count""#), "{help:?}");
+}
+
+#[tokio::test]
+async fn ctrl_c_unsubscribes_and_exits_zero() {
+    use tokio::io::AsyncBufReadExt;
+    let s = servers().await;
+    for url in [&s.json_tcp, &s.msgpack] {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rpc"))
+            .args(["subscribe", url, "subscribe_count", "0", "5"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        for expected in ["0", "1", "2"] {
+            assert_eq!(lines.next_line().await.unwrap().as_deref(), Some(expected));
+        }
+        let pid = child.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+        let status = tokio::time::timeout(std::time::Duration::from_secs(5), child.wait()).await.unwrap().unwrap();
+        assert_eq!(status.code(), Some(0), "rpc subscribe after Ctrl-C");
+        // The stream ended on the server before rpc exited: it unsubscribed, and waited for the answer.
+        ok(&["call", url, "streams_open"], "0\n").await;
+    }
+}

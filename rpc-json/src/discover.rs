@@ -4,6 +4,10 @@
 //! Each param's and result's schema is a JSON Schema type guessed from the Rust type (`i64` is
 //! `{"type": "integer"}`), with the Rust type itself under `x-rust-type`; `Value` params have an empty schema
 //! (anything goes).
+//!
+//! A stream method (see [`rpc_core::stream`]) is listed under its subscribe name, its `result` being each item,
+//! with the extension member `"x-subscription": {"notification": NAME, "unsubscribe": NAME}` (OpenRPC has no
+//! word for subscriptions).
 
 use rpc_core::{Fault, Map, MethodInfo, Value};
 
@@ -46,7 +50,7 @@ fn method(m: &MethodInfo) -> Value {
         })
         .collect();
     let mut result = Map::new();
-    result.push("name", "result");
+    result.push("name", if m.stream.is_some() { "item" } else { "result" });
     result.push("schema", schema(m.returns));
     let mut out = Map::new();
     out.push("name", m.name.as_ref());
@@ -56,6 +60,12 @@ fn method(m: &MethodInfo) -> Value {
     out.push("params", Value::Array(params));
     out.push("result", result);
     out.push("paramStructure", "either");
+    if let Some(stream) = &m.stream {
+        let mut subscription = Map::new();
+        subscription.push("notification", stream.notification.as_ref());
+        subscription.push("unsubscribe", stream.unsubscribe.as_ref());
+        out.push("x-subscription", subscription);
+    }
     Value::Map(out)
 }
 

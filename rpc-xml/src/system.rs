@@ -129,7 +129,10 @@ impl<D: Dispatch> Routes<D> {
     fn method_help(&self, params: &[Value]) -> Result<Value, Fault> {
         let name = one_name(METHOD_HELP, params)?;
         if let Some(m) = self.methods.iter().find(|m| m.name == name) {
-            return Ok(Value::from(m.docs));
+            return Ok(match &m.stream {
+                None => Value::from(m.docs),
+                Some(stream) => Value::from(subscription_help(m.docs, &stream.notification, &stream.unsubscribe)),
+            });
         }
         match self.system_names().into_iter().find(|n| *n == name) {
             Some(n) => Ok(Value::from(system_help(n))),
@@ -250,6 +253,16 @@ fn split_call(call: Value) -> Result<(String, Vec<Value>), &'static str> {
         Some(name) => Ok((name, params.unwrap_or_default())),
         None => Err("no methodName"),
     }
+}
+
+/// The help of a stream method: its docs, and what it is on the wire (a subscription, which XML-RPC over HTTP
+/// cannot carry).
+fn subscription_help(docs: &str, notification: &str, unsubscribe: &str) -> String {
+    let about = format!(
+        "A subscription: each item comes as the notification {notification:?}, and {unsubscribe:?} ends it; it needs \
+         a duplex transport (TCP, a Unix socket, stdio or WebSocket), not HTTP."
+    );
+    if docs.is_empty() { about } else { format!("{docs}\n\n{about}") }
 }
 
 #[cfg(test)]
