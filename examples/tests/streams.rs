@@ -284,3 +284,14 @@ async fn in_process_streams_work_through_memory_transport() {
     let items: Vec<u64> = client.count(3, 0).await.unwrap().map(Result::unwrap).collect().await;
     assert_eq!(items, [0, 1, 2]);
 }
+
+#[tokio::test]
+async fn the_subscribe_example_prints_its_streams() {
+    let out = tokio::process::Command::new(rpc_test_support::example_binary("subscribe")).output().await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "MessagePack-RPC: 0 1 2 (the end)\nMessagePack-RPC: 0 1 2 ... unsubscribed\n\
+         JSON-RPC over WebSocket: 0 1 2 (the end)\nJSON-RPC over WebSocket: 0 1 2 ... unsubscribed\n"
+    );
+}

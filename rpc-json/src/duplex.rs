@@ -12,6 +12,16 @@
 //! context to call the client back, which answers with the [`Dispatch`] it registered
 //! ([`ClientBuilder::handler`](rpc_engine::ClientBuilder::handler)).
 //!
+//! Stream methods ([`rpc_core::stream`]) are subscriptions by jsonrpsee's convention, so that its clients (and
+//! Ethereum tooling) work unchanged: `subscribe_<name>` answers an id, each item is
+//! `{"jsonrpc":"2.0","method":"<name>","params":{"subscription":ID,"result":ITEM}}`, and the end is the same
+//! with `"error"` in place of `"result"` (`null` for a stream that finished, the error object for one that
+//! failed), as jsonrpsee 0.26 closes its own clients' subscriptions (`SubscriptionError` in `jsonrpsee-types`);
+//! `unsubscribe_<name>` with `[ID]` answers `true`, or `false` for an unknown id. A notification of that shape
+//! (named params of exactly `subscription` and `result` or `error`) is read as a subscription's message; with
+//! no subscription of its name on the connection it goes to the dispatcher with the params object as its one
+//! positional param.
+//!
 //! ```
 //! use rpc_core::service;
 //!

@@ -115,6 +115,17 @@
 //! sends it for a call whose future is dropped before its answer (a `tokio::time::timeout` around the call, the
 //! call timeout), so giving up on a call stops the work on the server too.
 //!
+//! # Streams
+//! A stream method (one returning [`rpc_core::Stream`], see [`rpc_core::stream`]) is a subscription:
+//! `[0, MSGID, "subscribe_<name>", PARAMS]` is answered with the subscription's id (`[1, MSGID, nil, ID]`, a
+//! number per connection); each item then comes as the notification `[2, "<name>", [ID, ITEM]]`, and the end
+//! as one last `[2, "<name>", [ID, nil, nil]]`, or `[2, "<name>", [ID, nil, [CODE, MESSAGE]]]` (the fault's data
+//! as a third element, if any) for a stream that failed; `[0, MSGID, "unsubscribe_<name>", [ID]]` ends it
+//! early and is answered `true` once the stream has been dropped (`false` for an unknown id). Items are polled
+//! only as the connection can write them ([`Server::max_subscriptions`](rpc_engine::Server::max_subscriptions)
+//! bounds the subscriptions per connection; [`ClientBuilder::subscription_buffer`] what a subscriber may leave
+//! unread).
+//!
 //! # When the connection drops
 //! Calls waiting for an answer fail with [`Error::Closed`] and are never sent again (the server may have run
 //! them). A [`Client`] built with [`ClientBuilder::reconnect`] opens a new connection for the next call, so it
