@@ -295,3 +295,42 @@ async fn the_subscribe_example_prints_its_streams() {
          JSON-RPC over WebSocket: 0 1 2 (the end)\nJSON-RPC over WebSocket: 0 1 2 ... unsubscribed\n"
     );
 }
+
+#[tokio::test]
+async fn a_server_shutting_down_ends_its_subscriptions_with_a_fault() {
+    for json in [false, true] {
+        let listener = bind_loopback().await;
+        let addr = listener.local_addr().unwrap().to_string();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            let _ = stopped.await;
+        };
+        let server = if json {
+            tokio::spawn(rpc_json::duplex::Server::new(service()).serve_with_shutdown(listener, signal))
+        } else {
+            tokio::spawn(rpc_msgpack::Server::new(service()).serve_with_shutdown(listener, signal))
+        };
+        let transport: Box<dyn Transport> = if json {
+            Box::new(rpc_json::duplex::Client::connect(addr.as_str()).await.unwrap())
+        } else {
+            Box::new(rpc_msgpack::Client::connect(addr.as_str()).await.unwrap())
+        };
+        let client = InteropClient::new(transport);
+        let mut subscription = client.count(0, 5).await.unwrap();
+        assert_eq!(subscription.next().await.unwrap().unwrap(), 0);
+        stop.send(()).unwrap();
+        let last = loop {
+            match tokio::time::timeout(Duration::from_secs(5), subscription.next()).await.unwrap() {
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => break e,
+                None => panic!("json {json}: ended without saying why"),
+            }
+        };
+        match last {
+            rpc_core::Error::Fault(fault) => assert!(fault.message.contains("shutting down"), "{fault:?}"),
+            other => panic!("json {json}: {other:?}"),
+        }
+        assert!(subscription.next().await.is_none());
+        tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
+    }
+}

@@ -413,6 +413,7 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
     /// A handler that needs to call the server should use that [`Peer`], not a [`Client`] clone: the handler
     /// lives as long as the connection, and a client kept inside it would keep the connection open for ever.
     pub fn handler(mut self, handler: impl Dispatch) -> Self {
+        self.config.streams = crate::subscribe::Streams::of(&handler);
         self.handler = Arc::new(handler);
         self
     }

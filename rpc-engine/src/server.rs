@@ -61,10 +61,11 @@ impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
     /// A server for a dispatcher already shared (with an HTTP server on the same port, say).
     pub fn from_arc(dispatch: Arc<D>) -> Self {
         Server {
-            dispatch,
+            dispatch: dispatch.clone(),
             protocol: Arc::new(P::default()),
             config: Config {
                 total: Some(Arc::new(Semaphore::new(DEFAULT_MAX_IN_FLIGHT_TOTAL))),
+                streams: crate::subscribe::Streams::of(&*dispatch),
                 ..Config::new(DEFAULT_MAX_MESSAGE_SIZE)
             },
             max_in_flight_total: DEFAULT_MAX_IN_FLIGHT_TOTAL,

@@ -95,6 +95,8 @@ pub(crate) struct Config {
     /// unread.
     pub(crate) max_subscriptions: usize,
     pub(crate) subscription_buffer: usize,
+    /// The stream methods of the dispatcher the connections answer with, worked out once (`None`: it has none).
+    pub(crate) streams: Option<Arc<Streams>>,
     /// Permits for the calls handled at once across every connection of a server (`None`: no such bound).
     pub(crate) total: Option<Arc<Semaphore>>,
 }
@@ -112,6 +114,7 @@ impl Config {
             idle_timeout: None,
             max_subscriptions: crate::subscribe::DEFAULT_MAX_SUBSCRIPTIONS,
             subscription_buffer: crate::subscribe::DEFAULT_SUBSCRIPTION_BUFFER,
+            streams: None,
             total: None,
         }
     }
@@ -1058,7 +1061,7 @@ struct Permit {
 
 impl<'a> ReadLoop<'a> {
     fn new(shared: &'a Arc<Shared>, dispatch: Arc<dyn Dispatch>, cx: Context, config: &'a Config) -> ReadLoop<'a> {
-        let streams = Streams::of(&*dispatch);
+        let streams = config.streams.clone();
         ReadLoop {
             shared,
             dispatch,
