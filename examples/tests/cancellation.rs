@@ -5,41 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
-use rpc_examples::interop::{InteropClient, InteropServer, InteropService};
+use common::{json_tcp, json_ws, msgpack, service};
+use rpc_examples::interop::InteropClient;
 use rpc_test_support::{bind_loopback, require_python_module, run_python};
 
 /// `python/cancel_peer.py MODE ADDRESS`.
 const CANCEL_PEER: &str = include_str!("python/cancel_peer.py");
-
-fn service() -> InteropServer<InteropService> {
-    InteropServer::new(InteropService::default())
-}
-
-/// A MessagePack-RPC server; its address.
-async fn msgpack() -> String {
-    let listener = bind_loopback().await;
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(rpc_msgpack::Server::new(service()).serve(listener));
-    addr
-}
-
-/// A JSON-RPC server over TCP (newline-delimited); its address.
-async fn json_tcp() -> String {
-    let listener = bind_loopback().await;
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(rpc_json::duplex::Server::new(service()).serve(listener));
-    addr
-}
-
-/// A JSON-RPC server over WebSocket; its `ws://` URL.
-async fn json_ws() -> String {
-    let listener = bind_loopback().await;
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(rpc_json::duplex::Server::new(service()).serve_ws(listener));
-    format!("ws://{addr}/")
-}
 
 #[tokio::test]
 async fn a_python_msgpack_peer_cancels_a_running_call() {

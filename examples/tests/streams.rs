@@ -5,42 +5,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use common::{json_tcp, json_ws, msgpack, service};
 use futures_util::StreamExt;
 use rpc_core::{Fault, Stream, Transport, service};
-use rpc_examples::interop::{InteropClient, InteropServer, InteropService};
+use rpc_examples::interop::InteropClient;
 use rpc_test_support::bind_loopback;
-
-fn service() -> InteropServer<InteropService> {
-    InteropServer::new(InteropService::default())
-}
-
-/// A MessagePack-RPC server of the interop service; its address.
-async fn msgpack() -> String {
-    let listener = bind_loopback().await;
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(rpc_msgpack::Server::new(service()).serve(listener));
-    addr
-}
-
-/// A JSON-RPC server over TCP; its address.
-async fn json_tcp() -> String {
-    let listener = bind_loopback().await;
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(rpc_json::duplex::Server::new(service()).serve(listener));
-    addr
-}
-
-/// A JSON-RPC server over WebSocket; its URL.
-async fn json_ws() -> String {
-    let listener = bind_loopback().await;
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(rpc_json::duplex::Server::new(service()).serve_ws(listener));
-    format!("ws://{addr}/")
-}
 
 /// Every duplex client of the interop service, each on a server of its own: (transport, client).
 async fn clients() -> Vec<(&'static str, InteropClient<Box<dyn Transport>>)> {

@@ -391,10 +391,7 @@ impl Protocol for JsonRpc {
         params: OutParams<'_>,
         dst: &mut BytesMut,
     ) -> Result<(), rpc_core::Error> {
-        let mut out = Vec::with_capacity(64 + method.len());
-        out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
-        serde_json::to_writer(&mut out, method).map_err(|e| Error::Encode(e.to_string()))?;
-        out.extend_from_slice(br#","params":"#);
+        let mut out = request_head(method)?;
         match params {
             OutParams::Encoded(params) => out.extend_from_slice(params),
             OutParams::Values(values) => push_values(&mut out, values)?,
@@ -419,10 +416,8 @@ impl Protocol for JsonRpc {
         event: Push<'_>,
         dst: &mut BytesMut,
     ) -> Result<(), rpc_core::Error> {
-        let mut out = Vec::with_capacity(64 + notification.len());
-        out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
-        serde_json::to_writer(&mut out, notification).map_err(|e| Error::Encode(e.to_string()))?;
-        out.extend_from_slice(br#","params":{"subscription":"#);
+        let mut out = request_head(notification)?;
+        out.extend_from_slice(br#"{"subscription":"#);
         out.extend_from_slice(codec::encode_value(subscription)?.as_bytes());
         match event {
             Push::Item(item) => {
@@ -548,6 +543,15 @@ impl Protocol for JsonRpc {
         let answer = self.whole(dispatch, limits).serve_body(&frame, cx);
         Box::pin(async move { answer.await.map(Bytes::from) })
     }
+}
+
+/// The start of a request or notification of `method`, up to its params: `{"jsonrpc":"2.0","method":..,"params":`.
+fn request_head(method: &str) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(64 + method.len());
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
+    serde_json::to_writer(&mut out, method).map_err(|e| Error::Encode(e.to_string()))?;
+    out.extend_from_slice(br#","params":"#);
+    Ok(out)
 }
 
 /// Appends `values` as a JSON array.
