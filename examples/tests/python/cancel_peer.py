@@ -67,7 +67,7 @@ class Ndjson:
 class Ws(Ndjson):
     def __init__(self):
         from websockets.sync.client import connect
-        self.ws = connect(address)
+        self.ws = connect(address, legacy=True, proxy=None)
 
     def send(self, message):
         self.ws.send(json.dumps(message))
