@@ -53,6 +53,10 @@ struct Args {
     /// Serve JSON-RPC 2.0 on stdin and stdout with `Content-Length` framing, until stdin closes.
     #[arg(long, group = "transport")]
     json_stdio: bool,
+    /// Serve zerorpc (MessagePack over ZeroMQ) on this endpoint: `tcp://HOST:PORT` (port 0 picks a free one)
+    /// or `ipc:///PATH`; may be given several times.
+    #[arg(long, value_name = "ENDPOINT", group = "transport")]
+    zerorpc: Vec<String>,
 }
 
 #[tokio::main]
@@ -116,6 +120,24 @@ async fn main() {
     if let Some(path) = args.json_unix {
         announce("json-unix", &path.display().to_string());
         servers.spawn(serve_until(json.clone(), listen_unix(&path), stop.subscribe()));
+    }
+    if !args.zerorpc.is_empty() {
+        let endpoints: Vec<&str> = args.zerorpc.iter().map(String::as_str).collect();
+        let server = rpc_zerorpc::Server::new(InteropServer::from_arc(service.clone())).name("interop");
+        let bound = match server.bind(&endpoints).await {
+            Ok(bound) => bound,
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        };
+        for endpoint in bound.endpoints() {
+            announce("zerorpc", endpoint);
+        }
+        let mut stopped = stop.subscribe();
+        servers.spawn(async move {
+            let _ = bound.run_with_shutdown(async move { drop(stopped.wait_for(|s| *s).await) }).await;
+        });
     }
     let stdio = if args.stdio {
         announce("stdio", "stdin/stdout");

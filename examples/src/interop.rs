@@ -44,9 +44,10 @@ pub trait Interop {
     /// returns its answer; a fault where the transport has no way back (HTTP).
     async fn ask_client(&self, method: String, params: Vec<Value>, cx: &Context) -> Result<Value, Fault>;
 
-    /// Counts 0, 1, ..., n - 1 (n = 0: for ever), one item every interval_ms milliseconds (the first at once):
-    /// a subscription, `subscribe_count` / notifications `count` / `unsubscribe_count` on duplex transports.
-    async fn count(&self, n: u64, interval_ms: u64) -> Stream<u64>;
+    /// Counts 0, 1, ..., n - 1 (n = 0: for ever), one item every interval_ms milliseconds (the first at once;
+    /// left out: as fast as it can): a subscription, `subscribe_count` / notifications `count` /
+    /// `unsubscribe_count` on duplex transports, a stream `count` on zerorpc.
+    async fn count(&self, n: u64, interval_ms: Option<u64>) -> Stream<u64>;
 
     /// How many `count` streams exist now (made and not yet dropped): a subscription ended by its caller, or by
     /// its connection closing, is dropped at once.
@@ -135,8 +136,8 @@ impl Interop for InteropService {
         })
     }
 
-    async fn count(&self, n: u64, interval_ms: u64) -> Stream<u64> {
-        let (open, interval) = (Open::new(&self.streams), Duration::from_millis(interval_ms));
+    async fn count(&self, n: u64, interval_ms: Option<u64>) -> Stream<u64> {
+        let (open, interval) = (Open::new(&self.streams), Duration::from_millis(interval_ms.unwrap_or(0)));
         Stream::new(futures_util::stream::unfold((0, open), move |(i, open)| async move {
             if n != 0 && i >= n {
                 return None;

@@ -44,7 +44,7 @@ async fn streams_reach(client: &InteropClient<Box<dyn Transport>>, expected: u64
 #[tokio::test]
 async fn a_finite_stream_arrives_in_order_then_ends() {
     for (name, client) in clients().await {
-        let subscription = client.count(5, 2).await.unwrap();
+        let subscription = client.count(5, Some(2)).await.unwrap();
         let items: Vec<u64> = subscription.map(|item| item.unwrap()).collect().await;
         assert_eq!(items, [0, 1, 2, 3, 4], "{name}");
         assert_eq!(
@@ -60,7 +60,7 @@ async fn a_finite_stream_arrives_in_order_then_ends() {
 #[tokio::test]
 async fn unsubscribe_and_drop_end_a_forever_stream_at_once() {
     for (name, client) in clients().await {
-        let mut subscription = client.count(0, 1).await.unwrap();
+        let mut subscription = client.count(0, Some(1)).await.unwrap();
         assert_eq!(subscription.next().await.unwrap().unwrap(), 0, "{name}");
         assert_eq!(subscription.next().await.unwrap().unwrap(), 1, "{name}");
         assert_eq!(client.streams_open().await.unwrap(), 1, "{name}");
@@ -68,13 +68,13 @@ async fn unsubscribe_and_drop_end_a_forever_stream_at_once() {
         // The unsubscribe is answered once the stream has been dropped.
         assert_eq!(client.streams_open().await.unwrap(), 0, "{name}: unsubscribe left the stream running");
 
-        let mut dropped = client.count(0, 1).await.unwrap();
+        let mut dropped = client.count(0, Some(1)).await.unwrap();
         dropped.next().await.unwrap().unwrap();
         drop(dropped);
         assert_eq!(streams_reach(&client, 0, Duration::from_millis(100)).await, 0, "{name}: drop left it running");
 
         // Two at once, each with its own items.
-        let (a, b) = (client.count(3, 1).await.unwrap(), client.count(2, 1).await.unwrap());
+        let (a, b) = (client.count(3, Some(1)).await.unwrap(), client.count(2, Some(1)).await.unwrap());
         assert_ne!(a.id(), b.id(), "{name}");
         let (a, b): (Vec<_>, Vec<_>) = tokio::join!(a.map(Result::unwrap).collect(), b.map(Result::unwrap).collect());
         assert_eq!((a, b), (vec![0, 1, 2], vec![0, 1]), "{name}");
@@ -87,7 +87,7 @@ async fn a_closed_connection_drops_the_stream_and_ends_the_subscription() {
     let watcher = InteropClient::new(rpc_msgpack::Client::connect(addr.as_str()).await.unwrap());
     let client = rpc_msgpack::Client::connect(addr.as_str()).await.unwrap();
     let peer = client.peer();
-    let mut subscription = InteropClient::new(client).count(0, 1).await.unwrap();
+    let mut subscription = InteropClient::new(client).count(0, Some(1)).await.unwrap();
     subscription.next().await.unwrap().unwrap();
     assert_eq!(watcher.streams_open().await.unwrap(), 1);
     peer.close();
@@ -204,7 +204,7 @@ async fn a_subscriber_that_falls_behind_loses_the_subscription_not_the_connectio
     tokio::spawn(rpc_msgpack::Server::new(service()).serve(listener));
     let transport = rpc_msgpack::Client::builder().subscription_buffer(8).connect(addr.as_str()).await.unwrap();
     let client = InteropClient::new(transport);
-    let mut behind = client.count(0, 0).await.unwrap();
+    let mut behind = client.count(0, Some(0)).await.unwrap();
     // Not read while the server sends hundreds of items.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut read = 0;
@@ -239,7 +239,7 @@ async fn http_cannot_push_and_says_so_on_both_sides() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(rpc_json::Server::new(service()).serve(listener));
     let client = InteropClient::new(rpc_json::Client::new(&format!("http://{addr}/")).unwrap());
-    let local = client.count(3, 1).await.expect_err("HTTP cannot subscribe");
+    let local = client.count(3, Some(1)).await.expect_err("HTTP cannot subscribe");
     let words = "subscribe_count returns a stream, which needs a duplex transport";
     assert!(local.to_string().contains(words), "{local}");
     // A peer that calls it anyway gets a fault with the same words.
@@ -256,7 +256,7 @@ async fn http_cannot_push_and_says_so_on_both_sides() {
 #[tokio::test]
 async fn in_process_streams_work_through_memory_transport() {
     let client = InteropClient::new(rpc_core::MemoryTransport::new(service()));
-    let items: Vec<u64> = client.count(3, 0).await.unwrap().map(Result::unwrap).collect().await;
+    let items: Vec<u64> = client.count(3, Some(0)).await.unwrap().map(Result::unwrap).collect().await;
     assert_eq!(items, [0, 1, 2]);
 }
 
@@ -291,7 +291,7 @@ async fn a_server_shutting_down_ends_its_subscriptions_with_a_fault() {
             Box::new(rpc_msgpack::Client::connect(addr.as_str()).await.unwrap())
         };
         let client = InteropClient::new(transport);
-        let mut subscription = client.count(0, 5).await.unwrap();
+        let mut subscription = client.count(0, Some(5)).await.unwrap();
         assert_eq!(subscription.next().await.unwrap().unwrap(), 0);
         stop.send(()).unwrap();
         let last = loop {

@@ -422,7 +422,7 @@ async fn subscribe_prints_each_item_until_the_stream_ends() {
     // Introspection shows it as a subscription (rpc.discover's x-subscription).
     let help = rpc(&["help", &s.json_tcp, "subscribe_count"]).await;
     let mut lines = help.stdout.lines();
-    assert_eq!(lines.next(), Some("subscribe_count(n: u64, interval_ms: u64) -> stream of u64"), "{help:?}");
+    assert_eq!(lines.next(), Some("subscribe_count(n: u64, interval_ms: Option<u64>) -> stream of u64"), "{help:?}");
     assert_eq!(
         lines.next(),
         Some(r#"A subscription: items come as "count" notifications; "unsubscribe_count" ends it (rpc subscribe)."#)

@@ -296,19 +296,19 @@ async fn all_of(subscription: rpc_core::Subscription<u64>) -> Vec<Result<u64, rp
 async fn our_client_subscribes_to_a_jsonrpsee_server_that_ends_with_null() {
     let (addr, handle, _) = jsonrpsee_counter(End::Null).await;
     let client = our_ws_client(addr).await;
-    let subscription = client.count(3, 5).await.unwrap();
+    let subscription = client.count(3, Some(5)).await.unwrap();
     assert!(subscription.id().as_u64().is_some(), "jsonrpsee's ids are numbers: {:?}", subscription.id());
     let items: Vec<u64> = all_of(subscription).await.into_iter().map(Result::unwrap).collect();
     assert_eq!(items, [0, 1, 2]);
     // Two at once, with no interval: the first item may follow the subscribe answer directly.
-    let (a, b) = (client.count(50, 0).await.unwrap(), client.count(20, 0).await.unwrap());
+    let (a, b) = (client.count(50, Some(0)).await.unwrap(), client.count(20, Some(0)).await.unwrap());
     assert_ne!(a.id(), b.id());
     let (a, b) = tokio::join!(all_of(a), all_of(b));
     let a: Vec<u64> = a.into_iter().map(Result::unwrap).collect();
     let b: Vec<u64> = b.into_iter().map(Result::unwrap).collect();
     assert_eq!((a, b), ((0..50).collect(), (0..20).collect()));
     // A subscription jsonrpsee refuses: the subscribe call's error, code, message and data.
-    match client.count(1, MAX_INTERVAL_MS + 1).await {
+    match client.count(1, Some(MAX_INTERVAL_MS + 1)).await {
         Err(rpc_core::Error::Fault(fault)) => {
             assert_eq!((fault.code, fault.message.as_str()), (-32602, "interval too long"));
             let max = fault.data.as_deref().and_then(rpc_core::Value::as_map).and_then(|data| data.get_str("max"));
@@ -324,7 +324,7 @@ async fn our_client_subscribes_to_a_jsonrpsee_server_that_ends_with_null() {
 async fn our_client_subscribes_to_a_jsonrpsee_server_that_ends_with_an_error_string() {
     let (addr, handle, _) = jsonrpsee_counter(End::Message("the counter broke")).await;
     let client = our_ws_client(addr).await;
-    let mut items = all_of(client.count(2, 5).await.unwrap()).await.into_iter();
+    let mut items = all_of(client.count(2, Some(5)).await.unwrap()).await.into_iter();
     assert_eq!(items.next().map(Result::unwrap), Some(0));
     assert_eq!(items.next().map(Result::unwrap), Some(1));
     match items.next() {
@@ -345,7 +345,7 @@ async fn our_unsubscribe_and_drop_end_a_jsonrpsee_servers_subscription() {
     let (addr, handle, closed) = jsonrpsee_counter(End::Null).await;
     let client = our_ws_client(addr).await;
 
-    let mut subscription = client.count(0, 1).await.unwrap();
+    let mut subscription = client.count(0, Some(1)).await.unwrap();
     for expected in 0..3 {
         let item = tokio::time::timeout(Duration::from_secs(1), subscription.next()).await.unwrap();
         assert_eq!(item.unwrap().unwrap(), expected);
@@ -354,7 +354,7 @@ async fn our_unsubscribe_and_drop_end_a_jsonrpsee_servers_subscription() {
     let took = within(Duration::from_millis(500), || async { closed.load(Ordering::SeqCst) == 1 }).await;
     assert!(took.is_some(), "jsonrpsee's sink still open 500 ms after our unsubscribe");
 
-    let mut dropped = client.count(0, 1).await.unwrap();
+    let mut dropped = client.count(0, Some(1)).await.unwrap();
     let item = tokio::time::timeout(Duration::from_secs(1), dropped.next()).await.unwrap();
     assert_eq!(item.unwrap().unwrap(), 0);
     drop(dropped);
@@ -369,7 +369,7 @@ async fn our_unsubscribe_and_drop_end_a_jsonrpsee_servers_subscription() {
 async fn our_http_client_refuses_to_subscribe_to_a_jsonrpsee_server() {
     let (addr, handle, _) = jsonrpsee_counter(End::Null).await;
     let client = rpc_examples::interop::InteropClient::new(rpc_json::Client::new(&format!("http://{addr}/")).unwrap());
-    let err = client.count(3, 1).await.expect_err("HTTP cannot carry a subscription");
+    let err = client.count(3, Some(1)).await.expect_err("HTTP cannot carry a subscription");
     assert!(err.to_string().contains("needs a duplex transport"), "{err}");
     assert_eq!(client.double(5).await.unwrap(), 10);
     handle.stop().unwrap();
