@@ -5,6 +5,7 @@
 //! - JSON-RPC (over HTTP, TCP or a Unix socket): `rpc.discover` (an OpenRPC document, as `rpc-json` servers
 //!   answer it).
 //! - MessagePack-RPC has no standard; Neovim's `nvim_get_api_info` is used when the server answers it.
+//! - zerorpc: `_zerorpc_list` and `_zerorpc_inspect`.
 
 use rpc_core::{Fault, Value};
 
@@ -17,6 +18,8 @@ const METHOD_HELP: &str = "system.methodHelp";
 const METHOD_SIGNATURE: &str = "system.methodSignature";
 const DISCOVER: &str = "rpc.discover";
 const NVIM_API_INFO: &str = "nvim_get_api_info";
+const ZERORPC_LIST: &str = "_zerorpc_list";
+const ZERORPC_INSPECT: &str = "_zerorpc_inspect";
 
 /// The names of the server's methods, sorted.
 pub async fn list(conn: &Conn, target: &Target) -> Result<Vec<String>, Failure> {
@@ -31,6 +34,9 @@ pub async fn list(conn: &Conn, target: &Target) -> Result<Vec<String>, Failure> 
         Introspection::NvimApiInfo => {
             let info = ask(conn, target, NVIM_API_INFO, vec![]).await?;
             nvim_functions(&info).iter().map(name).collect()
+        }
+        Introspection::ZerorpcInspect => {
+            strings(ask(conn, target, ZERORPC_LIST, vec![]).await?.as_array().unwrap_or_default())
         }
     };
     names.sort_unstable();
@@ -87,6 +93,17 @@ pub async fn help(conn: &Conn, target: &Target, method: &str) -> Result<String, 
                 }
             }
             lines.extend(text(m, "description"));
+        }
+        Introspection::ZerorpcInspect => {
+            let inspect = ask(conn, target, ZERORPC_INSPECT, vec![]).await?;
+            let all = inspect.as_map().and_then(|i| i.get_str("methods")).and_then(Value::as_map);
+            let m = all.and_then(|all| all.get_str(method)).ok_or_else(|| {
+                let names: Vec<Value> = all.map(|all| all.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+                not_listed(target, method, &names)
+            })?;
+            let args: Vec<String> = methods(m, "args").iter().map(name).collect();
+            lines.push(format!("{method}({})", args.join(", ")));
+            lines.extend(text(m, "doc").filter(|d| !d.is_empty()));
         }
         Introspection::NvimApiInfo => {
             let info = ask(conn, target, NVIM_API_INFO, vec![]).await?;

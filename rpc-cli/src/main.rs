@@ -39,6 +39,7 @@ mod duplex;
 mod http;
 mod introspect;
 mod scheme;
+mod zerorpc;
 
 use std::fmt;
 use std::io::{IsTerminal, Write};
@@ -96,19 +97,20 @@ enum Command {
     /// stream that fails: its fault, exit 1) or Ctrl-C (which unsubscribes first, then exits 0). Needs a
     /// duplex scheme (TCP, Unix socket, WebSocket).
     ///
-    /// METHOD is the name subscribed with, `subscribe_<name>` by the convention jsonrpsee and `#[service]`
-    /// follow: the items then come as `<name>` notifications and `unsubscribe_<name>` ends the subscription
-    /// (`math.subscribe_count`: `math.count`, `math.unsubscribe_count`). Other names are given with
-    /// --notification and --unsubscribe (Ethereum's `eth_subscribe`, `eth_subscription`, `eth_unsubscribe`).
+    /// METHOD names the stream by the convention jsonrpsee and `#[service]` follow, `<name>` or
+    /// `subscribe_<name>`: it is subscribed to as `subscribe_<name>` (zerorpc: called as `<name>`), its items
+    /// come as `<name>` notifications and `unsubscribe_<name>` ends it (`math.count`: `math.subscribe_count`,
+    /// `math.count`, `math.unsubscribe_count`). With --notification or --unsubscribe, METHOD is the subscribe
+    /// method itself (Ethereum's `eth_subscribe`, with `eth_subscription` and `eth_unsubscribe`).
     Subscribe {
         /// The server's URL; its scheme picks the protocol.
         url: String,
-        /// The method that subscribes.
+        /// The stream: `<name>` or `subscribe_<name>` (or, with --notification, the method that subscribes).
         method: String,
         /// One JSON value per param, in order (after `--` if one starts with `-` and is not a plain number).
         #[arg(allow_negative_numbers = true)]
         args: Vec<String>,
-        /// The name of the notifications the items come in (default: METHOD without its `subscribe_`).
+        /// The name of the notifications the items come in (default: `<name>`).
         #[arg(long, value_name = "NAME")]
         notification: Option<String>,
         /// The method that ends the subscription (default: `unsubscribe_` and the notification's name).
@@ -226,14 +228,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Subscribe { url, method, args, notification, unsubscribe } => {
             let (target, params) = (Target::parse(&url)?, parse_args(&args)?);
-            let (notification, unsubscribe) = stream_names(&method, notification, unsubscribe)?;
+            let (subscribe, notification, unsubscribe) = stream_names(&method, notification, unsubscribe)?;
             let conn = Conn::open(&target, opts).await?;
             let names = rpc_core::stream::StreamNames {
-                subscribe: &method,
+                subscribe: &subscribe,
                 notification: &notification,
                 unsubscribe: &unsubscribe,
             };
-            subscribe(conn.subscribe(names, &params).await?).await
+            print_items(conn.subscribe(names, &params).await?).await
         }
         Command::List { url } => {
             let target = Target::parse(&url)?;
@@ -256,35 +258,30 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-/// The notification and unsubscribe names of the stream subscribed to as `method`: as given, else by the
-/// `subscribe_<name>` convention (within the last dot-separated part: `math.subscribe_count`).
+/// The subscribe, notification and unsubscribe names of the stream `method` names: by the `subscribe_<name>`
+/// convention (within the last dot-separated part: `math.count`), or `method` itself subscribing when a name
+/// is given.
 fn stream_names(
     method: &str,
     notification: Option<String>,
     unsubscribe: Option<String>,
-) -> Result<(String, String), Failure> {
+) -> Result<(String, String, String), Failure> {
     let (prefix, last) = method.rsplit_once('.').map_or(("", method), |(p, l)| (&method[..=p.len()], l));
-    let notification = match notification {
-        Some(name) => name,
-        None => match last.strip_prefix("subscribe_").filter(|base| !base.is_empty()) {
-            Some(base) => format!("{prefix}{base}"),
-            None => {
-                return Err(Failure::usage(format!(
-                    "{method:?} is not named subscribe_<name>: give the notification's name with --notification NAME \
-                     and the unsubscribe method with --unsubscribe NAME"
-                )));
-            }
-        },
-    };
-    let unsubscribe = unsubscribe.unwrap_or_else(|| match notification.rsplit_once('.') {
-        Some((prefix, base)) => format!("{prefix}.unsubscribe_{base}"),
-        None => format!("unsubscribe_{notification}"),
-    });
-    Ok((notification, unsubscribe))
+    let base = last.strip_prefix("subscribe_").unwrap_or(last);
+    if base.is_empty() {
+        return Err(Failure::usage(format!("{method:?} names no stream: write <name> or subscribe_<name>")));
+    }
+    if notification.is_none() && unsubscribe.is_none() {
+        let subscribe = format!("{prefix}subscribe_{base}");
+        return Ok((subscribe, format!("{prefix}{base}"), format!("{prefix}unsubscribe_{base}")));
+    }
+    let notification = notification.unwrap_or_else(|| format!("{prefix}{base}"));
+    let unsubscribe = unsubscribe.unwrap_or_else(|| format!("{prefix}unsubscribe_{base}"));
+    Ok((method.to_owned(), notification, unsubscribe))
 }
 
 /// Prints each item of `subscription` as one JSON line until it ends, or until Ctrl-C (then unsubscribes).
-async fn subscribe(mut subscription: rpc_core::Subscription<Value>) -> Result<(), Failure> {
+async fn print_items(mut subscription: rpc_core::Subscription<Value>) -> Result<(), Failure> {
     use futures_util::StreamExt;
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);

@@ -15,7 +15,7 @@ use rpc_json::duplex::JsonRpc;
 use rpc_msgpack::MessagePack;
 
 use crate::conn::Options;
-use crate::{Failure, duplex, http};
+use crate::{Failure, duplex, http, zerorpc};
 
 /// What a connector gives: a connection to make calls on.
 pub type Connecting = BoxFuture<'static, Result<Box<dyn Transport>, Failure>>;
@@ -83,6 +83,8 @@ pub enum Introspection {
     Discover,
     /// Neovim's `nvim_get_api_info` (MessagePack-RPC has no standard way).
     NvimApiInfo,
+    /// zerorpc's `_zerorpc_list` and `_zerorpc_inspect`.
+    ZerorpcInspect,
 }
 
 /// How `rpc bench`'s load generator reaches a server.
@@ -232,6 +234,26 @@ pub static SCHEMES: &[Scheme] = &[
         pipelines: true,
         introspection: Introspection::NvimApiInfo,
         load: Load::Duplex(protocol::<MessagePack>),
+    },
+    Scheme {
+        name: "zerorpc+tcp",
+        protocol: "zerorpc",
+        over: "ZeroMQ on TCP",
+        takes: Takes::HostPort(zerorpc::tcp),
+        tls: false,
+        pipelines: true,
+        introspection: Introspection::ZerorpcInspect,
+        load: Load::Connection,
+    },
+    Scheme {
+        name: "zerorpc+ipc",
+        protocol: "zerorpc",
+        over: "ZeroMQ on a Unix socket (ipc)",
+        takes: Takes::Path(zerorpc::ipc),
+        tls: false,
+        pipelines: true,
+        introspection: Introspection::ZerorpcInspect,
+        load: Load::Connection,
     },
 ];
 
@@ -450,13 +472,15 @@ mod tests {
             "use http://HOST:PORT/PATH, https://HOST:PORT/PATH or http+unix:///PATH (XML-RPC), \
              jsonrpc+http://HOST:PORT/PATH, jsonrpc+https://HOST:PORT/PATH, ws://HOST:PORT/PATH, \
              wss://HOST:PORT/PATH, jsonrpc+tcp://HOST:PORT or jsonrpc+unix:///PATH (JSON-RPC), \
-             msgpack://HOST:PORT, msgpack+tls://HOST:PORT or msgpack+unix:///PATH (MessagePack-RPC)"
+             msgpack://HOST:PORT, msgpack+tls://HOST:PORT or msgpack+unix:///PATH (MessagePack-RPC), \
+             zerorpc+tcp://HOST:PORT or zerorpc+ipc:///PATH (zerorpc)"
         );
         assert_eq!(tls_schemes(), "https://, jsonrpc+https://, wss:// and msgpack+tls://");
         assert_eq!(
             pipelining(),
             "ws://HOST:PORT/PATH, wss://HOST:PORT/PATH, jsonrpc+tcp://HOST:PORT or jsonrpc+unix:///PATH \
-             (JSON-RPC), msgpack://HOST:PORT, msgpack+tls://HOST:PORT or msgpack+unix:///PATH (MessagePack-RPC)"
+             (JSON-RPC), msgpack://HOST:PORT, msgpack+tls://HOST:PORT or msgpack+unix:///PATH (MessagePack-RPC), \
+             zerorpc+tcp://HOST:PORT or zerorpc+ipc:///PATH (zerorpc)"
         );
     }
 

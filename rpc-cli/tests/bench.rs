@@ -99,8 +99,8 @@ async fn argument_errors() {
         (
             vec!["bench", &url, "double", "--in-flight", "4"],
             "--in-flight 4 needs a scheme that pipelines calls, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH, \
-             jsonrpc+tcp://HOST:PORT or jsonrpc+unix:///PATH (JSON-RPC), msgpack://HOST:PORT, msgpack+tls://HOST:PORT or msgpack+unix:///PATH (MessagePack-RPC): \
-             http:// (XML-RPC over HTTP) carries one call at a time per connection; use --connections",
+             jsonrpc+tcp://HOST:PORT or jsonrpc+unix:///PATH (JSON-RPC), msgpack://HOST:PORT, msgpack+tls://HOST:PORT or msgpack+unix:///PATH (MessagePack-RPC), \
+             zerorpc+tcp://HOST:PORT or zerorpc+ipc:///PATH (zerorpc): http:// (XML-RPC over HTTP) carries one call at a time per connection; use --connections",
         ),
         (
             vec!["bench", &json_url, "double", "-k", "2"],

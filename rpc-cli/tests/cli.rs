@@ -51,11 +51,11 @@ async fn calls_faults_and_notifications_on_every_protocol() {
         fails(&["call", url, "explode"], 1, &["fault -32603: "]).await;
         ok(&["notify", url, "bump", "1"], "").await;
     }
-    // Eight notifications on one shared instance, all delivered (a duplex `rpc notify` writes its own out
+    // Nine notifications on one shared instance, all delivered (a duplex `rpc notify` writes its own out
     // before it exits).
-    ok(&["call", &s.json, "counter"], "8\n").await;
-    ok(&["call", &s.json_tcp, "counter"], "8\n").await;
-    ok(&["call", &s.ws, "counter"], "8\n").await;
+    ok(&["call", &s.json, "counter"], "9\n").await;
+    ok(&["call", &s.json_tcp, "counter"], "9\n").await;
+    ok(&["call", &s.ws, "counter"], "9\n").await;
 }
 
 #[tokio::test]
@@ -412,13 +412,18 @@ async fn subscribe_prints_each_item_until_the_stream_ends() {
             "unsubscribe_count",
         ];
         ok(&named, "0\n1\n").await;
-        fails(&["subscribe", url, "count", "1", "0"], 2, &["--notification NAME", "--unsubscribe NAME"]).await;
+        // The stream's plain name works as well.
+        ok(&["subscribe", url, "count", "1", "0"], "0\n").await;
         fails(&["subscribe", url, "subscribe_nope"], 1, &["fault -32601: "]).await;
     }
     for url in [&s.json, &s.xml] {
         fails(&["subscribe", url, "subscribe_count", "3", "1"], 2, &["needs a duplex transport", "jsonrpc+tcp://"])
             .await;
     }
+    // zerorpc's streams, by either name.
+    ok(&["subscribe", &s.zerorpc, "count", "3", "1"], "0\n1\n2\n").await;
+    ok(&["subscribe", &s.zerorpc, "subscribe_count", "2"], "0\n1\n").await;
+    ok(&["help", &s.zerorpc, "add"], "add(a, b)\nReturns a + b (a fault -32602 if the sum overflows 64 bits).\n").await;
     // Introspection shows it as a subscription (rpc.discover's x-subscription).
     let help = rpc(&["help", &s.json_tcp, "subscribe_count"]).await;
     let mut lines = help.stdout.lines();

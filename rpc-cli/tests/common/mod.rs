@@ -42,13 +42,25 @@ pub struct Servers {
     pub ws: String,
     /// XML-RPC over HTTP on a Unix socket (`http+unix://`).
     pub xml_unix: String,
+    /// zerorpc over ZeroMQ on TCP (`zerorpc+tcp://`).
+    pub zerorpc: String,
     _dir: TempDir,
 }
 
 impl Servers {
     /// Every URL, each protocol and transport once.
-    pub fn all(&self) -> [&str; 8] {
-        [&self.xml, &self.json, &self.msgpack, &self.unix, &self.json_tcp, &self.json_unix, &self.ws, &self.xml_unix]
+    pub fn all(&self) -> [&str; 9] {
+        [
+            &self.xml,
+            &self.json,
+            &self.msgpack,
+            &self.unix,
+            &self.json_tcp,
+            &self.json_unix,
+            &self.ws,
+            &self.xml_unix,
+            &self.zerorpc,
+        ]
     }
 }
 
@@ -73,8 +85,13 @@ pub async fn servers() -> Servers {
         json_unix: format!("jsonrpc+unix://{}", json_socket.display()),
         ws: format!("ws://{}/", ws.local_addr().unwrap()),
         xml_unix: format!("http+unix://{}", xml_socket.display()),
+        zerorpc: String::new(),
         _dir: dir,
     };
+    let zerorpc = rpc_zerorpc::Server::new(InteropServer::from_arc(service.clone())).name("interop");
+    let zerorpc = zerorpc.bind(&["tcp://127.0.0.1:0"]).await.unwrap();
+    let urls = Servers { zerorpc: zerorpc.endpoints()[0].replace("tcp://", "zerorpc+tcp://"), ..urls };
+    tokio::spawn(zerorpc.run());
     tokio::spawn(rpc_xml::Server::new(InteropServer::from_arc(service.clone())).serve(xml));
     tokio::spawn(rpc_xml::Server::new(InteropServer::from_arc(service.clone())).serve(xml_unix));
     tokio::spawn(rpc_json::Server::new(InteropServer::from_arc(service.clone())).serve(json));
