@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the double() pair of one transport: builds the examples, starts the server on a free port, runs the
-# client against it, stops the server. Usage: scripts/double-pair.sh [xml|msgpack|json|json-tcp|json-ws|json-stdio]
+# client against it, stops the server. Usage: scripts/double-pair.sh [xml|msgpack|json|json-tcp|json-ws|json-stdio|zerorpc]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 transport=${1:-xml}
@@ -10,12 +10,13 @@ case "$transport" in
   msgpack) server=msgpack_server client=msgpack_client scheme=tcp ;;
   json) server=json_server client=json_client scheme=http ;;
   json-tcp) server=jsonrpc_socket_server client=jsonrpc_socket_client scheme=tcp ;;
+  zerorpc) server=zerorpc_server client=zerorpc_client scheme=tcp ;;
   json-ws) server=jsonrpc_socket_server client=jsonrpc_socket_client scheme=ws server_args=(--ws) ;;
   json-stdio)
     # No port: the client runs the server as its child and talks to its stdin and stdout.
     cargo build -q --example jsonrpc_socket_server --example jsonrpc_socket_client
     exec ./target/debug/examples/jsonrpc_socket_client --spawn ./target/debug/examples/jsonrpc_socket_server ;;
-  *) echo "usage: $0 [xml|msgpack|json|json-tcp|json-ws|json-stdio]" >&2; exit 2 ;;
+  *) echo "usage: $0 [xml|msgpack|json|json-tcp|json-ws|json-stdio|zerorpc]" >&2; exit 2 ;;
 esac
 cargo build -q --example "$server" --example "$client"
 out=$(mktemp) log=$(mktemp)
