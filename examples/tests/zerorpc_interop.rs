@@ -94,3 +94,38 @@ async fn a_killed_zerorpc_peer_fails_our_call_within_two_heartbeats() {
     // Two heartbeats of 500 ms, and the tick that notices.
     assert!(killed.elapsed() < Duration::from_millis(1500), "noticed after {:?}", killed.elapsed());
 }
+
+#[tokio::test]
+async fn several_endpoints_each_way_and_ipc() {
+    use rpc_examples::interop::{InteropClient, InteropServer, InteropService};
+    let dir = rpc_test_support::TempDir::new("zerorpc");
+    let ipc = format!("ipc://{}", dir.path().join("interop.sock").display());
+    // One server bound twice (TCP and ipc), sharing one counter.
+    let one = rpc_zerorpc::Server::new(InteropServer::new(InteropService::default()));
+    let one = one.bind(&["tcp://127.0.0.1:0", &ipc]).await.unwrap();
+    let one_tcp = one.endpoints()[0].clone();
+    tokio::spawn(one.run());
+    let two = rpc_zerorpc::Server::new(InteropServer::new(InteropService::default()));
+    let two = two.bind(&["tcp://127.0.0.1:0"]).await.unwrap();
+    let two_tcp = two.endpoints()[0].clone();
+    tokio::spawn(two.run());
+
+    let over_ipc = InteropClient::new(rpc_zerorpc::Client::connect(&ipc).await.unwrap());
+    assert_eq!(over_ipc.double(4).await.unwrap(), 8);
+    // Calls take the endpoints in turn: each server counts half of them.
+    let both = rpc_zerorpc::Client::builder().connect_all(&[&one_tcp, &two_tcp]).await.unwrap();
+    let both = InteropClient::new(both);
+    for _ in 0..10 {
+        both.bump(1).await.unwrap();
+    }
+    let (one_count, two_count) = (
+        InteropClient::new(rpc_zerorpc::Client::connect(&one_tcp).await.unwrap()).counter().await.unwrap(),
+        InteropClient::new(rpc_zerorpc::Client::connect(&two_tcp).await.unwrap()).counter().await.unwrap(),
+    );
+    assert_eq!((one_count, two_count), (5, 5));
+    // The ipc endpoint is the same server as the first TCP one.
+    assert_eq!(over_ipc.counter().await.unwrap(), 5);
+    // A stream stays on its server.
+    let items: Vec<u64> = both.count(300, None).await.unwrap().map(Result::unwrap).collect().await;
+    assert_eq!(items, (0..300).collect::<Vec<_>>());
+}
