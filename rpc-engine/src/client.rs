@@ -392,8 +392,9 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
 
     /// How many items of one subscription (see [`rpc_core::stream`]) may wait unread (default
     /// [`DEFAULT_SUBSCRIPTION_BUFFER`](crate::DEFAULT_SUBSCRIPTION_BUFFER), 1024; at least 1). A subscriber that
-    /// leaves more than that unread loses the subscription: it ends with an error saying so, and the client
-    /// unsubscribes (holding up the connection instead would hold up every other call and subscription on it).
+    /// leaves that many unread pauses the connection's reading until it catches up, so the server's stream
+    /// waits too; but while calls of this client wait for their answers (which would sit unread), that
+    /// subscription is ended instead, with an error saying it fell behind, and the client unsubscribes.
     pub fn subscription_buffer(mut self, items: usize) -> Self {
         self.config.subscription_buffer = items;
         self

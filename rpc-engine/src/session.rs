@@ -142,6 +142,26 @@ pub(crate) struct Shared {
     /// shut down), with a wake-up for [`Peer::shutdown`]'s waiters.
     finished: AtomicBool,
     finished_wake: tokio::sync::Notify,
+    /// Set while the read loop holds an item back for a subscriber with no room (see `Stall`): a call of ours
+    /// then wakes it through `call_started`, since its answer could not be read while the loop waits.
+    stalled: AtomicBool,
+    call_started: tokio::sync::Notify,
+}
+
+/// The error of a subscription whose subscriber left `buffer` items unread while a call needed the connection.
+fn fell_behind(method: &str, buffer: usize) -> rpc_core::Error {
+    tracing::warn!(
+        method,
+        buffer,
+        "a subscriber left too many items unread while calls waited; its subscription was ended"
+    );
+    rpc_core::Error::Transport(
+        format!(
+            "{method}: the subscriber fell behind: {buffer} items were left unread while calls waited for answers on \
+             the connection; the subscription was ended"
+        )
+        .into(),
+    )
 }
 
 /// The result of an answer as a value, or the peer's error as a fault.
@@ -224,32 +244,37 @@ impl Shared {
         !calls.subscriptions.is_empty() && calls.subscriptions.contains_key(method)
     }
 
-    /// Hands a message of one of this side's subscriptions to it; false when it is of none (a subscription
-    /// that was dropped, say: the message is dropped).
-    fn deliver(&self, method: &str, pushed: Pushed) -> bool {
-        let Some(key) = crate::subscribe::key(&pushed.subscription) else { return false };
+    /// Hands a message of one of this side's subscriptions to it: `Err` with the item when its subscriber has no
+    /// room and no call of ours waits for an answer (the read loop then waits for room, reading nothing more);
+    /// with calls waiting, their answers must be read, so the subscription that fell behind is ended instead.
+    /// `Ok(false)` when the message is of no subscription (one that was dropped, say: it is dropped).
+    fn deliver(&self, method: &str, pushed: Pushed) -> Result<bool, Box<crate::subscribe::Stall>> {
+        let Some(key) = crate::subscribe::key(&pushed.subscription) else { return Ok(false) };
         let mut calls = self.calls();
-        let Some(of_name) = calls.subscriptions.get_mut(method) else { return false };
+        let calls_waiting = !calls.pending.is_empty();
+        let Some(of_name) = calls.subscriptions.get_mut(method) else { return Ok(false) };
         let (lost, failed) = match pushed.event {
             PushedEvent::Item(item) => match of_name.get(&key).map(|subscription| subscription.deliver(item)) {
-                None => return false,
-                Some(Ok(())) => return true,
+                None => return Ok(false),
+                Some(Ok(())) => return Ok(true),
+                Some(Err(crate::subscribe::Lost::Full(item, to))) if !calls_waiting => {
+                    let (method, subscription) = (method.to_owned(), pushed.subscription);
+                    return Err(Box::new(crate::subscribe::Stall { item, to, method, subscription }));
+                }
                 Some(Err(lost)) => (Some(lost), None),
             },
             PushedEvent::End(failed) => (None, failed),
         };
-        let Some(subscription) = of_name.remove(&key) else { return false };
+        let Some(subscription) = of_name.remove(&key) else { return Ok(false) };
         if of_name.is_empty() {
             calls.subscriptions.remove(method);
         }
         drop(calls);
+        #[allow(clippy::match_same_arms)]
         match (lost, failed) {
-            (Some(crate::subscribe::Lost::Behind(buffer)), _) => {
-                tracing::warn!(method, buffer, "a subscriber left too many items unread; its subscription was ended");
+            (Some(crate::subscribe::Lost::Full(_, to)), _) => {
                 self.unsubscribe_quietly(&subscription.unsubscribe, pushed.subscription);
-                subscription.fail(rpc_core::Error::Transport(
-                    format!("{method}: the subscriber fell behind: {buffer} items were left unread; the subscription was ended").into(),
-                ));
+                subscription.fail(fell_behind(method, to.max_capacity()));
             }
             (Some(crate::subscribe::Lost::Gone), _) => {
                 self.unsubscribe_quietly(&subscription.unsubscribe, pushed.subscription);
@@ -258,7 +283,26 @@ impl Shared {
             // The stream finished: the subscriber's queue ends with its last item.
             (None, _) => drop(subscription),
         }
-        true
+        Ok(true)
+    }
+
+    /// Ends the subscription an item was held back for (a call of ours needs the connection read), with the
+    /// error that says it fell behind.
+    fn end_stalled(&self, stall: crate::subscribe::Stall) {
+        let Some(key) = crate::subscribe::key(&stall.subscription) else { return };
+        let subscription = {
+            let mut calls = self.calls();
+            let Some(of_name) = calls.subscriptions.get_mut(stall.method.as_str()) else { return };
+            let subscription = of_name.remove(&key);
+            if of_name.is_empty() {
+                calls.subscriptions.remove(stall.method.as_str());
+            }
+            subscription
+        };
+        if let Some(subscription) = subscription {
+            self.unsubscribe_quietly(&subscription.unsubscribe, stall.subscription);
+            subscription.fail(fell_behind(&stall.method, stall.to.max_capacity()));
+        }
     }
 
     /// Forgets one of this side's subscriptions (items that still come for it are dropped); false if it was
@@ -596,6 +640,9 @@ impl Peer {
                 if let Some(subscribing) = subscribing {
                     calls.subscribing.insert(id, subscribing);
                 }
+                if self.shared.stalled.load(Ordering::Acquire) {
+                    self.shared.call_started.notify_one();
+                }
                 return Ok((PendingGuard { shared: &self.shared, id, sent: false }, rx));
             }
         }
@@ -920,6 +967,8 @@ impl Session {
             answering: AtomicUsize::new(0),
             finished: AtomicBool::new(false),
             finished_wake: tokio::sync::Notify::new(),
+            stalled: AtomicBool::new(false),
+            call_started: tokio::sync::Notify::new(),
         });
         let cx = cx.with(Peer { shared: shared.clone() });
         Session { shared, rx, dispatch, cx, config }
@@ -1020,6 +1069,8 @@ struct ReadLoop<'a> {
     running: Arc<Running>,
     /// The dispatcher's stream methods, if it has any, and the subscriptions this connection serves.
     streams: Option<Arc<Streams>>,
+    /// An item held back for a subscriber of ours with no room: nothing more is read until it has some.
+    stall: Option<Box<crate::subscribe::Stall>>,
     served: Arc<Served>,
     /// The notification task's queue and the task, started with the first notification (most connections never
     /// get one).
@@ -1072,6 +1123,7 @@ impl<'a> ReadLoop<'a> {
             tasks: JoinSet::new(),
             running: Arc::default(),
             streams,
+            stall: None,
             served: Arc::default(),
             notes: None,
             notes_queued: 0,
@@ -1113,7 +1165,8 @@ impl<'a> ReadLoop<'a> {
             // With calls of ours waiting for the peer's answers, reading never pauses: the answers may sit behind
             // the peer's own calls, and handlers waiting for them would wait for ever (a deadlock). The peer's
             // calls then queue up to OVERFLOW times the limit, and past that are refused (see `on_frame`).
-            let room = self.backlog.len() < self.config.max_in_flight || !self.shared.calls().pending.is_empty();
+            let room = (self.backlog.len() < self.config.max_in_flight || !self.shared.calls().pending.is_empty())
+                && self.stall.is_none();
             if room {
                 self.paused = false;
                 match reader.next_frame() {
@@ -1144,9 +1197,27 @@ impl<'a> ReadLoop<'a> {
             // only wait there (see `start_ready`).
             let queue_full = self.write_queue_full();
             let shared = self.shared.clone();
+            let stalled = self.stall.as_ref().map(|stall| stall.to.clone());
             tokio::select! {
                 biased;
                 () = &mut closed => return Ok("closed locally"),
+                // The subscriber an item was held back for has room again (or has gone).
+                room = async { stalled.as_ref()?.reserve().await.ok() }, if stalled.is_some() => {
+                    self.shared.stalled.store(false, Ordering::Release);
+                    if let Some(stall) = self.stall.take() {
+                        match room {
+                            Some(room) => room.send(stall.item),
+                            None => self.shared.end_stalled(*stall),
+                        }
+                    }
+                }
+                // A call of ours needs its answer read: the subscription that holds the connection up ends.
+                () = shared.call_started.notified(), if stalled.is_some() => {
+                    self.shared.stalled.store(false, Ordering::Release);
+                    if let Some(stall) = self.stall.take() {
+                        self.shared.end_stalled(*stall);
+                    }
+                }
                 () = &mut shutdown, if !self.draining => Box::pin(self.start_draining()).await,
                 // Finishing: wake when every permit is back (all calls answered).
                 all = permits.acquire_many(max_in_flight), if finishing => drop(all),
@@ -1500,11 +1571,26 @@ impl<'a> ReadLoop<'a> {
             // A message of one of this side's subscriptions (or, of another shape, a notification as any other).
             Incoming::Notification { method, params } if self.shared.subscribed_to(&method) => {
                 match self.shared.protocol.read_pushed(&params, self.config.max_depth) {
-                    Some(pushed) => {
-                        if !self.shared.deliver(&method, pushed) {
-                            tracing::debug!(method = &*method, "a message of no subscription of ours; dropped");
+                    Some(pushed) => match self.shared.deliver(&method, pushed) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::debug!(method = &*method, "a message of no subscription of ours; dropped")
                         }
-                    }
+                        Err(stall) => {
+                            self.shared.stalled.store(true, Ordering::Release);
+                            // A wake-up left from an earlier stall is no call of now.
+                            let _ = futures_util::FutureExt::now_or_never(self.shared.call_started.notified());
+                            // A call registered since `deliver` looked (the lock orders the two: it saw the flag, or
+                            // this sees the call) needs the connection read.
+                            if self.shared.calls().pending.is_empty() {
+                                tracing::debug!(method = &*method, "a subscriber has no room; reading paused");
+                                self.stall = Some(stall);
+                            } else {
+                                self.shared.stalled.store(false, Ordering::Release);
+                                self.shared.end_stalled(*stall);
+                            }
+                        }
+                    },
                     None => self.backlog.push_back(Work::Notification { method, params }),
                 }
             }

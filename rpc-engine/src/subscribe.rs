@@ -15,9 +15,12 @@
 //! items, registered with the call, so that the read loop, when the answer comes, files the subscription under
 //! its notification name and id before it reads the next message (the first item may follow the answer
 //! directly). Notifications of that name are read as the subscription's messages ([`Protocol::read_pushed`])
-//! and handed to it through a queue of `subscription_buffer` items; a subscriber that leaves more unread than
-//! that loses the subscription (it ends with an error saying so, and this side unsubscribes), rather than
-//! holding up the connection's other calls and subscriptions. Dropping the subscription unsubscribes.
+//! and handed to it through a queue of `subscription_buffer` items. A subscriber that leaves that many unread
+//! holds the connection still: the read loop keeps the next item and reads nothing more until there is room,
+//! so the peer's writes back up and its stream waits (backpressure from the subscriber to the server's stream).
+//! Unless calls of this side wait for answers, which cannot be read meanwhile: then (or when one starts while
+//! the loop waits) the subscription that fell behind is ended instead, with an error saying so, and this side
+//! unsubscribes. Dropping the subscription unsubscribes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -38,7 +41,7 @@ use crate::session::Shared;
 /// The default limit on the subscriptions one connection holds at once (as jsonrpsee's): 1024. Past it, a
 /// subscribe call is answered with an error.
 pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 1024;
-/// The default number of items a subscriber may leave unread before it loses the subscription: 1024.
+/// The default number of items a subscriber may leave unread before the connection stops reading: 1024.
 pub const DEFAULT_SUBSCRIPTION_BUFFER: usize = 1024;
 
 /// The stream methods a dispatcher serves, by the names their calls come in with (`None` from
@@ -267,12 +270,11 @@ impl Subscribing {
         *self.end.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
     }
 
-    /// Hands an item over; false when the subscriber has gone or has left `subscription_buffer` items unread
-    /// (then it is failed here).
+    /// Hands an item over, if the subscriber has room for it.
     pub(crate) fn deliver(&self, item: Answered) -> Result<(), Lost> {
         match self.items.try_send(item) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(Lost::Behind(self.items.max_capacity())),
+            Err(mpsc::error::TrySendError::Full(item)) => Err(Lost::Full(item, self.items.clone())),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Lost::Gone),
         }
     }
@@ -280,10 +282,19 @@ impl Subscribing {
 
 /// Why an item could not be handed to a subscriber.
 pub(crate) enum Lost {
-    /// It left this many items unread.
-    Behind(usize),
+    /// It has left `subscription_buffer` items unread: the item, and where it goes once there is room.
+    Full(Answered, mpsc::Sender<Answered>),
     /// It dropped its subscription.
     Gone,
+}
+
+/// An item held back until its subscriber has room: the connection reads nothing more meanwhile, so the peer's
+/// writes back up and its stream waits (end-to-end backpressure).
+pub(crate) struct Stall {
+    pub(crate) item: Answered,
+    pub(crate) to: mpsc::Sender<Answered>,
+    pub(crate) method: String,
+    pub(crate) subscription: Value,
 }
 
 /// The subscriber's end, before its subscribe call is answered.
