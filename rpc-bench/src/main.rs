@@ -11,6 +11,7 @@
 //! `rpc-bench serve KIND` runs one of the servers it measures (the suite starts them itself, pinned to a core).
 
 mod serve;
+mod subscriptions;
 mod suite;
 mod sys;
 

@@ -46,6 +46,15 @@ pub enum Kind {
     JsonTcp,
     /// rpc-json's duplex server on WebSocket, serving `double`.
     JsonWs,
+    /// rpc-msgpack's server of the interop service, for its `count` stream.
+    StreamMsgpack,
+    /// rpc-json's duplex server of the interop service on TCP, for its `count` stream.
+    StreamJsonTcp,
+    /// rpc-json's duplex server of the interop service on WebSocket, for its `count` stream.
+    StreamJsonWs,
+    /// jsonrpsee 0.26's WebSocket server with the same subscription: `subscribe_count` sends 0, 1, 2, ... as
+    /// `count` notifications as fast as its sink takes them.
+    JsonrpseeWs,
 }
 
 /// Connections our servers accept (above their default of 10,000, for the idle-connection measurement and its
@@ -92,8 +101,38 @@ pub fn serve(kind: Kind, frame_len: usize) -> std::io::Result<()> {
             Kind::JsonWs => {
                 rpc_json::duplex::Server::new(service()).max_connections(MAX_CONNECTIONS).serve_ws(listener).await
             }
+            Kind::StreamMsgpack => rpc_msgpack::Server::new(interop()).serve(listener).await,
+            Kind::StreamJsonTcp => rpc_json::duplex::Server::new(interop()).serve(listener).await,
+            Kind::StreamJsonWs => rpc_json::duplex::Server::new(interop()).serve_ws(listener).await,
+            Kind::JsonrpseeWs => jsonrpsee_ws(listener).await,
         }
     })
+}
+
+/// The interop service, whose `count(0)` is the stream the subscription rows measure.
+fn interop() -> rpc_examples::interop::InteropServer<rpc_examples::interop::InteropService> {
+    rpc_examples::interop::InteropServer::new(rpc_examples::interop::InteropService::default())
+}
+
+/// jsonrpsee's server with `subscribe_count(n)`: n items (0: for ever), sent as fast as its sink takes them,
+/// the idiomatic way (accept, then `send` each item; jsonrpsee's own examples).
+async fn jsonrpsee_ws(listener: TcpListener) -> std::io::Result<()> {
+    let server = jsonrpsee::server::Server::builder().build_from_tcp(listener.into_std()?)?;
+    let mut module = jsonrpsee::RpcModule::new(());
+    module
+        .register_subscription("subscribe_count", "count", "unsubscribe_count", |params, pending, _, _| async move {
+            let n: u64 = params.sequence().next().unwrap_or(0);
+            let sink = pending.accept().await?;
+            let mut i: u64 = 0;
+            while n == 0 || i < n {
+                sink.send(serde_json::value::to_raw_value(&i)?).await?;
+                i += 1;
+            }
+            Ok(())
+        })
+        .map_err(std::io::Error::other)?;
+    server.start(module).stopped().await;
+    Ok(())
 }
 
 /// The physical limit of a MessagePack-RPC exchange here: no decoding, no dispatch, no task per call. Requests

@@ -171,9 +171,9 @@ struct CodecRow {
 }
 
 /// A server process, killed when dropped.
-struct Running {
+pub(crate) struct Running {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
     pid: u32,
 }
 
@@ -182,6 +182,11 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `rpc-bench serve KIND`, pinned to the server core when `pin`.
+pub(crate) fn spawn_kind(kind: Kind, pin: bool) -> Result<Running, String> {
+    spawn(Launch::Serve(kind), pin, 0)
 }
 
 fn spawn(launch: Launch, pin: bool, frame_len: usize) -> Result<Running, String> {
@@ -364,6 +369,16 @@ pub async fn run(settings: &Settings) -> Result<String, String> {
         }
     }
 
+    // Subscriptions: one stream's items/s, ours beside jsonrpsee's.
+    let subs = if selected("subscriptions") {
+        if pin {
+            sys::pin(me, LOAD_CPU);
+        }
+        crate::subscriptions::measure(settings, pin).await
+    } else {
+        crate::subscriptions::Rows::default()
+    };
+
     // Codecs, in this process.
     let mut codec_rows = Vec::new();
     if selected("codecs") {
@@ -376,7 +391,7 @@ pub async fn run(settings: &Settings) -> Result<String, String> {
     }
 
     let load_end = sys::loadavg();
-    Ok(render(settings, &rows, &idle, &codec_rows, pin, load_start, load_end, started.elapsed()))
+    Ok(render(settings, &rows, &idle, &codec_rows, &subs, pin, load_start, load_end, started.elapsed()))
 }
 
 async fn wait_for_load(limit: f64) {
@@ -585,6 +600,7 @@ fn render(
     rows: &[Row],
     idle: &[Idle],
     codec_rows: &[CodecRow],
+    subs: &crate::subscriptions::Rows,
     pinned: bool,
     load_start: [f64; 3],
     load_end: [f64; 3],
@@ -718,6 +734,16 @@ fn render(
             ));
         }
     }
+    if !subs.is_empty() {
+        let (ours, jsonrpsee) = subs.ours_vs_jsonrpsee();
+        goals.push(ratio_goal(
+            "Subscriptions: one stream's items/s over WebSocket, ours vs jsonrpsee's, each with its own client".into(),
+            ours,
+            jsonrpsee,
+            Some(1.0),
+            None,
+        ));
+    }
     let _ = writeln!(md, "\n## Targets\n");
     let _ = writeln!(md, "| target | measured | goal | |\n|---|---:|---|---|");
     for g in &goals {
@@ -751,6 +777,10 @@ fn render(
     for r in rows.iter().filter(|r| !r.sequential) {
         let base = rate_of(r.system.proto, Role::Baseline, r.shape, false);
         row_line(&mut md, r, base.map(|b| r.report.calls_per_sec() / b), true);
+    }
+
+    if !subs.is_empty() {
+        subs.render(&mut md, s);
     }
 
     let _ = writeln!(md, "\n## Sequential round trip\n");
