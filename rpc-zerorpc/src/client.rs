@@ -12,6 +12,7 @@ use rpc_core::typed::{Answer, Param, ValueAnswer};
 use rpc_core::{BoxFuture, Transport, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tracing::Instrument;
 use zeromq::{Socket, SocketRecv, SocketSend, ZmqMessage};
 
 use crate::event::{self, Event, HEARTBEAT, Ids, MORE};
@@ -134,6 +135,15 @@ impl Client {
     /// Calls `method` with `params`; an `ERR` answer is [`rpc_core::Error::Fault`] (see the crate docs for the
     /// mapping).
     pub async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, rpc_core::Error> {
+        let span = rpc_core::trace::client_span_to("zerorpc", method, None, None, None);
+        let answer = self.call_in(method, params).instrument(span.clone()).await;
+        if let Err(e) = &answer {
+            rpc_core::trace::record_error(&span, e);
+        }
+        answer
+    }
+
+    async fn call_in(&self, method: &str, params: Vec<Value>) -> Result<Value, rpc_core::Error> {
         let connection = self.connection();
         let (channel, rx) = connection.open(method, params, Waiting::call)?;
         let answer = async {

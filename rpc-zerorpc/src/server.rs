@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use rpc_core::{Context, Dispatch, Fault, Map, MethodInfo, Value};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
+use tracing::Instrument;
 use zeromq::{Socket, SocketRecv, SocketSend, ZmqMessage};
 
 use crate::event::{self, Event, HEARTBEAT, Ids, MORE, Unreadable};
@@ -312,10 +313,16 @@ impl<D: Dispatch> State<D> {
         };
         let ended = self.ended.0.clone();
         let done = key.clone();
-        let task = tokio::spawn(async move {
-            call.run(event.name, event.args).await;
-            let _ = ended.send(done);
-        });
+        // One server span per call (`rpc_core::trace`), the channel id as its request id.
+        let id = display_id(&event.message_id);
+        let span = rpc_core::trace::server_span("zerorpc", &event.name, Some(&id), &Context::new());
+        let task = tokio::spawn(
+            async move {
+                call.run(event.name, event.args).await;
+                let _ = ended.send(done);
+            }
+            .instrument(span),
+        );
         let open = Open { response_to, identity, task: task.abort_handle(), credits, heard: Instant::now() };
         self.channels.insert(key, open);
     }
@@ -350,6 +357,15 @@ impl<D: Dispatch> State<D> {
             }
             Err(e) => tracing::warn!(error = %e, "an event could not be encoded"),
         }
+    }
+}
+
+/// A message id as text, for spans and logs (zerorpc-python's are ASCII bytes).
+pub(crate) fn display_id(id: &Value) -> String {
+    match id {
+        Value::Bytes(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        Value::String(text) => text.clone(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -455,6 +471,7 @@ impl<D: Dispatch> Call<D> {
         let (name, args) = match result {
             Ok(value) => ("OK", Value::Array(vec![value])),
             Err(fault) => {
+                rpc_core::trace::record_fault(&tracing::Span::current(), &fault);
                 tracing::debug!(code = fault.code, message = fault.message, "a zerorpc call answered ERR");
                 ("ERR", event::error_args(&fault))
             }
