@@ -6,6 +6,7 @@
 //! cargo run --release -p rpc-bench                       # the whole suite (about 6 minutes), writes BENCHMARKS.md
 //! cargo run --release -p rpc-bench -- --quick --stdout   # one short run of each, printed instead
 //! cargo run --release -p rpc-bench -- --only msgpack     # the network scenarios whose name holds "msgpack"
+//! cargo run --release -p rpc-bench -- --only subscriptions --quick --stdout  # the subscription rows alone
 //! ```
 //!
 //! `rpc-bench serve KIND` runs one of the servers it measures (the suite starts them itself, pinned to a core).
@@ -48,8 +49,8 @@ struct Args {
     /// One run of 1 s per figure, 2,000 idle connections: a quick look, not for BENCHMARKS.md.
     #[arg(long)]
     quick: bool,
-    /// Only the network scenarios whose name contains this (e.g. `msgpack`, `xml`, `json`); skips memory and
-    /// codecs unless it names them (`memory`, `codecs`).
+    /// Only the network scenarios whose name contains this (e.g. `msgpack`, `xml`, `json`); skips memory,
+    /// subscriptions and codecs unless it names them (`memory`, `subscriptions`, `codecs`).
     #[arg(long)]
     only: Option<String>,
     /// Before starting, wait (polling every 30 s, up to 15 minutes) until the 1-minute load average is below

@@ -109,19 +109,26 @@ pub fn serve(kind: Kind, frame_len: usize) -> std::io::Result<()> {
     })
 }
 
-/// The interop service, whose `count(0)` is the stream the subscription rows measure.
+/// The interop service, whose `count(0, 0)` is the stream the subscription rows measure.
 fn interop() -> rpc_examples::interop::InteropServer<rpc_examples::interop::InteropService> {
     rpc_examples::interop::InteropServer::new(rpc_examples::interop::InteropService::default())
 }
 
-/// jsonrpsee's server with `subscribe_count(n)`: n items (0: for ever), sent as fast as its sink takes them,
-/// the idiomatic way (accept, then `send` each item; jsonrpsee's own examples).
+/// jsonrpsee's server with the interop service's subscription, `subscribe_count(n, interval_ms)` (notifications
+/// `count`, `unsubscribe_count`): 0, 1, ..., n - 1 (n = 0: for ever) sent as fast as its sink takes them, the
+/// idiomatic way (`PendingSubscriptionSink::accept`, then `send` each item, which waits while the connection's
+/// buffer is full; jsonrpsee's own examples). Only `interval_ms` 0 (or left out) is served.
 async fn jsonrpsee_ws(listener: TcpListener) -> std::io::Result<()> {
     let server = jsonrpsee::server::Server::builder().build_from_tcp(listener.into_std()?)?;
     let mut module = jsonrpsee::RpcModule::new(());
     module
         .register_subscription("subscribe_count", "count", "unsubscribe_count", |params, pending, _, _| async move {
-            let n: u64 = params.sequence().next().unwrap_or(0);
+            let mut params = params.sequence();
+            let n: u64 = params.optional_next()?.unwrap_or(0);
+            if params.optional_next::<u64>()?.unwrap_or(0) != 0 {
+                pending.reject(jsonrpsee::types::ErrorObject::owned(-32602, "only interval_ms 0", None::<()>)).await;
+                return Ok(());
+            }
             let sink = pending.accept().await?;
             let mut i: u64 = 0;
             while n == 0 || i < n {

@@ -27,8 +27,8 @@ pub struct Settings {
 }
 
 /// The core servers run on; the load generator runs on the other one for throughput.
-const SERVER_CPU: usize = 0;
-const LOAD_CPU: usize = 1;
+pub(crate) const SERVER_CPU: usize = 0;
+pub(crate) const LOAD_CPU: usize = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Proto {
@@ -174,7 +174,7 @@ struct CodecRow {
 pub(crate) struct Running {
     child: Child,
     pub(crate) addr: String,
-    pid: u32,
+    pub(crate) pid: u32,
 }
 
 impl Drop for Running {
@@ -369,7 +369,7 @@ pub async fn run(settings: &Settings) -> Result<String, String> {
         }
     }
 
-    // Subscriptions: one stream's items/s, ours beside jsonrpsee's.
+    // Subscriptions: one stream's items/s, ours beside jsonrpsee's (`--only subscriptions` runs these alone).
     let subs = if selected("subscriptions") {
         if pin {
             sys::pin(me, LOAD_CPU);
@@ -528,7 +528,8 @@ fn time_codecs(settings: &Settings) -> Vec<CodecRow> {
 // ---------------------------------------------------------------------------------------------------------------
 // The report
 
-fn rate(r: f64) -> String {
+/// A rate with thousands separators.
+pub(crate) fn rate(r: f64) -> String {
     let r = r.round() as u64;
     let s = r.to_string();
     let mut out = String::new();
@@ -643,7 +644,9 @@ fn render(
         md,
         "| method | each figure is the median of {} run(s) of {:.1} s after {:.1} s of warm-up, on loopback; the servers \
          of one protocol run side by side and are measured in turn, run by run, so that other load on the machine \
-         falls on them alike; {placement}; the call is `double({DOUBLE_ARG})` |",
+         falls on them alike; {placement}; the call is `double({DOUBLE_ARG})`; subscriptions: the items per \
+         second one subscription delivers from a stream that yields as fast as it can (`count(0, 0)`, each item \
+         checked to be the next number, a gap counted as an error), placed as for throughput |",
         s.runs,
         s.duration.as_secs_f64(),
         s.warmup.as_secs_f64()
@@ -735,9 +738,10 @@ fn render(
         }
     }
     if !subs.is_empty() {
-        let (ours, jsonrpsee) = subs.ours_vs_jsonrpsee();
+        let (ours, jsonrpsee, note) = subs.ours_vs_jsonrpsee();
+        let note = note.map_or(String::new(), |n| format!("; jsonrpsee: {n}"));
         goals.push(ratio_goal(
-            "Subscriptions: one stream's items/s over WebSocket, ours vs jsonrpsee's, each with its own client".into(),
+            format!("ours over WebSocket vs jsonrpsee's subscription, own clients (one subscription's items/s{note})"),
             ours,
             jsonrpsee,
             Some(1.0),
@@ -780,7 +784,7 @@ fn render(
     }
 
     if !subs.is_empty() {
-        subs.render(&mut md, s);
+        subs.render(&mut md, s, pinned);
     }
 
     let _ = writeln!(md, "\n## Sequential round trip\n");
