@@ -1513,9 +1513,17 @@ impl<'a> ReadLoop<'a> {
                 }
             };
             let answer = Ok(Outcome::Value(Value::from(registered.id)));
-            let sent = shared.send(answer_bytes(&*protocol, &id, &method, answer, &mut BytesMut::new())).await;
+            let answer = answer_bytes(&*protocol, &id, &method, answer, &mut BytesMut::new());
+            // A subscription stopped while its answer waits for room (a peer that does not read, and a shutdown)
+            // ends here, and says so at once.
+            let stop = registered.stop_token();
+            let sent = tokio::select! {
+                biased;
+                () = stop.cancelled() => None,
+                sent = shared.send(answer) => Some(sent),
+            };
             drop(permit);
-            if sent.is_ok() {
+            if matches!(sent, Some(Ok(()))) {
                 registered.run(shared).await;
             }
         });

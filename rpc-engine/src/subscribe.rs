@@ -194,6 +194,11 @@ pub(crate) struct Registered {
 }
 
 impl Registered {
+    /// The token that stops the subscription (unsubscribe, a shutdown), for waits before [`Registered::run`].
+    pub(crate) fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
     /// Sends the items as they come, each once the last is queued for writing, until the stream ends (then
     /// says so), the subscription is stopped, or the connection closes.
     pub(crate) async fn run(self, shared: Arc<Shared>) {
