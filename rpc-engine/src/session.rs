@@ -205,6 +205,18 @@ struct Calls {
     closed: Option<String>,
 }
 
+impl Calls {
+    /// Takes one of this side's subscriptions out (and its notification's entry, once that holds none).
+    fn take_subscription(&mut self, notification: &str, key: &str) -> Option<Subscribing> {
+        let of_name = self.subscriptions.get_mut(notification)?;
+        let subscription = of_name.remove(key);
+        if of_name.is_empty() {
+            self.subscriptions.remove(notification);
+        }
+        subscription
+    }
+}
+
 impl Shared {
     fn calls(&self) -> MutexGuard<'_, Calls> {
         self.calls.lock().unwrap_or_else(PoisonError::into_inner)
@@ -265,10 +277,7 @@ impl Shared {
             },
             PushedEvent::End(failed) => (None, failed),
         };
-        let Some(subscription) = of_name.remove(&key) else { return Ok(false) };
-        if of_name.is_empty() {
-            calls.subscriptions.remove(method);
-        }
+        let Some(subscription) = calls.take_subscription(method, &key) else { return Ok(false) };
         drop(calls);
         #[allow(clippy::match_same_arms)]
         match (lost, failed) {
@@ -290,15 +299,7 @@ impl Shared {
     /// error that says it fell behind.
     fn end_stalled(&self, stall: crate::subscribe::Stall) {
         let Some(key) = crate::subscribe::key(&stall.subscription) else { return };
-        let subscription = {
-            let mut calls = self.calls();
-            let Some(of_name) = calls.subscriptions.get_mut(stall.method.as_str()) else { return };
-            let subscription = of_name.remove(&key);
-            if of_name.is_empty() {
-                calls.subscriptions.remove(stall.method.as_str());
-            }
-            subscription
-        };
+        let subscription = self.calls().take_subscription(&stall.method, &key);
         if let Some(subscription) = subscription {
             self.unsubscribe_quietly(&subscription.unsubscribe, stall.subscription);
             subscription.fail(fell_behind(&stall.method, stall.to.max_capacity()));
@@ -308,13 +309,7 @@ impl Shared {
     /// Forgets one of this side's subscriptions (items that still come for it are dropped); false if it was
     /// no longer there.
     pub(crate) fn forget_subscription(&self, notification: &str, key: &str) -> bool {
-        let mut calls = self.calls();
-        let Some(of_name) = calls.subscriptions.get_mut(notification) else { return false };
-        let found = of_name.remove(key).is_some();
-        if of_name.is_empty() {
-            calls.subscriptions.remove(notification);
-        }
-        found
+        self.calls().take_subscription(notification, key).is_some()
     }
 
     /// Sends the unsubscribe call `method([id])` without waiting for its answer (for a subscription dropped or
