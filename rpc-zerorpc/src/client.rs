@@ -13,7 +13,7 @@ use rpc_core::{BoxFuture, Transport, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::Instrument;
-use zeromq::{Socket, SocketRecv, SocketSend, ZmqMessage};
+use zeromq::{Socket, SocketRecv, ZmqMessage};
 
 use crate::event::{self, Event, HEARTBEAT, Ids, MORE};
 use crate::{DEFAULT_HEARTBEAT, DEFAULT_MAX_DEPTH, DEFAULT_STREAM_BUFFER, Error};
@@ -288,7 +288,7 @@ impl Connection {
             stream_buffer: settings.stream_buffer,
             tasks: Mutex::default(),
         });
-        let writer = tokio::spawn(write_loop(send, rx));
+        let writer = tokio::spawn(event::write_loop(send, rx));
         let reader = tokio::spawn(read_loop(recv, Arc::downgrade(&shared)));
         let ticker = tokio::spawn(tick_loop(Arc::downgrade(&shared)));
         *lock(&shared.tasks) = vec![writer.abort_handle(), reader.abort_handle(), ticker.abort_handle()];
@@ -353,14 +353,6 @@ fn frames(event: &Event) -> Result<ZmqMessage, rpc_core::Error> {
     let mut message = ZmqMessage::from(event.encode()?);
     message.push_front(Bytes::new());
     Ok(message)
-}
-
-async fn write_loop(mut socket: zeromq::DealerSendHalf, mut rx: mpsc::Receiver<ZmqMessage>) {
-    while let Some(message) = rx.recv().await {
-        if let Err(e) = socket.send(message).await {
-            tracing::debug!(error = %e, "a zerorpc event could not be sent");
-        }
-    }
 }
 
 /// Routes the server's events to their channels.

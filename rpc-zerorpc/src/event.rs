@@ -124,6 +124,19 @@ impl Default for Ids {
     }
 }
 
+/// Writes the messages queued for a socket (a ROUTER's or a DEALER's send half), one task per socket: a message
+/// that cannot be sent (a ROUTER's peer that has gone) is logged and dropped.
+pub(crate) async fn write_loop(
+    mut socket: impl zeromq::SocketSend,
+    mut rx: tokio::sync::mpsc::Receiver<zeromq::ZmqMessage>,
+) {
+    while let Some(message) = rx.recv().await {
+        if let Err(e) = socket.send(message).await {
+            tracing::debug!(error = %e, "a zerorpc event could not be sent");
+        }
+    }
+}
+
 /// The key a channel is filed under: its first message id, as encoded (ids are opaque values).
 pub fn key(id: &Value) -> Vec<u8> {
     let mut out = BytesMut::new();

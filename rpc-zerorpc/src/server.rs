@@ -11,7 +11,7 @@ use rpc_core::{Context, Dispatch, Fault, Map, MethodInfo, Value};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tracing::Instrument;
-use zeromq::{Socket, SocketRecv, SocketSend, ZmqMessage};
+use zeromq::{Socket, SocketRecv, ZmqMessage};
 
 use crate::event::{self, Event, HEARTBEAT, Ids, MORE, Unreadable};
 use crate::{DEFAULT_HEARTBEAT, DEFAULT_MAX_CHANNELS, DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE_SIZE, Error};
@@ -160,7 +160,7 @@ impl<D: Dispatch> Bound<D> {
         let Bound { server, socket, .. } = self;
         let (send, mut recv) = socket.split();
         let (out, rx) = mpsc::channel(WRITE_QUEUE);
-        let writer = tokio::spawn(write_loop(send, rx));
+        let writer = tokio::spawn(event::write_loop(send, rx));
         let mut state = State {
             dispatch: server.dispatch.clone(),
             methods: Arc::new(server.dispatch.methods()),
@@ -385,16 +385,6 @@ fn frames(identity: &Bytes, event: &Event) -> Result<ZmqMessage, rpc_core::Error
     message.push_front(Bytes::new());
     message.push_front(identity.clone());
     Ok(message)
-}
-
-/// Writes queued messages to the socket.
-async fn write_loop(mut socket: zeromq::RouterSendHalf, mut rx: mpsc::Receiver<ZmqMessage>) {
-    while let Some(message) = rx.recv().await {
-        if let Err(e) = socket.send(message).await {
-            // A ROUTER drops messages for peers that have gone; anything else is logged.
-            tracing::debug!(error = %e, "an event could not be sent");
-        }
-    }
 }
 
 /// One request being answered on its channel.
