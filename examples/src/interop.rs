@@ -14,12 +14,15 @@ pub const MAX_SLEEP_MS: u64 = 60_000;
 #[service]
 pub trait Interop {
     /// Returns num * 2.
+    #[rpc(idempotent)]
     async fn double(&self, num: i64) -> i64;
 
     /// Returns a + b (a fault -32602 if the sum overflows 64 bits).
+    #[rpc(idempotent)]
     async fn add(&self, a: i64, b: i64) -> Result<i64, Fault>;
 
     /// Returns its one argument unchanged, whatever its type.
+    #[rpc(idempotent)]
     async fn echo(&self, value: Value) -> Value;
 
     /// Fails with a fault of the given code and message.
@@ -35,6 +38,7 @@ pub trait Interop {
     async fn bump(&self, n: i64) -> Result<i64, Fault>;
 
     /// Returns the shared counter.
+    #[rpc(idempotent)]
     async fn counter(&self) -> i64;
 
     /// Waits ms milliseconds (at most one minute), then adds one to the shared counter and returns it.

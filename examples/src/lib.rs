@@ -12,6 +12,7 @@ pub use access::AccessLog;
 #[service]
 pub trait Services {
     /// Returns num * 2 (a fault -32602 if that overflows 64 bits).
+    #[rpc(idempotent)]
     async fn double(&self, num: i64) -> Result<i64, Fault>;
 }
 

@@ -80,6 +80,7 @@ pub async fn help(conn: &Conn, target: &Target, method: &str) -> Result<String, 
             let ret = schema_type(result.and_then(|r| r.get_str("schema")));
             // A stream method: its result is each item, sent as a notification (rpc-json's `x-subscription`).
             let subscription = m.as_map().and_then(|m| m.get_str("x-subscription"));
+            let idempotent = m.as_map().and_then(|m| m.get_str("x-idempotent")).and_then(Value::as_bool);
             match subscription {
                 None => lines.push(format!("{method}({}) -> {ret}", params.join(", "))),
                 Some(s) => {
@@ -93,6 +94,10 @@ pub async fn help(conn: &Conn, target: &Target, method: &str) -> Result<String, 
                 }
             }
             lines.extend(text(m, "description"));
+            if idempotent == Some(true) {
+                // As `system.methodHelp` says it (rpc-json's `x-idempotent`).
+                lines.extend(["".to_owned(), "Idempotent: safe to send again.".to_owned()]);
+            }
         }
         Introspection::ZerorpcInspect => {
             let inspect = ask(conn, target, ZERORPC_INSPECT, vec![]).await?;

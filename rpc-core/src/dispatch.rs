@@ -60,6 +60,16 @@ pub trait Dispatch: Send + Sync + 'static {
         let fault = Fault::method_not_found(method);
         Box::pin(async move { Err(fault) })
     }
+
+    /// This dispatcher with `layer` (any tower [`Layer`](crate::middleware::Layer), a `ServiceBuilder` stack of
+    /// them) around each of its calls: see [`middleware`](crate::middleware).
+    fn layer<L>(self, layer: L) -> crate::middleware::Layered<Self, L::Service>
+    where
+        Self: Sized,
+        L: crate::middleware::Layer<crate::middleware::Handler<Self>>,
+    {
+        crate::middleware::Layered::new(self, layer)
+    }
 }
 
 impl<D: Dispatch + ?Sized> Dispatch for Arc<D> {
@@ -464,6 +474,9 @@ pub struct MethodInfo {
     /// For a stream method (one that returns [`Stream`](crate::Stream)), its other names on the wire: `name` is
     /// the method called to subscribe, and `returns` the type of each item.
     pub stream: Option<StreamInfo>,
+    /// True for a method marked `#[rpc(idempotent)]`: running it twice does what running it once does, so a
+    /// client may send it again when it failed without an answer (another endpoint, a reconnect).
+    pub idempotent: bool,
 }
 
 impl MethodInfo {
@@ -474,7 +487,7 @@ impl MethodInfo {
         returns: &'static str,
         docs: &'static str,
     ) -> MethodInfo {
-        MethodInfo { name: Cow::Borrowed(name), params, returns, docs, stream: None }
+        MethodInfo { name: Cow::Borrowed(name), params, returns, docs, stream: None, idempotent: false }
     }
 
     /// Metadata of a stream method: subscribed to as `subscribe`, its items sent as `notification`s, ended early
@@ -488,7 +501,22 @@ impl MethodInfo {
         unsubscribe: &'static str,
     ) -> MethodInfo {
         let stream = StreamInfo { notification: Cow::Borrowed(notification), unsubscribe: Cow::Borrowed(unsubscribe) };
-        MethodInfo { name: Cow::Borrowed(subscribe), params, returns: item, docs, stream: Some(stream) }
+        MethodInfo {
+            name: Cow::Borrowed(subscribe),
+            params,
+            returns: item,
+            docs,
+            stream: Some(stream),
+            idempotent: false,
+        }
+    }
+
+    /// This method marked idempotent, or not (see [`idempotent`](MethodInfo::idempotent); used by generated
+    /// code).
+    #[must_use]
+    pub const fn with_idempotent(mut self, idempotent: bool) -> MethodInfo {
+        self.idempotent = idempotent;
+        self
     }
 
     /// How many params a call must send: the rest are trailing `Option`s that may be left out.

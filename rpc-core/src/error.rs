@@ -15,7 +15,11 @@ pub enum Error {
     /// The server answered with a fault.
     #[error(transparent)]
     Fault(Fault),
-    /// The connection could not be made, broke, or the peer spoke out of turn (e.g. an HTTP status other than
+    /// The call was never sent: the connection to the server could not be made (refused, unreachable, a TLS
+    /// handshake that failed), so it did not run and may be sent anywhere again.
+    #[error("cannot connect: {0}")]
+    Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The connection broke, or the peer spoke out of turn (e.g. an HTTP status other than
     /// 200).
     #[error("transport error: {0}")]
     Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -36,6 +40,28 @@ impl Error {
         Error::Transport(e.into())
     }
 
+    /// A [`Connect`](Error::Connect) error from any error type: the call was not sent.
+    pub fn connect(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        Error::Connect(e.into())
+    }
+
+    /// How far the failed call may have got: what decides whether it may be sent again.
+    ///
+    /// ```
+    /// use rpc_core::{Delivery, Error, Fault};
+    ///
+    /// assert_eq!(Error::connect("connection refused").delivery(), Delivery::NotSent);
+    /// assert_eq!(Error::transport("connection closed").delivery(), Delivery::Unknown);
+    /// assert_eq!(Error::from(Fault::new(1, "no")).delivery(), Delivery::Answered);
+    /// ```
+    pub fn delivery(&self) -> Delivery {
+        match self {
+            Error::Connect(_) => Delivery::NotSent,
+            Error::Transport(_) | Error::Timeout(_) => Delivery::Unknown,
+            Error::Fault(_) | Error::Encode(_) | Error::Decode(_) => Delivery::Answered,
+        }
+    }
+
     /// The fault, if the server answered with one.
     pub fn as_fault(&self) -> Option<&Fault> {
         match self {
@@ -43,6 +69,20 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// How far a failed call may have got ([`Error::delivery`]): whether sending it again could run it twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// It was never sent (the connection could not be made): sending it again, anywhere, is safe.
+    NotSent,
+    /// It may have been sent and run, and no answer came (the connection broke, the call timed out, a gateway
+    /// answered 502 or 503): only a method that may run twice (`#[rpc(idempotent)]`) may be sent again.
+    Unknown,
+    /// It was answered (a fault, an answer that did not decode) or could not be sent at all (params that do not
+    /// encode): sending it again gives the same.
+    Answered,
 }
 
 impl From<Fault> for Error {

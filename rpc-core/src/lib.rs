@@ -78,6 +78,7 @@ mod dispatch;
 mod error;
 mod fault;
 mod memory;
+pub mod middleware;
 mod router;
 mod ser;
 pub mod stream;
@@ -96,7 +97,7 @@ pub use dispatch::{
     call_deadline, call_limit, call_limit_at, deadline, serve_call, serve_call_typed, serve_subscribe, time_limit,
     time_limit_at, with_deadline, within_deadline,
 };
-pub use error::{CallError, Error};
+pub use error::{CallError, Delivery, Error};
 pub use fault::Fault;
 pub use memory::MemoryTransport;
 pub use router::Router;

@@ -37,6 +37,18 @@ pub trait Transport: Send + Sync {
         })
     }
 
+    /// [`call_typed`](Transport::call_typed) for a method marked `#[rpc(idempotent)]`, one that may safely run
+    /// twice: a transport that can send a call again (a client over several endpoints) may resend it when it
+    /// failed without an answer, which it never does for other calls. Generated clients call this for such
+    /// methods; the default is `call_typed`.
+    fn call_idempotent<'a>(
+        &'a self,
+        method: &'a str,
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+        self.call_typed(method, params)
+    }
+
     /// Subscribes to a stream method (see [`stream`](crate::stream)): calls `names.subscribe` with `params`
     /// (serialised before this returns) and, once the server has answered with the subscription's id, hands
     /// back the subscription its items arrive on. Generated clients call this. The default is for transports
@@ -49,6 +61,17 @@ pub trait Transport: Send + Sync {
         let _ = params;
         let error = Error::Transport(crate::stream::needs_duplex(names.subscribe).into());
         Box::pin(std::future::ready(Err(error)))
+    }
+
+    /// This transport with `layer` (any tower [`Layer`](crate::middleware::Layer) over a
+    /// [`TransportService`](crate::middleware::TransportService), a `ServiceBuilder` stack) around each call:
+    /// see [`middleware`](crate::middleware). Subscriptions go to this transport directly.
+    fn layer<L>(self, layer: L) -> crate::middleware::ServiceTransport<L::Service>
+    where
+        Self: Sized + 'static,
+        L: crate::middleware::Layer<crate::middleware::TransportService<Self>>,
+    {
+        crate::middleware::layer_transport(self, layer)
     }
 }
 
@@ -65,6 +88,13 @@ impl<T: Transport + ?Sized> Transport for &T {
         params: &[Param<'_>],
     ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
         (**self).call_typed(method, params)
+    }
+    fn call_idempotent<'a>(
+        &'a self,
+        method: &'a str,
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+        (**self).call_idempotent(method, params)
     }
     fn subscribe<'a>(
         &'a self,
@@ -89,6 +119,13 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
     ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
         (**self).call_typed(method, params)
     }
+    fn call_idempotent<'a>(
+        &'a self,
+        method: &'a str,
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+        (**self).call_idempotent(method, params)
+    }
     fn subscribe<'a>(
         &'a self,
         names: StreamNames<'a>,
@@ -111,6 +148,13 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
         params: &[Param<'_>],
     ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
         (**self).call_typed(method, params)
+    }
+    fn call_idempotent<'a>(
+        &'a self,
+        method: &'a str,
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+        (**self).call_idempotent(method, params)
     }
     fn subscribe<'a>(
         &'a self,

@@ -111,7 +111,15 @@ fn client(service: &Service) -> TokenStream {
             None => (
                 quote!(#ok),
                 TokenStream::new(),
-                quote!(::rpc_core::Transport::call_typed(&self.transport, &__rpc_name, &__rpc_params[..__rpc_n])),
+                if m.idempotent {
+                    quote!(::rpc_core::Transport::call_idempotent(
+                        &self.transport,
+                        &__rpc_name,
+                        &__rpc_params[..__rpc_n]
+                    ))
+                } else {
+                    quote!(::rpc_core::Transport::call_typed(&self.transport, &__rpc_name, &__rpc_params[..__rpc_n]))
+                },
                 quote_spanned!(ok.span()=> #p::read_answer::<#ok>(#wire, __rpc_answer.await) #recover),
             ),
             Some(stream) => {
@@ -293,7 +301,10 @@ fn server(service: &Service) -> TokenStream {
         // Where this method's metadata sits in METHODS: after the methods before it that are compiled in.
         let (name, before) = (index_const(index), service.methods[..index].iter().map(|m| &m.cfg_attrs));
         let info = match &m.stream {
-            None => quote!(#(#cfg)* ::rpc_core::MethodInfo::new(#wire, &[#(#params),*], #returns, #docs)),
+            None => {
+                let idempotent = m.idempotent;
+                quote!(#(#cfg)* ::rpc_core::MethodInfo::new(#wire, &[#(#params),*], #returns, #docs).with_idempotent(#idempotent))
+            }
             Some(stream) => {
                 let (item, notification, unsubscribe) = (type_name(&stream.item), &stream.notification, &stream.unsubscribe);
                 quote! {

@@ -39,6 +39,8 @@ pub struct Method {
     /// For a method returning `Stream<T>` (or `Result<Stream<T>, E>`): its item type and other wire names
     /// (`wire_name` is then the subscribe name).
     pub stream: Option<StreamSpec>,
+    /// `#[rpc(idempotent)]`: the method may safely run twice, so clients may resend it.
+    pub idempotent: bool,
 }
 
 /// A stream method: the type of its items and the names its notifications and its unsubscribe go by.
@@ -274,6 +276,7 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
         !ours
     });
     let mut marked = None;
+    let mut idempotent = false;
     let (mut subscribe, mut unsubscribe, mut notification) = (None, None, None);
     for attr in &rpc_attrs {
         attr.parse_nested_meta(|meta| {
@@ -289,6 +292,9 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
                     return Err(meta.error("a method is marked `result` or `value`, not both"));
                 }
                 marked = Some(mark);
+                Ok(())
+            } else if meta.path.is_ident("idempotent") {
+                idempotent = true;
                 Ok(())
             } else if meta.path.is_ident("name") {
                 let lit: LitStr = meta.value()?.parse()?;
@@ -310,8 +316,8 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
                 Ok(())
             } else {
                 Err(meta.error(
-                    "unknown #[rpc] option; expected `name = \"...\"`, `result`, `value`, or for a stream method \
-                     `subscribe`, `unsubscribe` or `notification = \"...\"`",
+                    "unknown #[rpc] option; expected `name = \"...\"`, `result`, `value`, `idempotent`, or for a \
+                     stream method `subscribe`, `unsubscribe` or `notification = \"...\"`",
                 ))
             }
         })?;
@@ -328,6 +334,12 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
     // A stream method: the method's name (or `name`) is its notifications', and the calls that start and end a
     // subscription are named after it, jsonrpsee's way, unless set.
     let stream = match stream_item(&ret) {
+        Some(_) if idempotent => {
+            return Err(Error::new(
+                sig.ident.span(),
+                "a stream method cannot be `#[rpc(idempotent)]`: a subscription is never sent again",
+            ));
+        }
         Some(item) => {
             let base = notification.map_or(wire_name, |lit| lit.value());
             wire_name = subscribe.map_or_else(|| format!("subscribe_{base}"), |lit| lit.value());
@@ -362,6 +374,7 @@ fn method(f: &mut TraitItemFn) -> Result<Method> {
         context,
         ret,
         stream,
+        idempotent,
     })
 }
 

@@ -210,9 +210,14 @@ impl<P: Protocol + Clone + Default> Client<P> {
         }
         let first = !self.inner.opened.load(std::sync::atomic::Ordering::Acquire);
         let open = reconnect.builder.open(&reconnect.address);
+        // A connection that cannot be opened means the call was never sent (`rpc_core::Error::Connect`).
+        let not_sent = |e: Error| rpc_core::Error::Connect(Box::new(e));
         let fresh = match reconnect.builder.config.call_timeout {
-            Some(limit) => tokio::time::timeout(limit, open).await.map_err(|_| rpc_core::Error::Timeout(limit))??,
-            None => open.await?,
+            Some(limit) => tokio::time::timeout(limit, open)
+                .await
+                .map_err(|_| rpc_core::Error::Timeout(limit))?
+                .map_err(not_sent)?,
+            None => open.await.map_err(not_sent)?,
         };
         match first {
             true => {

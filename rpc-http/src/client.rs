@@ -62,7 +62,7 @@ impl Client {
     /// (hyper's pool opens its own connections per request, and takes none from outside.)
     pub async fn reach(&self) -> Result<(), Error> {
         let connect = tower_service::Service::call(&mut self.connector.clone(), self.uri.clone());
-        let opened = self.timed(async { connect.await.map_err(|e| Error::Http(format!("{}: {}", self.uri, e))) });
+        let opened = self.timed(async { connect.await.map_err(|e| Error::Connect(format!("{}: {}", self.uri, e))) });
         opened.await.map(drop)
     }
 
@@ -120,7 +120,11 @@ impl Client {
             let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
             req.headers_mut().insert(HeaderName::from_static(rpc_core::TIMEOUT_HEADER), HeaderValue::from(ms));
         }
-        let resp = self.http.request(req).await.map_err(|e| Error::Http(format!("{}: {}", self.uri, chain(&e))))?;
+        // A connection that could not be made means the request was never sent (`Error::Connect`).
+        let resp = self.http.request(req).await.map_err(|e| match e.is_connect() {
+            true => Error::Connect(format!("{}: {}", self.uri, chain(&e))),
+            false => Error::Http(format!("{}: {}", self.uri, chain(&e))),
+        })?;
         let status = resp.status();
         let gzipped = resp
             .headers()

@@ -7,7 +7,8 @@
 //!
 //! A stream method (see [`rpc_core::stream`]) is listed under its subscribe name, its `result` being each item,
 //! with the extension member `"x-subscription": {"notification": NAME, "unsubscribe": NAME}` (OpenRPC has no
-//! word for subscriptions).
+//! word for subscriptions). A method marked `#[rpc(idempotent)]` has `"x-idempotent": true`: clients may send it
+//! again when it failed without an answer.
 
 use rpc_core::{Fault, Map, MethodInfo, Value};
 
@@ -60,6 +61,9 @@ fn method(m: &MethodInfo) -> Value {
     out.push("params", Value::Array(params));
     out.push("result", result);
     out.push("paramStructure", "either");
+    if m.idempotent {
+        out.push("x-idempotent", true);
+    }
     if let Some(stream) = &m.stream {
         let mut subscription = Map::new();
         subscription.push("notification", stream.notification.as_ref());

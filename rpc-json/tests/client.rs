@@ -111,7 +111,8 @@ async fn timeouts_and_unreachable_servers() {
     let closed_port = rpc_test_support::ClosedPort::new();
     let closed = closed_port.addr();
     let err = Client::new(&format!("http://{closed}/")).unwrap().call("double", vec![]).await.unwrap_err();
-    assert!(matches!(err, Error::Transport(_)) && err.to_string().contains("refused"), "{err}");
+    assert!(matches!(err, Error::Connect(_)) && err.to_string().contains("refused"), "{err}");
+    assert_eq!(err.delivery(), rpc_core::Delivery::NotSent);
 }
 
 #[tokio::test]

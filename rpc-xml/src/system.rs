@@ -130,6 +130,7 @@ impl<D: Dispatch> Routes<D> {
         let name = one_name(METHOD_HELP, params)?;
         if let Some(m) = self.methods.iter().find(|m| m.name == name) {
             return Ok(match &m.stream {
+                None if m.idempotent => Value::from(idempotent_help(m.docs)),
                 None => Value::from(m.docs),
                 Some(stream) => Value::from(subscription_help(m.docs, &stream.notification, &stream.unsubscribe)),
             });
@@ -253,6 +254,14 @@ fn split_call(call: Value) -> Result<(String, Vec<Value>), &'static str> {
         Some(name) => Ok((name, params.unwrap_or_default())),
         None => Err("no methodName"),
     }
+}
+
+/// The sentence `system.methodHelp` adds to the docs of a method marked `#[rpc(idempotent)]`.
+const IDEMPOTENT_HELP: &str = "Idempotent: safe to send again.";
+
+/// The help of a method marked `#[rpc(idempotent)]`: its docs, then [`IDEMPOTENT_HELP`].
+fn idempotent_help(docs: &str) -> String {
+    if docs.is_empty() { IDEMPOTENT_HELP.to_owned() } else { format!("{docs}\n\n{IDEMPOTENT_HELP}") }
 }
 
 /// The help of a stream method: its docs, and what it is on the wire (a subscription, which XML-RPC over HTTP

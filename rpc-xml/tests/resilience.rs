@@ -33,8 +33,8 @@ async fn reconnects_after_the_server_restarts() {
     assert_eq!(c.call("double", vec![1.into()]).await.unwrap(), Value::Int(2));
     stop.send(()).unwrap();
     done.await.unwrap().unwrap();
-    // While it is down: a clear transport error.
-    assert!(matches!(c.call("double", vec![1.into()]).await, Err(Error::Transport(_))));
+    // While it is down: a clear error, saying the call was not sent.
+    assert!(matches!(c.call("double", vec![1.into()]).await, Err(Error::Connect(_))));
     // Back on the same port: the same client works again, on a new connection.
     let listener = TcpListener::bind(addr).await.unwrap();
     let (_stop, _done) = serve_on(listener).await;

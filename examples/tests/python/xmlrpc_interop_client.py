@@ -81,7 +81,7 @@ for name in ["add", "bump", "counter", "double", "echo", "explode", "fail", "sle
              "system.listMethods", "system.methodHelp", "system.methodSignature", "system.multicall"]:
     if name not in methods:
         raise AssertionError(f"listMethods lacks {name}: {methods}")
-check("methodHelp", proxy.system.methodHelp("double"), "Returns num * 2.")
+check("methodHelp", proxy.system.methodHelp("double"), "Returns num * 2.\n\nIdempotent: safe to send again.")
 check("methodSignature double", proxy.system.methodSignature("double"), [["int", "int"]])
 check("methodSignature fail", proxy.system.methodSignature("fail"), [["nil", "int", "string"]])
 check("methodSignature echo", proxy.system.methodSignature("echo"), [["any", "any"]])
