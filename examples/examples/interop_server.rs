@@ -9,7 +9,9 @@
 //! ```
 //!
 //! For each transport it prints one line on stdout once it listens, e.g. `xml http://127.0.0.1:6789/`, so
-//! scripts and tests can start it on port 0 and read the address. Ctrl-C shuts every server down gracefully.
+//! scripts and tests can start it on port 0 and read the address. Ctrl-C or SIGTERM shuts every server down
+//! gracefully: each stops accepting, answers its calls in flight, and exits once they are done (HTTP servers
+//! also answer one more request on each connection within their drain grace; see `rpc_http::ServerConfig`).
 //!
 //! With `--stdio` it also serves MessagePack-RPC on its stdin and stdout (the way Neovim's
 //! `jobstart(cmd, {'rpc': v:true})` runs a plugin), and with `--json-stdio` JSON-RPC with LSP's
@@ -63,6 +65,8 @@ struct Args {
 async fn main() {
     rpc_examples::init_logging("info");
     let args = Args::parse();
+    // Before anything is announced: a SIGTERM from then on drains.
+    let shutdown = rpc_examples::shutdown_signal();
     let on_stdio = args.stdio || args.json_stdio;
     STDOUT_TAKEN.store(on_stdio, std::sync::atomic::Ordering::SeqCst);
     let service = Arc::new(InteropService::default());
@@ -151,10 +155,10 @@ async fn main() {
 
     match stdio {
         Some(stdio) => tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            () = shutdown => {}
             ended = stdio => tracing::info!(?ended, "stdio connection ended"),
         },
-        None => drop(tokio::signal::ctrl_c().await),
+        None => shutdown.await,
     }
     tracing::info!("shutting down");
     let _ = stop.send(true);

@@ -45,6 +45,25 @@ pub async fn ctrl_c() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM, which process managers (systemd, Docker, Kubernetes) send
+/// to stop a service: a server that drains on it loses no call in a rolling restart. SIGTERM is caught from this
+/// call on (call it before announcing that the server is up), Ctrl-C once the future is first polled.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
+    #[cfg(unix)]
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        #[cfg(unix)]
+        if let Ok(mut terminate) = terminate {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Logs to stderr through `tracing`: `RUST_LOG` if set, else `default` (e.g. `"info"`, which shows the example
 /// servers' [`AccessLog`] lines and not the libraries' per-call debug lines).
 pub fn init_logging(default: &str) {

@@ -166,8 +166,9 @@ impl Acceptor {
     }
 
     /// Accepts connections from `listener` and has `serve` serve each on a task of its own, until `signal`
-    /// completes; then stops accepting, asks every connection to drain, waits up to the shutdown timeout for
-    /// them, closes what is still open, and returns. `name` names the protocol in the log.
+    /// completes; then takes in the connections already waiting in the listen queue (closing the listener would
+    /// reset them), stops accepting, asks every connection to drain, waits up to the shutdown timeout for them,
+    /// closes what is still open, and returns. `name` names the protocol in the log.
     pub async fn run<L: Listener, S: ServeConnection>(
         &self,
         name: &'static str,
@@ -175,10 +176,14 @@ impl Acceptor {
         signal: impl Future<Output = ()> + Send,
         serve: S,
     ) -> io::Result<()> {
-        let tracker = TaskTracker::new();
-        // `drain` asks connections to finish their calls; `close` ends those still open at the deadline.
-        let (drain, close) = (CancellationToken::new(), CancellationToken::new());
-        let permits = Arc::new(Semaphore::new(self.max_connections));
+        let tasks = Tasks {
+            name,
+            serve,
+            permits: Arc::new(Semaphore::new(self.max_connections)),
+            tracker: TaskTracker::new(),
+            drain: CancellationToken::new(),
+            close: CancellationToken::new(),
+        };
         let mut signal = std::pin::pin!(signal);
         match listener.local_addr() {
             Ok(addr) => tracing::info!("{name} server listening on {addr}"),
@@ -201,44 +206,87 @@ impl Acceptor {
                 },
                 () = &mut signal => break,
             };
-            let span = match cx.get::<RemoteAddr>() {
-                Some(RemoteAddr(peer)) => tracing::debug_span!("connection", protocol = name, %peer),
-                None => tracing::debug_span!("connection", protocol = name),
+            self.spawn(&tasks, io, cx);
+        }
+        // Connections the kernel has already completed wait in the listen queue; closing the listener would reset
+        // them, perhaps after their client has sent a request (which a proxy then does not resend: a POST may have
+        // run). Take in those waiting now, to be drained with the others; connections coming later are refused.
+        // (Yielding first lets the runtime poll its I/O driver, so the listener's readiness is up to date.)
+        tokio::task::yield_now().await;
+        for _ in 0..self.max_connections {
+            let waiting = {
+                let mut accept = std::pin::pin!(listener.accept());
+                std::future::poll_fn(|cx| std::task::Poll::Ready(accept.as_mut().poll(cx))).await
             };
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                let _enter = span.enter();
-                tracing::warn!(limit = self.max_connections, "too many connections; turning a new one away");
-                let refuse = serve.clone().refuse(io);
-                tokio::spawn(refuse);
-                continue;
-            };
-            let accepted = Accepted { acceptor: self.clone(), serve: serve.clone(), drain: drain.clone() };
-            let close = close.clone();
-            tracker.spawn(
-                async move {
-                    tracing::debug!("connection accepted");
-                    tokio::select! {
-                        () = accepted.serve(io, cx) => {}
-                        () = Cancelled::new(close.cancelled()) => {
-                            tracing::debug!("connection closed by the shutdown deadline");
-                        }
-                    }
-                    drop(permit);
+            match waiting {
+                std::task::Poll::Ready(Ok((io, cx))) => {
+                    self.spawn(&tasks, io, cx);
                 }
-                .instrument(span),
-            );
+                std::task::Poll::Ready(Err(e)) if is_per_connection(&e) => {}
+                std::task::Poll::Ready(Err(_)) | std::task::Poll::Pending => break,
+            }
         }
         drop(listener);
         let deadline = self.shutdown_timeout;
         tracing::info!("{name} server shutting down; waiting up to {deadline:?} for calls in flight");
-        drain.cancel();
-        tracker.close();
-        if tokio::time::timeout(deadline, tracker.wait()).await.is_err() {
+        tasks.drain.cancel();
+        tasks.tracker.close();
+        if tokio::time::timeout(deadline, tasks.tracker.wait()).await.is_err() {
             tracing::warn!("calls still in flight after {deadline:?}; closing their connections");
-            close.cancel();
-            tracker.wait().await;
+            tasks.close.cancel();
+            tasks.tracker.wait().await;
         }
         Ok(())
+    }
+}
+
+/// What the connection tasks of one [`Acceptor::run`] share.
+struct Tasks<S> {
+    /// The protocol, for the log.
+    name: &'static str,
+    serve: S,
+    /// One per connection served (`max_connections`).
+    permits: Arc<Semaphore>,
+    tracker: TaskTracker,
+    /// Asks connections to finish their calls.
+    drain: CancellationToken,
+    /// Ends the connections still open at the shutdown deadline.
+    close: CancellationToken,
+}
+
+impl Acceptor {
+    /// Serves one accepted connection on a task of its own, with a permit, or turns it away when there is none.
+    fn spawn<I, S>(&self, tasks: &Tasks<S>, io: I, cx: Context)
+    where
+        I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        S: ServeConnection,
+    {
+        let name = tasks.name;
+        let span = match cx.get::<RemoteAddr>() {
+            Some(RemoteAddr(peer)) => tracing::debug_span!("connection", protocol = name, %peer),
+            None => tracing::debug_span!("connection", protocol = name),
+        };
+        let Ok(permit) = tasks.permits.clone().try_acquire_owned() else {
+            let _enter = span.enter();
+            tracing::warn!(limit = self.max_connections, "too many connections; turning a new one away");
+            tokio::spawn(tasks.serve.clone().refuse(io));
+            return;
+        };
+        let accepted = Accepted { acceptor: self.clone(), serve: tasks.serve.clone(), drain: tasks.drain.clone() };
+        let close = tasks.close.clone();
+        tasks.tracker.spawn(
+            async move {
+                tracing::debug!("connection accepted");
+                tokio::select! {
+                    () = accepted.serve(io, cx) => {}
+                    () = Cancelled::new(close.cancelled()) => {
+                        tracing::debug!("connection closed by the shutdown deadline");
+                    }
+                }
+                drop(permit);
+            }
+            .instrument(span),
+        );
     }
 }
 

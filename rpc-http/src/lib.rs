@@ -3,6 +3,13 @@
 //! graceful shutdown, and a pooled client. An encoding supplies an [`Endpoint`] (request body in, [`Reply`]
 //! out) and a content type; it never touches HTTP itself.
 //!
+//! Around the server's handling of each request, [`ServerConfig::http_layer`] puts tower layers at the HTTP
+//! level (tower-http's CORS, tracing, limits, or your own: see [`HttpLayer`]). A graceful shutdown loses no
+//! request a client has sent or is sending on a connection it holds: requests in flight are answered, and a
+//! connection with nothing in flight answers one more within [`ServerConfig::drain_grace`], each answer with
+//! `Connection: close` (the README's "Behind a proxy" shows the nginx configuration this makes a rolling restart
+//! safe with).
+//!
 //! ```no_run
 //! use rpc_core::{BoxFuture, Context};
 //! use rpc_http::{Endpoint, Reply, ServerConfig};
@@ -29,6 +36,7 @@ mod client;
 mod connect;
 mod error;
 pub mod gzip;
+mod layer;
 mod server;
 mod settings;
 mod timer;
@@ -40,9 +48,10 @@ pub use rustls;
 pub use auth::Credentials;
 pub use client::{Client, ClientBuilder, DEADLINE_SLACK, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
 pub use error::Error;
+pub use layer::{BoxError, HttpLayer, HttpService, RequestBody, ResponseBody};
 pub use rpc_engine::Listener;
 pub use server::{
-    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_SHUTDOWN_TIMEOUT, Endpoint, Reply, ServerConfig, serve,
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_DRAIN_GRACE, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT, Endpoint, Reply, ServerConfig, serve,
 };
 pub use upgrade::{Upgrade, UpgradedIo};

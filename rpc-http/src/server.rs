@@ -22,6 +22,7 @@ use rpc_engine::{Acceptor, Listener, ServeConnection};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
+use crate::layer::{BoxError, HttpLayer, HttpService, Layers, RequestBody};
 use crate::upgrade::{self, Upgrade};
 
 use crate::auth::{Authenticator, Credentials};
@@ -38,6 +39,9 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// The default time a graceful shutdown waits for requests in flight: 30 seconds.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default time a graceful shutdown keeps a connection with nothing in flight open for one more request:
+/// 2 seconds.
+pub const DEFAULT_DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// What an RPC encoding plugs into the HTTP server: it turns one request body into one reply.
 ///
@@ -82,10 +86,12 @@ pub struct ServerConfig {
     body_read_timeout: Duration,
     max_connections: usize,
     shutdown_timeout: Duration,
+    drain_grace: Duration,
     gzip_threshold: Option<usize>,
     tls: Option<Arc<rustls::ServerConfig>>,
     auth: Option<Authenticator>,
     upgrade: Option<Upgrade>,
+    layers: Layers,
 }
 
 impl ServerConfig {
@@ -100,10 +106,12 @@ impl ServerConfig {
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            drain_grace: DEFAULT_DRAIN_GRACE,
             gzip_threshold: Some(DEFAULT_GZIP_THRESHOLD),
             tls: None,
             auth: None,
             upgrade: None,
+            layers: Layers::default(),
         }
     }
 
@@ -204,6 +212,45 @@ impl ServerConfig {
         self
     }
 
+    /// How long a graceful shutdown keeps a connection with nothing in flight (an idle keep-alive one, or one
+    /// that has not sent its first request) open for one more request, which is answered with
+    /// `Connection: close`; then the connection is closed (default [`DEFAULT_DRAIN_GRACE`], 2 s; at most the
+    /// shutdown timeout). A connection answers at most one more request during a shutdown either way.
+    ///
+    /// A client may be sending a request on an idle connection at the very moment the server closes it; that
+    /// request then fails, and a proxy does not resend it to another server when it was a `POST` (nginx answers
+    /// 502). Behind a proxy that closes its idle upstream connections sooner than this grace (nginx:
+    /// `keepalive_timeout` in the `upstream` block), every connection the server still holds when the grace ends
+    /// is one the proxy has already closed, so a rolling restart fails no call. `Duration::ZERO` closes such
+    /// connections at once.
+    pub fn drain_grace(mut self, grace: Duration) -> ServerConfig {
+        self.drain_grace = grace;
+        self
+    }
+
+    /// Wrap the server's handling of every request in a tower [`Layer`](tower_layer::Layer) at the HTTP level:
+    /// tower-http's `CorsLayer` (which answers a browser's `OPTIONS` preflight itself, though the server takes
+    /// only `POST`), `TraceLayer`, `RequestBodyLimitLayer`, `SetResponseHeaderLayer`, or one of your own (see
+    /// [`HttpLayer`] for what fits). The layer sees each request as it comes, before the server checks its path,
+    /// method, credentials and size, and each answer, the server's own refusals (404, 405, 401, 413, ...)
+    /// included; not the 503 of a connection over `max_connections`, which is refused before HTTP. A layer
+    /// must keep the request's extensions (tower-http's do), where the server finds the connection's state.
+    ///
+    /// Calls stack: the first layer set is the outermost (it sees the request first and the response last), as
+    /// with tower's `ServiceBuilder`. Default: none; a server without a layer does no boxing for one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = rpc_http::ServerConfig::new("XML-RPC")
+    ///     .http_layer(tower_http::cors::CorsLayer::permissive().max_age(Duration::from_secs(600)))
+    ///     .http_layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024));
+    /// ```
+    pub fn http_layer(mut self, layer: impl HttpLayer) -> ServerConfig {
+        self.layers.push(layer);
+        self
+    }
+
     /// Compress replies of at least this many bytes when the client sends `Accept-Encoding: gzip` (default
     /// `Some(`[`DEFAULT_GZIP_THRESHOLD`]`)`, 1400 bytes, Python's); `None` never compresses.
     pub fn gzip_threshold(mut self, bytes: Option<usize>) -> ServerConfig {
@@ -213,8 +260,9 @@ impl ServerConfig {
 }
 
 /// Serves `endpoint` on connections from `listener` (TCP, a Unix socket, any [`Listener`]) until `signal`
-/// completes; then stops accepting, closes connections with nothing in flight (idle keep-alive ones, and those
-/// that have not sent a request yet) at once, lets the requests in flight finish for up to the shutdown
+/// completes; then stops accepting, answers each connection's request in flight and at most one more request
+/// within the drain grace ([`ServerConfig::drain_grace`]), each with `Connection: close`, closes the
+/// connections as they finish (an idle one at the end of the grace), waits for all of them up to the shutdown
 /// timeout, and returns. Accepting, connection permits and TLS are the shared acceptor's (`rpc-engine`).
 pub async fn serve<E: Endpoint, L: Listener>(
     listener: L,
@@ -230,18 +278,22 @@ pub async fn serve<E: Endpoint, L: Listener>(
         acceptor = acceptor.tls(tls);
     }
     let name = config.name;
+    let layers = config.layers.clone();
     let shared = Arc::new(Shared { endpoint, config });
-    acceptor.run(name, listener, signal, Http { shared }).await
+    let stack = layers.stack(|| core_service(shared.clone()));
+    acceptor.run(name, listener, signal, Http { shared, stack }).await
 }
 
 /// What the acceptor hands each HTTP connection to.
 struct Http<E> {
     shared: Arc<Shared<E>>,
+    /// The server's handling wrapped in its layers, when it has any.
+    stack: Option<HttpService>,
 }
 
 impl<E> Clone for Http<E> {
     fn clone(&self) -> Self {
-        Http { shared: self.shared.clone() }
+        Http { shared: self.shared.clone(), stack: self.stack.clone() }
     }
 }
 
@@ -251,21 +303,61 @@ impl<E: Endpoint> ServeConnection for Http<E> {
         I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         // Hold no HTTP state (hyper allocates 16 KiB of buffers per connection) until the peer sends something:
-        // a connection that stays silent costs only this task and its socket, is closed when the header-read
-        // timeout passes, and at once by a shutdown.
+        // a connection that stays silent costs only this task and its socket, and is closed when the header-read
+        // timeout passes, or the drain grace of a shutdown (its first request may be on its way: a proxy sends
+        // one as soon as it has connected).
         let timeout = self.shared.config.header_read_timeout;
         let mut first = BytesMut::new();
-        tokio::select! {
-            read = tokio::time::timeout(timeout, rpc_engine::framing::read_some(&mut io, &mut first)) => match read {
-                Ok(Ok(n)) if n > 0 => {}
-                Ok(Ok(_)) => return tracing::debug!("connection closed before its first request"),
-                Ok(Err(e)) => return tracing::debug!(error = %e, "connection failed before its first request"),
-                Err(_) => return tracing::debug!(?timeout, "connection closed: nothing sent within the header-read timeout"),
-            },
-            () = drain.cancelled() => return,
+        let read = {
+            let read = tokio::time::timeout(timeout, rpc_engine::framing::read_some(&mut io, &mut first));
+            let mut read = std::pin::pin!(read);
+            tokio::select! {
+                read = read.as_mut() => Some(read),
+                () = drain.cancelled() => tokio::time::timeout(self.shared.config.drain_grace, read).await.ok(),
+            }
+        };
+        match read {
+            Some(Ok(Ok(n))) if n > 0 => {}
+            Some(Ok(Ok(_))) => return tracing::debug!("connection closed before its first request"),
+            Some(Ok(Err(e))) => return tracing::debug!(error = %e, "connection failed before its first request"),
+            Some(Err(_)) => {
+                return tracing::debug!(?timeout, "connection closed: nothing sent within the header-read timeout");
+            }
+            None => {
+                return tracing::debug!("shutting down: closed a connection that sent nothing within the drain grace");
+            }
         }
-        let io = Rewind { first, io };
-        Box::pin(self.shared.serve_connection(TokioIo::new(io), cx, drain)).await;
+        let io = TokioIo::new(Rewind { first, io });
+        let shared = self.shared;
+        let peer = PeerAddr(cx.get::<RemoteAddr>().map(|a| a.0));
+        match self.stack {
+            None => {
+                let (handler, upgrades) = (shared.clone(), drain.clone());
+                let service = service_fn(move |req| {
+                    let (shared, cx, drain) = (handler.clone(), cx.clone(), upgrades.clone());
+                    async move {
+                        let mut resp = shared.handle(req.map(ReqBody::Incoming), peer, cx, &drain).await;
+                        close_when_draining(&mut resp, &drain);
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
+                Box::pin(shared.serve_connection(io, service, peer, drain)).await;
+            }
+            Some(stack) => {
+                let conn = Conn { peer, cx, drain: drain.clone() };
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let mut req = req.map(crate::layer::box_body);
+                    req.extensions_mut().insert(conn.clone());
+                    let (call, drain) = (stack.call_once(req), conn.drain.clone());
+                    async move {
+                        let mut resp = call.await?;
+                        close_when_draining(&mut resp, &drain);
+                        Ok::<_, crate::layer::StackError>(resp)
+                    }
+                });
+                Box::pin(shared.serve_connection(io, service, peer, drain)).await;
+            }
+        }
     }
 
     /// Answers a connection over the limit with 503 and closes it, without reading its request.
@@ -371,28 +463,29 @@ fn unauthorized(peer: PeerAddr, credentials: Option<&Credentials>) -> HttpRespon
 
 impl<E: Endpoint> Shared<E> {
     /// The authentication hook's verdict on a request's credentials: the 401 to answer when it refuses.
-    fn check_credentials(&self, req: &Request<Incoming>, peer: PeerAddr) -> Option<HttpResponse> {
+    fn check_credentials<B>(&self, req: &Request<B>, peer: PeerAddr) -> Option<HttpResponse> {
         let auth = self.config.auth.as_ref()?;
         let credentials =
             req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(Credentials::parse);
         (!(auth.0)(credentials.as_ref())).then(|| unauthorized(peer, credentials.as_ref()))
     }
 
-    /// Serves HTTP/1.1 on one (plain or TLS) connection until it closes, or `drain` asks it to finish (then
-    /// an idle connection closes at once, and one with a request in flight after answering it).
-    async fn serve_connection<I>(self: Arc<Self>, io: TokioIo<I>, cx: Context, drain: CancellationToken)
-    where
+    /// Serves HTTP/1.1 on one (plain or TLS) connection with `service` until it closes, or `drain` asks it to
+    /// finish: then its answers carry `Connection: close` (so it closes after its request in flight, or after
+    /// one more), and when the drain grace is over it closes once nothing is in flight.
+    async fn serve_connection<I, S>(
+        self: Arc<Self>,
+        io: TokioIo<I>,
+        service: S,
+        peer: PeerAddr,
+        drain: CancellationToken,
+    ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: hyper::service::HttpService<Incoming>,
+        S::Error: std::error::Error + Send + Sync + 'static,
+        S::ResBody: 'static,
+        <S::ResBody as hyper::body::Body>::Error: std::error::Error + Send + Sync + 'static,
     {
-        let peer = PeerAddr(cx.get::<RemoteAddr>().map(|a| a.0));
-        let shared = self.clone();
-        let upgrades = drain.clone();
-        let service = service_fn(move |req| {
-            let shared = shared.clone();
-            let cx = cx.clone();
-            let drain = upgrades.clone();
-            async move { Ok::<_, Infallible>(shared.handle(req, peer, cx, drain).await) }
-        });
         let conn = http1::Builder::new()
             // hyper applies the header-read timeout only when it has a timer (one timer-wheel entry per connection,
             // not one per request: see `timer.rs`).
@@ -405,8 +498,15 @@ impl<E: Endpoint> Shared<E> {
         let ended = tokio::select! {
             ended = conn.as_mut() => ended,
             () = drain.cancelled() => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
+                // Not hyper's graceful shutdown at once: it closes an idle connection there and then, under a
+                // request the client may be sending (see `ServerConfig::drain_grace`).
+                match tokio::time::timeout(self.config.drain_grace, conn.as_mut()).await {
+                    Ok(ended) => ended,
+                    Err(_) => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                }
             }
         };
         if let Err(e) = ended {
@@ -416,10 +516,10 @@ impl<E: Endpoint> Shared<E> {
 
     async fn handle(
         &self,
-        req: Request<Incoming>,
+        req: Request<ReqBody>,
         peer: PeerAddr,
         cx: Context,
-        drain: CancellationToken,
+        drain: &CancellationToken,
     ) -> HttpResponse {
         let name = self.config.name;
         let path = req.uri().path();
@@ -435,7 +535,7 @@ impl<E: Endpoint> Shared<E> {
             if let Some(refused) = self.check_credentials(&req, peer) {
                 return refused;
             }
-            return upgrade::accept(req, upgrade.clone(), cx, drain);
+            return upgrade::accept(req, upgrade.clone(), cx, drain.clone());
         }
         if req.method() != Method::POST {
             tracing::debug!(%peer, method = %req.method(), "405: {name} takes POST only");
@@ -562,6 +662,74 @@ impl<E: Endpoint> Shared<E> {
             headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
         }
         resp
+    }
+}
+
+/// A request's body: the connection's, or a layer stack's (boxed).
+enum ReqBody {
+    Incoming(Incoming),
+    Boxed(RequestBody),
+}
+
+impl hyper::body::Body for ReqBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ReqBody::Incoming(body) => std::pin::Pin::new(body).poll_frame(cx).map_err(BoxError::from),
+            ReqBody::Boxed(body) => std::pin::Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ReqBody::Incoming(body) => body.is_end_stream(),
+            ReqBody::Boxed(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            ReqBody::Incoming(body) => body.size_hint(),
+            ReqBody::Boxed(body) => body.size_hint(),
+        }
+    }
+}
+
+/// The connection's state, for the server's own service under a layer stack (in each request's extensions).
+#[derive(Clone)]
+struct Conn {
+    peer: PeerAddr,
+    cx: Context,
+    drain: CancellationToken,
+}
+
+/// The server's own handling of a request, as the innermost service of a layer stack.
+fn core_service<E: Endpoint>(shared: Arc<Shared<E>>) -> HttpService {
+    HttpService::new(tower::service_fn(move |req: Request<RequestBody>| {
+        let shared = shared.clone();
+        async move {
+            let Some(Conn { peer, cx, drain }) = req.extensions().get::<Conn>().cloned() else {
+                tracing::error!("500: an HTTP layer dropped the request's extensions");
+                return Ok::<_, Infallible>(plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "an HTTP layer of this server dropped the request's extensions\n",
+                ));
+            };
+            Ok(shared.handle(req.map(ReqBody::Boxed), peer, cx, &drain).await)
+        }
+    }))
+}
+
+/// During a shutdown, an answer closes its connection (except a WebSocket's 101, whose connection the upgrade
+/// drains), so that no client sends another request on it.
+fn close_when_draining<B>(resp: &mut Response<B>, drain: &CancellationToken) {
+    if drain.is_cancelled() && resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        resp.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
 }
 

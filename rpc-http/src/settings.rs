@@ -5,7 +5,8 @@
 
 /// Generates the HTTP settings of an encoding's server builder: a type with a field
 /// `http: rpc_http::ServerConfig` gets `max_body_size`, `max_decompressed_size`, `header_read_timeout`,
-/// `body_read_timeout`, `max_connections`, `shutdown_timeout`, `gzip_threshold`, `tls` and `authenticate`,
+/// `body_read_timeout`, `max_connections`, `shutdown_timeout`, `drain_grace`, `gzip_threshold`, `tls`,
+/// `authenticate` and `http_layer`,
 /// each delegating to the [`ServerConfig`](crate::ServerConfig) method of the same name (whose docs give
 /// the defaults).
 #[macro_export]
@@ -50,6 +51,25 @@ macro_rules! http_server_settings {
         /// (default 30 s).
         pub fn shutdown_timeout(mut self, timeout: ::std::time::Duration) -> Self {
             self.http = self.http.shutdown_timeout(timeout);
+            self
+        }
+
+        /// How long a graceful shutdown keeps a connection with nothing in flight (idle keep-alive, or not yet
+        /// sent its first request) open for one more request, answered with `Connection: close` (default 2 s).
+        /// Behind a proxy, keep the proxy's idle timeout for upstream connections below it (nginx:
+        /// `keepalive_timeout` in the `upstream` block), so that no connection is closed under a request the
+        /// proxy is sending. See `rpc_http::ServerConfig::drain_grace`.
+        pub fn drain_grace(mut self, grace: ::std::time::Duration) -> Self {
+            self.http = self.http.drain_grace(grace);
+            self
+        }
+
+        /// Wrap the handling of every HTTP request in a tower layer (tower-http's `CorsLayer`, `TraceLayer`,
+        /// `RequestBodyLimitLayer`, ... or your own): it sees each request before the server checks it and each
+        /// answer, the server's refusals included. Several calls stack, the first outermost. Default: none. See
+        /// `rpc_http::ServerConfig::http_layer`.
+        pub fn http_layer(mut self, layer: impl $crate::HttpLayer) -> Self {
+            self.http = self.http.http_layer(layer);
             self
         }
 

@@ -8,7 +8,6 @@ use bytes::Bytes;
 use http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use rpc_core::{BoxFuture, Context};
@@ -39,7 +38,7 @@ impl fmt::Debug for Upgrade {
 }
 
 /// True for a WebSocket opening handshake (RFC 6455 section 4.2.1).
-pub(crate) fn is_websocket(req: &Request<Incoming>) -> bool {
+pub(crate) fn is_websocket<B>(req: &Request<B>) -> bool {
     let has = |name, token: &str| {
         req.headers()
             .get_all(name)
@@ -52,8 +51,8 @@ pub(crate) fn is_websocket(req: &Request<Incoming>) -> bool {
 
 /// Answers the handshake with 101 (or 400 / 426 when it is not one we can accept) and serves the connection
 /// once hyper hands it over.
-pub(crate) fn accept(
-    mut req: Request<Incoming>,
+pub(crate) fn accept<B>(
+    mut req: Request<B>,
     upgrade: Upgrade,
     cx: Context,
     drain: CancellationToken,

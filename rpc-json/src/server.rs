@@ -17,8 +17,8 @@ use crate::codec::{self, Body, DEFAULT_MAX_DEPTH, Entry, Id, Params};
 use crate::discover;
 
 pub use rpc_http::{
-    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_DRAIN_GRACE, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT,
 };
 
 /// The default cap on the number of requests in one batch.
@@ -134,9 +134,11 @@ impl<D: Dispatch> Server<D> {
         self.serve_with_shutdown(listener, std::future::pending()).await
     }
 
-    /// Serves connections from `listener` until `signal` completes; then stops accepting, closes idle
-    /// connections and those that have not sent a request yet at once, lets the requests in flight finish
-    /// (for up to the shutdown timeout), and returns.
+    /// Serves connections from `listener` until `signal` completes; then stops accepting, lets the requests in
+    /// flight finish, answers at most one more request on each idle connection within the drain grace (each
+    /// answer with `Connection: close`, so that a proxy in front loses no call: see
+    /// [`drain_grace`](Self::drain_grace)), closes the connections (for up to the shutdown timeout), and
+    /// returns.
     pub async fn serve_with_shutdown<L: Listener>(
         self,
         listener: L,

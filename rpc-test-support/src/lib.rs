@@ -10,8 +10,9 @@
 //!   the [`Peer`] guard kills it when dropped and shows its stderr if the test is failing.
 //! - [`run_python`] / [`run_peer`]: a peer run to completion (a client script), with a timeout; a non-zero exit
 //!   fails with its stdout and stderr.
-//! - [`spawn_nvim`], [`node_command`], [`require_python_module`]: Neovim, Node scripts with their npm packages,
-//!   and Python packages, each failing with how to install it when missing; [`TempDir`] for Unix sockets.
+//! - [`spawn_nvim`], [`node_command`], [`require_python_module`], [`nginx`]: Neovim, Node scripts with their npm
+//!   packages, Python packages and nginx, each failing with how to install it when missing; [`TempDir`] for Unix
+//!   sockets; [`Peer::terminate`] stops a peer the way a process manager does.
 //! - [`http_post`]: one raw HTTP exchange, to assert exactly what a server answers.
 //! - [`tls::Pki`]: a private CA with server and client certificates made in the test, for TLS tests.
 //!
@@ -283,6 +284,37 @@ impl Peer {
         self.addr.port()
     }
 
+    /// The peer's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Asks the peer to stop with SIGTERM, as a process manager does (with the `kill` program), and waits up to
+    /// `timeout` for it to exit; returns its exit status. Fails the test, with the peer's output, if it does not
+    /// exit in time (it is killed then).
+    pub async fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        if let Some(status) = self.status {
+            return status;
+        }
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run `kill` (install procps: `apt-get install -y procps`): {e}"));
+        assert!(sent.success(), "`kill -TERM {}` failed ({sent})", self.pid);
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    self.status = Some(status);
+                    return status;
+                }
+                Ok(None) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(10)).await,
+                Ok(None) => self.fail(&format!("did not exit within {timeout:?} of SIGTERM")),
+                Err(e) => self.fail(&format!("could not be waited for: {e}")),
+            }
+        }
+    }
+
     /// What the peer has written to stderr so far.
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
@@ -415,6 +447,22 @@ pub async fn spawn_nvim() -> Peer {
         "lua io.stdout:write(vim.v.servername:match(':(%d+)$') .. '\\n') io.stdout:flush()",
     ]);
     spawn_peer(cmd, "nvim").await
+}
+
+/// The message a test fails with when nginx is not installed.
+pub const NGINX_MISSING: &str = "nginx not found: install it with `apt-get install -y nginx`";
+
+/// The path of `nginx`: on `PATH`, or where Debian and nginx's own builds put it (`/usr/sbin`, which is not on a
+/// user's `PATH`, `/usr/local/sbin`, `/usr/local/nginx/sbin`); panics with [`NGINX_MISSING`] when it is nowhere.
+pub fn nginx() -> PathBuf {
+    find_program("nginx")
+        .or_else(|| {
+            ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"]
+                .into_iter()
+                .map(PathBuf::from)
+                .find(|p| is_executable(p))
+        })
+        .unwrap_or_else(|| panic!("{NGINX_MISSING}"))
 }
 
 /// The message a test fails with when `node` is not on `PATH`.
