@@ -306,12 +306,14 @@ impl Balanced {
             .collect()
     }
 
-    /// Sends `call`, and again where it failed on the way and may be sent again.
-    async fn run(&self, call: Call) -> Result<Value, Error> {
+    /// Sends `call` (a [`Call`], which says whether its method is idempotent), and again where it failed on
+    /// the way and may be sent again: what generated clients' calls come to, for callers with values in hand
+    /// (a proxy, a command line).
+    pub async fn send(&self, call: Call) -> Result<Value, Error> {
         self.inner.budget.deposit();
         let mut retries = 0;
         loop {
-            let error = match self.send(call.clone()).await {
+            let error = match self.attempt(call.clone()).await {
                 Ok(answer) => return Ok(answer),
                 Err(e) => e,
             };
@@ -330,7 +332,7 @@ impl Balanced {
 
     /// One attempt: the balancer picks a ready connection (waiting up to the ready timeout) and the call goes
     /// there.
-    async fn send(&self, call: Call) -> Result<Value, Error> {
+    async fn attempt(&self, call: Call) -> Result<Value, Error> {
         let inner = &*self.inner;
         let answer = tokio::time::timeout(inner.ready_timeout, async {
             let mut balance = inner.balance.lock().await;
@@ -361,18 +363,18 @@ impl Balanced {
         let params = typed::params_to_values(params);
         Box::pin(async move {
             let call = Call::new(method.to_owned(), params?).idempotent(idempotent);
-            Ok(Box::new(ValueAnswer(self.run(call).await?)) as Box<dyn Answer>)
+            Ok(Box::new(ValueAnswer(self.send(call).await?)) as Box<dyn Answer>)
         })
     }
 }
 
 impl Transport for Balanced {
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> {
-        Box::pin(self.run(Call::new(method.to_owned(), params)))
+        Box::pin(self.send(Call::new(method.to_owned(), params)))
     }
 
     fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move { self.run(Call::new(method.to_owned(), params).notification()).await.map(drop) })
+        Box::pin(async move { self.send(Call::new(method.to_owned(), params).notification()).await.map(drop) })
     }
 
     fn call_typed<'a>(

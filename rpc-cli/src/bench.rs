@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use rpc_balance::EndpointStats;
 use rpc_bench::load::{self, BoxFuture, Caller, Plan, Progress, Report, Socket, Stop};
 use rpc_core::Value;
 
@@ -27,7 +28,9 @@ const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 /// `rpc bench`'s arguments.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The server's URL; its scheme picks the protocol.
+    /// The server's URL; its scheme picks the protocol. Several, comma-separated, of one protocol: the calls are
+    /// balanced over them (power of two choices), an endpoint that fails taken out and probed again, and
+    /// `--connections` shared out among them.
     url: String,
     /// The method's name.
     method: String,
@@ -54,11 +57,16 @@ pub struct BenchArgs {
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// The method may safely run twice: with several URLs, a call that failed without an answer is sent again
+    /// to another (without this, only where the server's introspection says so).
+    #[arg(long)]
+    idempotent: bool,
 }
 
 /// Runs the benchmark and prints its report.
 pub async fn run(args: BenchArgs, opts: Options) -> Result<(), Failure> {
-    let target = Target::parse(&args.url)?;
+    let targets = Target::parse_list(&args.url)?;
+    let target = targets[0].1.clone();
     let params = parse_args(&args.args)?;
     if args.connections == 0 || args.connections > MAX_CONNECTIONS {
         return Err(Failure::usage(format!("--connections takes 1 to {MAX_CONNECTIONS}, not {}", args.connections)));
@@ -69,7 +77,7 @@ pub async fn run(args: BenchArgs, opts: Options) -> Result<(), Failure> {
     if args.calls == Some(0) {
         return Err(Failure::usage("--calls takes at least 1"));
     }
-    let (load_target, protocol) = (load_target(&target, opts), target.scheme.protocol);
+    let protocol = target.scheme.protocol;
     if args.in_flight > 1 && !target.scheme.pipelines {
         return Err(Failure::usage(format!(
             "--in-flight {} needs a scheme that pipelines calls, {}: {}:// ({protocol} over {}) carries one call \
@@ -80,6 +88,26 @@ pub async fn run(args: BenchArgs, opts: Options) -> Result<(), Failure> {
             target.scheme.over,
         )));
     }
+    // Several endpoints: one balanced client, the connections shared out among them, that every caller of the
+    // run goes through.
+    let balanced = match targets.len() {
+        1 => None,
+        n => {
+            let per_endpoint = args.connections.div_ceil(n);
+            Some(Arc::new(crate::open_balanced(&targets, opts, per_endpoint, &args.method, args.idempotent).await?))
+        }
+    };
+    let load_target = match &balanced {
+        Some(conn) => {
+            let conn = conn.clone();
+            let connect: load::Connector = Arc::new(move || {
+                let caller = Box::new(ConnCaller { conn: conn.clone() }) as Box<dyn Caller>;
+                Box::pin(std::future::ready(Ok(caller)))
+            });
+            load::Target::Other(connect)
+        }
+        None => load_target(&target, opts),
+    };
     let stop = match (args.calls, args.duration) {
         (Some(n), _) => Stop::Calls(n),
         (None, d) => Stop::After(d.unwrap_or(DEFAULT_DURATION)),
@@ -109,7 +137,11 @@ pub async fn run(args: BenchArgs, opts: Options) -> Result<(), Failure> {
         bar.0.finish_and_clear();
     }
     let report = report.map_err(|e| Failure::other(format!("{e}; is the server running and listening there?")))?;
-    let text = if args.json { json_report(&args, protocol, &report) } else { text_report(&args, protocol, &report) };
+    let endpoints = balanced.as_ref().and_then(|conn| conn.endpoints()).unwrap_or_default();
+    let text = match args.json {
+        true => json_report(&args, protocol, &report, &endpoints),
+        false => text_report(&args, protocol, &report, &endpoints),
+    };
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}").and_then(|()| out.flush()).map_err(|e| Failure::other(format!("writing the output: {e}")))
 }
@@ -129,7 +161,7 @@ fn load_target(target: &Target, opts: Options) -> load::Target {
             let connect: load::Connector = Arc::new(move || {
                 let target = target.clone();
                 Box::pin(async move {
-                    let conn = Conn::open(&target, opts).await.map_err(|f| f.to_string())?;
+                    let conn = Arc::new(Conn::open(&target, opts).await.map_err(|f| f.to_string())?);
                     Ok(Box::new(ConnCaller { conn }) as Box<dyn Caller>)
                 })
             });
@@ -138,9 +170,9 @@ fn load_target(target: &Target, opts: Options) -> load::Target {
     }
 }
 
-/// `rpc call`'s connection as a [`Caller`].
+/// `rpc call`'s connection as a [`Caller`] (several callers share a balanced one).
 struct ConnCaller {
-    conn: Conn,
+    conn: Arc<Conn>,
 }
 
 impl Caller for ConnCaller {
@@ -195,7 +227,7 @@ fn shape(args: &BenchArgs) -> String {
     format!("{} {c} x {} in flight", args.connections, args.in_flight)
 }
 
-fn text_report(args: &BenchArgs, protocol: &str, report: &Report) -> String {
+fn text_report(args: &BenchArgs, protocol: &str, report: &Report, endpoints: &[EndpointStats]) -> String {
     let l = &report.latency;
     let mut text = format!(
         "{} on {} ({protocol}), {}, {} measured\n\
@@ -215,6 +247,10 @@ fn text_report(args: &BenchArgs, protocol: &str, report: &Report) -> String {
         micros(l.max),
         micros(l.mean),
     );
+    for e in endpoints {
+        let up = if e.up { "up" } else { "down" };
+        text.push_str(&format!("\nendpoint  {}: {} calls, {} errors, {up}", e.endpoint, e.calls, e.errors));
+    }
     if let Some(e) = &report.first_error {
         text.push_str(&format!("\nfirst error: {e}"));
     }
@@ -234,7 +270,7 @@ fn micros(d: Duration) -> String {
     if us >= 10_000.0 { format!("{:.1} ms", us / 1000.0) } else { format!("{us:.0} µs") }
 }
 
-fn json_report(args: &BenchArgs, protocol: &str, report: &Report) -> String {
+fn json_report(args: &BenchArgs, protocol: &str, report: &Report, endpoints: &[EndpointStats]) -> String {
     let us = |d: Duration| (d.as_secs_f64() * 1e7).round() / 10.0;
     let l = &report.latency;
     let mut first_error = String::new();
@@ -246,10 +282,24 @@ fn json_report(args: &BenchArgs, protocol: &str, report: &Report) -> String {
     push_json_string(&mut url, &args.url);
     let mut method = String::new();
     push_json_string(&mut method, &args.method);
+    // Over several endpoints, each one's share: `"endpoints": [{"url", "calls", "errors", "up"}]`.
+    let mut per_endpoint = String::new();
+    if !endpoints.is_empty() {
+        per_endpoint.push_str(",\"endpoints\":[");
+        for (i, e) in endpoints.iter().enumerate() {
+            if i > 0 {
+                per_endpoint.push(',');
+            }
+            per_endpoint.push_str("{\"url\":");
+            push_json_string(&mut per_endpoint, e.endpoint.name());
+            per_endpoint.push_str(&format!(",\"calls\":{},\"errors\":{},\"up\":{}}}", e.calls, e.errors, e.up));
+        }
+        per_endpoint.push(']');
+    }
     format!(
         "{{\"url\":{url},\"protocol\":\"{protocol}\",\"method\":{method},\"connections\":{},\"in_flight\":{},\
          \"calls\":{},\"errors\":{},\"elapsed_s\":{:.6},\"calls_per_s\":{:.1},\"latency_us\":{{\"p50\":{},\
-         \"p90\":{},\"p99\":{},\"max\":{},\"mean\":{}}},\"first_error\":{first_error}}}",
+         \"p90\":{},\"p99\":{},\"max\":{},\"mean\":{}}},\"first_error\":{first_error}{per_endpoint}}}",
         args.connections,
         args.in_flight,
         report.calls,

@@ -59,24 +59,84 @@ pub fn trust_ca(path: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A connection to one server.
+/// A connection to one server, or to several of one protocol (balanced, see [`Conn::open_list`]).
 pub struct Conn {
     transport: Box<dyn Transport>,
     timeout: Duration,
+    /// Over several endpoints: the balanced client (`transport` is it too).
+    balanced: Option<rpc_balance::Balanced>,
+    /// Whether calls may be sent again when they failed without an answer (a method that may run twice).
+    idempotent: bool,
 }
 
 impl Conn {
     /// Connects with the scheme's connector (for HTTP, only checks the URL: connections are made per request).
     pub async fn open(target: &Target, opts: Options) -> Result<Conn, Failure> {
         match tokio::time::timeout(opts.timeout, target.connect(opts)).await {
-            Ok(transport) => Ok(Conn { transport: transport?, timeout: opts.timeout }),
+            Ok(transport) => {
+                Ok(Conn { transport: transport?, timeout: opts.timeout, balanced: None, idempotent: false })
+            }
             Err(_) => Err(timed_out(opts.timeout)),
         }
     }
 
+    /// Connects to each of `targets` (URLs as written, and what they parse to): one is [`Conn::open`]; several
+    /// are one balanced client (`rpc_balance`), `per_endpoint` connections to each, calls spread over those up,
+    /// an endpoint that fails taken out and probed again, and a call that was never sent sent to another.
+    pub async fn open_list(targets: &[(String, Target)], opts: Options, per_endpoint: usize) -> Result<Conn, Failure> {
+        if let [(_, one)] = targets {
+            return Conn::open(one, opts).await;
+        }
+        let table: Arc<std::collections::HashMap<String, Target>> = Arc::new(targets.iter().cloned().collect());
+        let connect = move |endpoint: &rpc_balance::Endpoint| {
+            let target = table.get(endpoint.name()).cloned();
+            async move {
+                let target = target.ok_or_else(|| rpc_core::Error::connect("an endpoint not listed"))?;
+                if let Some(addr) = target.probe_addr() {
+                    match tokio::time::timeout(opts.timeout, tokio::net::TcpStream::connect(&addr)).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => return Err(rpc_core::Error::connect(format!("{addr}: {e}"))),
+                        Err(_) => {
+                            return Err(rpc_core::Error::connect(format!(
+                                "{addr}: no connection within {:?}",
+                                opts.timeout
+                            )));
+                        }
+                    }
+                }
+                Ok(Conn::open(&target, opts).await.map_err(rpc_core::Error::connect)?.transport)
+            }
+        };
+        let balanced = rpc_balance::Balanced::builder(connect)
+            .connections_per_endpoint(per_endpoint)
+            .ready_timeout(opts.timeout)
+            .endpoints(targets.iter().map(|(url, _)| url))
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        let transport = Box::new(balanced.clone());
+        Ok(Conn { transport, timeout: opts.timeout, balanced: Some(balanced), idempotent: false })
+    }
+
+    /// Marks the calls made through this connection as calls of a method that may safely run twice: over
+    /// several endpoints, one that failed without an answer is sent again to another.
+    pub fn set_idempotent(&mut self, idempotent: bool) {
+        self.idempotent = idempotent;
+    }
+
+    /// Over several endpoints, what is known of each: calls, errors, whether it is up.
+    pub fn endpoints(&self) -> Option<Vec<rpc_balance::EndpointStats>> {
+        self.balanced.as_ref().map(rpc_balance::Balanced::endpoints)
+    }
+
     /// Calls `method`; the server's fault is [`Failure::Fault`].
     pub async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, Failure> {
-        self.transport.call(method, params).await.map_err(|e| from_core(e, self.timeout))
+        let answer = match &self.balanced {
+            Some(balanced) => {
+                let call = rpc_core::middleware::Call::new(method.to_owned(), params).idempotent(self.idempotent);
+                balanced.send(call).await
+            }
+            None => self.transport.call(method, params).await,
+        };
+        answer.map_err(|e| from_core(e, self.timeout))
     }
 
     /// Subscribes to the stream method `names.subscribe` (duplex schemes only; on HTTP the transport says so).
@@ -123,6 +183,12 @@ fn from_core(e: rpc_core::Error, timeout: Duration) -> Failure {
         rpc_core::Error::Timeout(_) => timed_out(timeout),
         rpc_core::Error::Decode(m) => unreadable(m),
         rpc_core::Error::Encode(m) => Failure::usage(format!("cannot send the arguments: {m}")),
+        rpc_core::Error::Connect(e) => match e.downcast::<Failure>() {
+            Ok(failure) => *failure,
+            Err(other) => {
+                Failure::other(format!("cannot connect: {other}; is the server running and listening there?"))
+            }
+        },
         rpc_core::Error::Transport(e) => match e.downcast::<Failure>() {
             Ok(failure) => *failure,
             Err(other) => Failure::other(format!("transport error: {other}; is the server still running?")),

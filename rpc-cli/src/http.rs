@@ -72,7 +72,7 @@ impl Transport for Xml {
                     "{e}; XML-RPC cannot carry this argument (JSON-RPC and MessagePack-RPC can)"
                 )))
             })?;
-            let answer = self.0.post(body).await.map_err(conn::said)?;
+            let answer = self.0.post(body).await?;
             let result = rpc_xml::codec::decode_response(&answer, MAX_DEPTH).map_err(|e| conn::said(unreadable(e)))?;
             Ok(result?)
         })
@@ -87,7 +87,7 @@ impl Transport for Json {
             let id = Id::number(1);
             let body = json::encode_request(Some(&id), method, &Params::Positional(params))
                 .map_err(|e| conn::said(Failure::usage(e.to_string())))?;
-            let answer = self.0.post(body).await.map_err(conn::said)?;
+            let answer = self.0.post(body).await?;
             let response = json::decode_response(&answer, MAX_DEPTH).map_err(|e| conn::said(unreadable(e)))?;
             if !(response.answers(&id) || response.id.is_null()) {
                 return Err(conn::said(unreadable(format!(
@@ -105,7 +105,7 @@ impl Transport for Json {
             let body = json::encode_request(None, method, &Params::Positional(params))
                 .map_err(|e| conn::said(Failure::usage(e.to_string())))?;
             show_request(http, &body, *opts);
-            let answer = http.post_or_no_content(body).await.map_err(|e| conn::said(from_http(e, http.uri())))?;
+            let answer = http.post_or_no_content(body).await.map_err(|e| core_error(e, http.uri()))?;
             match answer {
                 None => {
                     if opts.verbose {
@@ -128,9 +128,9 @@ impl Transport for Json {
 
 impl Http {
     /// Posts `body` and returns the answer's body, showing both with `--verbose`.
-    async fn post(&self, body: Vec<u8>) -> Result<bytes::Bytes, Failure> {
+    async fn post(&self, body: Vec<u8>) -> Result<bytes::Bytes, rpc_core::Error> {
         show_request(&self.http, &body, self.opts);
-        let answer = self.http.post(body).await.map_err(|e| from_http(e, self.http.uri()))?;
+        let answer = self.http.post(body).await.map_err(|e| core_error(e, self.http.uri()))?;
         show_response(&answer, self.opts);
         Ok(answer)
     }
@@ -146,6 +146,14 @@ fn show_response(body: &[u8], opts: Options) {
     if opts.verbose {
         verbose(&format!("< HTTP 200\n{}", String::from_utf8_lossy(body).trim_end()));
     }
+}
+
+/// An HTTP failure as the error of a call: [`rpc_core::Error::Connect`] when the request was never sent (so a
+/// balanced client may send it elsewhere), else a transport error, each carrying the [`Failure`] to show.
+fn core_error(e: rpc_http::Error, uri: &http::Uri) -> rpc_core::Error {
+    let not_sent = matches!(e, rpc_http::Error::Connect(_));
+    let failure = from_http(e, uri);
+    if not_sent { rpc_core::Error::Connect(Box::new(failure)) } else { conn::said(failure) }
 }
 
 /// An HTTP failure, with what to do about it.

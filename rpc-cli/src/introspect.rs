@@ -124,6 +124,23 @@ pub async fn help(conn: &Conn, target: &Target, method: &str) -> Result<String, 
 }
 
 /// Calls an introspection method; its fault means the server does not offer introspection that way.
+/// Whether the server says `method` may safely run twice (`#[rpc(idempotent)]`): in `system.methodHelp` or
+/// OpenRPC's `x-idempotent`. False where it does not say, or cannot.
+pub async fn idempotent(conn: &Conn, target: &Target, method: &str) -> bool {
+    match target.scheme.introspection {
+        Introspection::SystemMethods => ask(conn, target, METHOD_HELP, vec![Value::from(method)])
+            .await
+            .is_ok_and(|help| help.as_str().is_some_and(|h| h.ends_with("Idempotent: safe to send again."))),
+        Introspection::Discover => ask(conn, target, DISCOVER, vec![]).await.is_ok_and(|doc| {
+            methods(&doc, "methods").iter().any(|m| {
+                name(m) == method
+                    && m.as_map().and_then(|m| m.get_str("x-idempotent")).and_then(Value::as_bool) == Some(true)
+            })
+        }),
+        Introspection::NvimApiInfo | Introspection::ZerorpcInspect => false,
+    }
+}
+
 async fn ask(conn: &Conn, target: &Target, method: &str, params: Vec<Value>) -> Result<Value, Failure> {
     conn.call(method, params).await.map_err(|e| match e {
         Failure::Fault(fault, _) => no_introspection(target, method, fault),

@@ -74,13 +74,19 @@ struct Cli {
 enum Command {
     /// Call METHOD with the ARGs and print its result as JSON.
     Call {
-        /// The server's URL; its scheme picks the protocol.
+        /// The server's URL; its scheme picks the protocol. Several, comma-separated, of one protocol
+        /// (`msgpack://h:7001,msgpack://h:7002`): the call goes to one that is up, and to another if it could not
+        /// be sent (or, for an idempotent method, if it failed without an answer).
         url: String,
         /// The method's name.
         method: String,
         /// One JSON value per param, in order (after `--` if one starts with `-` and is not a plain number).
         #[arg(allow_negative_numbers = true)]
         args: Vec<String>,
+        /// The method may safely run twice: with several URLs, a call that failed without an answer is sent
+        /// again to another (without this, only where the server's introspection says so).
+        #[arg(long)]
+        idempotent: bool,
     },
     /// Send METHOD with the ARGs without waiting for a result (on XML-RPC, which has no notifications: a call
     /// whose result is dropped).
@@ -209,15 +215,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// A connection to the URLs (one, or several balanced: see [`Conn::open_list`]), whose calls of `method` are
+/// sent again where safe: always when they were never sent, and when they failed without an answer if the method
+/// is idempotent (`idempotent`, or the server's introspection says so).
+pub(crate) async fn open_balanced(
+    targets: &[(String, Target)],
+    opts: Options,
+    per_endpoint: usize,
+    method: &str,
+    idempotent: bool,
+) -> Result<Conn, Failure> {
+    let mut conn = Conn::open_list(targets, opts, per_endpoint).await?;
+    if let [(_, first), _, ..] = targets {
+        conn.set_idempotent(idempotent || introspect::idempotent(&conn, first, method).await);
+    }
+    Ok(conn)
+}
+
 async fn run(cli: Cli) -> Result<(), Failure> {
     let opts = Options { timeout: cli.timeout, verbose: cli.verbose };
     if let Some(ca) = &cli.ca {
         conn::trust_ca(ca)?;
     }
     match cli.command {
-        Command::Call { url, method, args } => {
-            let (target, params) = (Target::parse(&url)?, parse_args(&args)?);
-            let conn = Conn::open(&target, opts).await?;
+        Command::Call { url, method, args, idempotent } => {
+            let (targets, params) = (Target::parse_list(&url)?, parse_args(&args)?);
+            let conn = open_balanced(&targets, opts, 1, &method, idempotent).await?;
             let result = conn.call(&method, params).await?;
             print_value(&result)
         }

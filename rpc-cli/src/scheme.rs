@@ -380,6 +380,36 @@ impl Target {
         Ok(Target { scheme, address })
     }
 
+    /// Several URLs of one protocol, comma-separated (`msgpack://h:1,msgpack://h:2`, as etcdctl's
+    /// `--endpoints`), each with the URL as written: what `rpc call` and `rpc bench` take.
+    pub fn parse_list(urls: &str) -> Result<Vec<(String, Target)>, Failure> {
+        let targets = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(|url| Ok((url.to_owned(), Target::parse(url)?)))
+            .collect::<Result<Vec<_>, Failure>>()?;
+        let Some((first_url, first)) = targets.first() else {
+            return Err(Failure::usage(format!("no URL in {urls:?}; {}", usage())));
+        };
+        if let Some((url, other)) = targets.iter().find(|(_, t)| t.scheme.protocol != first.scheme.protocol) {
+            return Err(Failure::usage(format!(
+                "the endpoints of one call speak one protocol: {first_url} speaks {}, {url} speaks {}",
+                first.scheme.protocol, other.scheme.protocol
+            )));
+        }
+        Ok(targets)
+    }
+
+    /// `HOST:PORT` of a URL's server, where a TCP connection says whether it is up (HTTP clients connect per
+    /// request, so opening one says nothing).
+    pub fn probe_addr(&self) -> Option<String> {
+        let Address::Url(url) = &self.address else { return None };
+        let uri: ::http::Uri = url.parse().ok()?;
+        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+        Some(format!("{}:{port}", uri.host()?.trim_start_matches('[').trim_end_matches(']')))
+    }
+
     /// Opens a connection with the scheme's connector.
     pub fn connect(&self, opts: Options) -> Connecting {
         match (&self.scheme.takes, &self.address) {

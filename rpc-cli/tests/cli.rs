@@ -103,7 +103,8 @@ async fn list_and_help_where_the_server_offers_introspection() {
     assert_eq!(xml.code, Some(0));
     assert!(xml.stdout.lines().any(|l| l == "system.listMethods") && xml.stdout.lines().any(|l| l == "double"));
     ok(&["help", &s.xml, "double"], "double(int) -> int\nReturns num * 2.\n\nIdempotent: safe to send again.\n").await;
-    ok(&["help", &s.xml_unix, "double"], "double(int) -> int\nReturns num * 2.\n\nIdempotent: safe to send again.\n").await;
+    ok(&["help", &s.xml_unix, "double"], "double(int) -> int\nReturns num * 2.\n\nIdempotent: safe to send again.\n")
+        .await;
     fails(&["help", &s.xml, "nope"], 1, &["fault -32601: method not found: \"nope\""]).await;
     // rpc.discover, over HTTP, TCP, a Unix socket and WebSocket alike.
     for url in [&s.json, &s.json_tcp, &s.json_unix, &s.ws] {
@@ -254,7 +255,11 @@ async fn options_go_before_or_after_the_arguments_and_double_dash_ends_them() {
     }
     let run = rpc(&["call", &s.msgpack, "double", "3", "-v"]).await;
     assert_eq!((run.code, run.stderr.as_str()), (Some(0), "> [0, msgid, \"double\", [3]]\n< [1, msgid, null, 6]\n"));
-    ok(&["help", &s.xml, "double", "--timeout", "1s"], "double(int) -> int\nReturns num * 2.\n\nIdempotent: safe to send again.\n").await;
+    ok(
+        &["help", &s.xml, "double", "--timeout", "1s"],
+        "double(int) -> int\nReturns num * 2.\n\nIdempotent: safe to send again.\n",
+    )
+    .await;
     let list = rpc(&["list", &s.json, "-v"]).await;
     assert_eq!(list.code, Some(0), "{list:?}");
     assert!(list.stdout.lines().any(|l| l == "double") && list.stderr.contains("rpc.discover"), "{list:?}");

@@ -28,7 +28,10 @@ async fn a_reconnecting_client_survives_a_server_restart() {
     client.transport().closed().await;
     // While the server is down: a clear transport error, no waiting.
     match client.double(2).await {
-        Err(Error::Transport(e)) => assert!(e.to_string().to_lowercase().contains("refused"), "{e}"),
+        Err(e @ Error::Connect(_)) => {
+            assert!(e.to_string().to_lowercase().contains("refused"), "{e}");
+            assert_eq!(e.delivery(), rpc_core::Delivery::NotSent);
+        }
         other => panic!("{other:?}"),
     }
 
