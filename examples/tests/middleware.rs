@@ -154,10 +154,10 @@ async fn a_users_own_layer_sees_every_call_on_each_encoding() {
         for s in &seen {
             // The params are values only where the value path read them; the typed path reads them behind the
             // layer, straight into the handler's types.
-            if let Some(params) = &s.params {
-                if s.method == "double" {
-                    assert_eq!(params, &[Value::Int(7)], "{encoding:?}");
-                }
+            if let Some(params) = &s.params
+                && s.method == "double"
+            {
+                assert_eq!(params, &[Value::Int(7)], "{encoding:?}");
             }
             // zerorpc (ZeroMQ) has no peer address to give; every socket transport does.
             let expect_peer = !matches!(encoding, Encoding::Zerorpc);
