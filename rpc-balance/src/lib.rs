@@ -57,6 +57,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use rpc_core::middleware::Call;
@@ -334,13 +335,19 @@ impl Balanced {
     /// there.
     async fn attempt(&self, call: Call) -> Result<Value, Error> {
         let inner = &*self.inner;
-        let answer = tokio::time::timeout(inner.ready_timeout, async {
+        let pick = async {
             let mut balance = inner.balance.lock().await;
             std::future::poll_fn(|cx| balance.poll_ready(cx)).await?;
             Ok::<_, tower::BoxError>(balance.call(call))
-        })
-        .await;
-        let answer = match answer {
+        };
+        let mut pick = std::pin::pin!(pick);
+        // Most calls find a connection ready at once: only one that waits gets a timer (a timer per call costs
+        // more than the balancer's pick).
+        let picked = match std::future::poll_fn(|cx| Poll::Ready(pick.as_mut().poll(cx))).await {
+            Poll::Ready(picked) => Ok(picked),
+            Poll::Pending => Box::pin(tokio::time::timeout(inner.ready_timeout, pick)).await,
+        };
+        let answer = match picked {
             Ok(Ok(answer)) => answer,
             Ok(Err(e)) => return Err(Error::connect(e)),
             Err(_) => {

@@ -7,10 +7,12 @@
 //! cargo run --release -p rpc-bench -- --quick --stdout   # one short run of each, printed instead
 //! cargo run --release -p rpc-bench -- --only msgpack     # the network scenarios whose name holds "msgpack"
 //! cargo run --release -p rpc-bench -- --only subscriptions --quick --stdout  # the subscription rows alone
+//! cargo run --release -p rpc-bench -- --only balance --quick --stdout        # the balanced client against one endpoint
 //! ```
 //!
 //! `rpc-bench serve KIND` runs one of the servers it measures (the suite starts them itself, pinned to a core).
 
+mod balance;
 mod serve;
 mod subscriptions;
 mod suite;

@@ -379,6 +379,16 @@ pub async fn run(settings: &Settings) -> Result<String, String> {
         crate::subscriptions::Rows::default()
     };
 
+    // Many endpoints: the balanced client over three servers against a client of one (`--only balance`).
+    let balanced = if selected("balance") {
+        if pin {
+            sys::pin(me, LOAD_CPU);
+        }
+        crate::balance::measure(settings, pin).await
+    } else {
+        crate::balance::Rows::default()
+    };
+
     // Codecs, in this process.
     let mut codec_rows = Vec::new();
     if selected("codecs") {
@@ -391,7 +401,7 @@ pub async fn run(settings: &Settings) -> Result<String, String> {
     }
 
     let load_end = sys::loadavg();
-    Ok(render(settings, &rows, &idle, &codec_rows, &subs, pin, load_start, load_end, started.elapsed()))
+    Ok(render(settings, &rows, &idle, &codec_rows, &subs, &balanced, pin, load_start, load_end, started.elapsed()))
 }
 
 async fn wait_for_load(limit: f64) {
@@ -602,6 +612,7 @@ fn render(
     idle: &[Idle],
     codec_rows: &[CodecRow],
     subs: &crate::subscriptions::Rows,
+    balanced: &crate::balance::Rows,
     pinned: bool,
     load_start: [f64; 3],
     load_end: [f64; 3],
@@ -748,6 +759,20 @@ fn render(
             None,
         ));
     }
+    if !balanced.is_empty() {
+        for ((connections, in_flight), spread, one) in balanced.balanced_vs_one() {
+            goals.push(ratio_goal(
+                format!(
+                    "MessagePack-RPC: the balanced client over three endpoints vs one endpoint, {connections} \
+                     connections x {in_flight} in flight in all"
+                ),
+                spread,
+                one,
+                Some(0.95),
+                None,
+            ));
+        }
+    }
     let _ = writeln!(md, "\n## Targets\n");
     let _ = writeln!(md, "| target | measured | goal | |\n|---|---:|---|---|");
     for g in &goals {
@@ -785,6 +810,9 @@ fn render(
 
     if !subs.is_empty() {
         subs.render(&mut md, s, pinned);
+    }
+    if !balanced.is_empty() {
+        balanced.render(&mut md, s);
     }
 
     let _ = writeln!(md, "\n## Sequential round trip\n");
