@@ -1,6 +1,7 @@
-//! tower middleware on both halves, on every encoding: a server's `Dispatch::layer` (tower's ConcurrencyLimit, a
-//! user's own counting layer) and a client's `Transport::layer` (tower's RateLimit), over XML-RPC, JSON-RPC over
-//! HTTP and over TCP, MessagePack-RPC and zerorpc, with the generated client of the interop service.
+//! tower middleware on both halves, on every encoding: a server's `Dispatch::layer` (tower's ConcurrencyLimit,
+//! Timeout and LoadShed, a user's own counting layer) and a client's `Transport::layer` (tower's RateLimit, a
+//! user's own), over XML-RPC, JSON-RPC over HTTP and over TCP, MessagePack-RPC and zerorpc, with the generated
+//! client of the interop service.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
@@ -12,7 +13,10 @@ use std::time::{Duration, Instant};
 use rpc_core::middleware::{Layer, Request, Service};
 use rpc_core::{Dispatch, Error, RemoteAddr, Transport, Value};
 use rpc_examples::interop::{InteropClient, InteropServer, InteropService};
+use tower::ServiceBuilder;
 use tower::limit::{ConcurrencyLimitLayer, RateLimitLayer};
+use tower::load_shed::LoadShedLayer;
+use tower::timeout::TimeoutLayer;
 
 #[derive(Clone, Copy, Debug)]
 enum Encoding {
@@ -281,4 +285,40 @@ async fn the_middleware_example_prints_its_doubles_and_its_count() {
         assert!(stdout.contains(&format!("Double {num} is {}\n", num * 2)), "{stdout}");
     }
     assert!(stdout.contains("the server's layer counted 6 call(s) of double"), "{stdout}");
+}
+
+#[tokio::test]
+async fn towers_timeout_and_load_shedding_reach_the_caller_as_faults_that_say_so_on_each_encoding() {
+    for encoding in ENCODINGS {
+        // Timeout: the call's handler is dropped at the limit, and the caller told why.
+        let client = start(encoding, interop().layer(TimeoutLayer::new(Duration::from_millis(100)))).await;
+        with_client!(client, |c| {
+            match c.sleep(2000).await {
+                Err(Error::Fault(f)) => {
+                    assert_eq!(f.code, -32603, "{encoding:?}: {f:?}");
+                    assert!(f.message.contains("sleep: the server's time limit for the call passed"), "{f:?}");
+                }
+                other => panic!("{encoding:?}: {other:?}"),
+            }
+            assert_eq!(c.double(4).await.unwrap(), 8, "{encoding:?}: the server still serves");
+        });
+
+        // Load shedding over a limit of one: while one call runs, another is turned away at once, not queued.
+        let layers = ServiceBuilder::new().layer(LoadShedLayer::new()).layer(ConcurrencyLimitLayer::new(1));
+        let client = start(encoding, interop().layer(layers)).await;
+        with_client!(client, |c| {
+            let started = Instant::now();
+            let (slow, shed) = tokio::join!(c.slow_bump(300), async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                c.double(1).await
+            });
+            assert_eq!(slow.unwrap(), 1, "{encoding:?}");
+            match shed {
+                Err(Error::Fault(f)) => assert!(f.message.contains("overloaded"), "{encoding:?}: {f:?}"),
+                other => panic!("{encoding:?}: {other:?}"),
+            }
+            assert!(started.elapsed() < Duration::from_secs(2), "{encoding:?}");
+            assert_eq!(c.double(2).await.unwrap(), 4, "{encoding:?}: served again once the slot is free");
+        });
+    }
 }

@@ -22,12 +22,20 @@ const ENDPOINTS: usize = 3;
 /// write), and a few pipelined ones. The balanced client has the same total connections, a third per endpoint.
 const SHAPES: [Shape; 2] = [(24, 1), (6, 16)];
 
+/// Runs of each row: at least five, since the rows differ by less than this machine's run-to-run spread
+/// (about 10% at 24 x 1) and the median of three moves with it.
+fn runs(settings: &Settings) -> usize {
+    settings.runs.max(5)
+}
+
 /// Which client a row measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Client {
-    /// `rpc_msgpack::Client`s, all to the first server.
+pub enum Client {
+    /// `rpc_msgpack::Client`s, all to the first server, each driven by its own calls in flight.
     One,
-    /// One `rpc_balance::Balanced` over the three servers.
+    /// One `rpc_balance::Balanced` over the first server alone, shared by every caller.
+    BalancedOne,
+    /// One `rpc_balance::Balanced` over the three servers, shared by every caller.
     Balanced,
 }
 
@@ -35,6 +43,7 @@ impl Client {
     fn label(self, connections: usize) -> String {
         match self {
             Client::One => format!("{connections} `rpc_msgpack::Client`s, one endpoint"),
+            Client::BalancedOne => format!("`rpc_balance::Balanced`, 1 endpoint x {connections} connections"),
             Client::Balanced => {
                 format!("`rpc_balance::Balanced`, {ENDPOINTS} endpoints x {} connections", connections / ENDPOINTS)
             }
@@ -48,8 +57,8 @@ type Shape = (usize, usize);
 /// One row: a load shape, a client, and its runs in order.
 type Row = (Shape, Client, Vec<Report>);
 
-/// A shape's calls/s with the balanced client and with the plain ones.
-pub type Ratio = (Shape, Option<f64>, Option<f64>);
+/// A shape, the client compared with, and calls/s of the balanced client over three endpoints and of that one.
+pub type Ratio = (Shape, Client, Option<f64>, Option<f64>);
 
 /// The measured rows (or why none could be).
 #[derive(Debug, Default)]
@@ -63,15 +72,26 @@ impl Rows {
         sorted.get(sorted.len() / 2).copied()
     }
 
-    /// For each load shape, calls/s of the balanced client and of the one-endpoint client (the targets' ratios).
+    /// For each load shape: calls/s of the balanced client over the three endpoints, and of the client it is
+    /// held to: the plain clients unpipelined; pipelined, the balanced client over one endpoint (the plain
+    /// clients batch their writes in a way no client shared by its callers does: see the section).
     pub fn balanced_vs_one(&self) -> Vec<Ratio> {
         SHAPES
             .iter()
             .map(|&shape| {
                 let rate = |client| self.median(shape, client).map(Report::calls_per_sec);
-                (shape, rate(Client::Balanced), rate(Client::One))
+                let base = if shape.1 == 1 { Client::One } else { Client::BalancedOne };
+                (shape, base, rate(Client::Balanced), rate(base))
             })
             .collect()
+    }
+
+    /// A label for the client a ratio is against.
+    pub fn base_label(base: Client) -> &'static str {
+        match base {
+            Client::One => "plain clients of one endpoint",
+            Client::BalancedOne | Client::Balanced => "the same client over one endpoint",
+        }
     }
 
     /// True when the section was not selected.
@@ -88,11 +108,16 @@ impl Rows {
              of one of them, at the same total connections and calls in flight, calling `double({DOUBLE_ARG})` \
              through `Transport::call` (the value path) on both. The servers are processes on the server core (one \
              core for the server side either way), the clients in this process on the load core; the rows are \
-             measured in turn, run by run: median of {} run(s) of {:.1} s after {:.1} s of warm-up. Each plain \
-             client is driven by its own calls in flight, so the calls that one answer frees go out on that same \
-             connection, in one write; the balanced client's callers share its connections, each call going where \
-             the balancer picks. *vs one endpoint*: calls/s over the plain clients' on the same load.\n",
-            settings.runs,
+             measured in turn, run by run: median of {} run(s) of {:.1} s after {:.1} s of warm-up. *vs one \
+             endpoint*: calls/s over the plain clients' on the same load; *vs the same client on one endpoint*: \
+             over the balanced client's with one endpoint and the same connections.\n\n\
+             Unpipelined, the balancer costs nothing measurable. Pipelined, a client shared by its callers loses \
+             to the plain clients whether it has one endpoint or three: each plain client is driven by its own calls \
+             in flight, so the calls one batch of answers frees go out together on that connection, in one write, \
+             and the server reads them in one; the shared client's callers go where the balancer picks (the less \
+             loaded of two connections at random), so the same calls take a write on each connection. Spreading \
+             over three endpoints instead of one costs nothing more.\n",
+            runs(settings),
             settings.duration.as_secs_f64(),
             settings.warmup.as_secs_f64(),
         );
@@ -102,21 +127,26 @@ impl Rows {
         }
         let _ = writeln!(
             md,
-            "| client | connections x in flight | calls/s | vs one endpoint | runs | p50 | p99 | errors |"
+            "| client | connections x in flight | calls/s | vs one endpoint | vs the same client on one endpoint | \
+             runs | p50 | p99 | errors |"
         );
-        let _ = writeln!(md, "|---|---|---:|---:|---|---:|---:|---:|");
+        let _ = writeln!(md, "|---|---|---:|---:|---:|---|---:|---:|---:|");
         for (shape, client, runs) in &self.0 {
             let label = client.label(shape.0);
             let Some(median) = self.median(*shape, *client) else {
-                let _ = writeln!(md, "| {label} | {} x {} | n/a | | | | | |", shape.0, shape.1);
+                let _ = writeln!(md, "| {label} | {} x {} | n/a | | | | | | |", shape.0, shape.1);
                 continue;
             };
-            let one = self.median(*shape, Client::One).map(Report::calls_per_sec).filter(|o| *o > 0.0);
-            let vs = one.map_or("n/a".to_owned(), |o| format!("{:.2}x", median.calls_per_sec() / o));
+            let vs = |base| {
+                let base = self.median(*shape, base).map(Report::calls_per_sec).filter(|o| *o > 0.0);
+                base.map_or("n/a".to_owned(), |o| format!("{:.2}x", median.calls_per_sec() / o))
+            };
+            let same = if *client == Client::One { String::new() } else { vs(Client::BalancedOne) };
+            let vs = vs(Client::One);
             let rates: Vec<String> = runs.iter().map(|r| crate::suite::rate(r.calls_per_sec())).collect();
             let _ = writeln!(
                 md,
-                "| {label} | {} x {} | {} | {vs} | {} | {:.0} µs | {:.0} µs | {} |",
+                "| {label} | {} x {} | {} | {vs} | {same} | {} | {:.0} µs | {:.0} µs | {} |",
                 shape.0,
                 shape.1,
                 crate::suite::rate(median.calls_per_sec()),
@@ -145,15 +175,17 @@ pub async fn measure(settings: &Settings, pin: bool) -> Rows {
     let addrs: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
     let mut rows: Vec<Row> = Vec::new();
     for shape in SHAPES {
-        let balanced = rpc_balance::Balanced::builder(|endpoint: &rpc_balance::Endpoint| {
-            let addr = endpoint.name().to_owned();
-            async move { rpc_msgpack::Client::connect(addr).await.map_err(rpc_core::Error::from) }
-        })
-        .connections_per_endpoint(shape.0 / ENDPOINTS)
-        .endpoints(&addrs);
-        let balanced = match balanced {
-            Ok(b) => b,
-            Err(e) => return Rows(Vec::new(), Some(e.to_string())),
+        let open = |endpoints: &[String], per_endpoint| {
+            rpc_balance::Balanced::builder(|endpoint: &rpc_balance::Endpoint| {
+                let addr = endpoint.name().to_owned();
+                async move { rpc_msgpack::Client::connect(addr).await.map_err(rpc_core::Error::from) }
+            })
+            .connections_per_endpoint(per_endpoint)
+            .endpoints(endpoints)
+        };
+        let (balanced, on_one) = match (open(&addrs, shape.0 / ENDPOINTS), open(&addrs[..1], shape.0)) {
+            (Ok(b), Ok(o)) => (b, o),
+            (Err(e), _) | (_, Err(e)) => return Rows(Vec::new(), Some(e.to_string())),
         };
         let first = addrs[0].clone();
         let one: load::Connector = Arc::new(move || {
@@ -163,12 +195,14 @@ pub async fn measure(settings: &Settings, pin: bool) -> Rows {
                 Ok(Box::new(TransportCaller(client)) as Box<dyn Caller>)
             })
         });
-        // Every caller of the balanced row shares the one client (and its connections).
-        let shared = balanced.clone();
-        let spread: load::Connector = Arc::new(move || {
-            let caller = Box::new(TransportCaller(shared.clone())) as Box<dyn Caller>;
-            Box::pin(std::future::ready(Ok(caller)))
-        });
+        // Every caller of a balanced row shares the one client (and its connections).
+        let shared = |client: &rpc_balance::Balanced| -> load::Connector {
+            let client = client.clone();
+            Arc::new(move || {
+                let caller = Box::new(TransportCaller(client.clone())) as Box<dyn Caller>;
+                Box::pin(std::future::ready(Ok(caller)))
+            })
+        };
         let plan = Plan {
             method: "double".into(),
             params: vec![Value::Int(DOUBLE_ARG)],
@@ -178,10 +212,14 @@ pub async fn measure(settings: &Settings, pin: bool) -> Rows {
             warmup: settings.warmup.max(Duration::from_millis(200)),
             timeout: Duration::from_secs(10),
         };
-        let targets = [(Client::One, load::Target::Other(one)), (Client::Balanced, load::Target::Other(spread))];
+        let targets = [
+            (Client::One, load::Target::Other(one)),
+            (Client::BalancedOne, load::Target::Other(shared(&on_one))),
+            (Client::Balanced, load::Target::Other(shared(&balanced))),
+        ];
         let first_row = rows.len();
         rows.extend(targets.iter().map(|(c, _)| (shape, *c, Vec::new())));
-        for _ in 0..settings.runs {
+        for _ in 0..runs(settings) {
             for (i, (client, target)) in targets.iter().enumerate() {
                 let label = client.label(shape.0);
                 match load::run(target, &plan, Arc::new(Progress::default())).await {

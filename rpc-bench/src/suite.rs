@@ -760,11 +760,12 @@ fn render(
         ));
     }
     if !balanced.is_empty() {
-        for ((connections, in_flight), spread, one) in balanced.balanced_vs_one() {
+        for ((connections, in_flight), base, spread, one) in balanced.balanced_vs_one() {
             goals.push(ratio_goal(
                 format!(
-                    "MessagePack-RPC: the balanced client over three endpoints vs one endpoint, {connections} \
-                     connections x {in_flight} in flight in all"
+                    "MessagePack-RPC: the balanced client over three endpoints vs {}, {connections} connections x \
+                     {in_flight} in flight in all",
+                    crate::balance::Rows::base_label(base)
                 ),
                 spread,
                 one,
