@@ -1,7 +1,7 @@
 //! Benchmarks for the `rpc` framework: the load generator behind `rpc bench`, and the pieces of the benchmark
 //! suite (`cargo run --release -p rpc-bench`) that writes `BENCHMARKS.md`.
 //!
-//! - [`load`]: many connections with calls in flight each, timing every answer (hdrhistogram); it speaks
+//! - [`load`] (the `rpc-load` crate, re-exported): many connections with calls in flight each, timing every answer (hdrhistogram); it speaks
 //!   HTTP/1.1 and every duplex encoding (through its `rpc_engine::Protocol`) itself so that it is not the
 //!   bottleneck.
 //! - [`service`]: the `double` every benchmarked server answers.
@@ -34,7 +34,7 @@
 #![deny(missing_docs)]
 
 pub mod codecs;
-pub mod load;
+pub use rpc_load as load;
 
 /// The service the suite's servers answer: `double`, as in the README's double() pair.
 pub mod service {

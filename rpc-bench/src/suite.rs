@@ -921,7 +921,7 @@ fn render(
     let _ = writeln!(md, "\n## The load generator's ceiling\n");
     let _ = writeln!(
         md,
-        "`rpc bench` and this suite share one load generator (`rpc_bench::load`), which speaks HTTP/1.1 and \
+        "`rpc bench` and this suite share one load generator (`rpc-load`), which speaks HTTP/1.1 and \
          every duplex encoding (MessagePack-RPC, JSON-RPC over TCP and WebSocket) itself on one thread. Against \
          the raw baselines, what held each figure back (a core at 95% or more is taken as busy; with neither busy, \
          the pipeline's round trips set the pace): where both \

@@ -1,4 +1,4 @@
-//! `rpc bench`: a load generator for any URL the other commands take, on `rpc_bench::load`.
+//! `rpc bench`: a load generator for any URL the other commands take, on `rpc_load`.
 //!
 //! The URL's scheme says how (its [`Load`]): plain `http://` (XML-RPC, JSON-RPC) and the duplex schemes on TCP
 //! and Unix sockets (`msgpack://`, `msgpack+unix://`, `jsonrpc+tcp://`, `jsonrpc+unix://`) are spoken by the
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use rpc_balance::EndpointStats;
-use rpc_bench::load::{self, BoxFuture, Caller, Plan, Progress, Report, Socket, Stop};
 use rpc_core::Value;
+use rpc_load::{self as load, BoxFuture, Caller, Plan, Progress, Report, Socket, Stop};
 
 use crate::conn::{Conn, Options};
 use crate::scheme::{self, Address, Load, Target};
@@ -321,7 +321,7 @@ fn push_json_string(out: &mut String, s: &str) {
 
 #[cfg(test)]
 mod tests {
-    use rpc_bench::load::HttpEncoding;
+    use rpc_load::HttpEncoding;
 
     use super::*;
 

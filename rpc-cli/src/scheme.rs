@@ -8,10 +8,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rpc_bench::load::HttpEncoding;
 use rpc_core::{BoxFuture, Transport};
 use rpc_engine::Protocol;
 use rpc_json::duplex::JsonRpc;
+use rpc_load::HttpEncoding;
 use rpc_msgpack::MessagePack;
 
 use crate::conn::Options;

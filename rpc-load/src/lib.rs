@@ -1,4 +1,4 @@
-//! The load generator: many connections, each with calls in flight, making one call over and over, timing every
+//! The load generator of the `rpc` framework: many connections, each with calls in flight, making one call over and over, timing every
 //! answer. `rpc bench` and the benchmark suite both drive it.
 //!
 //! It is built not to be the bottleneck. On plain HTTP and on the duplex encodings over TCP and Unix sockets it
@@ -22,6 +22,31 @@
 //!
 //! Calls sent during the warm-up are not counted. In a timed run, the calls counted are those sent within the
 //! measured window (the run waits for their answers); in a run of N calls, exactly N are counted.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use rpc_load::{Plan, Progress, Socket, Stop, Target};
+//!
+//! # async fn run() -> Result<(), String> {
+//! let plan = Plan {
+//!     method: "double".into(),
+//!     params: vec![7.into()],
+//!     connections: 1,
+//!     in_flight: 64,
+//!     stop: Stop::After(Duration::from_secs(3)),
+//!     warmup: Duration::from_millis(500),
+//!     timeout: Duration::from_secs(5),
+//! };
+//! let target = Target::duplex(rpc_msgpack::MessagePack::default(), Socket::Tcp("127.0.0.1:6666".into()));
+//! let report = rpc_load::run(&target, &plan, Arc::new(Progress::default())).await?;
+//! println!("{:.0} calls/s, p99 {:?}", report.calls_per_sec(), report.latency.p99);
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(missing_docs)]
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -1081,6 +1106,25 @@ async fn other_loop(caller: &dyn Caller, plan: &Plan, clock: &Clock) -> Stats {
 mod tests {
     use super::*;
 
+    /// The `double` the tests' servers answer.
+    mod service {
+        /// What the tests' servers serve.
+        #[rpc_core::service]
+        pub trait Double {
+            /// Returns num * 2.
+            async fn double(&self, num: i64) -> i64;
+        }
+
+        /// The implementation.
+        pub struct Doubler;
+
+        impl Double for Doubler {
+            async fn double(&self, num: i64) -> i64 {
+                num * 2
+            }
+        }
+    }
+
     #[test]
     fn http_answers_are_read_by_their_length_and_connection_header() {
         let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
@@ -1120,7 +1164,7 @@ mod tests {
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (tcp_addr, ws_addr) = (tcp.local_addr().unwrap(), ws.local_addr().unwrap());
-        let server = || rpc_json::duplex::Server::new(crate::service::DoubleServer::new(crate::service::Doubler));
+        let server = || rpc_json::duplex::Server::new(service::DoubleServer::new(service::Doubler));
         tokio::spawn(server().serve(tcp));
         tokio::spawn(server().serve_ws(ws));
         let plan = Plan {
