@@ -7,6 +7,7 @@ async fn the_balanced_example_loses_no_call_while_a_server_restarts() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("300 calls over 3 endpoints, 0 failed"), "{stdout}");
+    assert!(stdout.contains("stopped ") && stdout.contains(" again"), "{stdout}");
     let endpoints: Vec<&str> = stdout.lines().filter(|l| l.contains(" calls, ")).collect();
     assert_eq!(endpoints.len(), 3, "{stdout}");
     for line in endpoints {

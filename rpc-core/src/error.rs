@@ -16,8 +16,9 @@ pub enum Error {
     #[error(transparent)]
     Fault(Fault),
     /// The call was never sent: the connection to the server could not be made (refused, unreachable, a TLS
-    /// handshake that failed), so it did not run and may be sent anywhere again.
-    #[error("cannot connect: {0}")]
+    /// handshake that failed), or it had closed before the call was written, so the call did not run and may
+    /// be sent anywhere again.
+    #[error("not sent: {0}")]
     Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The connection broke, or the peer spoke out of turn (e.g. an HTTP status other than
     /// 200).

@@ -29,7 +29,9 @@ pub const DEFAULT_CLIENT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 /// Calls are matched to their answers by msgid (a `u32` that wraps around, never reusing an id still in
 /// flight), so they run concurrently and may be answered in any order. Each call has a timeout
 /// ([`ClientBuilder::timeout`]); when the connection drops, every call waiting fails with
-/// [`Error::Closed`] (as [`rpc_core::Error::Transport`]), and is never sent again: the server may have run it.
+/// [`Error::Closed`] (as [`rpc_core::Error::Transport`]), and is never sent again: the server may have run it. A
+/// call made once the connection is known closed fails without being sent (as [`rpc_core::Error::Connect`]:
+/// [`Delivery::NotSent`](rpc_core::Delivery::NotSent)).
 /// Cloning is cheap and shares the connection, which closes when the last clone is dropped.
 ///
 /// After the connection has closed, calls fail the same way, unless the client was built with

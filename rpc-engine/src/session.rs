@@ -352,15 +352,25 @@ impl Shared {
     }
 
     fn closed_error(&self) -> rpc_core::Error {
-        let reason = self.calls().closed.clone().unwrap_or_else(|| "the connection is closed".to_owned());
-        Error::Closed(reason).into()
+        Error::Closed(self.closed_reason()).into()
     }
 
-    /// Queues an encoded message for writing, waiting for room in the queue (backpressure).
+    /// The connection is closed and this message was not queued for writing: it was never sent
+    /// ([`rpc_core::Error::Connect`], so that a caller may send it elsewhere whatever it was).
+    fn not_sent_error(&self) -> rpc_core::Error {
+        rpc_core::Error::Connect(Box::new(Error::Closed(self.closed_reason())))
+    }
+
+    fn closed_reason(&self) -> String {
+        self.calls().closed.clone().unwrap_or_else(|| "the connection is closed".to_owned())
+    }
+
+    /// Queues an encoded message for writing, waiting for room in the queue (backpressure). A message the
+    /// closed connection did not take is not sent (`rpc_core::Error::Connect`).
     pub(crate) async fn send(&self, frame: Bytes) -> Result<(), rpc_core::Error> {
         let frame = match self.tx.try_send(frame) {
             Ok(()) => return Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.closed_error()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.not_sent_error()),
             Err(mpsc::error::TrySendError::Full(frame)) => {
                 let limit = self.tx.max_capacity();
                 tracing::debug!(limit, "the write queue is full (the peer is not reading fast enough); waiting");
@@ -369,8 +379,8 @@ impl Shared {
         };
         tokio::select! {
             biased;
-            sent = self.tx.send(frame) => sent.map_err(|_| self.closed_error()),
-            () = self.closed.cancelled() => Err(self.closed_error()),
+            sent = self.tx.send(frame) => sent.map_err(|_| self.not_sent_error()),
+            () = self.closed.cancelled() => Err(self.not_sent_error()),
         }
     }
 
@@ -624,7 +634,7 @@ impl Peer {
         let mut calls = self.shared.calls();
         if calls.closed.is_some() {
             drop(calls);
-            return Err(self.shared.closed_error());
+            return Err(self.shared.not_sent_error());
         }
         // Ids wrap around, skipping any still in flight.
         loop {
