@@ -254,6 +254,8 @@ async fn pending_calls_fail_clearly_when_the_connection_drops() {
     client.closed().await;
     let err = client.call("double", vec![1.into()]).await.unwrap_err();
     assert!(err.to_string().contains("connection closed"), "{err}");
+    // Known closed before it was written: not sent (the calls above were sent, and may have run).
+    assert_eq!(err.delivery(), rpc_core::Delivery::NotSent, "{err:?}");
 }
 
 #[tokio::test]
