@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 use http::{HeaderValue, Method, Request, Response};
 use rpc_examples::interop::{InteropClient, InteropServer, InteropService};
 use rpc_test_support::{HttpAnswer, bind_loopback};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::{Layer, Service};
 use tower_http::cors::CorsLayer;
 
@@ -32,19 +31,7 @@ async fn start(
 
 /// Sends one raw request (`Connection: close` is added) and reads the whole answer.
 async fn exchange(addr: SocketAddr, head: &str, body: &str) -> HttpAnswer {
-    let request =
-        format!("{head}\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut raw)).await.unwrap().unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
-    let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap();
-    let headers =
-        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())).collect();
-    HttpAnswer { status, headers, body: body.to_owned() }
+    rpc_test_support::http_exchange(addr, head, body.as_bytes()).await
 }
 
 fn cors() -> CorsLayer {

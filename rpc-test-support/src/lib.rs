@@ -13,7 +13,7 @@
 //! - [`spawn_nvim`], [`node_command`], [`require_python_module`], [`nginx`]: Neovim, Node scripts with their npm
 //!   packages, Python packages and nginx, each failing with how to install it when missing; [`TempDir`] for Unix
 //!   sockets; [`Peer::terminate`] stops a peer the way a process manager does.
-//! - [`http_post`]: one raw HTTP exchange, to assert exactly what a server answers.
+//! - [`http_post`], [`http_exchange`]: one raw HTTP exchange, to assert exactly what a server answers.
 //! - [`tls::Pki`]: a private CA with server and client certificates made in the test, for TLS tests.
 //!
 //! ```no_run
@@ -514,13 +514,17 @@ impl HttpAnswer {
 /// POSTs `body` to `path` on `addr` over a new connection (`Connection: close`) and reads the whole answer,
 /// failing the test if none comes within 10 seconds.
 pub async fn http_post(addr: SocketAddr, path: &str, content_type: &str, body: &[u8]) -> HttpAnswer {
+    http_exchange(addr, &format!("POST {path} HTTP/1.1\r\nContent-Type: {content_type}"), body).await
+}
+
+/// Sends one request over a new connection: `head` (the request line and any headers, without the last line
+/// break), then `Host`, `Content-Length` and `Connection: close`, then `body`; reads the whole answer, failing
+/// the test if none comes within 10 seconds. For requests [`http_post`] cannot make (a preflight `OPTIONS`, a
+/// `GET`, an `Origin`).
+pub async fn http_exchange(addr: SocketAddr, head: &str, body: &[u8]) -> HttpAnswer {
     use tokio::io::AsyncWriteExt;
-    let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut request =
+        format!("{head}\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
     request.extend_from_slice(body);
     let mut stream =
         tokio::net::TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
