@@ -123,7 +123,6 @@ pub async fn help(conn: &Conn, target: &Target, method: &str) -> Result<String, 
     Ok(lines.join("\n"))
 }
 
-/// Calls an introspection method; its fault means the server does not offer introspection that way.
 /// Whether the server says `method` may safely run twice (`#[rpc(idempotent)]`): in `system.methodHelp` or
 /// OpenRPC's `x-idempotent`. False where it does not say, or cannot.
 pub async fn idempotent(conn: &Conn, target: &Target, method: &str) -> bool {
@@ -141,6 +140,7 @@ pub async fn idempotent(conn: &Conn, target: &Target, method: &str) -> bool {
     }
 }
 
+/// Calls an introspection method; its fault means the server does not offer introspection that way.
 async fn ask(conn: &Conn, target: &Target, method: &str, params: Vec<Value>) -> Result<Value, Failure> {
     conn.call(method, params).await.map_err(|e| match e {
         Failure::Fault(fault, _) => no_introspection(target, method, fault),

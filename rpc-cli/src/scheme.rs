@@ -407,7 +407,8 @@ impl Target {
         let Address::Url(url) = &self.address else { return None };
         let uri: ::http::Uri = url.parse().ok()?;
         let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
-        Some(format!("{}:{port}", uri.host()?.trim_start_matches('[').trim_end_matches(']')))
+        // An IPv6 host keeps its brackets (`[::1]:80`), as a socket address needs them.
+        Some(format!("{}:{port}", uri.host()?))
     }
 
     /// Opens a connection with the scheme's connector.
@@ -484,6 +485,15 @@ mod tests {
             let err = Target::parse(bad).unwrap_err().to_string();
             assert!(err.contains("bad URL") && err.contains("msgpack+unix:///PATH"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn probe_addresses_of_http_urls() {
+        let probe = |url: &str| Target::parse(url).ok().and_then(|t| t.probe_addr());
+        assert_eq!(probe("http://127.0.0.1:6789/"), Some("127.0.0.1:6789".into()));
+        assert_eq!(probe("jsonrpc+https://rpc.example/api"), Some("rpc.example:443".into()));
+        assert_eq!(probe("http://[::1]:8080/"), Some("[::1]:8080".into()));
+        assert_eq!(probe("msgpack://127.0.0.1:1"), None, "a duplex scheme's connection says it itself");
     }
 
     #[test]
