@@ -197,14 +197,21 @@ impl Builder {
         self
     }
 
-    /// The client over a fixed list of endpoints (at least one). Needs a tokio runtime: the connections are
+    /// The client over a fixed list of endpoints (at least one; one listed twice counts once). Needs a tokio runtime: the connections are
     /// opened now, on tasks of their own.
-    pub fn endpoints<I, S>(self, endpoints: I) -> Result<Balanced, Error>
+    pub fn endpoints<I, S>(self, endpoints_in: I) -> Result<Balanced, Error>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let endpoints: Vec<Endpoint> = endpoints.into_iter().map(|e| Endpoint::new(e.as_ref())).collect();
+        // An endpoint listed twice is one endpoint (its connections are keyed by its name).
+        let mut endpoints: Vec<Endpoint> = Vec::new();
+        for name in endpoints_in {
+            let endpoint = Endpoint::new(name.as_ref());
+            if !endpoints.contains(&endpoint) {
+                endpoints.push(endpoint);
+            }
+        }
         if endpoints.is_empty() {
             return Err(Error::connect("a balanced client needs at least one endpoint"));
         }

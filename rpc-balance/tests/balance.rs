@@ -301,14 +301,21 @@ async fn old_connections_are_replaced_at_their_maximum_age() {
 
 #[tokio::test]
 async fn endpoint_sources_refuse_what_cannot_work() {
-    let cluster = Cluster::new(&[]);
     let none: [&str; 0] = [];
     let err = Balanced::builder(|_: &Endpoint| async { Err::<Conn, _>(Error::connect("unused")) }).endpoints(none);
     assert!(err.unwrap_err().to_string().contains("at least one endpoint"));
     let err = Balanced::builder(|_: &Endpoint| async { Err::<Conn, _>(Error::connect("unused")) })
         .dns("no-port", Duration::from_secs(1));
     assert!(err.unwrap_err().to_string().contains("HOST:PORT"));
-    drop(cluster);
+}
+
+#[tokio::test]
+async fn an_endpoint_listed_twice_is_one() {
+    let cluster = Cluster::new(&[("a", Mode::Up)]);
+    let client = cluster.client(&["a", "a"], |b| b);
+    warm(&client).await;
+    assert_eq!(client.endpoints().len(), 1, "{:?}", client.endpoints());
+    assert_eq!(cluster.connects("a"), 1);
 }
 
 #[tokio::test]
