@@ -76,8 +76,23 @@ fn visit_array<'de, V: Visitor<'de>>(items: Vec<Value>, visitor: V) -> Result<V:
     Ok(out)
 }
 
+/// Visits a map; one whose first key is a marker without its size hint, so that [`Value`]'s visitor keeps it a
+/// map (see [`crate::typed::unmarked`]).
 fn visit_map<'de, V: Visitor<'de>>(map: crate::Map, visitor: V) -> Result<V::Value, Error> {
+    let marked = map.iter().next().is_some_and(|(k, _)| crate::typed::is_marker(k.as_str()));
     let mut access = MapDeserializer::new(map.into_iter());
+    let out = if marked {
+        visitor.visit_map(crate::typed::unmarked(&mut access))?
+    } else {
+        visitor.visit_map(&mut access)?
+    };
+    access.end()?;
+    Ok(out)
+}
+
+/// Visits the one-entry marker map a datetime or an ext is presented as (with its size hint).
+fn visit_marker<'de, V: Visitor<'de>>(marker: &'static str, value: Value, visitor: V) -> Result<V::Value, Error> {
+    let mut access = MapDeserializer::new(std::iter::once((Value::from(marker), value)));
     let out = visitor.visit_map(&mut access)?;
     access.end()?;
     Ok(out)
@@ -98,15 +113,9 @@ impl<'de> Deserializer<'de> for Value {
             Value::Array(a) => visit_array(a, visitor),
             Value::Map(m) => visit_map(m, visitor),
             // Rebuilt by `Value`'s own visitor from a one-entry marker map; other visitors see a map.
-            Value::DateTime(d) => {
-                let mut map = crate::Map::with_capacity(1);
-                map.push(DATETIME_MARKER, d.to_string());
-                visit_map(map, visitor)
-            }
+            Value::DateTime(d) => visit_marker(DATETIME_MARKER, Value::String(d.to_string()), visitor),
             Value::Ext(e) => {
-                let mut map = crate::Map::with_capacity(1);
-                map.push(EXT_MARKER, Value::Array(vec![Value::Int(e.tag.into()), Value::Bytes(e.data)]));
-                visit_map(map, visitor)
+                visit_marker(EXT_MARKER, Value::Array(vec![Value::Int(e.tag.into()), Value::Bytes(e.data)]), visitor)
             }
         }
     }

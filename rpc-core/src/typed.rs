@@ -23,6 +23,34 @@ pub const DATETIME_MARKER: &str = crate::value::DATETIME_MARKER;
 /// [`Value`]'s own deserializer does.
 pub const EXT_MARKER: &str = crate::value::EXT_MARKER;
 
+/// Whether `key` is one of the markers ([`DATETIME_MARKER`], [`EXT_MARKER`]).
+pub fn is_marker(key: Option<&str>) -> bool {
+    matches!(key, Some(DATETIME_MARKER | EXT_MARKER))
+}
+
+/// A map from the wire whose first key is a marker, as a deserializer presents it: without a size hint, so that
+/// [`Value`]'s visitor keeps it a map rather than reading it as a datetime or an ext (which it presents as a
+/// one-entry marker map that says so).
+pub fn unmarked<'de, A: serde::de::MapAccess<'de>>(access: A) -> Unmarked<A> {
+    Unmarked(access)
+}
+
+/// The map access of [`unmarked`].
+#[derive(Debug)]
+pub struct Unmarked<A>(A);
+
+impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for Unmarked<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+        self.0.next_key_seed(seed)
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.0.next_value_seed(seed)
+    }
+}
+
 /// One param of a typed call: any `Serialize` value, erased so that it crosses the object-safe
 /// [`Transport`](crate::Transport) trait. The encoding serialises it straight to the wire before
 /// [`call_typed`](crate::Transport::call_typed) returns, so the call's future holds no borrow of it.

@@ -598,7 +598,9 @@ impl Serialize for Value {
 }
 
 /// The key that marks a one-entry map as a [`DateTime`] or [`Ext`] when a [`Value`] is rebuilt from a
-/// self-describing deserializer (the way `serde_json` marks raw values).
+/// self-describing deserializer (the way `serde_json` marks raw values). The map must also say it has one entry
+/// (`MapAccess::size_hint` of `Some(1)`): a deserializer presents a map whose first key is a marker without that
+/// hint ([`typed::unmarked`](crate::typed::unmarked)), so that it reads back as the map it is.
 pub(crate) const DATETIME_MARKER: &str = DATETIME_STRUCT_NAME;
 pub(crate) const EXT_MARKER: &str = "$rpc_core::Ext";
 
@@ -673,9 +675,12 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Array(out))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::with_capacity(access.size_hint().unwrap_or(0).min(4096));
+        // A datetime or an ext is presented as a one-entry marker map that says it has one entry; a map from the
+        // wire whose first key happens to be a marker is presented without that hint, and stays a map.
+        let hint = access.size_hint();
+        let mut map = Map::with_capacity(hint.unwrap_or(0).min(4096));
         while let Some(key) = access.next_key::<Value>()? {
-            if map.is_empty() {
+            if map.is_empty() && hint == Some(1) {
                 match key.as_str() {
                     Some(DATETIME_MARKER) => {
                         let s: String = access.next_value()?;

@@ -9,10 +9,12 @@
 //!    counts of arrays and maps, each item taking at least one byte) is checked against the size limit before
 //!    the scan goes on, and every array or map against the depth limit. The only memory the scan uses is that
 //!    stack of counts, at most `max_depth` long.
-//! 2. Once the whole object is in the buffer, it is split off (no copy) and built into a [`Value`] without
-//!    recursion; every length it reads has been seen to fit in the bytes at hand.
+//! 2. Once the whole object is in the buffer, it is split off (no copy) and read by the codec's one serde
+//!    deserializer ([`typed::from_slice`]): into a [`Value`], or straight into any Rust type. Its recursion is
+//!    bounded by the depth limit, and every length it reads has been seen to fit in the bytes at hand.
 //!
-//! Encoding is iterative as well, so a deeply nested value built locally cannot overflow the stack.
+//! Encoding is the one serde serializer ([`typed::to_writer`]) for values and Rust types alike, its recursion
+//! bounded by [`typed::MAX_SERIALIZE_DEPTH`].
 //!
 //! # Type mapping
 //! | MessagePack | [`Value`] |
@@ -26,14 +28,16 @@
 //!
 //! [`Value::DateTime`] (an XML-RPC type) goes out as a str in its `YYYYMMDDTHH:MM:SS` form.
 //!
-//! [`typed`] is the same mapping without the [`Value`] tree: any serde type straight to these bytes and back.
+//! [`Value`] is an ordinary serde type through [`typed`]: the mapping above is what its serializer and
+//! deserializer do with one, and any other serde type goes straight to these bytes and back by the same code.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use rmp::Marker;
-use rpc_core::{Ext, Fault, Map, Value};
+use rpc_core::{Fault, Value};
 use tokio_util::codec::{Decoder, Encoder};
 
-use rpc_core::typed::{Param, Reply, erased_serde};
+use rpc_core::typed::Param;
+use serde::Serialize;
 
 use crate::Error;
 
@@ -86,9 +90,6 @@ pub struct Codec {
     scanned: usize,
     /// Per open array or map, the number of items still to come (a map's entries count twice).
     open: Vec<u64>,
-    /// The containers being built while a scanned object is read, kept between messages (not reallocated for
-    /// each).
-    stack: Vec<Open>,
 }
 
 impl Codec {
@@ -96,13 +97,7 @@ impl Codec {
     /// `max_depth` deep (a limit below 1 is taken as 1).
     pub fn new(max_message_size: usize, max_depth: usize) -> Codec {
         let max_depth = max_depth.max(1);
-        Codec {
-            max_message_size,
-            max_depth,
-            scanned: 0,
-            open: Vec::with_capacity(max_depth.min(16)),
-            stack: Vec::new(),
-        }
+        Codec { max_message_size, max_depth, scanned: 0, open: Vec::with_capacity(max_depth.min(16)) }
     }
 
     /// The size limit, in bytes.
@@ -181,14 +176,10 @@ impl Codec {
         Ok(Some(if len == src.len() { std::mem::take(src) } else { src.split_to(len) }))
     }
 
-    /// Reads the value of one whole object, as [`decode_frame`](Codec::decode_frame) cuts them.
+    /// Reads the value of one whole object, as [`decode_frame`](Codec::decode_frame) cuts them: through
+    /// [`typed::from_slice`] with [`Value`] as the type, within the codec's depth limit.
     pub fn read(&mut self, frame: &[u8]) -> Result<Value, Error> {
-        let value = read_value(frame, &mut self.stack);
-        if self.stack.capacity() > 16 {
-            // A deeply nested message once is no reason to keep its room.
-            self.stack = Vec::new();
-        }
-        value
+        typed::from_slice(frame, self.max_depth)
     }
 }
 
@@ -276,234 +267,17 @@ fn be_uint(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0, |n, &b| (n << 8) | u64::from(b))
 }
 
-/// Reads items from a complete, scanned object.
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-/// One item: a whole scalar, or the start of an array or map with its count (map entries, not items).
-enum Item {
-    Value(Value),
-    Array(usize),
-    Map(usize),
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
-        if n > self.buf.len() {
-            return Err(Error::Malformed("unexpected end of a message".into()));
-        }
-        let (taken, rest) = self.buf.split_at(n);
-        self.buf = rest;
-        Ok(taken)
-    }
-
-    fn uint(&mut self, n: usize) -> Result<u64, Error> {
-        self.take(n).map(be_uint)
-    }
-
-    fn len(&mut self, n: usize) -> Result<usize, Error> {
-        let len = self.uint(n)?;
-        usize::try_from(len).map_err(|_| Error::Malformed(format!("length {len} does not fit in memory")))
-    }
-
-    fn sint(&mut self, n: usize) -> Result<i64, Error> {
-        let raw = self.uint(n)?;
-        // Sign-extend an n-byte two's-complement number.
-        let shift = 64 - 8 * n as u32;
-        Ok(((raw << shift) as i64) >> shift)
-    }
-
-    fn str(&mut self, n: usize) -> Result<Value, Error> {
-        let bytes = self.take(n)?;
-        Ok(match std::str::from_utf8(bytes) {
-            Ok(s) => Value::String(s.to_owned()),
-            Err(_) => Value::Bytes(bytes.to_vec()),
-        })
-    }
-
-    fn bin(&mut self, n: usize) -> Result<Value, Error> {
-        Ok(Value::Bytes(self.take(n)?.to_vec()))
-    }
-
-    fn ext(&mut self, n: usize) -> Result<Value, Error> {
-        let tag = self.sint(1)? as i8;
-        Ok(Value::Ext(Ext::new(tag, self.take(n)?)))
-    }
-
-    fn item(&mut self) -> Result<Item, Error> {
-        let marker = Marker::from_u8(self.take(1)?[0]);
-        let value = match marker {
-            Marker::Null => Value::Nil,
-            Marker::True => Value::Bool(true),
-            Marker::False => Value::Bool(false),
-            Marker::FixPos(n) => Value::Int(i64::from(n)),
-            Marker::FixNeg(n) => Value::Int(i64::from(n)),
-            Marker::U8 => Value::from_u64(self.uint(1)?),
-            Marker::U16 => Value::from_u64(self.uint(2)?),
-            Marker::U32 => Value::from_u64(self.uint(4)?),
-            Marker::U64 => Value::from_u64(self.uint(8)?),
-            Marker::I8 => Value::Int(self.sint(1)?),
-            Marker::I16 => Value::Int(self.sint(2)?),
-            Marker::I32 => Value::Int(self.sint(4)?),
-            Marker::I64 => Value::Int(self.sint(8)?),
-            Marker::F32 => Value::Float(f64::from(f32::from_bits(self.uint(4)? as u32))),
-            Marker::F64 => Value::Float(f64::from_bits(self.uint(8)?)),
-            Marker::FixStr(n) => self.str(usize::from(n))?,
-            Marker::Str8 => self.len(1).and_then(|n| self.str(n))?,
-            Marker::Str16 => self.len(2).and_then(|n| self.str(n))?,
-            Marker::Str32 => self.len(4).and_then(|n| self.str(n))?,
-            Marker::Bin8 => self.len(1).and_then(|n| self.bin(n))?,
-            Marker::Bin16 => self.len(2).and_then(|n| self.bin(n))?,
-            Marker::Bin32 => self.len(4).and_then(|n| self.bin(n))?,
-            Marker::FixExt1 => self.ext(1)?,
-            Marker::FixExt2 => self.ext(2)?,
-            Marker::FixExt4 => self.ext(4)?,
-            Marker::FixExt8 => self.ext(8)?,
-            Marker::FixExt16 => self.ext(16)?,
-            Marker::Ext8 => self.len(1).and_then(|n| self.ext(n))?,
-            Marker::Ext16 => self.len(2).and_then(|n| self.ext(n))?,
-            Marker::Ext32 => self.len(4).and_then(|n| self.ext(n))?,
-            Marker::FixArray(n) => return Ok(Item::Array(usize::from(n))),
-            Marker::Array16 => return self.len(2).map(Item::Array),
-            Marker::Array32 => return self.len(4).map(Item::Array),
-            Marker::FixMap(n) => return Ok(Item::Map(usize::from(n))),
-            Marker::Map16 => return self.len(2).map(Item::Map),
-            Marker::Map32 => return self.len(4).map(Item::Map),
-            Marker::Reserved => return Err(Error::Malformed("the reserved byte 0xc1".into())),
-        };
-        Ok(Item::Value(value))
-    }
-}
-
-/// An array or map being built: its items so far and how many it will have.
-#[derive(Debug, Clone)]
-enum Open {
-    Array(Vec<Value>, usize),
-    Map(Map, usize, Option<Value>),
-}
-
-/// Builds the value of one complete object, with an explicit stack instead of recursion.
-fn read_value(frame: &[u8], stack: &mut Vec<Open>) -> Result<Value, Error> {
-    let mut reader = Reader { buf: frame };
-    stack.clear();
-    loop {
-        // Every item takes at least one byte, so capacities are bounded by the bytes at hand.
-        let room = reader.buf.len();
-        let mut value = match reader.item()? {
-            Item::Value(v) => v,
-            Item::Array(0) => Value::Array(Vec::new()),
-            Item::Map(0) => Value::Map(Map::new()),
-            Item::Array(n) => {
-                stack.push(Open::Array(Vec::with_capacity(n.min(room)), n));
-                continue;
-            }
-            Item::Map(n) => {
-                stack.push(Open::Map(Map::with_capacity(n.min(room / 2)), n, None));
-                continue;
-            }
-        };
-        // Hand the value to its container; a container that is now full is a value for the one above it.
-        loop {
-            match stack.last_mut() {
-                None => return Ok(value),
-                Some(Open::Array(items, n)) => {
-                    items.push(value);
-                    if items.len() < *n {
-                        break;
-                    }
-                }
-                Some(Open::Map(map, n, key)) => match key.take() {
-                    None => {
-                        *key = Some(value);
-                        break;
-                    }
-                    Some(k) => {
-                        map.push(k, value);
-                        if map.len() < *n {
-                            break;
-                        }
-                    }
-                },
-            }
-            value = match stack.pop() {
-                Some(Open::Array(items, _)) => Value::Array(items),
-                Some(Open::Map(map, _, _)) => Value::Map(map),
-                None => return Err(Error::Malformed("unbalanced message".into())),
-            };
-        }
-    }
-}
-
 /// Writes `value` as MessagePack: strings as str, bytes as bin, [`Ext`] as ext, integers in their smallest
-/// form. Fails only for a string, byte string or collection of 2^32 items or more.
+/// form; [`typed::to_writer`] with the value as the type, so that a value and the typed data it stands for are
+/// written by the same code. Fails for a string, byte string or collection of 2^32 items or more, and for a
+/// value nesting deeper than [`typed::MAX_SERIALIZE_DEPTH`] (no peer reads one: their limits are far lower, and
+/// [`DEFAULT_MAX_DEPTH`] here); on an error `dst` is as it was.
 pub fn encode_value(value: &Value, dst: &mut BytesMut) -> Result<(), Error> {
-    enum Rest<'a> {
-        Items(std::slice::Iter<'a, Value>),
-        Entries(std::slice::Iter<'a, (Value, Value)>, Option<&'a Value>),
-    }
-    let mut out = dst.writer();
-    let w = &mut out;
-    let mut stack: Vec<Rest<'_>> = Vec::new();
-    let mut next = Some(value);
-    while let Some(value) = next.take() {
-        match value {
-            Value::Nil => rmp::encode::write_nil(w).map_err(write_error)?,
-            Value::Bool(b) => rmp::encode::write_bool(w, *b).map_err(write_error)?,
-            Value::Int(i) => drop(rmp::encode::write_sint(w, *i).map_err(write_error)?),
-            Value::UInt(u) => drop(rmp::encode::write_uint(w, *u).map_err(write_error)?),
-            Value::Float(f) => rmp::encode::write_f64(w, *f).map_err(write_error)?,
-            Value::String(s) => {
-                check_len(s.len(), "string")?;
-                rmp::encode::write_str(w, s).map_err(write_error)?;
-            }
-            Value::Bytes(b) => {
-                check_len(b.len(), "byte string")?;
-                rmp::encode::write_bin(w, b).map_err(write_error)?;
-            }
-            Value::DateTime(d) => rmp::encode::write_str(w, &d.to_string()).map_err(write_error)?,
-            Value::Ext(e) => {
-                let len = check_len(e.data.len(), "ext value")?;
-                rmp::encode::write_ext_meta(w, len, e.tag).map_err(write_error)?;
-                std::io::Write::write_all(w, &e.data).map_err(write_error)?;
-            }
-            Value::Array(items) => {
-                rmp::encode::write_array_len(w, check_len(items.len(), "array")?).map_err(write_error)?;
-                stack.push(Rest::Items(items.iter()));
-            }
-            Value::Map(map) => {
-                rmp::encode::write_map_len(w, check_len(map.len(), "map")?).map_err(write_error)?;
-                stack.push(Rest::Entries(map.iter(), None));
-            }
-        }
-        // The next value to write: the next item of the innermost unfinished container.
-        while next.is_none() {
-            match stack.last_mut() {
-                None => return Ok(()),
-                Some(Rest::Items(items)) => next = items.next(),
-                Some(Rest::Entries(entries, pending)) => {
-                    next = pending.take().or_else(|| {
-                        entries.next().map(|(k, v)| {
-                            *pending = Some(v);
-                            k
-                        })
-                    });
-                }
-            }
-            if next.is_none() {
-                stack.pop();
-            }
-        }
-    }
-    Ok(())
+    typed::to_writer(value, dst)
 }
 
 fn check_len(len: usize, what: &str) -> Result<u32, Error> {
     u32::try_from(len).map_err(|_| Error::Encode(format!("a {what} of {len} items is over MessagePack's 2^32 - 1")))
-}
-
-fn write_error(e: impl std::fmt::Display) -> Error {
-    Error::Encode(e.to_string())
 }
 
 /// A MessagePack-RPC message.
@@ -594,9 +368,10 @@ impl Message {
                     Ok(v) => (&Value::Nil, v),
                     Err(e) => (e, &Value::Nil),
                 };
-                encode_envelope(dst, 4, RESPONSE, Some(*id), None)?;
-                encode_value(error, dst)?;
-                encode_value(result, dst)
+                encode_message(dst, (4, RESPONSE, Some(*id), None), |dst| {
+                    typed::to_writer(error, dst)?;
+                    typed::to_writer(result, dst)
+                })
             }
         }
     }
@@ -617,129 +392,98 @@ fn params_array(value: Value) -> Result<Vec<Value>, String> {
     }
 }
 
-/// Writes the array header, the type and the id (if any) and method name (if any) of a message.
-fn encode_envelope(dst: &mut BytesMut, len: u32, kind: u8, id: Option<u32>, method: Option<&str>) -> Result<(), Error> {
-    let w = &mut dst.writer();
-    rmp::encode::write_array_len(w, len).map_err(write_error)?;
-    rmp::encode::write_pfix(w, kind).map_err(write_error)?;
+/// Writes the array header (of 3 or 4 items), the type and the id (if any) and method name (if any) of a message.
+fn encode_envelope(dst: &mut BytesMut, len: u8, kind: u8, id: Option<u32>, method: Option<&str>) -> Result<(), Error> {
+    dst.put_slice(&[0x90 | len, kind]);
     if let Some(id) = id {
-        rmp::encode::write_uint(w, u64::from(id)).map_err(write_error)?;
+        typed::put_uint(dst, u64::from(id));
     }
-    if let Some(method) = method {
-        check_len(method.len(), "method name")?;
-        rmp::encode::write_str(w, method).map_err(write_error)?;
+    match method {
+        Some(method) => typed::put_str(dst, method),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-fn encode_params(params: &[Value], dst: &mut BytesMut) -> Result<(), Error> {
-    rmp::encode::write_array_len(&mut dst.writer(), check_len(params.len(), "params array")?).map_err(write_error)?;
-    params.iter().try_for_each(|p| encode_value(p, dst))
-}
-
-/// Appends a request `[0, id, method, params]`.
-pub(crate) fn encode_request(id: u32, method: &str, params: &[Value], dst: &mut BytesMut) -> Result<(), Error> {
-    encode_envelope(dst, 4, REQUEST, Some(id), Some(method))?;
-    encode_params(params, dst)
-}
-
-/// Appends a notification `[2, method, params]`.
-pub(crate) fn encode_notification(method: &str, params: &[Value], dst: &mut BytesMut) -> Result<(), Error> {
-    encode_envelope(dst, 3, NOTIFICATION, None, Some(method))?;
-    encode_params(params, dst)
-}
-
-/// Appends a request `[0, id, method, params]` with the params serialised straight to the wire (the typed
-/// path, see [`typed`]): the bytes the value path writes for their values. On an error nothing is appended,
-/// and the caller takes the value path.
-pub fn encode_request_typed(id: u32, method: &str, params: &[Param<'_>], dst: &mut BytesMut) -> Result<(), Error> {
+/// Appends a message: its envelope, then `rest`; on an error, nothing.
+fn encode_message(
+    dst: &mut BytesMut,
+    (len, kind, id, method): (u8, u8, Option<u32>, Option<&str>),
+    rest: impl FnOnce(&mut BytesMut) -> Result<(), Error>,
+) -> Result<(), Error> {
     let start = dst.len();
-    let written =
-        encode_envelope(dst, 4, REQUEST, Some(id), Some(method)).and_then(|()| encode_params_typed(params, dst));
+    let written = encode_envelope(dst, len, kind, id, method).and_then(|()| rest(dst));
     if written.is_err() {
         dst.truncate(start);
     }
     written
 }
 
-/// Appends the params array of a call, its params serialised straight to the wire.
-fn encode_params_typed(params: &[Param<'_>], dst: &mut BytesMut) -> Result<(), Error> {
-    rmp::encode::write_array_len(&mut dst.writer(), check_len(params.len(), "params array")?).map_err(write_error)?;
-    params.iter().try_for_each(|param| {
-        let mut serializer = typed::Serializer::new(dst);
-        let result = erased_serde::serialize(*param, &mut serializer);
-        serializer.finish(result)
-    })
+/// Appends a request `[0, id, method, params]`: each param through the codec's serializer (a [`Value`], or a
+/// [`Param`] of a typed call). On an error nothing is appended.
+pub fn encode_request<P: Serialize>(id: u32, method: &str, params: &[P], dst: &mut BytesMut) -> Result<(), Error> {
+    encode_message(dst, (4, REQUEST, Some(id), Some(method)), |dst| typed::to_writer(params, dst))
 }
 
-/// The params array of a typed call: serialised straight to the wire, or through values where that fails
-/// (whose error, naming the param, is the one returned).
-pub(crate) fn typed_params_array(params: &[Param<'_>]) -> Result<BytesMut, rpc_core::Error> {
+/// Appends a notification `[2, method, params]`, as [`encode_request`] writes params.
+pub fn encode_notification<P: Serialize>(method: &str, params: &[P], dst: &mut BytesMut) -> Result<(), Error> {
+    encode_message(dst, (3, NOTIFICATION, None, Some(method)), |dst| typed::to_writer(params, dst))
+}
+
+/// Appends a request `[0, id, method, params]` of a typed call: [`encode_request`] with its params.
+pub fn encode_request_typed(id: u32, method: &str, params: &[Param<'_>], dst: &mut BytesMut) -> Result<(), Error> {
+    encode_request(id, method, params, dst)
+}
+
+/// The params array of a call, encoded once (to be sent again as it is).
+pub(crate) fn encode_params(params: &[Param<'_>]) -> Result<BytesMut, Error> {
     let mut dst = BytesMut::with_capacity(SMALL_MESSAGE);
-    if encode_params_typed(params, &mut dst).is_ok() {
-        return Ok(dst);
-    }
-    dst.clear();
-    encode_params(&rpc_core::typed::params_to_values(params)?, &mut dst)?;
+    typed::to_writer(params, &mut dst)?;
     Ok(dst)
 }
 
-/// Appends a request `[0, id, method, params]` whose params array is already encoded.
-pub(crate) fn encode_request_with(id: u32, method: &str, params_array: &[u8], dst: &mut BytesMut) -> Result<(), Error> {
-    encode_envelope(dst, 4, REQUEST, Some(id), Some(method))?;
-    dst.extend_from_slice(params_array);
-    Ok(())
+/// Appends a request `[0, id, method, params]` (or, without an id, a notification) whose params array is already
+/// encoded.
+pub(crate) fn encode_with(id: Option<u32>, method: &str, params_array: &[u8], dst: &mut BytesMut) -> Result<(), Error> {
+    let envelope = match id {
+        Some(id) => (4, REQUEST, Some(id), Some(method)),
+        None => (3, NOTIFICATION, None, Some(method)),
+    };
+    encode_message(dst, envelope, |dst| {
+        dst.extend_from_slice(params_array);
+        Ok(())
+    })
 }
 
-/// Appends a notification `[2, method, params]` whose params array is already encoded.
-pub(crate) fn encode_notification_with(method: &str, params_array: &[u8], dst: &mut BytesMut) -> Result<(), Error> {
-    encode_envelope(dst, 3, NOTIFICATION, None, Some(method))?;
-    dst.extend_from_slice(params_array);
-    Ok(())
-}
-
-/// The bytes of a response to request `id` on the typed path: the handler's reply serialised straight to the
-/// wire, or through its value where it cannot be (then as [`response_bytes`] writes it).
-/// Appends the response to request `id` on the typed path: the reply serialised straight to the wire, or through
-/// its value where it cannot be (then as [`push_response`] writes it).
-pub(crate) fn push_typed_response(dst: &mut BytesMut, id: u32, method: &str, reply: &Reply, format: ErrorFormat) {
-    let start = dst.len();
-    dst.reserve(SMALL_MESSAGE);
-    let written = encode_envelope(dst, 4, RESPONSE, Some(id), None).and_then(|()| {
-        encode_value(&Value::Nil, dst)?;
-        let mut serializer = typed::Serializer::new(dst);
-        let result = erased_serde::serialize(reply.as_ref(), &mut serializer);
-        serializer.finish(result)
-    });
-    if written.is_err() {
-        dst.truncate(start);
-        push_response(dst, id, &rpc_core::typed::reply_to_value(method, reply), format);
-    }
-}
-
-/// The bytes of a response to request `id`: the result, or the fault's error object in `format`. A result that
-/// cannot be encoded is answered with an internal-error fault instead.
-pub(crate) fn response_bytes(id: u32, result: &Result<Value, Fault>, format: ErrorFormat) -> Bytes {
+/// The bytes of a response to request `id`: the result, or the fault's error object in `format`, as
+/// [`push_response`] writes them.
+pub(crate) fn response_bytes(id: u32, result: Result<&Value, &Fault>, format: ErrorFormat) -> Bytes {
     let mut dst = BytesMut::new();
-    push_response(&mut dst, id, result, format);
+    push_response(&mut dst, id, "", result, format);
     dst.freeze()
 }
 
-/// Appends the response to request `id`, as [`response_bytes`] makes it.
-pub(crate) fn push_response(dst: &mut BytesMut, id: u32, result: &Result<Value, Fault>, format: ErrorFormat) {
-    let start = dst.len();
+/// Appends the response to request `id` of `method`: the result through the codec's serializer (a [`Value`], or
+/// a handler's typed reply), or the fault's error object in `format`. A result that cannot be encoded is answered
+/// with an internal-error fault instead.
+pub(crate) fn push_response<T: Serialize + ?Sized>(
+    dst: &mut BytesMut,
+    id: u32,
+    method: &str,
+    result: Result<&T, &Fault>,
+    format: ErrorFormat,
+) {
     // Room for a small answer: writing one item at a time into an empty buffer would grow it several times.
     dst.reserve(SMALL_MESSAGE);
     let encoded = match result {
-        Ok(value) => encode_envelope(dst, 4, RESPONSE, Some(id), None)
-            .and_then(|()| encode_value(&Value::Nil, dst))
-            .and_then(|()| encode_value(value, dst)),
+        Ok(value) => encode_message(dst, (4, RESPONSE, Some(id), None), |dst| {
+            dst.put_u8(typed::NIL);
+            typed::to_writer(value, dst)
+        }),
         Err(fault) => encode_fault_response(id, fault, format, dst),
     };
     if let Err(e) = encoded {
-        tracing::error!(id, error = %e, "a result could not be encoded; answering with an internal error");
-        dst.truncate(start);
-        let fault = Fault::internal_error(format!("the result cannot be sent: {e}"));
+        tracing::error!(id, method, error = %e, "a result could not be encoded; answering with an internal error");
+        let fault = Fault::internal_error(format!("{method}: cannot encode the result: {e}"));
         if let Err(e) = encode_fault_response(id, &fault, format, dst) {
             tracing::error!(id, error = %e, "an error reply could not be encoded");
         }
@@ -747,9 +491,11 @@ pub(crate) fn push_response(dst: &mut BytesMut, id: u32, result: &Result<Value, 
 }
 
 fn encode_fault_response(id: u32, fault: &Fault, format: ErrorFormat, dst: &mut BytesMut) -> Result<(), Error> {
-    encode_envelope(dst, 4, RESPONSE, Some(id), None)?;
-    encode_value(&fault_to_error(fault, format), dst)?;
-    encode_value(&Value::Nil, dst)
+    encode_message(dst, (4, RESPONSE, Some(id), None), |dst| {
+        typed::to_writer(&fault_to_error(fault, format), dst)?;
+        dst.put_u8(typed::NIL);
+        Ok(())
+    })
 }
 
 /// How a side writes the error objects of its responses (the spec leaves their shape free).
@@ -920,6 +666,7 @@ pub(crate) fn peek_request_id(buf: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rpc_core::{Ext, Map};
 
     fn encode(v: &Value) -> Vec<u8> {
         let mut buf = BytesMut::new();
@@ -1006,14 +753,26 @@ mod tests {
     }
 
     #[test]
-    fn deep_values_encode_without_recursion() {
-        let mut v = Value::Nil;
-        for _ in 0..100_000 {
-            v = Value::Array(vec![v]);
-        }
-        let bytes = encode(&v);
-        assert_eq!(bytes.len(), 100_001);
-        assert!(matches!(decode_all(&bytes), Err(Error::TooDeep { limit: DEFAULT_MAX_DEPTH })));
+    fn deep_values_are_refused_without_overflowing() {
+        let nest = |depth: usize| {
+            let mut v = Value::Nil;
+            for _ in 0..depth {
+                v = Value::Array(vec![v]);
+            }
+            v
+        };
+        // As deep as the serializer goes: written whole.
+        let bytes = encode(&nest(typed::MAX_SERIALIZE_DEPTH));
+        assert_eq!(bytes.len(), typed::MAX_SERIALIZE_DEPTH + 1);
+        // Deeper (no peer reads it: the decoder's limit is far lower): an error, and nothing written.
+        let mut v = nest(100_000);
+        let mut buf = BytesMut::from(&b"ab"[..]);
+        assert!(matches!(encode_value(&v, &mut buf), Err(Error::Encode(m)) if m.contains("nesting deeper")));
+        assert_eq!(&buf[..], b"ab");
+        // Bytes that deep are refused by the decoder before they are read.
+        let mut deep = vec![0x91; 100_000];
+        deep.push(0xc0);
+        assert!(matches!(decode_all(&deep), Err(Error::TooDeep { limit: DEFAULT_MAX_DEPTH })));
         // Dropping a value this deep recurses in `Vec`'s destructor: unwrap it by hand.
         while let Value::Array(mut items) = v {
             v = items.pop().unwrap_or_default();
@@ -1210,7 +969,7 @@ mod tests {
 
     #[test]
     fn responses_carry_faults_as_code_and_message() {
-        let bytes = response_bytes(9, &Err(Fault::method_not_found("nope")), ErrorFormat::CodeMessage);
+        let bytes = response_bytes(9, Err(&Fault::method_not_found("nope")), ErrorFormat::CodeMessage);
         let v = Codec::new(1024, 8).decode(&mut BytesMut::from(&bytes[..])).unwrap().unwrap();
         let Ok(Message::Response { id: 9, result: Err(error) }) = Message::from_value(v) else { panic!() };
         assert_eq!(error, Value::Array(vec![(-32601).into(), r#"method not found: "nope""#.into()]));

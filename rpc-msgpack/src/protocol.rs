@@ -116,7 +116,7 @@ impl Protocol for MessagePack {
             }
             Err(e @ crate::Error::Invalid { id: Some(id), .. }) => {
                 tracing::warn!(error = %e, "answering an invalid request");
-                Incoming::Reply(codec::response_bytes(id, &Err(e.to_fault()), self.error_format))
+                Incoming::Reply(codec::response_bytes(id, Err(&e.to_fault()), self.error_format))
             }
             Err(e) => Incoming::Invalid(e.to_string()),
         }
@@ -131,29 +131,28 @@ impl Protocol for MessagePack {
     ) -> Result<(), rpc_core::Error> {
         Ok(match (id, params) {
             (Some(id), OutParams::Values(params)) => codec::encode_request(id, method, params, dst),
-            (Some(id), OutParams::Encoded(params)) => codec::encode_request_with(id, method, params, dst),
             (None, OutParams::Values(params)) => codec::encode_notification(method, params, dst),
-            (None, OutParams::Encoded(params)) => codec::encode_notification_with(method, params, dst),
+            (id, OutParams::Encoded(params)) => codec::encode_with(id, method, params, dst),
         }?)
     }
 
     fn encode_params(&self, params: &[Param<'_>]) -> Result<Bytes, rpc_core::Error> {
-        codec::typed_params_array(params).map(BytesMut::freeze)
+        Ok(codec::encode_params(params)?.freeze())
     }
 
     fn encode_response(&self, id: &RequestId, method: &str, result: Result<Outcome, Fault>, dst: &mut BytesMut) {
         let id = msgid(id);
         match result {
-            Ok(Outcome::Value(value)) => codec::push_response(dst, id, &Ok(value), self.error_format),
-            Ok(Outcome::Typed(reply)) => codec::push_typed_response(dst, id, method, &reply, self.error_format),
-            Err(fault) => codec::push_response(dst, id, &Err(fault), self.error_format),
+            Ok(Outcome::Value(value)) => codec::push_response(dst, id, method, Ok(&value), self.error_format),
+            Ok(Outcome::Typed(reply)) => codec::push_response(dst, id, method, Ok(reply.as_ref()), self.error_format),
+            Err(fault) => codec::push_response::<Value>(dst, id, method, Err(&fault), self.error_format),
         }
     }
 
     fn encode_error(&self, id: Option<&RequestId>, fault: &Fault) -> Option<Bytes> {
         // An error reply needs a msgid: without one there is nobody to answer.
         let id = msgid(id?);
-        Some(codec::response_bytes(id, &Err(fault.clone()), self.error_format))
+        Some(codec::response_bytes(id, Err(fault), self.error_format))
     }
 
     fn deserialize(

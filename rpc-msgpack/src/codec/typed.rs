@@ -1,26 +1,24 @@
-//! The typed path of the MessagePack codec: any `T: Serialize` straight to MessagePack bytes
-//! ([`to_writer`], [`Serializer`]) and MessagePack bytes straight into any `T: Deserialize` ([`from_slice`],
-//! [`Deserializer`]), without the [`Value`] tree in between; and the envelopes of messages read in place
-//! ([`request_parts`], [`response_parts`], [`array_items`]), so that params and results can be handed to the
-//! typed path as raw bytes.
+//! The MessagePack codec's serde implementation, the one path between bytes and data: any `T: Serialize`
+//! straight to MessagePack bytes ([`to_writer`], [`Serializer`]) and MessagePack bytes straight into any
+//! `T: Deserialize` ([`from_slice`], [`Deserializer`]), with [`Value`] an ordinary serde type through them
+//! ([`encode_value`](super::encode_value) and the [`Codec`](super::Codec) are these with `Value` as the type);
+//! and the envelopes of messages read in place ([`request_parts`], [`response_parts`], [`array_items`]), so that
+//! params and results can be handed to a handler or caller as raw bytes.
 //!
-//! The rule is the one of [`rpc_core::typed`]: where the typed path succeeds it gives exactly what the value
-//! path gives.
+//! Typed data and its [`Value`] agree, as [`rpc_core::typed`] asks:
 //!
-//! - Serializing: if [`to_writer`] succeeds, the bytes it appends are the bytes of
-//!   [`encode_value`](super::encode_value) on [`to_value`](rpc_core::to_value) of the same value, byte for byte.
+//! - Serializing: the bytes [`to_writer`] appends for any value are the bytes it appends for
+//!   [`to_value`](rpc_core::to_value) of it, and for a [`Value`] they are the bytes rmp-serde writes.
 //! - Deserializing: if [`from_slice`] returns `Ok(t)`, then [`from_value`](rpc_core::from_value) on the
-//!   [`Value`] the [`Codec`](super::Codec) decodes from the same bytes returns an equal `t`. The deserializer
-//!   calls the visitor as the [`Value`] deserializer of `rpc_core` would (integers as `visit_i64` where the codec
-//!   makes a [`Value::Int`] and `visit_u64` where it makes a [`Value::UInt`], a str that is not UTF-8 as bytes,
-//!   an ext as the marker map `{EXT_MARKER: [tag, bytes]}`, ...), borrowing strings and byte strings from the
-//!   input where it can.
+//!   [`Value`] it reads from the same bytes returns an equal `t`. The deserializer calls the visitor as the
+//!   [`Value`] deserializer of `rpc_core` would (integers as `visit_i64` where a [`Value::Int`] is read and
+//!   `visit_u64` where a [`Value::UInt`] is, a str that is not UTF-8 as bytes, an ext as the marker map
+//!   `{EXT_MARKER: [tag, bytes]}`, a map from the wire whose first key is a marker without its size hint, ...),
+//!   borrowing strings and byte strings from the input where it can.
 //!
-//! Either side may refuse (return an error) where the value path would not: a caller then takes the value path,
-//! which decides. The typed path refuses only what is rare: nesting deeper than its limits, a map whose first
-//! key is one of the [markers](rpc_core::typed) (which [`Value`]'s own deserializer would read as a datetime or
-//! an ext), visitors that leave part of a value unread, and errors that a `Serialize` or `Deserialize` impl
-//! swallows and goes on from.
+//! What it refuses is rare: nesting deeper than its limits, visitors that leave part of a value unread, and
+//! errors that a `Serialize` or `Deserialize` impl swallows and goes on from (the bytes after one are not read
+//! reliably).
 //!
 //! Errors are this crate's [`Error`]: [`Error::Encode`] for what cannot be serialized,
 //! [`Error::Malformed`] for bytes that are not one complete MessagePack object, [`Error::TooDeep`] for nesting
@@ -41,14 +39,15 @@ use super::check_len;
 use crate::Error;
 
 /// How deeply a value may nest while it is serialized (arrays, maps, structs, variants, `Some` and newtype
-/// structs each count one level): deeper values are refused, and left to the value path.
+/// structs each count one level): deeper values are refused with [`Error::Encode`].
 pub const MAX_SERIALIZE_DEPTH: usize = 512;
 
 /// How many `Option`s and newtype structs may wrap one another inside one array or map while a value is
 /// deserialized (a recursive type could otherwise recurse without reading a byte).
 const MAX_WRAPPERS: usize = 32;
 
-const NIL: u8 = 0xc0;
+/// The byte of nil.
+pub(crate) const NIL: u8 = 0xc0;
 
 impl ser::Error for Error {
     fn custom<T: fmt::Display>(msg: T) -> Error {
@@ -83,7 +82,7 @@ fn decode_error(e: rpc_core::Error) -> Error {
 
 /// Writes an unsigned integer in its smallest form, as `rmp::encode::write_uint` does.
 #[inline]
-fn put_uint(dst: &mut BytesMut, v: u64) {
+pub(crate) fn put_uint(dst: &mut BytesMut, v: u64) {
     if v < 128 {
         dst.put_u8(v as u8);
     } else if v < 256 {
@@ -124,7 +123,7 @@ fn put_sint(dst: &mut BytesMut, v: i64) {
 
 /// Writes a str header and the bytes, as `rmp::encode::write_str` does.
 #[inline]
-fn put_str(dst: &mut BytesMut, s: &str) -> Result<(), Error> {
+pub(crate) fn put_str(dst: &mut BytesMut, s: &str) -> Result<(), Error> {
     let len = check_len(s.len(), "string")?;
     if len < 32 {
         dst.put_u8(0xa0 | len as u8);
@@ -184,7 +183,7 @@ fn put_ext(dst: &mut BytesMut, tag: i8, data: &[u8]) -> Result<(), Error> {
 /// The header of an array or map of `len` items (entries), as `rmp::encode::write_array_len` / `write_map_len`
 /// write it: its bytes and how many there are.
 #[inline]
-fn container_header(map: bool, len: u32) -> ([u8; 5], usize) {
+pub(crate) fn container_header(map: bool, len: u32) -> ([u8; 5], usize) {
     let (fix, sixteen, wide) = if map { (0x80, 0xde, 0xdf) } else { (0x90, 0xdc, 0xdd) };
     let mut out = [0; 5];
     if len < 16 {
@@ -205,14 +204,14 @@ fn container_header(map: bool, len: u32) -> ([u8; 5], usize) {
 // Serializing
 // ---------------------------------------------------------------------------------------------------------------
 
-/// Serializes `value` as MessagePack at the end of `dst`: the bytes [`encode_value`](super::encode_value) would
-/// write for [`to_value`](rpc_core::to_value) of it, without building the [`Value`].
+/// Serializes `value` as MessagePack at the end of `dst`: the bytes it writes for
+/// [`to_value`](rpc_core::to_value) of it, without building the [`Value`].
 ///
 /// # Errors
-/// Where `to_value` or `encode_value` fail (an integer beyond 64 bits, a datetime or ext that does not serialize
-/// as one, a string, byte string or collection of 2^32 items or more, a `Serialize` impl's own error), and
-/// where the typed path refuses (nesting beyond [`MAX_SERIALIZE_DEPTH`], a map given two keys in a row or a
-/// key without a value, an error a `Serialize` impl swallowed): `dst` is then as it was, and the value path decides.
+/// An integer beyond 64 bits, a datetime or ext that does not serialize as one, a string, byte string or
+/// collection of 2^32 items or more, a `Serialize` impl's own error, nesting beyond [`MAX_SERIALIZE_DEPTH`], a
+/// map given two keys in a row or a key without a value, an error a `Serialize` impl swallowed: `dst` is then as
+/// it was.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -223,6 +222,7 @@ fn container_header(map: bool, len: u32) -> ([u8; 5], usize) {
 ///
 /// let mut typed_bytes = BytesMut::new();
 /// typed::to_writer(&Point { x: 1, y: -2 }, &mut typed_bytes).unwrap();
+/// assert_eq!(&typed_bytes[..], [0x82, 0xa1, b'x', 0x01, 0xa1, b'y', 0xfe]);
 /// let mut value_bytes = BytesMut::new();
 /// encode_value(&rpc_core::to_value(&Point { x: 1, y: -2 }).unwrap(), &mut value_bytes).unwrap();
 /// assert_eq!(typed_bytes, value_bytes);
@@ -242,7 +242,7 @@ pub fn to_writer<T: Serialize + ?Sized>(value: &T, dst: &mut BytesMut) -> Result
 ///
 /// Sequences and maps of unknown length (`serialize_seq(None)`, `serialize_map(None)`, as `#[serde(flatten)]`
 /// asks for) are counted as they are written: a header is written for no items, and once the count is known it
-/// is rewritten in place (moving the items when the header grows), so the bytes are those of the value path.
+/// is rewritten in place (moving the items when the header grows), so the bytes are those of the same value with its length known.
 /// The same goes for a declared length that the items do not match (structs whose fields are skipped by
 /// `skip_serializing_if` declare the right length already).
 #[derive(Debug)]
@@ -274,7 +274,7 @@ impl<'a> Serializer<'a> {
             Ok(()) if !self.failed => Ok(()),
             Ok(()) => {
                 self.dst.truncate(self.start);
-                Err(Error::Encode("an error raised while serializing was ignored; the value path decides".into()))
+                Err(Error::Encode("an error raised while serializing was ignored".into()))
             }
             Err(e) => {
                 self.dst.truncate(self.start);
@@ -679,8 +679,8 @@ impl ser::SerializeStructVariant for Compound<'_, '_> {
 /// # Errors
 /// Bytes that are not one complete object ([`Error::Malformed`]: truncated, the reserved byte 0xc1, bytes left
 /// after it), nesting beyond `max_depth` ([`Error::TooDeep`]), an object that does not fit `T` (what
-/// [`from_value`](rpc_core::from_value) would say too, as [`Error::Invalid`]), and the rare cases the typed path
-/// leaves to the value path (see the [module docs](self)).
+/// [`from_value`](rpc_core::from_value) would say too, as [`Error::Invalid`]), and the rare refusals of the
+/// [module docs](self).
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -782,9 +782,9 @@ fn ignored() -> Error {
     Error::Invalid { id: None, reason: "an error raised while deserializing was ignored".into() }
 }
 
-/// A refusal: a case left to the value path.
+/// A refusal: a visitor that reads in a way the bytes cannot be read reliably after.
 fn refused(why: &str) -> Error {
-    Error::Invalid { id: None, reason: format!("{why} (left to the value path)") }
+    Error::Invalid { id: None, reason: why.to_owned() }
 }
 
 impl<'de> Deserializer<'de> {
@@ -1026,9 +1026,9 @@ impl<'de> Deserializer<'de> {
             },
             Tok::Bin(b) => visitor.visit_borrowed_bytes(b),
             // The marker map `{EXT_MARKER: [tag, bytes]}`, by `Value`'s own deserializer.
-            Tok::Ext(tag, data) => self.nested(|_| {
+            Tok::Ext(tag, data) => {
                 de::Deserializer::deserialize_any(Value::Ext(Ext::new(tag, data)), visitor).map_err(decode_error)
-            }),
+            }
             Tok::Array(len) => self.visit_array(len, visitor),
             Tok::Map(len) => self.visit_map(len, visitor),
         }
@@ -1047,12 +1047,15 @@ impl<'de> Deserializer<'de> {
     }
 
     fn visit_map<V: Visitor<'de>>(&mut self, len: usize, visitor: V) -> Result<V::Value, Error> {
-        if len > 0 && self.marker_next() {
-            return Err(refused("a map whose first key is a datetime or ext marker"));
-        }
+        let marked = len > 0 && self.marker_next();
         self.nested(|de| {
             let mut map = MapAcc { de, left: len, value_next: false };
-            let value = visitor.visit_map(&mut map)?;
+            let value = if marked {
+                // Without its size hint, so that `Value`'s visitor keeps it a map.
+                visitor.visit_map(rpc_core::typed::unmarked(&mut map))?
+            } else {
+                visitor.visit_map(&mut map)?
+            };
             if map.value_next {
                 return Err(refused("a map key whose value was left unread"));
             }
@@ -1440,7 +1443,7 @@ impl ResponseParts<'_> {
 /// and method, and params whose bytes decode to the same array. `None` for anything that `Message::from_value`
 /// would not read as a request or notification (wrong lengths, a msgid beyond `u32`, a method name that is not
 /// UTF-8, params that are not an array, ...), for a response, and for bytes that are not exactly one object:
-/// the value path then decides.
+/// reading the frame as a [`Message`](super::Message) then says what is wrong with it.
 ///
 /// ```
 /// use rpc_core::Value;
