@@ -95,8 +95,8 @@ impl Client {
     }
 
     /// A call on the typed path (see [`rpc_core::typed`]): params serialised straight into the request (before
-    /// this returns), the result read straight from the response when the caller reads the answer, each through
-    /// values where it cannot be.
+    /// this returns), the result read straight from the response when the caller reads the answer (through a
+    /// value where it cannot be).
     fn call_typed<'a>(
         &'a self,
         method: &str,
@@ -104,10 +104,7 @@ impl Client {
         span: tracing::Span,
     ) -> impl std::future::Future<Output = Result<Box<dyn Answer>, rpc_core::Error>> + Send + 'a {
         let id = Id::number(self.next_id(1));
-        let body = codec::encode_request_typed(&id, method, params).or_else(|_| {
-            let params = Params::Positional(rpc_core::typed::params_to_values(params)?);
-            Ok::<_, rpc_core::Error>(codec::encode_request(Some(&id), method, &params)?)
-        });
+        let body = codec::encode_request_typed(&id, method, params);
         async move {
             let bytes = self.http.post(body?).await.map_err(Error::from)?;
             Ok(Box::new(TypedAnswer { bytes, id, max_depth: self.max_depth, span }) as Box<dyn Answer>)

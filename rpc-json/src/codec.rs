@@ -24,17 +24,18 @@
 //! Reading is bounded: [`check_depth`] counts the nesting of arrays and objects without recursion before
 //! serde_json parses anything, and [`MAX_DEPTH`] keeps every setting within serde_json's own recursion limit.
 //!
-//! [`typed`] writes and reads the same text straight from and into serde types, without a [`Value`] in between.
+//! [`typed`] is the codec's one serializer and deserializer: values and any other serde types go through it
+//! alike, typed data straight to the text and back without a [`Value`] in between.
 
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use rpc_core::typed::{Param, Reply};
+use rpc_core::typed::Param;
 use rpc_core::{DateTime, Ext, Fault, Map, Value};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, SerializeTuple, Serializer};
+use serde::ser::Serialize;
 use serde_json::value::RawValue;
 
 use crate::Error;
@@ -192,102 +193,6 @@ impl Response {
 // ---------------------------------------------------------------------------------------------------------
 // Values
 
-/// A [`Value`] in the JSON spelling of this module, for serde_json (or any serializer):
-/// `serde_json::to_string(&Json(&value))`.
-///
-/// ```
-/// use rpc_core::Value;
-/// use rpc_json::codec::Json;
-///
-/// let v = Value::Array(vec![Value::Int(1), Value::Bytes(vec![0, 255]), Value::Float(f64::NAN)]);
-/// let text = serde_json::to_string(&Json(&v)).unwrap();
-/// assert_eq!(text, r#"[1,{"$base64":"AP8="},{"$float":"NaN"}]"#);
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct Json<'a>(pub &'a Value);
-
-impl Serialize for Json<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        Nested { value: self.0, depth: 0 }.serialize(s)
-    }
-}
-
-/// A value at some depth, so encoding stops at [`MAX_ENCODE_DEPTH`] instead of overflowing the stack.
-struct Nested<'a> {
-    value: &'a Value,
-    depth: usize,
-}
-
-impl Serialize for Nested<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.depth > MAX_ENCODE_DEPTH {
-            return Err(ser::Error::custom(format!("values nest deeper than {MAX_ENCODE_DEPTH} levels")));
-        }
-        let depth = self.depth + 1;
-        match self.value {
-            Value::Nil => s.serialize_unit(),
-            Value::Bool(b) => s.serialize_bool(*b),
-            Value::Int(i) => s.serialize_i64(*i),
-            Value::UInt(u) => s.serialize_u64(*u),
-            Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
-            Value::Float(f) => tagged(s, FLOAT_TAG, non_finite_name(*f)),
-            Value::String(text) => s.serialize_str(text),
-            Value::Bytes(b) => tagged(s, BASE64_TAG, &BASE64.encode(b)),
-            Value::DateTime(d) => tagged(s, DATETIME_TAG, &d.to_string()),
-            Value::Ext(e) => tagged(s, EXT_TAG, &(e.tag, BASE64.encode(&e.data))),
-            Value::Array(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for value in items {
-                    seq.serialize_element(&Nested { value, depth })?;
-                }
-                seq.end()
-            }
-            Value::Map(m) if is_plain_object(m) => {
-                let mut map = s.serialize_map(Some(m.len()))?;
-                for (k, value) in m {
-                    map.serialize_entry(k.as_str().unwrap_or_default(), &Nested { value, depth })?;
-                }
-                map.end()
-            }
-            Value::Map(m) => tagged(s, MAP_TAG, &Pairs { map: m, depth }),
-        }
-    }
-}
-
-/// A map as `[[key, value], ...]`.
-struct Pairs<'a> {
-    map: &'a Map,
-    depth: usize,
-}
-
-impl Serialize for Pairs<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let depth = self.depth + 1;
-        let mut seq = s.serialize_seq(Some(self.map.len()))?;
-        for (key, value) in self.map {
-            seq.serialize_element(&Pair(Nested { value: key, depth }, Nested { value, depth }))?;
-        }
-        seq.end()
-    }
-}
-
-struct Pair<'a>(Nested<'a>, Nested<'a>);
-
-impl Serialize for Pair<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut tuple = s.serialize_tuple(2)?;
-        tuple.serialize_element(&self.0)?;
-        tuple.serialize_element(&self.1)?;
-        tuple.end()
-    }
-}
-
-fn tagged<S: Serializer, T: Serialize + ?Sized>(s: S, tag: &str, value: &T) -> Result<S::Ok, S::Error> {
-    let mut map = s.serialize_map(Some(1))?;
-    map.serialize_entry(tag, value)?;
-    map.end()
-}
-
 fn non_finite_name(f: f64) -> &'static str {
     if f.is_nan() {
         "NaN"
@@ -298,84 +203,18 @@ fn non_finite_name(f: f64) -> &'static str {
     }
 }
 
-/// A map that can go out as a plain JSON object: string keys, and not one that would read back as a spelling.
-fn is_plain_object(m: &Map) -> bool {
-    m.iter().all(|(k, _)| k.as_str().is_some())
-        && !(m.len() == 1 && m.iter().any(|(k, _)| k.as_str().is_some_and(|k| TAGS.contains(&k))))
-}
-
-/// Reads one JSON value in this module's spelling.
-#[derive(Debug, Clone, Copy)]
-struct ValueSeed;
-
-impl<'de> DeserializeSeed<'de> for ValueSeed {
-    type Value = Value;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(ValueVisitor)
-    }
-}
-
-struct ValueVisitor;
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Int(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from_u64(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::Float(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Nil)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Nil)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        ValueSeed.deserialize(d)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        while let Some(v) = seq.next_element_seed(ValueSeed)? {
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        match access.next_key::<String>()? {
-            Some(first) => map_after_first_key(first, access),
-            None => Ok(Value::Map(Map::new())),
-        }
-    }
-}
-
 /// The rest of an object whose first key has been read: the value it spells when that key is one of the tags
-/// and the only member, a map otherwise. The typed path reads `$` objects with this too.
+/// and the only member, a map otherwise (how [`typed`]'s deserializer reads an object whose first key starts with
+/// `$`).
 fn map_after_first_key<'de, A: MapAccess<'de>>(first: String, mut access: A) -> Result<Value, A::Error> {
     let mut map = Map::new();
-    let value = access.next_value_seed(ValueSeed)?;
+    let value = access.next_value_seed(typed::ValueSeed)?;
     if TAGS.contains(&first.as_str()) {
         match access.next_key::<String>()? {
             None => return untag(&first, value).map_err(de::Error::custom),
             Some(second) => {
                 map.push(first, value);
-                let value = access.next_value_seed(ValueSeed)?;
+                let value = access.next_value_seed(typed::ValueSeed)?;
                 map.push(second, value);
             }
         }
@@ -383,7 +222,7 @@ fn map_after_first_key<'de, A: MapAccess<'de>>(first: String, mut access: A) -> 
         map.push(first, value);
     }
     while let Some(key) = access.next_key::<String>()? {
-        let value = access.next_value_seed(ValueSeed)?;
+        let value = access.next_value_seed(typed::ValueSeed)?;
         map.push(key, value);
     }
     Ok(Value::Map(map))
@@ -511,21 +350,32 @@ fn json_error(e: serde_json::Error) -> Error {
 /// assert!(rpc_json::codec::decode_value(b"[[[1]]]", 2).is_err());
 /// ```
 pub fn decode_value(json: &[u8], max_depth: usize) -> Result<Value, Error> {
-    check_depth(json, max_depth.min(MAX_DEPTH))?;
-    let mut de = serde_json::Deserializer::from_slice(json);
-    let value = ValueSeed.deserialize(&mut de).map_err(json_error)?;
-    de.end().map_err(json_error)?;
-    Ok(value)
+    typed::from_slice(json, max_depth)
 }
 
-/// A value as compact JSON text in this module's spelling.
+/// A value as compact JSON text in this module's spelling: [`typed::to_writer`] with the value as the type.
+///
+/// ```
+/// use rpc_core::Value;
+///
+/// let v = Value::Array(vec![Value::Int(1), Value::Bytes(vec![0, 255]), Value::Float(f64::NAN)]);
+/// assert_eq!(rpc_json::codec::encode_value(&v).unwrap(), r#"[1,{"$base64":"AP8="},{"$float":"NaN"}]"#);
+/// ```
 pub fn encode_value(value: &Value) -> Result<String, Error> {
-    serde_json::to_string(&Json(value)).map_err(|e| Error::Encode(e.to_string()))
+    let mut out = Vec::with_capacity(64);
+    typed::to_writer(value, &mut out)?;
+    String::from_utf8(out).map_err(|e| Error::Encode(e.to_string()))
 }
 
-/// A value as indented JSON text in this module's spelling, for people.
+/// A value as indented JSON text in this module's spelling, for people: [`encode_value`]'s text, indented by
+/// serde_json's pretty printer token by token (serde-transcode), so that nothing in it changes but the spaces.
 pub fn encode_value_pretty(value: &Value) -> Result<String, Error> {
-    serde_json::to_string_pretty(&Json(value)).map_err(|e| Error::Encode(e.to_string()))
+    let compact = encode_value(value)?;
+    let mut out = Vec::with_capacity(compact.len() * 2);
+    let mut from = serde_json::Deserializer::from_str(&compact);
+    serde_transcode::transcode(&mut from, &mut serde_json::Serializer::pretty(&mut out))
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    String::from_utf8(out).map_err(|e| Error::Encode(e.to_string()))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -546,22 +396,11 @@ pub fn encode_request(id: Option<&Id>, method: &str, params: &Params) -> Result<
     Ok(out)
 }
 
-/// Encodes a call on the typed path: the params serialised straight into the text (see [`typed`]), the same
-/// bytes as [`encode_request`] writes for their values. An error means the caller takes the value path.
+/// Encodes a call of a typed client: [`encode_request`] with the params serialised straight into the text (see
+/// [`typed`]).
 pub fn encode_request_typed(id: &Id, method: &str, params: &[Param<'_>]) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(64);
-    out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
-    serde_json::to_writer(&mut out, method).map_err(|e| Error::Encode(e.to_string()))?;
-    out.extend_from_slice(br#","params":["#);
-    for (i, param) in params.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        typed::to_writer(*param, &mut out)?;
-    }
-    out.extend_from_slice(br#"],"id":"#);
-    out.extend_from_slice(id.as_json().as_bytes());
-    out.push(b'}');
+    write_call(&mut out, Some(id), method, |out| typed::to_writer(params, out))?;
     Ok(out)
 }
 
@@ -582,21 +421,9 @@ pub fn encode_batch<'a>(
 }
 
 fn write_request(out: &mut Vec<u8>, id: Option<&Id>, method: &str, params: &Params) -> Result<(), Error> {
-    let encode = |e: serde_json::Error| Error::Encode(e.to_string());
-    out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
-    serde_json::to_writer(&mut *out, method).map_err(encode)?;
-    out.extend_from_slice(br#","params":"#);
-    match params {
-        Params::Positional(items) => {
-            out.push(b'[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                serde_json::to_writer(&mut *out, &Json(v)).map_err(encode)?;
-            }
-            out.push(b']');
-        }
+    write_call(out, id, method, |out| match params {
+        Params::Positional(items) => typed::to_writer(items.as_slice(), out),
+        // The object of names is never a spelling (the server reads it as names, whatever they are).
         Params::Named(map) => {
             out.push(b'{');
             for (i, (k, v)) in map.iter().enumerate() {
@@ -606,13 +433,27 @@ fn write_request(out: &mut Vec<u8>, id: Option<&Id>, method: &str, params: &Para
                 if i > 0 {
                     out.push(b',');
                 }
-                serde_json::to_writer(&mut *out, name).map_err(encode)?;
+                typed::to_writer(name, out)?;
                 out.push(b':');
-                serde_json::to_writer(&mut *out, &Json(v)).map_err(encode)?;
+                typed::to_writer(v, out)?;
             }
             out.push(b'}');
+            Ok(())
         }
-    }
+    })
+}
+
+/// Appends a request object, its params written by `params`.
+fn write_call(
+    out: &mut Vec<u8>,
+    id: Option<&Id>,
+    method: &str,
+    params: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
+    typed::to_writer(method, out)?;
+    out.extend_from_slice(br#","params":"#);
+    params(out)?;
     if let Some(id) = id {
         out.extend_from_slice(br#","id":"#);
         out.extend_from_slice(id.as_json().as_bytes());
@@ -823,7 +664,7 @@ fn entry_from(obj: RequestObject<'_>, max_depth: usize) -> Entry {
     let params = match obj.params.map(|p| (p, p.get().as_bytes().first().copied())) {
         // `"params": null` is not in the spec, but some clients send it for "no params".
         None | Some((_, Some(b'n'))) => Ok(Params::default()),
-        Some((p, Some(b'['))) => decode_params(p, max_depth, ValueSeed).and_then(|v| match v {
+        Some((p, Some(b'['))) => decode_params(p, max_depth, typed::ValueSeed).and_then(|v| match v {
             Value::Array(items) => Ok(Params::Positional(items)),
             _ => Err(Fault::invalid_params("params must be an array")),
         }),
@@ -860,7 +701,7 @@ impl<'de> Visitor<'de> for NamedSeed {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Map, A::Error> {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
-            let value = access.next_value_seed(ValueSeed)?;
+            let value = access.next_value_seed(typed::ValueSeed)?;
             map.push(key, value);
         }
         Ok(map)
@@ -876,7 +717,7 @@ struct ErrorOut<'a> {
     code: i64,
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<Json<'a>>,
+    data: Option<&'a Value>,
 }
 
 /// Encodes one response.
@@ -896,47 +737,32 @@ pub fn encode_response(id: &Id, result: Result<&Value, &Fault>) -> Result<Vec<u8
     Ok(out)
 }
 
-/// Appends one response to `out`; a result that cannot be encoded becomes a -32603 error in its place.
-pub(crate) fn push_response(out: &mut Vec<u8>, id: &Id, result: Result<&Value, &Fault>) {
+/// Appends the response to request `id` of `method`: the result through the codec's serializer (a [`Value`], or
+/// a handler's typed reply), or the fault's error object. A result that cannot be encoded becomes a -32603 error
+/// in its place (naming the method, unless it is given as "").
+pub(crate) fn push_response<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    id: &Id,
+    method: &str,
+    result: Result<&T, &Fault>,
+) {
     let start = out.len();
     if let Err(e) = write_response(out, id, result) {
-        tracing::warn!(error = %e, "the result cannot be sent as JSON");
+        tracing::warn!(method, error = %e, "the result cannot be sent as JSON");
         out.truncate(start);
-        let fault = Fault::internal_error(format!("the result cannot be sent: {e}"));
+        let what = if method.is_empty() { String::new() } else { format!("{method}: ") };
+        let fault = Fault::internal_error(format!("{what}cannot encode the result: {e}"));
         // An error object of an integer and a string always encodes.
-        let _ = write_response(out, id, Err(&fault));
+        let _ = write_response::<Value>(out, id, Err(&fault));
     }
 }
 
-/// Appends the response to request `id` on the typed path: the handler's reply serialised straight into the
-/// text, or through its value where it cannot be (then as [`push_response`] writes it).
-pub(crate) fn push_typed_response(out: &mut Vec<u8>, id: &Id, method: &str, result: Result<Reply, Fault>) {
-    let reply = match result {
-        Ok(reply) => reply,
-        Err(fault) => return push_response(out, id, Err(&fault)),
-    };
-    let start = out.len();
-    out.extend_from_slice(br#"{"jsonrpc":"2.0","result":"#);
-    if typed::to_writer(reply.as_ref(), out).is_ok() {
-        out.extend_from_slice(br#","id":"#);
-        out.extend_from_slice(id.as_json().as_bytes());
-        out.push(b'}');
-        return;
-    }
-    out.truncate(start);
-    match rpc_core::typed::reply_to_value(method, &reply) {
-        Ok(value) => push_response(out, id, Ok(&value)),
-        Err(fault) => push_response(out, id, Err(&fault)),
-    }
-}
-
-fn write_response(out: &mut Vec<u8>, id: &Id, result: Result<&Value, &Fault>) -> Result<(), Error> {
-    let encode = |e: serde_json::Error| Error::Encode(e.to_string());
+fn write_response<T: Serialize + ?Sized>(out: &mut Vec<u8>, id: &Id, result: Result<&T, &Fault>) -> Result<(), Error> {
     out.extend_from_slice(br#"{"jsonrpc":"2.0","#);
     match result {
         Ok(value) => {
             out.extend_from_slice(br#""result":"#);
-            serde_json::to_writer(&mut *out, &Json(value)).map_err(encode)?;
+            typed::to_writer(value, out)?;
         }
         Err(fault) => {
             out.extend_from_slice(br#""error":"#);
@@ -952,12 +778,9 @@ fn write_response(out: &mut Vec<u8>, id: &Id, result: Result<&Value, &Fault>) ->
 /// Appends `fault` as an error object: `{"code", "message"}`, and `"data"` when it has data JSON can carry (data
 /// it cannot, a NaN or a non-string map key, is left out; the fault itself always goes).
 pub(crate) fn push_error_object(out: &mut Vec<u8>, fault: &Fault) -> Result<(), Error> {
-    let start = out.len();
-    let data = fault.data.as_deref().map(Json);
-    if serde_json::to_writer(&mut *out, &ErrorOut { code: fault.code, message: &fault.message, data }).is_err() {
-        out.truncate(start);
-        serde_json::to_writer(&mut *out, &ErrorOut { code: fault.code, message: &fault.message, data: None })
-            .map_err(|e| Error::Encode(e.to_string()))?;
+    let error = ErrorOut { code: fault.code, message: &fault.message, data: fault.data.as_deref() };
+    if typed::to_writer(&error, out).is_err() {
+        typed::to_writer(&ErrorOut { data: None, ..error }, out)?;
     }
     Ok(())
 }
@@ -1213,7 +1036,7 @@ mod tests {
         }
         assert!(matches!(encode_value(&v), Err(Error::Encode(_))));
         let mut out = Vec::new();
-        push_response(&mut out, &Id::number(1), Ok(&v));
+        push_response(&mut out, &Id::number(1), "", Ok(&v));
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with(r#"{"jsonrpc":"2.0","error":{"code":-32603"#) && text.ends_with(r#""id":1}"#),

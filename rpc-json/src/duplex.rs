@@ -241,7 +241,7 @@ fn cancel(frame: &[u8]) -> Incoming {
 
 fn response(id: &Id, result: Result<&Value, &Fault>) -> Bytes {
     let mut out = Vec::with_capacity(128);
-    codec::push_response(&mut out, id, result);
+    codec::push_response(&mut out, id, "", result);
     Bytes::from(out)
 }
 
@@ -394,7 +394,7 @@ impl Protocol for JsonRpc {
         let mut out = request_head(method)?;
         match params {
             OutParams::Encoded(params) => out.extend_from_slice(params),
-            OutParams::Values(values) => push_values(&mut out, values)?,
+            OutParams::Values(values) => typed::to_writer(values, &mut out)?,
         }
         if let Some(id) = id {
             out.extend_from_slice(br#","id":"#);
@@ -418,15 +418,11 @@ impl Protocol for JsonRpc {
     ) -> Result<(), rpc_core::Error> {
         let mut out = request_head(notification)?;
         out.extend_from_slice(br#"{"subscription":"#);
-        out.extend_from_slice(codec::encode_value(subscription)?.as_bytes());
+        typed::to_writer(subscription, &mut out)?;
         match event {
             Push::Item(item) => {
                 out.extend_from_slice(br#","result":"#);
-                let start = out.len();
-                if typed::to_writer(item, &mut out).is_err() {
-                    out.truncate(start);
-                    out.extend_from_slice(codec::encode_value(&rpc_core::to_value(item)?)?.as_bytes());
-                }
+                typed::to_writer(item, &mut out)?;
             }
             Push::End(None) => out.extend_from_slice(br#","error":null"#),
             Push::End(Some(fault)) => {
@@ -465,19 +461,7 @@ impl Protocol for JsonRpc {
 
     fn encode_params(&self, params: &[Param<'_>]) -> Result<Bytes, rpc_core::Error> {
         let mut out = Vec::with_capacity(32);
-        out.push(b'[');
-        let straight = params.iter().enumerate().try_for_each(|(i, param)| {
-            if i > 0 {
-                out.push(b',');
-            }
-            typed::to_writer(*param, &mut out)
-        });
-        if straight.is_ok() {
-            out.push(b']');
-            return Ok(Bytes::from(out));
-        }
-        out.clear();
-        push_values(&mut out, &rpc_core::typed::params_to_values(params)?)?;
+        typed::to_writer(params, &mut out)?;
         Ok(Bytes::from(out))
     }
 
@@ -487,9 +471,9 @@ impl Protocol for JsonRpc {
         // lands in is shared by the connection's answers).
         let mut out = Vec::with_capacity(128);
         match result {
-            Ok(Outcome::Value(value)) => codec::push_response(&mut out, &id, Ok(&value)),
-            Ok(Outcome::Typed(reply)) => codec::push_typed_response(&mut out, &id, method, Ok(reply)),
-            Err(fault) => codec::push_response(&mut out, &id, Err(&fault)),
+            Ok(Outcome::Value(value)) => codec::push_response(&mut out, &id, method, Ok(&value)),
+            Ok(Outcome::Typed(reply)) => codec::push_response(&mut out, &id, method, Ok(reply.as_ref())),
+            Err(fault) => codec::push_response::<Value>(&mut out, &id, method, Err(&fault)),
         }
         dst.extend_from_slice(&out);
     }
@@ -552,17 +536,4 @@ fn request_head(method: &str) -> Result<Vec<u8>, Error> {
     serde_json::to_writer(&mut out, method).map_err(|e| Error::Encode(e.to_string()))?;
     out.extend_from_slice(br#","params":"#);
     Ok(out)
-}
-
-/// Appends `values` as a JSON array.
-fn push_values(out: &mut Vec<u8>, values: &[Value]) -> Result<(), Error> {
-    out.push(b'[');
-    for (i, value) in values.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(codec::encode_value(value)?.as_bytes());
-    }
-    out.push(b']');
-    Ok(())
 }

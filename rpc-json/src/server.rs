@@ -220,7 +220,7 @@ impl<D: Dispatch> Inner<D> {
             Err(fault) => {
                 tracing::debug!(?peer, code = fault.code, message = fault.message, "bad request body");
                 let mut out = Vec::new();
-                codec::push_response(&mut out, &Id::null(), Err(&fault));
+                codec::push_response::<Value>(&mut out, &Id::null(), "", Err(&fault));
                 Box::pin(std::future::ready(Some(out)))
             }
             Ok(Body::Single(entry)) => {
@@ -229,7 +229,7 @@ impl<D: Dispatch> Inner<D> {
                     let (id, result) = answer.await?;
                     // Room for a small answer, so that writing it does not grow the buffer step by step.
                     let mut out = Vec::with_capacity(128);
-                    codec::push_response(&mut out, &id, result.as_ref());
+                    codec::push_response(&mut out, &id, "", result.as_ref());
                     Some(out)
                 })
             }
@@ -241,7 +241,7 @@ impl<D: Dispatch> Inner<D> {
                     let mut out = Vec::with_capacity(answers.len() * 48);
                     for (id, result) in answers.iter().flatten() {
                         out.push(if out.is_empty() { b'[' } else { b',' });
-                        codec::push_response(&mut out, id, result.as_ref());
+                        codec::push_response(&mut out, id, "", result.as_ref());
                     }
                     if out.is_empty() {
                         return None;
@@ -283,7 +283,7 @@ impl<D: Dispatch> Inner<D> {
                     }
                     // Room for a small answer, so that writing it does not grow the buffer step by step.
                     let mut out = Vec::with_capacity(128);
-                    codec::push_typed_response(&mut out, &id, &method, result);
+                    codec::push_response(&mut out, &id, &method, result.as_ref().map(|reply| reply.as_ref()));
                     Some(out)
                 }
                 None => {

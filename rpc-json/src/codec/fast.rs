@@ -15,7 +15,8 @@
 use rpc_core::Value;
 use serde::de::DeserializeSeed;
 
-use super::{Entry, Id, MAX_DEPTH, Params, ValueSeed, check_nesting};
+use super::typed::ValueSeed;
+use super::{Entry, Id, MAX_DEPTH, Params, check_nesting};
 
 /// The request in `body`, if it has the common shape and reads without error.
 pub(super) fn decode_request(body: &[u8], max_depth: usize) -> Option<Entry> {

@@ -1,32 +1,30 @@
-//! The typed path: any `Serialize` type straight to this module's JSON text, and JSON text straight into any
-//! `Deserialize` type, without building a [`Value`] tree in between.
+//! The JSON codec's serde implementation, the one path between text and data: any `Serialize` type straight to
+//! this module's JSON text ([`to_writer`], [`Serializer`]), and JSON text straight into any `Deserialize` type
+//! ([`from_slice`], [`Deserializer`]), with [`Value`] an ordinary serde type through them
+//! ([`encode_value`](super::encode_value) and [`decode_value`](super::decode_value) are these with `Value` as
+//! the type).
 //!
-//! It follows the one rule of [`rpc_core::typed`]: where it succeeds, it gives exactly what the value path
-//! gives.
-//! - [`to_writer`] appends the bytes that `encode_value(&to_value(t)?)` gives ([`encode_value`](super::encode_value),
-//!   [`to_value`](rpc_core::to_value)), the tagged spellings included: `{"$base64": ...}`, `{"$datetime": ...}`,
-//!   `{"$ext": ...}`, `{"$float": ...}`, and `{"$map": [[k, v], ...]}` for a map with a key that is not a
-//!   string, or whose one key looks like a tag.
-//! - [`from_slice`] gives what `from_value::<T>(decode_value(json)?)` gives
-//!   ([`from_value`](rpc_core::from_value), [`decode_value`](super::decode_value)): the same depth check first,
-//!   numbers classified the same way (an integer that fits `i64` is visited as signed), map keys as strings only
-//!   (`{"1": ..}` does not fill a `BTreeMap<i64, _>`), enums from a string or a one-member object, and every
-//!   object whose first key starts with `$` (a possible spelling) read as the value path reads it, by way of a
-//!   small [`Value`].
+//! Typed data and its [`Value`] agree, as [`rpc_core::typed`] asks:
+//! - [`to_writer`] appends the bytes it appends for `to_value(t)` ([`to_value`](rpc_core::to_value)), the tagged
+//!   spellings included: `{"$base64": ...}`, `{"$datetime": ...}`, `{"$ext": ...}`, `{"$float": ...}`, and
+//!   `{"$map": [[k, v], ...]}` for a map with a key that is not a string, or whose one key looks like a tag.
+//! - [`from_slice`] gives what `from_value::<T>` gives on the `Value` it reads from the same text
+//!   ([`from_value`](rpc_core::from_value)): the depth checked first, numbers classified the same way (an
+//!   integer that fits `i64` is visited as signed), map keys as strings only (`{"1": ..}` does not fill a
+//!   `BTreeMap<i64, _>`), enums from a string or a one-member object, and every object whose first key starts
+//!   with `$` (a possible spelling) read by way of a small [`Value`], presented as `Value`'s deserializer
+//!   presents it.
 //!
-//! It may refuse (an `Err`) where the value path would not: a value nesting close to the encoder's bound of
-//! 1024 levels (maps count double here), or a map whose first key is one of [`rpc_core::typed`]'s markers. A
-//! caller that meets an error falls back to the value path, which decides.
+//! It refuses a value nesting deeper than the encoder's bound of 1024 levels (maps count double here).
 //!
-//! Strings are handed to visitors borrowed where serde_json can borrow them (the value path hands over
-//! `String`s); every `Deserialize` type of serde and of this framework reads both the same way.
+//! Strings are handed to visitors borrowed where serde_json can borrow them; every `Deserialize` type of serde
+//! and of this framework reads both the same way.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
 use base64::Engine as _;
-use rpc_core::typed::{DATETIME_MARKER, EXT_MARKER};
 use rpc_core::{DATETIME_STRUCT_NAME, DateTime, EXT_STRUCT_NAME, Value};
 use serde::de::Visitor;
 use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
@@ -37,8 +35,8 @@ use serde::ser::{self, Serialize};
 use serde_json::ser::{CompactFormatter, Formatter as _};
 
 use super::{
-    BASE64, BASE64_TAG, DATETIME_TAG, EXT_TAG, FLOAT_TAG, MAP_TAG, MAX_DEPTH, MAX_ENCODE_DEPTH, TAGS, ValueSeed,
-    check_nesting, json_error, map_after_first_key, non_finite_name,
+    BASE64, BASE64_TAG, DATETIME_TAG, EXT_TAG, FLOAT_TAG, MAP_TAG, MAX_DEPTH, MAX_ENCODE_DEPTH, TAGS, check_nesting,
+    json_error, map_after_first_key, non_finite_name,
 };
 use crate::Error;
 
@@ -57,8 +55,8 @@ impl de::Error for Error {
 // ---------------------------------------------------------------------------------------------------------
 // Writing
 
-/// Appends `value` to `out` as compact JSON text in this module's spelling: exactly the bytes
-/// `encode_value(&rpc_core::to_value(value)?)` gives. On error `out` is left as it was.
+/// Appends `value` to `out` as compact JSON text in this module's spelling: the bytes it appends for
+/// `rpc_core::to_value(value)?`. On error `out` is left as it was.
 ///
 /// ```
 /// let mut out = Vec::new();
@@ -82,7 +80,7 @@ pub fn to_writer<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<
 #[derive(Debug)]
 pub struct Serializer<'a> {
     out: &'a mut Vec<u8>,
-    /// How deeply the value being written may nest in the value path's terms (see [`Serializer::open`]).
+    /// How deeply the value being written may nest as its `Value` would (see [`Serializer::open`]).
     depth: usize,
 }
 
@@ -96,9 +94,9 @@ impl<'a> Serializer<'a> {
         Serializer { out, depth: 0 }
     }
 
-    /// Enters a container that adds at most `levels` to the value path's nesting, which refuses values deeper
-    /// than `MAX_ENCODE_DEPTH`. The count here is never below the value path's (a map counts two, as a map
-    /// that turns out to need `$map` does), so what is written here the value path writes too.
+    /// Enters a container that adds at most `levels` to the nesting a `Value` of it would have, refused deeper
+    /// than `MAX_ENCODE_DEPTH`. The count is never below the `Value`'s (a map counts two, as a map
+    /// that turns out to need `$map` does), so that a value and its `Value` are refused alike.
     fn open(&mut self, levels: usize) -> Result<(), Error> {
         self.depth += levels;
         if self.depth > MAX_ENCODE_DEPTH {
@@ -107,7 +105,7 @@ impl<'a> Serializer<'a> {
         Ok(())
     }
 
-    /// A string, escaped as serde_json escapes it (the value path writes with serde_json).
+    /// A string, escaped as serde_json escapes it .
     fn string(&mut self, s: &str) -> Result<(), Error> {
         ser::Serializer::serialize_str(&mut serde_json::Serializer::new(&mut *self.out), s).map_err(encode_error)
     }
@@ -218,7 +216,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Serializer<'a> {
             .and_then(|u| self.uint(u))
     }
     fn serialize_f32(self, v: f32) -> Result<(), Error> {
-        // The value path keeps every float as an f64: 0.1f32 goes out as 0.10000000149011612.
+        // Every float is kept as an f64, as `Value` keeps it: 0.1f32 goes out as 0.10000000149011612.
         self.serialize_f64(v.into())
     }
     fn serialize_f64(self, v: f64) -> Result<(), Error> {
@@ -396,7 +394,7 @@ impl Compound<'_, '_> {
         if self.ser.out.get(key_start) == Some(&b'"') {
             self.ser.out.push(b':');
         } else {
-            // Not a string: the value path writes the whole map as `$map`; so does the rest of this one.
+            // Not a string: a `Value` map is written whole as `$map`; so is the rest of this one.
             self.switch_to_pairs(key_start)?;
             self.ser.out.push(b',');
         }
@@ -427,7 +425,7 @@ impl Compound<'_, '_> {
             return self.finish();
         }
         if self.count == 1 {
-            // One entry whose key is one of the tags would read back as a spelling: `$map`, as the value path.
+            // One entry whose key is one of the tags would read back as a spelling: `$map`, as for a `Value` map.
             let entry = &self.ser.out[self.start + 1..];
             if let Some(tag) = TAGS.iter().find(|tag| {
                 entry.len() > tag.len() + 2
@@ -584,7 +582,8 @@ impl ser::SerializeStructVariant for Compound<'_, '_> {
 // Reading
 
 /// Reads one value of type `T` from JSON text in this module's spelling, nesting at most `max_depth` levels
-/// (at most [`MAX_DEPTH`]): what `from_value::<T>(decode_value(json, max_depth)?)` gives, or an error.
+/// (at most [`MAX_DEPTH`]): what `from_value::<T>(decode_value(json, max_depth)?)` gives, or an error (and
+/// `decode_value` is this with `T` = [`Value`]).
 ///
 /// ```
 /// #[derive(serde::Deserialize, Debug, PartialEq)]
@@ -671,7 +670,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
 }
 
-/// What the value path's deserializer ([`Value`]'s) does with each kind of JSON value, for the method called.
+/// What rpc_core's deserializer of a [`Value`] does with each kind of JSON value, for the method called.
 #[derive(Debug, Clone, Copy)]
 enum Mode {
     /// Every kind as it is (`deserialize_any` and everything `Value` forwards to it).
@@ -691,7 +690,7 @@ enum Mode {
 }
 
 /// A serde_json deserializer (`&mut serde_json::Deserializer` or one serde_json hands to a seed or visitor)
-/// that reads as the value path would: every call goes to serde_json's `deserialize_any` (or `_option`,
+/// that reads as rpc_core's `Value` deserializer would: every call goes to serde_json's `deserialize_any` (or `_option`,
 /// `_unit`) with a [`Wrap`]ped visitor.
 struct Guard<D>(D);
 
@@ -755,11 +754,11 @@ impl<'de, D: de::Deserializer<'de>> de::Deserializer<'de> for Guard<D> {
     ) -> Result<V::Value, D::Error> {
         self.0.deserialize_any(Wrap { visitor, mode: Mode::Enum(name, variants) })
     }
-    /// `null` is none, anything else some (serde_json and the value path agree).
+    /// `null` is none, anything else some (serde_json and rpc_core's `Value` deserializer agree).
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
         self.0.deserialize_option(Wrap { visitor, mode: Mode::Any })
     }
-    /// `null` only (serde_json and the value path agree).
+    /// `null` only (serde_json and rpc_core's `Value` deserializer agree).
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
         self.0.deserialize_unit(Wrap { visitor, mode: Mode::Any })
     }
@@ -769,7 +768,7 @@ impl<'de, D: de::Deserializer<'de>> de::Deserializer<'de> for Guard<D> {
     fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, D::Error> {
         if name == DATETIME_STRUCT_NAME || name == EXT_STRUCT_NAME {
             // A datetime or an ext (a `$datetime` / `$ext` spelling, or whatever else is there): read as the
-            // value path reads it, by way of the small value.
+            // `Value` deserializer reads it, by way of the small value.
             let value = ValueSeed.deserialize(self.0)?;
             return value.deserialize_newtype_struct(name, visitor).map_err(de::Error::custom);
         }
@@ -804,7 +803,7 @@ impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for ModeSeed<V> {
     }
 }
 
-/// A visitor as the value path would call it: what serde_json visits, passed on where `Value`'s deserializer
+/// A visitor as rpc_core's `Value` deserializer would call it: what serde_json visits, passed on where `Value`'s deserializer
 /// would pass the same thing on, refused where it would refuse, and an object whose first key starts with `$`
 /// read through a [`Value`].
 struct Wrap<V> {
@@ -820,7 +819,7 @@ impl<V> Wrap<V> {
 }
 
 impl<'de, V: Visitor<'de>> Wrap<V> {
-    /// A string: a variant name in an enum, the string itself where the value path passes strings on.
+    /// A string: a variant name in an enum, the string itself where rpc_core's `Value` deserializer passes strings on.
     fn string<E: de::Error>(self, text: Cow<'de, str>, unexpected: Unexpected<'_>) -> Result<V::Value, E> {
         match self.mode {
             Mode::Any | Mode::Seq | Mode::Str | Mode::Bytes => match text {
@@ -832,15 +831,10 @@ impl<'de, V: Visitor<'de>> Wrap<V> {
         }
     }
 
-    /// An object whose first key starts with `$`: read as the value path reads it (a spelling, or a map), then
+    /// An object whose first key starts with `$`: read as rpc_core's `Value` deserializer reads it (a spelling, or a map), then
     /// given to the visitor as `Value`'s deserializer gives it.
     fn spelled<A: MapAccess<'de>>(self, first: String, map: A) -> Result<V::Value, A::Error> {
         let value = map_after_first_key(first, map)?;
-        if has_marker(&value) {
-            // `from_value::<Value>` keeps such a map as it is, while `Value`'s deserializer reads it as a datetime
-            // or an ext: which one the value path does depends on the type, so leave it to the value path.
-            return Err(de::Error::custom("a map keyed like rpc_core's markers is left to the value path"));
-        }
         let visitor = self.visitor;
         match self.mode {
             Mode::Any => value.deserialize_any(visitor),
@@ -877,7 +871,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<V> {
             Err(E::invalid_type(Unexpected::Signed(v), &self))
         }
     }
-    /// The value path keeps an unsigned integer that fits `i64` as `Value::Int`, and visits it as signed.
+    /// A `Value` keeps an unsigned integer that fits `i64` as `Value::Int`, and visits it as signed.
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<V::Value, E> {
         match i64::try_from(v) {
             Ok(i) => self.visit_i64(i),
@@ -933,16 +927,15 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<V> {
     }
 }
 
-/// Whether `value` holds a map whose first key is one of the markers `Value`'s own deserializer turns into a
-/// datetime or an ext.
-fn has_marker(value: &Value) -> bool {
-    match value {
-        Value::Array(items) => items.iter().any(has_marker),
-        Value::Map(map) => {
-            map.iter().next().is_some_and(|(k, _)| matches!(k.as_str(), Some(DATETIME_MARKER | EXT_MARKER)))
-                || map.iter().any(|(k, v)| has_marker(k) || has_marker(v))
-        }
-        _ => false,
+/// Reads one [`Value`] in this module's spelling from a serde_json deserializer (or one serde_json hands to a seed
+/// or visitor): `Value`'s own `Deserialize` through a [`Guard`], as [`from_slice`] reads any type.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ValueSeed;
+
+impl<'de> DeserializeSeed<'de> for ValueSeed {
+    type Value = Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        <Value as de::Deserialize>::deserialize(Guard(d))
     }
 }
 
@@ -959,7 +952,7 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Elements<A> {
     }
 }
 
-/// An object's members: the keys as strings (the value path's keys are `Value::String`s), the values through a
+/// An object's members: the keys as strings (a `Value`'s keys are `Value::String`s), the values through a
 /// [`Guard`].
 struct Entries<'de, A> {
     map: A,
@@ -1013,7 +1006,7 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 }
 
-/// A string as the value path's deserializer reads a `Value::String` (an object key): a string to every method
+/// A string as rpc_core's `Value` deserializer reads a `Value::String` (an object key): a string to every method
 /// but `option` (some), `unit` (an error), `newtype_struct` (the newtype of the string) and `enum` (a unit
 /// variant).
 struct StrDe<'de, E> {
@@ -1057,13 +1050,13 @@ impl<'de, E: de::Error> de::Deserializer<'de> for StrDe<'de, E> {
     }
 }
 
-/// A variant given by name alone, as the value path reads a string where an enum is expected.
+/// A variant given by name alone, as rpc_core's `Value` deserializer reads a string where an enum is expected.
 struct UnitVariant<'de, E> {
     name: Cow<'de, str>,
     marker: PhantomData<E>,
 }
 
-/// A variant name as the value path hands it over (serde's string deserializer).
+/// A variant name as rpc_core's `Value` deserializer hands it over (serde's string deserializer).
 fn variant_name<'de, S: DeserializeSeed<'de>, E: de::Error>(seed: S, name: Cow<'de, str>) -> Result<S::Value, E> {
     match name {
         Cow::Borrowed(s) => seed.deserialize(BorrowedStrDeserializer::<E>::new(s)),
@@ -1112,7 +1105,7 @@ impl<'de, 'a, A: MapAccess<'de>> EnumAccess<'de> for MapVariant<'de, 'a, A> {
     }
 }
 
-/// The content of a variant given as a one-member object, read as the value path reads it.
+/// The content of a variant given as a one-member object, read as rpc_core's `Value` deserializer reads it.
 struct MemberValue<'a, A>(&'a mut A);
 
 impl<'de, A: MapAccess<'de>> VariantAccess<'de> for MemberValue<'_, A> {
@@ -1141,6 +1134,7 @@ pub(super) mod tests {
     use std::collections::BTreeMap;
 
     use proptest::prelude::*;
+    use rpc_core::typed::{DATETIME_MARKER, EXT_MARKER};
     use rpc_core::{Ext, Map, from_value, to_value};
     use serde::de::DeserializeOwned;
     use serde::{Deserialize, Serialize};
@@ -1368,14 +1362,24 @@ pub(super) mod tests {
         // A `$` spelling that does not hold together is an error, whatever the type.
         assert!(from_slice::<BTreeMap<String, i32>>(br#"{"a":1,"b":{"$base64":1}}"#, 64).is_err());
         assert!(from_slice::<Vec<i32>>(br#"[1,{"$base64":"%%"}]"#, 64).is_err());
-        // Maps keyed like rpc_core's markers are left to the value path (which keeps a top-level one a map).
-        for json in [
-            r#"{"$rpc_core::DateTime":"19980717T14:08:55"}"#,
-            r#"{"$map":[["$rpc_core::Ext",[1,"AA=="]]]}"#,
-            r#"[{"a":{"$rpc_core::DateTime":"19980717T14:08:55"}}]"#,
+        // Maps keyed like rpc_core's markers are maps, wherever they are (`Value`'s visitor is not given them as
+        // the one-entry marker maps a datetime or an ext is presented as).
+        let map = |k: &str, v: Value| Value::Map(Map::from(vec![(Value::from(k), v)]));
+        let when = || Value::from("19980717T14:08:55");
+        for (json, want) in [
+            (r#"{"$rpc_core::DateTime":"19980717T14:08:55"}"#, map(DATETIME_MARKER, when())),
+            (
+                r#"{"$map":[["$rpc_core::Ext",[1,"AA=="]]]}"#,
+                map(EXT_MARKER, Value::Array(vec![1.into(), "AA==".into()])),
+            ),
+            (
+                r#"[{"a":{"$rpc_core::DateTime":"19980717T14:08:55"}}]"#,
+                Value::Array(vec![map("a", map(DATETIME_MARKER, when()))]),
+            ),
         ] {
-            assert!(from_slice::<Value>(json.as_bytes(), 64).is_err(), "{json}");
-            assert!(decode_value(json.as_bytes(), 64).is_ok(), "{json}");
+            assert_eq!(from_slice::<Value>(json.as_bytes(), 64).unwrap(), want, "{json}");
+            assert_eq!(decode_value(json.as_bytes(), 64).unwrap(), want, "{json}");
+            assert!(reads_alike::<Value>(json), "{json}");
         }
     }
 
