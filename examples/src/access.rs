@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use rpc_core::typed::{Reply, erased_serde};
+use rpc_core::encoding::{Reply, erased_serde};
 use rpc_core::{BoxFuture, Context, Dispatch, Fault, MethodInfo, RemoteAddr, Value};
 
 /// Wraps a [`Dispatch`] to log one line per call at info when it ends: the method, the peer's address (`-` where

@@ -60,8 +60,8 @@ use std::sync::{Arc, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 
+use rpc_core::encoding::{self, Answer, Param, ValueAnswer};
 use rpc_core::middleware::Call;
-use rpc_core::typed::{self, Answer, Param, ValueAnswer};
 use rpc_core::{BoxFuture, Delivery, Error, Transport, Value};
 use tower::Service;
 use tower::balance::p2c::Balance;
@@ -374,7 +374,7 @@ impl Balanced {
         params: &[Param<'_>],
         idempotent: bool,
     ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        let params = typed::params_to_values(params);
+        let params = encoding::params_to_values(params);
         Box::pin(async move {
             let call = Call::new(method.to_owned(), params?).idempotent(idempotent);
             Ok(Box::new(ValueAnswer(self.send(call).await?)) as Box<dyn Answer>)

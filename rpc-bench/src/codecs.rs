@@ -169,7 +169,7 @@ pub fn cases() -> Vec<Case> {
         let id = id.clone();
         cases.push(Case::new("json", "double", "typed", move || {
             let arg = black_box(DOUBLE_ARG);
-            let params: [rpc_core::typed::Param<'_>; 1] = [&arg];
+            let params: [rpc_core::encoding::Param<'_>; 1] = [&arg];
             let body = rpc_json::codec::encode_request_typed(&id, "double", &params).unwrap_or_default();
             let n: i64 = rpc_json::codec::request_parts(black_box(&body))
                 .and_then(|parts| rpc_json::codec::typed::from_params_slice::<(i64,)>(parts.params?, 64).ok())
@@ -217,7 +217,7 @@ pub fn cases() -> Vec<Case> {
     let mut codec = rpc_msgpack::codec::Codec::new(1 << 30, 64);
     cases.push(Case::new("msgpack", "double", "typed", move || {
         let arg = black_box(DOUBLE_ARG);
-        let params: [rpc_core::typed::Param<'_>; 1] = [&arg];
+        let params: [rpc_core::encoding::Param<'_>; 1] = [&arg];
         let mut buf = BytesMut::with_capacity(64);
         let _ = rpc_msgpack::codec::encode_request_typed(1, "double", &params, &mut buf);
         let n: i64 = match codec.decode_frame(black_box(&mut buf)) {

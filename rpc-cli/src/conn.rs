@@ -145,7 +145,8 @@ impl Conn {
         names: rpc_core::stream::StreamNames<'_>,
         params: &[Value],
     ) -> Result<rpc_core::Subscription<Value>, Failure> {
-        let params: Vec<rpc_core::typed::Param<'_>> = params.iter().map(|p| p as rpc_core::typed::Param<'_>).collect();
+        let params: Vec<rpc_core::encoding::Param<'_>> =
+            params.iter().map(|p| p as rpc_core::encoding::Param<'_>).collect();
         match self.transport.subscribe(names, &params).await {
             Ok(source) => Ok(rpc_core::Subscription::new("subscription", source)),
             // The transport cannot push (HTTP): say which schemes can.

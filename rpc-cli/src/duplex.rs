@@ -162,10 +162,10 @@ impl<P: Duplex> Transport for Connection<P> {
     fn subscribe<'a>(
         &'a self,
         names: rpc_core::stream::StreamNames<'a>,
-        params: &[rpc_core::typed::Param<'_>],
+        params: &[rpc_core::encoding::Param<'_>],
     ) -> BoxFuture<'a, Result<Box<dyn rpc_core::stream::SubscriptionSource>, rpc_core::Error>> {
         if self.verbose {
-            let values = rpc_core::typed::params_to_values(params).unwrap_or_default();
+            let values = rpc_core::encoding::params_to_values(params).unwrap_or_default();
             verbose(&format!("> {}", P::request(names.subscribe, &values)));
         }
         self.client.subscribe(names, params)

@@ -57,7 +57,7 @@ impl Params {
 
 /// Encodes a handler's result; a result that cannot be encoded is the server's fault.
 pub fn encode_result<T: Serialize + ?Sized>(method: &str, value: &T) -> Result<Value, Fault> {
-    crate::to_value(value).map_err(|e| crate::typed::cannot_encode(method, &e))
+    crate::to_value(value).map_err(|e| crate::encoding::cannot_encode(method, &e))
 }
 
 /// Decodes a call's result into the method's return type.
@@ -323,13 +323,13 @@ impl serde::Serializer for NoneCheck {
     }
 }
 
-// The typed path (see `crate::typed`).
+// The typed path (see `crate::encoding`).
 
-pub use crate::typed::erased_serde;
-pub use crate::typed::{Param, Reply};
+pub use crate::encoding::erased_serde;
+pub use crate::encoding::{Param, Reply};
 
 /// Reads a typed call's answer into the method's return type.
-pub fn read_answer<R>(method: &'static str, answer: Result<Box<dyn crate::typed::Answer>, Error>) -> Result<R, Error>
+pub fn read_answer<R>(method: &'static str, answer: Result<Box<dyn crate::encoding::Answer>, Error>) -> Result<R, Error>
 where
     R: DeserializeOwned + Send + 'static,
 {
@@ -345,7 +345,7 @@ struct Named<R> {
     method: &'static str,
 }
 
-impl<R: DeserializeOwned + Send + 'static> crate::typed::Slot for Named<R> {
+impl<R: DeserializeOwned + Send + 'static> crate::encoding::Slot for Named<R> {
     fn deserialize(&mut self, de: &mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error> {
         self.value = Some(erased_serde::deserialize(de)?);
         Ok(())

@@ -77,12 +77,12 @@ fn visit_array<'de, V: Visitor<'de>>(items: Vec<Value>, visitor: V) -> Result<V:
 }
 
 /// Visits a map; one whose first key is a marker without its size hint, so that [`Value`]'s visitor keeps it a
-/// map (see [`crate::typed::unmarked`]).
+/// map (see [`crate::encoding::unmarked`]).
 fn visit_map<'de, V: Visitor<'de>>(map: crate::Map, visitor: V) -> Result<V::Value, Error> {
-    let marked = map.iter().next().is_some_and(|(k, _)| crate::typed::is_marker(k.as_str()));
+    let marked = map.iter().next().is_some_and(|(k, _)| crate::encoding::is_marker(k.as_str()));
     let mut access = MapDeserializer::new(map.into_iter());
     let out = if marked {
-        visitor.visit_map(crate::typed::unmarked(&mut access))?
+        visitor.visit_map(crate::encoding::unmarked(&mut access))?
     } else {
         visitor.visit_map(&mut access)?
     };

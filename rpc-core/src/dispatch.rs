@@ -9,8 +9,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Poll, ready};
 
+use crate::encoding::Reply;
 use crate::stream::{ItemStream, StreamInfo};
-use crate::typed::Reply;
 use crate::{Fault, Value};
 
 /// A boxed, sendable future: what the object-safe traits of this crate return.
@@ -29,7 +29,7 @@ pub trait Dispatch: Send + Sync + 'static {
     /// The methods this dispatcher answers, for routing and introspection.
     fn methods(&self) -> Vec<MethodInfo>;
 
-    /// Starts handling one call on the typed path (see [`typed`](crate::typed)): `params` deserializes the
+    /// Starts handling one call on the typed path (see [`typed`](crate::encoding)): `params` deserializes the
     /// call's params array straight from the wire, and the answer is a [`Reply`] that the encoding serialises
     /// straight to the wire.
     ///

@@ -34,7 +34,7 @@
 //! - [`Value`], [`Map`], [`DateTime`], [`Ext`]: the value model, with [`to_value`] and [`from_value`] to and
 //!   from any serde type.
 //! - [`Fault`]: an error that travels on the wire; [`Error`]: everything that can fail a call locally.
-//! - [`Dispatch`], [`Router`], [`serve_call`], [`Context`]: the server side.
+//! - [`Dispatch`], [`Router`], [`Context`]: the server side.
 //! - [`Transport`], [`MemoryTransport`]: the client side.
 //!
 //! # What `#[service]` accepts
@@ -67,14 +67,18 @@
 //!   wrong number of params or a param of the wrong type -32602 with a message naming the method, the param and
 //!   the expected type.
 //!
-//! Both take the [`typed`] path where the encoding offers one (JSON-RPC, MessagePack-RPC): params and results go
+//! Both take the typed path where the encoding offers one (JSON-RPC, MessagePack-RPC): params and results go
 //! straight between the wire and the Rust types, with the value tree behind them for everything else.
+//!
+//! What an encoding implements and calls (the typed path's contracts, serving a call, time limits, the serde
+//! names of datetimes and exts) is in [`encoding`], with a page that writes a toy encoding end to end.
 
 #![deny(missing_docs)]
 
 mod arg;
 mod de;
 mod dispatch;
+pub mod encoding;
 mod error;
 mod fault;
 mod memory;
@@ -84,7 +88,6 @@ mod ser;
 pub mod stream;
 pub mod trace;
 mod transport;
-pub mod typed;
 mod value;
 
 #[doc(hidden)]
@@ -93,9 +96,8 @@ pub mod __private;
 pub use arg::Arg;
 pub use de::from_value;
 pub use dispatch::{
-    BoxFuture, Context, DEFAULT_HANDLER_TIMEOUT, Dispatch, MethodInfo, ParamInfo, RemoteAddr, TIMEOUT_HEADER,
-    call_deadline, call_limit, call_limit_at, deadline, serve_call, serve_call_typed, serve_subscribe, time_limit,
-    time_limit_at, with_deadline, within_deadline,
+    BoxFuture, Context, DEFAULT_HANDLER_TIMEOUT, Dispatch, MethodInfo, ParamInfo, RemoteAddr, call_deadline, deadline,
+    with_deadline, within_deadline,
 };
 pub use error::{CallError, Delivery, Error};
 pub use fault::Fault;
@@ -104,7 +106,7 @@ pub use router::Router;
 pub use ser::to_value;
 pub use stream::{Stream, Subscription};
 pub use transport::Transport;
-pub use value::{DATETIME_STRUCT_NAME, DateTime, EXT_STRUCT_NAME, Ext, Map, Value};
+pub use value::{DateTime, Ext, Map, Value};
 
 /// Turns a trait into an RPC service: a typed client and a dispatcher. See the [crate docs](crate).
 pub use rpc_derive::service;

@@ -3,9 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::encoding::{self, Answer, Param, Slot, erased_serde};
+use crate::encoding::{serve_call, serve_call_typed, serve_subscribe};
 use crate::stream::{ItemStream, StreamNames, SubscriptionSource};
-use crate::typed::{self, Answer, Param, Slot, erased_serde};
-use crate::{BoxFuture, Context, Dispatch, Error, Transport, Value, serve_call, serve_call_typed, serve_subscribe};
+use crate::{BoxFuture, Context, Dispatch, Error, Transport, Value};
 
 /// A [`Transport`] that calls a [`Dispatch`] in the same process.
 ///
@@ -63,7 +64,7 @@ impl<D: Dispatch> Transport for MemoryTransport<D> {
         method: &'a str,
         params: &[Param<'_>],
     ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        let params = typed::params_to_values(params);
+        let params = encoding::params_to_values(params);
         Box::pin(async move {
             let params = params?;
             let started = {
@@ -73,7 +74,7 @@ impl<D: Dispatch> Transport for MemoryTransport<D> {
             let value = match started {
                 Some(answer) => {
                     let reply = answer.await.map_err(Error::Fault)?;
-                    typed::reply_to_value(method, &reply).map_err(Error::Fault)?
+                    encoding::reply_to_value(method, &reply).map_err(Error::Fault)?
                 }
                 None => serve_call(&*self.dispatch, method, params, self.cx.clone()).await.map_err(Error::Fault)?,
             };
@@ -88,7 +89,7 @@ impl<D: Dispatch> Transport for MemoryTransport<D> {
         names: StreamNames<'a>,
         params: &[Param<'_>],
     ) -> BoxFuture<'a, Result<Box<dyn SubscriptionSource>, Error>> {
-        let params = typed::params_to_values(params);
+        let params = encoding::params_to_values(params);
         Box::pin(async move {
             let started = serve_subscribe(&*self.dispatch, names.subscribe, params?, self.cx.clone());
             let items = started.await.map_err(Error::Fault)?;
@@ -117,7 +118,7 @@ impl SubscriptionSource for MemorySubscription {
     ) -> std::task::Poll<Option<Result<Box<dyn Answer>, Error>>> {
         let Some(items) = &mut self.items else { return std::task::Poll::Ready(None) };
         let item = match std::task::ready!(items.as_mut().poll_next(cx)) {
-            Some(Ok(reply)) => match typed::reply_to_value(&self.method, &reply) {
+            Some(Ok(reply)) => match encoding::reply_to_value(&self.method, &reply) {
                 Ok(value) => Some(Ok(Box::new(MemoryAnswer(value)) as Box<dyn Answer>)),
                 Err(fault) => Some(Err(Error::Fault(fault))),
             },

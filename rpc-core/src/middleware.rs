@@ -66,8 +66,8 @@ use std::task::{Context as TaskContext, Poll};
 pub use tower_layer::{Layer, layer_fn};
 pub use tower_service::Service;
 
+use crate::encoding::{self, Answer, Param, Reply, ValueAnswer};
 use crate::stream::{ItemStream, StreamNames, SubscriptionSource};
-use crate::typed::{self, Answer, Param, Reply, ValueAnswer};
 use crate::{BoxFuture, Context, Dispatch, Error, Fault, MethodInfo, Transport, Value};
 
 /// The error type tower's layers return (`tower::BoxError`): a layer's own error, or the inner service's.
@@ -155,7 +155,7 @@ impl Response {
     fn into_value(self, method: &str) -> Result<Value, Fault> {
         match self.0 {
             Answered::Value(value) => Ok(value),
-            Answered::Reply(reply) => typed::reply_to_value(method, &reply),
+            Answered::Reply(reply) => encoding::reply_to_value(method, &reply),
             Answered::Stream(_) => Err(misanswered(method)),
         }
     }
@@ -473,7 +473,7 @@ where
         params: &[Param<'_>],
         idempotent: bool,
     ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        let params = typed::params_to_values(params);
+        let params = encoding::params_to_values(params);
         Box::pin(async move {
             let call = Call::new(method.to_owned(), params?).idempotent(idempotent);
             Ok(Box::new(ValueAnswer(self.send(call).await?)) as Box<dyn Answer>)

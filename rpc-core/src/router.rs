@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::encoding::Reply;
 use crate::stream::ItemStream;
-use crate::typed::Reply;
 use crate::{BoxFuture, Context, Dispatch, Fault, MethodInfo, Value};
 
 /// Mounts several services on one server, each optionally under a prefix (`math.double`).

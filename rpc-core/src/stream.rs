@@ -48,7 +48,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::typed::{Answer, Reply};
+use crate::encoding::{Answer, Reply};
 use crate::{BoxFuture, Error, Fault, Value};
 
 /// What a stream method returns: its items, made by any [`futures::Stream`](futures_util::Stream) (`futures`,

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::encoding::{self, Answer, Param, ValueAnswer};
 use crate::stream::{StreamNames, SubscriptionSource};
-use crate::typed::{self, Answer, Param, ValueAnswer};
 use crate::{BoxFuture, Error, Value};
 
 /// What a generated client (`<Trait>Client<T>`) calls through: one encoding over one connection or pool.
@@ -20,7 +20,7 @@ pub trait Transport: Send + Sync {
         Box::pin(async move { self.call(method, params).await.map(drop) })
     }
 
-    /// Calls `method` on the typed path (see [`typed`](crate::typed)): the params serialised straight to the
+    /// Calls `method` on the typed path (see [`typed`](crate::encoding)): the params serialised straight to the
     /// wire (before this returns: the future holds no borrow of them) and the answer handed back for the caller
     /// to read straight into its result type; what the encoding cannot do that way goes through values.
     /// Generated clients call this. The default is the value path: [`call`](Transport::call) with the params
@@ -30,7 +30,7 @@ pub trait Transport: Send + Sync {
         method: &'a str,
         params: &[Param<'_>],
     ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        let values = typed::params_to_values(params);
+        let values = encoding::params_to_values(params);
         Box::pin(async move {
             let value = self.call(method, values?).await?;
             Ok(Box::new(ValueAnswer(value)) as Box<dyn Answer>)

@@ -20,8 +20,11 @@ pub const DATETIME_STRUCT_NAME: &str = "$rpc_core::DateTime";
 
 /// The serde newtype-struct name under which [`Ext`] travels through serde.
 ///
-/// It is the name `rmp-serde` uses for MessagePack extension types, so an [`Ext`] inside a typed value is
-/// written by `rmp-serde` as a real MessagePack ext; other serializers see a `(tag, bytes)` tuple.
+/// It is the name rmp-serde (the ecosystem's MessagePack serde crate) gives MessagePack extension types, so an
+/// [`Ext`] inside a value that a user writes with rmp-serde is a real MessagePack ext, and one rmp-serde reads
+/// from an ext is an [`Ext`] (`rpc-msgpack`'s tests hold both). It is the one name of an encoding in this crate,
+/// kept for that: a name of our own would make rmp-serde write a `(tag, bytes)` tuple. Other serializers see that
+/// tuple; an encoding's own serializer matches the name and writes the ext its way.
 pub const EXT_STRUCT_NAME: &str = "_ExtStruct";
 
 /// A dynamically typed value: what a param or a result looks like on any wire.
@@ -600,7 +603,7 @@ impl Serialize for Value {
 /// The key that marks a one-entry map as a [`DateTime`] or [`Ext`] when a [`Value`] is rebuilt from a
 /// self-describing deserializer (the way `serde_json` marks raw values). The map must also say it has one entry
 /// (`MapAccess::size_hint` of `Some(1)`): a deserializer presents a map whose first key is a marker without that
-/// hint ([`typed::unmarked`](crate::typed::unmarked)), so that it reads back as the map it is.
+/// hint ([`encoding::unmarked`](crate::encoding::unmarked)), so that it reads back as the map it is.
 pub(crate) const DATETIME_MARKER: &str = DATETIME_STRUCT_NAME;
 pub(crate) const EXT_MARKER: &str = "$rpc_core::Ext";
 

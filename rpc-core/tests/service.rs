@@ -272,7 +272,7 @@ async fn a_shared_arc_serves_and_is_observed() {
 /// anything it cannot read handed back (`None`) for the value path to answer with its exact fault.
 #[tokio::test]
 async fn the_dispatcher_reads_params_straight_and_hands_back_what_it_cannot() {
-    use rpc_core::typed::erased_serde;
+    use rpc_core::encoding::erased_serde;
 
     let server = Router::new().mount_prefixed("math", ServicesServer::new(Impl::default()));
     let cx = Context::new();
@@ -280,7 +280,7 @@ async fn the_dispatcher_reads_params_straight_and_hands_back_what_it_cannot() {
         let mut wire = <dyn erased_serde::Deserializer>::erase(Value::Array(params));
         server.call_typed(method, &mut wire, &cx)
     };
-    let answer = |reply: rpc_core::typed::Reply| to_value(&*reply).unwrap();
+    let answer = |reply: rpc_core::encoding::Reply| to_value(&*reply).unwrap();
     assert_eq!(answer(typed("math.double", vec![7.into()]).expect("typed").await.unwrap()), Value::Int(14));
     assert_eq!(answer(typed("math.add", vec![2.into()]).expect("optional left out").await.unwrap()), Value::Int(3));
     assert_eq!(answer(typed("math.add", vec![2.into(), Value::Nil]).expect("nil").await.unwrap()), Value::Int(3));

@@ -1,7 +1,7 @@
 //! The duplex client: one connection, multiplexed by msgid, that can also answer calls from the server.
 
+use rpc_core::encoding::{Answer, Param};
 use rpc_core::stream::{StreamNames, SubscriptionSource};
-use rpc_core::typed::{Answer, Param};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 pub use bytestring::ByteString;
-use rpc_core::typed::{Param, Reply, erased_serde};
+use rpc_core::encoding::{Param, Reply, erased_serde};
 use rpc_core::{BoxFuture, Context, Dispatch, Fault, Value};
 
 use crate::framing::Framing;

@@ -41,11 +41,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use rpc_core::encoding::{Answer, Param, Reply, Slot};
+use rpc_core::encoding::{serve_call, serve_call_typed, time_limit};
 use rpc_core::stream::{StreamNames, SubscriptionSource};
-use rpc_core::typed::{Answer, Param, Reply, Slot};
-use rpc_core::{
-    BoxFuture, Context, Dispatch, Fault, RemoteAddr, Transport, Value, serve_call, serve_call_typed, time_limit,
-};
+use rpc_core::{BoxFuture, Context, Dispatch, Fault, RemoteAddr, Transport, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -490,7 +489,7 @@ impl Peer {
         answer_value(protocol, answer.await?, self.shared.max_depth)
     }
 
-    /// Calls `method` on the typed path (see [`rpc_core::typed`]): the params serialised straight to the wire
+    /// Calls `method` on the typed path (see [`rpc_core::encoding`]): the params serialised straight to the wire
     /// (before this returns) and the answer handed back to be read straight into the caller's type, each through
     /// its value where it cannot be. Generated clients call this through [`Transport::call_typed`].
     pub fn call_typed<'a>(
@@ -606,7 +605,7 @@ impl Peer {
             rx.await.map_err(|_| self.shared.closed_error())
         };
         // The call timeout, or less when this call is made from a handler whose own call has a sooner deadline.
-        let limit = rpc_core::call_limit(self.shared.call_timeout);
+        let limit = rpc_core::encoding::call_limit(self.shared.call_timeout);
         let answer = async move {
             let answer = match limit {
                 Some((deadline, limit)) => {
@@ -1391,7 +1390,7 @@ impl<'a> ReadLoop<'a> {
                 // scheduling and joining one costs more than a small call). The others go on in a task of their
                 // own, which polls them again with its own waker. Every poll sees the call's deadline.
                 let now = *self.now.get_or_insert_with(tokio::time::Instant::now);
-                let limit = rpc_core::call_limit_at(now, limit);
+                let limit = rpc_core::encoding::call_limit_at(now, limit);
                 let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
                 let deadline = limit.map(|(deadline, _)| deadline);
                 let first =
@@ -1416,7 +1415,8 @@ impl<'a> ReadLoop<'a> {
                 let running = self.running.clone();
                 let recorded = span.clone();
                 let answer = async move {
-                    let result = running.run(&id, &method, rpc_core::time_limit_at(&method, limit, call)).await;
+                    let result =
+                        running.run(&id, &method, rpc_core::encoding::time_limit_at(&method, limit, call)).await;
                     if let Err(fault) = &result {
                         rpc_core::trace::record_fault(&recorded, fault);
                     }
@@ -1499,7 +1499,8 @@ impl<'a> ReadLoop<'a> {
                         Params::Values(values) => values,
                         Params::Raw(raw) => protocol.read_params(raw.bytes(), depth)?,
                     };
-                    time_limit(&method, limit, rpc_core::serve_subscribe(&*dispatch, &method, values, cx)).await
+                    time_limit(&method, limit, rpc_core::encoding::serve_subscribe(&*dispatch, &method, values, cx))
+                        .await
                 };
                 let result = running.run(&id, &method, started).await;
                 if let Err(fault) = &result {
@@ -2000,7 +2001,7 @@ mod tests {
             _: Part,
             _: &[u8],
             _: usize,
-            _: &mut dyn FnMut(&mut dyn rpc_core::typed::erased_serde::Deserializer<'_>) -> bool,
+            _: &mut dyn FnMut(&mut dyn rpc_core::encoding::erased_serde::Deserializer<'_>) -> bool,
         ) -> bool {
             false
         }

@@ -1,7 +1,7 @@
 //! Subscriptions on a connection (stream methods, see [`rpc_core::stream`]), both ways.
 //!
 //! **Serving.** A request named as a stream method's subscribe name (the [`Streams`] of the dispatcher) starts
-//! the method's stream ([`rpc_core::serve_subscribe`]), under the call's permits, handler timeout and
+//! the method's stream ([`rpc_core::encoding::serve_subscribe`]), under the call's permits, handler timeout and
 //! cancellation as any call; it is answered with a fresh id (a number, counted per connection), and only then
 //! does the stream's task start polling. Each item is encoded as the encoding's notification
 //! ([`Protocol::encode_pushed`]) and queued for writing; the task polls the next item only once the last one is
@@ -29,8 +29,8 @@ use std::task::Poll;
 
 use bytes::BytesMut;
 use futures_util::StreamExt;
+use rpc_core::encoding::Answer;
 use rpc_core::stream::{ItemStream, SubscriptionSource};
-use rpc_core::typed::Answer;
 use rpc_core::{BoxFuture, Dispatch, Fault, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

@@ -16,7 +16,7 @@ use crate::Error;
 use crate::connect::Connector;
 use crate::gzip;
 
-/// What a client adds to its wait in the [`rpc_core::TIMEOUT_HEADER`] it sends: 50 ms, so that the server stops
+/// What a client adds to its wait in the [`rpc_core::encoding::TIMEOUT_HEADER`] it sends: 50 ms, so that the server stops
 /// just after the client has given up (the client's caller sees its own timeout, not the server's fault).
 pub const DEADLINE_SLACK: Duration = Duration::from_millis(50);
 
@@ -79,7 +79,7 @@ impl Client {
     }
 
     async fn timed<T>(&self, exchange: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-        match rpc_core::call_limit(self.timeout) {
+        match rpc_core::encoding::call_limit(self.timeout) {
             Some((deadline, limit)) => {
                 tokio::time::timeout_at(deadline, exchange).await.map_err(|_| Error::Timeout(limit))?
             }
@@ -118,7 +118,8 @@ impl Client {
         }
         if let Some(wait) = wait {
             let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
-            req.headers_mut().insert(HeaderName::from_static(rpc_core::TIMEOUT_HEADER), HeaderValue::from(ms));
+            req.headers_mut()
+                .insert(HeaderName::from_static(rpc_core::encoding::TIMEOUT_HEADER), HeaderValue::from(ms));
         }
         // A connection that could not be made means the request was never sent (`Error::Connect`).
         let resp = self.http.request(req).await.map_err(|e| match e.is_connect() {

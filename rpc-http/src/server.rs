@@ -548,7 +548,7 @@ impl<E: Endpoint> Shared<E> {
         let (mut authorization, mut content_encoding, mut content_length, mut accepts_gzip) = (None, None, None, false);
         let mut timeout = None;
         for (name, value) in req.headers() {
-            if name.as_str() == rpc_core::TIMEOUT_HEADER {
+            if name.as_str() == rpc_core::encoding::TIMEOUT_HEADER {
                 timeout = timeout.or(Some(value));
             } else if name == http::header::AUTHORIZATION {
                 authorization = authorization.or(Some(value));

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rpc_core::typed::{Answer, Param, Slot, erased_serde};
+use rpc_core::encoding::{Answer, Param, Slot, erased_serde};
 use rpc_core::{BoxFuture, Fault, Map, Transport, Value};
 
 use crate::Error;
@@ -94,7 +94,7 @@ impl Client {
         read_result(body, id, self.max_depth)
     }
 
-    /// A call on the typed path (see [`rpc_core::typed`]): params serialised straight into the request (before
+    /// A call on the typed path (see [`rpc_core::encoding`]): params serialised straight into the request (before
     /// this returns), the result read straight from the response when the caller reads the answer (through a
     /// value where it cannot be).
     fn call_typed<'a>(

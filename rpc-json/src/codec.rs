@@ -31,7 +31,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use rpc_core::typed::Param;
+use rpc_core::encoding::Param;
 use rpc_core::{DateTime, Ext, Fault, Map, Value};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};

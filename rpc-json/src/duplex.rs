@@ -99,7 +99,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Bytes, BytesMut};
-use rpc_core::typed::{Param, erased_serde};
+use rpc_core::encoding::{Param, erased_serde};
 use rpc_core::{BoxFuture, Context, Dispatch, Fault, Value};
 use rpc_engine::{
     Answered, CANCEL_METHOD, Framing, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, Push, Pushed,

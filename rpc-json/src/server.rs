@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
-use rpc_core::typed::erased_serde;
-use rpc_core::{BoxFuture, Context, Dispatch, Fault, Map, MethodInfo, Value, serve_call, serve_call_typed};
+use rpc_core::encoding::erased_serde;
+use rpc_core::encoding::{serve_call, serve_call_typed};
+use rpc_core::{BoxFuture, Context, Dispatch, Fault, Map, MethodInfo, Value};
 use rpc_http::Listener;
 use rpc_http::{Endpoint, Reply, ServerConfig};
 
@@ -253,7 +254,7 @@ impl<D: Dispatch> Inner<D> {
         }
     }
 
-    /// Starts a single request on the typed path (see [`rpc_core::typed`]): its params read straight into the
+    /// Starts a single request on the typed path (see [`rpc_core::encoding`]): its params read straight into the
     /// handler's types and the answer written straight from its result. `None` for anything else (a batch,
     /// named params, an unusual shape, params that do not read straight): the value path takes it from the
     /// start.
@@ -272,7 +273,7 @@ impl<D: Dispatch> Inner<D> {
         let (id, method, limit) = (parts.id, parts.method.to_owned(), self.handler_timeout);
         let recorded = span.clone();
         let answer = async move {
-            let result = rpc_core::time_limit(&method, limit, call).await;
+            let result = rpc_core::encoding::time_limit(&method, limit, call).await;
             if let Err(fault) = &result {
                 rpc_core::trace::record_fault(&recorded, fault);
             }
@@ -329,7 +330,7 @@ impl<D: Dispatch> Inner<D> {
         let recorded = span.clone();
         Box::pin(tracing::Instrument::instrument(
             async move {
-                let result = rpc_core::time_limit(&method, limit, outcome).await;
+                let result = rpc_core::encoding::time_limit(&method, limit, outcome).await;
                 if let Err(fault) = &result {
                     rpc_core::trace::record_fault(&recorded, fault);
                 }

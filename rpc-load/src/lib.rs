@@ -827,8 +827,8 @@ struct DuplexTarget<P: ?Sized = dyn Protocol> {
 
 impl<P: Protocol + ?Sized> DuplexTarget<P> {
     fn new(protocol: Arc<P>, socket: Socket, plan: &Plan) -> Result<DuplexTarget<P>, String> {
-        let values: Vec<&dyn rpc_core::typed::erased_serde::Serialize> =
-            plan.params.iter().map(|v| v as &dyn rpc_core::typed::erased_serde::Serialize).collect();
+        let values: Vec<&dyn rpc_core::encoding::erased_serde::Serialize> =
+            plan.params.iter().map(|v| v as &dyn rpc_core::encoding::erased_serde::Serialize).collect();
         let params = protocol.encode_params(&values).map_err(|e| format!("cannot encode the params: {e}"))?;
         let target = DuplexTarget { protocol, socket, method: plan.method.clone(), params };
         // A request that cannot be written fails the run now rather than every call.

@@ -36,7 +36,7 @@ use rmp::Marker;
 use rpc_core::{Fault, Value};
 use tokio_util::codec::{Decoder, Encoder};
 
-use rpc_core::typed::Param;
+use rpc_core::encoding::Param;
 use serde::Serialize;
 
 use crate::Error;
@@ -267,7 +267,7 @@ fn be_uint(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0, |n, &b| (n << 8) | u64::from(b))
 }
 
-/// Writes `value` as MessagePack: strings as str, bytes as bin, [`Ext`] as ext, integers in their smallest
+/// Writes `value` as MessagePack: strings as str, bytes as bin, [`Ext`](rpc_core::Ext) as ext, integers in their smallest
 /// form; [`typed::to_writer`] with the value as the type, so that a value and the typed data it stands for are
 /// written by the same code. Fails for a string, byte string or collection of 2^32 items or more, and for a
 /// value nesting deeper than [`typed::MAX_SERIALIZE_DEPTH`] (no peer reads one: their limits are far lower, and

@@ -2,7 +2,7 @@
 //! envelopes are written), and the codec as its framing.
 
 use bytes::{Bytes, BytesMut};
-use rpc_core::typed::{Param, erased_serde};
+use rpc_core::encoding::{Param, erased_serde};
 use rpc_core::{Fault, Value};
 use rpc_engine::{
     Answered, Broken, CANCEL_METHOD, Decoder, Framing, Incoming, OutParams, Outcome, Params, Part, Protocol, RawPart,

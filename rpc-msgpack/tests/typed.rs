@@ -510,7 +510,7 @@ fn the_codec_forms_read_as_the_codec_reads_them() {
 fn marker_maps_stay_maps() {
     // `{"$rpc_core::Ext": [1, b"x"]}` from the wire is a map: `Value`'s visitor, which rebuilds an ext from a
     // one-entry marker map, is not given it as one.
-    for marker in [rpc_core::typed::EXT_MARKER, rpc_core::typed::DATETIME_MARKER] {
+    for marker in [rpc_core::encoding::EXT_MARKER, rpc_core::encoding::DATETIME_MARKER] {
         let mut m = Map::new();
         m.push(marker, Value::Array(vec![1.into(), Value::Bytes(b"x".to_vec())]));
         let bytes = encode(&Value::Map(m.clone()));
@@ -614,11 +614,11 @@ fn serializing_errors_leave_the_buffer_as_it_was() {
         }
     }
     let odd = [
-        Named(rpc_core::DATETIME_STRUCT_NAME, Value::from("not a date")),
-        Named(rpc_core::DATETIME_STRUCT_NAME, Value::Int(1)),
-        Named(rpc_core::EXT_STRUCT_NAME, Value::Array(vec![Value::Int(300), Value::Bytes(vec![])])),
-        Named(rpc_core::EXT_STRUCT_NAME, Value::Array(vec![Value::Int(1)])),
-        Named(rpc_core::EXT_STRUCT_NAME, Value::from("x")),
+        Named(rpc_core::encoding::DATETIME_STRUCT_NAME, Value::from("not a date")),
+        Named(rpc_core::encoding::DATETIME_STRUCT_NAME, Value::Int(1)),
+        Named(rpc_core::encoding::EXT_STRUCT_NAME, Value::Array(vec![Value::Int(300), Value::Bytes(vec![])])),
+        Named(rpc_core::encoding::EXT_STRUCT_NAME, Value::Array(vec![Value::Int(1)])),
+        Named(rpc_core::encoding::EXT_STRUCT_NAME, Value::from("x")),
     ];
     for named in &odd {
         assert!(to_value(named).is_err());
@@ -627,8 +627,8 @@ fn serializing_errors_leave_the_buffer_as_it_was() {
     }
     // And what it accepts, alike: a datetime in its extended form, an ext from a (u8, bytes).
     let fine = [
-        Named(rpc_core::DATETIME_STRUCT_NAME, Value::from("1998-07-17T14:08:55Z")),
-        Named(rpc_core::EXT_STRUCT_NAME, Value::Array(vec![Value::Int(-1), Value::Bytes(vec![1, 2, 3, 4])])),
+        Named(rpc_core::encoding::DATETIME_STRUCT_NAME, Value::from("1998-07-17T14:08:55Z")),
+        Named(rpc_core::encoding::EXT_STRUCT_NAME, Value::Array(vec![Value::Int(-1), Value::Bytes(vec![1, 2, 3, 4])])),
         Named("other", Value::from("x")),
     ];
     for named in &fine {

@@ -157,7 +157,7 @@ impl<D: Dispatch> Endpoint for XmlEndpoint<D> {
             async move {
                 let result = match call {
                     Ok((method, answer)) => {
-                        let result = rpc_core::time_limit(&method, handler_timeout, answer).await;
+                        let result = rpc_core::encoding::time_limit(&method, handler_timeout, answer).await;
                         match &result {
                             Ok(_) => tracing::debug!(?peer, method, "call answered"),
                             Err(f) => {

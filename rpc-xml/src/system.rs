@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use rpc_core::{BoxFuture, Context, Dispatch, Fault, MethodInfo, Value, serve_call};
+use rpc_core::encoding::serve_call;
+use rpc_core::{BoxFuture, Context, Dispatch, Fault, MethodInfo, Value};
 
 /// The default cap on the number of calls in one `system.multicall`.
 pub const DEFAULT_MAX_MULTICALL: usize = 1000;

@@ -7,8 +7,8 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
+use rpc_core::encoding::{Answer, Param, ValueAnswer};
 use rpc_core::stream::{StreamNames, SubscriptionSource};
-use rpc_core::typed::{Answer, Param, ValueAnswer};
 use rpc_core::{BoxFuture, Transport, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -151,7 +151,7 @@ impl Client {
             drop(channel);
             answer?
         };
-        let limit = rpc_core::call_limit(self.timeout);
+        let limit = rpc_core::encoding::call_limit(self.timeout);
         match limit {
             Some((deadline, limit)) => {
                 tokio::time::timeout_at(deadline, answer).await.unwrap_or(Err(rpc_core::Error::Timeout(limit)))
@@ -175,7 +175,7 @@ impl Transport for Client {
         method: &'a str,
         params: &[Param<'_>],
     ) -> BoxFuture<'a, Result<Box<dyn Answer>, rpc_core::Error>> {
-        let params = rpc_core::typed::params_to_values(params);
+        let params = rpc_core::encoding::params_to_values(params);
         Box::pin(async move { Ok(Box::new(ValueAnswer(self.call(method, params?).await?)) as Box<dyn Answer>) })
     }
 
@@ -186,7 +186,7 @@ impl Transport for Client {
         names: StreamNames<'a>,
         params: &[Param<'_>],
     ) -> BoxFuture<'a, Result<Box<dyn SubscriptionSource>, rpc_core::Error>> {
-        let params = rpc_core::typed::params_to_values(params);
+        let params = rpc_core::encoding::params_to_values(params);
         Box::pin(async move {
             let connection = self.connection();
             let buffer = connection.shared.stream_buffer;

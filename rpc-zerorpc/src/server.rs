@@ -414,15 +414,15 @@ impl<D: Dispatch> Call<D> {
         let stream = self.methods.iter().find(|m| m.stream.as_ref().is_some_and(|s| s.notification == method));
         if let Some(info) = stream {
             let subscribe = info.name.clone();
-            let started = rpc_core::serve_subscribe(&*self.dispatch, &subscribe, params, Context::new());
-            match rpc_core::time_limit(&method, self.limit, started).await {
+            let started = rpc_core::encoding::serve_subscribe(&*self.dispatch, &subscribe, params, Context::new());
+            match rpc_core::encoding::time_limit(&method, self.limit, started).await {
                 Ok(items) => self.stream(items).await,
                 Err(fault) => self.answer(Err(fault)).await,
             }
             return;
         }
-        let call = rpc_core::serve_call(&*self.dispatch, &method, params, Context::new());
-        let result = rpc_core::time_limit(&method, self.limit, call).await;
+        let call = rpc_core::encoding::serve_call(&*self.dispatch, &method, params, Context::new());
+        let result = rpc_core::encoding::time_limit(&method, self.limit, call).await;
         self.answer(result).await;
     }
 
@@ -473,7 +473,7 @@ impl<D: Dispatch> Call<D> {
     /// `STREAM_DONE` (or `ERR` for a stream that failed).
     async fn stream(&self, mut items: rpc_core::stream::ItemStream) {
         while let Some(item) = items.next().await {
-            let item = item.and_then(|reply| rpc_core::typed::reply_to_value("stream", &reply));
+            let item = item.and_then(|reply| rpc_core::encoding::reply_to_value("stream", &reply));
             match item {
                 Ok(value) => self.emit("STREAM", value).await,
                 Err(fault) => return self.answer(Err(fault)).await,

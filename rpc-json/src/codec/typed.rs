@@ -4,7 +4,7 @@
 //! ([`encode_value`](super::encode_value) and [`decode_value`](super::decode_value) are these with `Value` as
 //! the type).
 //!
-//! Typed data and its [`Value`] agree, as [`rpc_core::typed`] asks:
+//! Typed data and its [`Value`] agree, as [`rpc_core::encoding`] asks:
 //! - [`to_writer`] appends the bytes it appends for `to_value(t)` ([`to_value`](rpc_core::to_value)), the tagged
 //!   spellings included: `{"$base64": ...}`, `{"$datetime": ...}`, `{"$ext": ...}`, `{"$float": ...}`, and
 //!   `{"$map": [[k, v], ...]}` for a map with a key that is not a string, or whose one key looks like a tag.
@@ -25,7 +25,8 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use base64::Engine as _;
-use rpc_core::{DATETIME_STRUCT_NAME, DateTime, EXT_STRUCT_NAME, Value};
+use rpc_core::encoding::{DATETIME_STRUCT_NAME, EXT_STRUCT_NAME};
+use rpc_core::{DateTime, Value};
 use serde::de::Visitor;
 use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
 use serde::de::{
@@ -1134,7 +1135,7 @@ pub(super) mod tests {
     use std::collections::BTreeMap;
 
     use proptest::prelude::*;
-    use rpc_core::typed::{DATETIME_MARKER, EXT_MARKER};
+    use rpc_core::encoding::{DATETIME_MARKER, EXT_MARKER};
     use rpc_core::{Ext, Map, from_value, to_value};
     use serde::de::DeserializeOwned;
     use serde::{Deserialize, Serialize};

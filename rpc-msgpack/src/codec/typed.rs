@@ -5,7 +5,7 @@
 //! and the envelopes of messages read in place ([`request_parts`], [`response_parts`], [`array_items`]), so that
 //! params and results can be handed to a handler or caller as raw bytes.
 //!
-//! Typed data and its [`Value`] agree, as [`rpc_core::typed`] asks:
+//! Typed data and its [`Value`] agree, as [`rpc_core::encoding`] asks:
 //!
 //! - Serializing: the bytes [`to_writer`] appends for any value are the bytes it appends for
 //!   [`to_value`](rpc_core::to_value) of it, and for a [`Value`] they are the bytes rmp-serde writes.
@@ -29,8 +29,9 @@ use std::fmt;
 use std::str;
 
 use bytes::{BufMut, BytesMut};
-use rpc_core::typed::{DATETIME_MARKER, EXT_MARKER};
-use rpc_core::{DATETIME_STRUCT_NAME, DateTime, EXT_STRUCT_NAME, Ext, Value};
+use rpc_core::encoding::{DATETIME_MARKER, EXT_MARKER};
+use rpc_core::encoding::{DATETIME_STRUCT_NAME, EXT_STRUCT_NAME};
+use rpc_core::{DateTime, Ext, Value};
 use serde::de::value::{BorrowedStrDeserializer, SeqDeserializer};
 use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, Unexpected, VariantAccess, Visitor};
 use serde::ser::{self, Serialize};
@@ -1052,7 +1053,7 @@ impl<'de> Deserializer<'de> {
             let mut map = MapAcc { de, left: len, value_next: false };
             let value = if marked {
                 // Without its size hint, so that `Value`'s visitor keeps it a map.
-                visitor.visit_map(rpc_core::typed::unmarked(&mut map))?
+                visitor.visit_map(rpc_core::encoding::unmarked(&mut map))?
             } else {
                 visitor.visit_map(&mut map)?
             };

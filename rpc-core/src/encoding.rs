@@ -6,6 +6,10 @@
 //! would ([`to_value`](crate::to_value) then the encoder; the decoder then [`from_value`](crate::from_value)).
 //! Anything it does not handle (an error, an unusual shape) is handed back to the value path, which decides.
 
+pub use crate::dispatch::{
+    TIMEOUT_HEADER, call_limit, call_limit_at, serve_call, serve_call_typed, serve_subscribe, time_limit, time_limit_at,
+};
+pub use crate::value::{DATETIME_STRUCT_NAME, EXT_STRUCT_NAME};
 use serde::de::DeserializeOwned;
 
 use crate::{Error, Fault, Value};
