@@ -1,10 +1,137 @@
-//! The typed path: what an encoding needs to serialise params and results straight to its wire format and to
-//! decode them straight into the Rust types, without building a [`Value`] tree in between.
+//! Writing an encoding: what an encoding implements and what it calls.
 //!
+//! An encoding is a codec plus two small pieces of glue, and nothing else: a **server** that reads a call off
+//! its wire and hands it to any [`Dispatch`](crate::Dispatch) (a generated `FooServer`, a
+//! [`Router`](crate::Router)) through [`serve_call`], and a **client** that implements
+//! [`Transport`](crate::Transport), so that any generated `FooClient<T>` calls through it. Everything else
+//! (the service's types, its methods' names and params, faults, panics in handlers, middleware) is the same on
+//! every encoding and lives here, in `rpc_core`.
+//!
+//! # A toy encoding, end to end
+//! A line of text per message: a call is `ID METHOD ARG...` and its answer `ID ok VALUE` or
+//! `ID err CODE MESSAGE`, each value written `i:7` (an integer) or `s:text` (a string without spaces). The
+//! "wire" here is a function call into the server; a real one writes the line to a socket and reads the answer
+//! back.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use rpc_core::{BoxFuture, Context, Dispatch, Error, Fault, Transport, Value, encoding, service};
+//!
+//! // The codec: values to text and back. A value this toy cannot say is an error, never a wrong value.
+//! fn write(v: &Value) -> Result<String, Error> {
+//!     match v {
+//!         Value::Int(i) => Ok(format!("i:{i}")),
+//!         Value::String(s) if !s.contains(char::is_whitespace) => Ok(format!("s:{s}")),
+//!         other => Err(Error::Encode(format!("the line encoding cannot carry {}", other.kind()))),
+//!     }
+//! }
+//! fn read(word: &str) -> Result<Value, String> {
+//!     match word.split_once(':') {
+//!         Some(("i", n)) => n.parse::<i64>().map(Value::Int).map_err(|e| format!("{word}: {e}")),
+//!         Some(("s", s)) => Ok(Value::from(s)),
+//!         _ => Err(format!("not a value: {word:?}")),
+//!     }
+//! }
+//!
+//! // The server: a line in, a line out, for any dispatcher. Bad input gets an error line, not a panic.
+//! async fn serve_line(dispatch: &impl Dispatch, line: &str) -> String {
+//!     let mut words = line.split(' ');
+//!     let (id, method) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+//!     let params: Result<Vec<Value>, String> = words.map(read).collect();
+//!     let result = match params {
+//!         // `serve_call` runs the handler: a panic becomes a fault, an unknown method -32601.
+//!         Ok(params) => encoding::serve_call(dispatch, method, params, Context::new()).await,
+//!         Err(why) => Err(Fault::invalid_params(why)),
+//!     };
+//!     let answer = result.and_then(|value| write(&value).map_err(|e| Fault::internal_error(e.to_string())));
+//!     match answer {
+//!         Ok(text) => format!("{id} ok {text}"),
+//!         Err(fault) => format!("{id} err {} {}", fault.code, fault.message),
+//!     }
+//! }
+//!
+//! // The client: a `Transport`, so that every generated client works over it. Its one required method takes a
+//! // call's params as values and gives back the result; a fault from the peer is `Error::Fault`.
+//! struct LineClient<D> {
+//!     server: Arc<D>,
+//! }
+//!
+//! impl<D: Dispatch> Transport for LineClient<D> {
+//!     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> {
+//!         Box::pin(async move {
+//!             let args: Vec<String> = params.iter().map(write).collect::<Result<_, _>>()?;
+//!             let line = format!("1 {method} {}", args.join(" "));
+//!             let answer = serve_line(&*self.server, line.trim_end()).await; // the wire
+//!             match answer.splitn(4, ' ').collect::<Vec<_>>()[..] {
+//!                 [_, "ok", value] => read(value).map_err(Error::Decode),
+//!                 [_, "err", code, message] => {
+//!                     let code = code.parse().map_err(|_| Error::Decode(format!("bad code {code:?}")))?;
+//!                     Err(Error::Fault(Fault::new(code, message)))
+//!                 }
+//!                 _ => Err(Error::Decode(format!("not an answer: {answer:?}"))),
+//!             }
+//!         })
+//!     }
+//! }
+//!
+//! // Any service, unchanged.
+//! #[service]
+//! pub trait Calc {
+//!     async fn double(&self, num: i64) -> i64;
+//!     async fn greet(&self, name: String) -> String;
+//! }
+//!
+//! struct Impl;
+//!
+//! impl Calc for Impl {
+//!     async fn double(&self, num: i64) -> i64 {
+//!         num * 2
+//!     }
+//!     async fn greet(&self, name: String) -> String {
+//!         format!("hello,{name}")
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let client = CalcClient::new(LineClient { server: Arc::new(CalcServer::new(Impl)) });
+//! assert_eq!(client.double(7).await?, 14);
+//! assert_eq!(client.greet("ada").await?, "hello,ada");
+//! // What the server checks, it checks on every encoding: the wrong type of param is -32602, naming it.
+//! let err = client.transport().call("double", vec![Value::from("seven")]).await.unwrap_err();
+//! let Error::Fault(fault) = err else { panic!("{err}") };
+//! assert_eq!(fault.code, Fault::INVALID_PARAMS);
+//! assert!(fault.message.contains("param 1 `num` (expected i64)"), "{}", fault.message);
+//! // And a value the wire cannot carry is refused before anything is sent.
+//! let err = client.transport().call("greet", vec![Value::from("two words")]).await.unwrap_err();
+//! assert!(matches!(err, Error::Encode(_)));
+//! # Ok::<(), Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # What a production encoding adds
+//! - **Framing and a transport.** A duplex encoding (calls both ways on one connection, pipelining,
+//!   cancellation, subscriptions) implements `rpc_engine::Protocol` and gets TCP, Unix sockets, stdio, TLS,
+//!   limits and drain from `rpc-engine`; an HTTP encoding implements `rpc_http::Endpoint`. Their crates say how.
+//! - **The typed path** (what generated code prefers, below): params serialised straight to the wire and
+//!   results read straight from it, without a [`Value`] in between. A client implements
+//!   [`Transport::call_typed`](crate::Transport::call_typed) (serialise the [`Param`]s before returning, hand
+//!   back an [`Answer`] whose [`read`](Answer::read) deserializes the result into the caller's [`Slot`]); a
+//!   server calls [`serve_call_typed`] with a serde deserializer over the params array, and serialises the
+//!   [`Reply`]. Write one serde serializer and one deserializer for the wire and let [`Value`] go through them
+//!   as an ordinary serde type: `rpc_msgpack::codec::typed` and `rpc_json::codec::typed` are two, the
+//!   [markers](DATETIME_MARKER) below are what a self-describing deserializer owes [`Value`].
+//! - **Time limits.** A server bounds each handler with [`time_limit`] (its setting, or sooner when the caller
+//!   sent a deadline: over HTTP the [`TIMEOUT_HEADER`]); a client waits until [`call_limit`].
+//! - **Errors that say what happened.** A call that was never sent is [`Error::Connect`] (so that a balancer
+//!   may send it elsewhere), one lost on the way [`Error::Transport`], bytes that do not read
+//!   [`Error::Decode`], and a fault from the peer [`Error::Fault`].
+//!
+//! # The typed path's rule
 //! The value tree is always there (echo, the CLI, introspection, and every case the typed path leaves to it);
-//! the typed path is an optimisation with one rule: where it succeeds, it gives exactly what the value path
-//! would ([`to_value`](crate::to_value) then the encoder; the decoder then [`from_value`](crate::from_value)).
-//! Anything it does not handle (an error, an unusual shape) is handed back to the value path, which decides.
+//! the typed path gives exactly what the value path would ([`to_value`](crate::to_value) then the encoder; the
+//! decoder then [`from_value`](crate::from_value)). Anything a dispatcher does not handle that way (an unknown
+//! method, params that do not read) it hands back to the value path, which decides: so faults are the same
+//! either way.
 
 pub use crate::dispatch::{
     TIMEOUT_HEADER, call_limit, call_limit_at, serve_call, serve_call_typed, serve_subscribe, time_limit, time_limit_at,
