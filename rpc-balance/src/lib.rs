@@ -60,8 +60,7 @@ use std::sync::{Arc, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 
-use rpc_core::encoding::{self, Answer, Param, ValueAnswer};
-use rpc_core::middleware::Call;
+use rpc_core::middleware::{Call, SendCall};
 use rpc_core::{BoxFuture, Delivery, Error, Transport, Value};
 use tower::Service;
 use tower::balance::p2c::Balance;
@@ -367,43 +366,12 @@ impl Balanced {
             Err(other) => Error::Transport(other),
         })
     }
+}
 
-    fn send_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-        idempotent: bool,
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        let params = encoding::params_to_values(params);
-        Box::pin(async move {
-            let call = Call::new(method.to_owned(), params?).idempotent(idempotent);
-            Ok(Box::new(ValueAnswer(self.send(call).await?)) as Box<dyn Answer>)
-        })
+impl SendCall for Balanced {
+    fn send_call(&self, call: Call) -> BoxFuture<'_, Result<Value, Error>> {
+        Box::pin(self.send(call))
     }
 }
 
-impl Transport for Balanced {
-    fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> {
-        Box::pin(self.send(Call::new(method.to_owned(), params)))
-    }
-
-    fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move { self.send(Call::new(method.to_owned(), params).notification()).await.map(drop) })
-    }
-
-    fn call_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        self.send_typed(method, params, false)
-    }
-
-    fn call_idempotent<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        self.send_typed(method, params, true)
-    }
-}
+rpc_core::transport_via_send_call!(impl[] Balanced);

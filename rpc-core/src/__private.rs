@@ -11,6 +11,7 @@ pub use std::vec::Vec;
 
 pub use serde::Serialize;
 pub use serde::de::DeserializeOwned;
+pub use serde::ser;
 
 use crate::{Error, Fault, MethodInfo, Value};
 

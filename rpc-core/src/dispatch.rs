@@ -72,55 +72,37 @@ pub trait Dispatch: Send + Sync + 'static {
     }
 }
 
-impl<D: Dispatch + ?Sized> Dispatch for Arc<D> {
-    fn call(&self, method: &str, params: Vec<Value>, cx: Context) -> BoxFuture<'static, Result<Value, Fault>> {
-        (**self).call(method, params, cx)
-    }
-    fn methods(&self) -> Vec<MethodInfo> {
-        (**self).methods()
-    }
-    fn call_typed(
-        &self,
-        method: &str,
-        params: &mut dyn erased_serde::Deserializer<'_>,
-        cx: &Context,
-    ) -> Option<BoxFuture<'static, Result<Reply, Fault>>> {
-        (**self).call_typed(method, params, cx)
-    }
-    fn subscribe(
-        &self,
-        method: &str,
-        params: Vec<Value>,
-        cx: Context,
-    ) -> BoxFuture<'static, Result<ItemStream, Fault>> {
-        (**self).subscribe(method, params, cx)
-    }
+/// `Dispatch` for the smart pointers over a dispatcher: every method forwarded.
+macro_rules! forward_dispatch {
+    ($($pointer:ident),*) => {$(
+        impl<D: Dispatch + ?Sized> Dispatch for $pointer<D> {
+            fn call(&self, method: &str, params: Vec<Value>, cx: Context) -> BoxFuture<'static, Result<Value, Fault>> {
+                (**self).call(method, params, cx)
+            }
+            fn methods(&self) -> Vec<MethodInfo> {
+                (**self).methods()
+            }
+            fn call_typed(
+                &self,
+                method: &str,
+                params: &mut dyn erased_serde::Deserializer<'_>,
+                cx: &Context,
+            ) -> Option<BoxFuture<'static, Result<Reply, Fault>>> {
+                (**self).call_typed(method, params, cx)
+            }
+            fn subscribe(
+                &self,
+                method: &str,
+                params: Vec<Value>,
+                cx: Context,
+            ) -> BoxFuture<'static, Result<ItemStream, Fault>> {
+                (**self).subscribe(method, params, cx)
+            }
+        }
+    )*};
 }
 
-impl<D: Dispatch + ?Sized> Dispatch for Box<D> {
-    fn call(&self, method: &str, params: Vec<Value>, cx: Context) -> BoxFuture<'static, Result<Value, Fault>> {
-        (**self).call(method, params, cx)
-    }
-    fn methods(&self) -> Vec<MethodInfo> {
-        (**self).methods()
-    }
-    fn call_typed(
-        &self,
-        method: &str,
-        params: &mut dyn erased_serde::Deserializer<'_>,
-        cx: &Context,
-    ) -> Option<BoxFuture<'static, Result<Reply, Fault>>> {
-        (**self).call_typed(method, params, cx)
-    }
-    fn subscribe(
-        &self,
-        method: &str,
-        params: Vec<Value>,
-        cx: Context,
-    ) -> BoxFuture<'static, Result<ItemStream, Fault>> {
-        (**self).subscribe(method, params, cx)
-    }
-}
+forward_dispatch!(Arc, Box);
 
 /// The default time a call may run before it is dropped and answered with a [`Fault::INTERNAL_ERROR`] fault:
 /// 5 minutes. Every server transport's handler-timeout setting starts here.

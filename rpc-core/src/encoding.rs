@@ -143,6 +143,69 @@ use crate::{Error, Fault, Value};
 
 pub use erased_serde;
 
+/// Implements serde's seven `Serialize*` traits for an encoding's compound serializer (the type its
+/// `serialize_seq`, `serialize_map`, `serialize_struct`, ... return) by forwarding to its inherent methods:
+/// `element(&mut self, &T)` for an item of a sequence, tuple, tuple struct or tuple variant; `key(&mut self, &T)`
+/// and `value(&mut self, &T)` for a map's entries; `field(&mut self, &'static str, &T)` for a struct's or a
+/// struct variant's; `end_seq(self)` and `end_map(self)` to close them. Each returns `Result<(), Error>`.
+///
+/// ```ignore
+/// rpc_core::serialize_compound!(Compound<'_, '_>, Error);
+/// ```
+#[macro_export]
+macro_rules! serialize_compound {
+    ($compound:ty, $error:ty) => {
+        $crate::serialize_compound!(@elements $compound, $error,
+            SerializeSeq serialize_element, SerializeTuple serialize_element,
+            SerializeTupleStruct serialize_field, SerializeTupleVariant serialize_field);
+        $crate::serialize_compound!(@fields $compound, $error, SerializeStruct, SerializeStructVariant);
+        impl $crate::__private::ser::SerializeMap for $compound {
+            type Ok = ();
+            type Error = $error;
+            fn serialize_key<T: $crate::__private::Serialize + ?Sized>(&mut self, key: &T) -> Result<(), $error> {
+                self.key(key)
+            }
+            fn serialize_value<T: $crate::__private::Serialize + ?Sized>(
+                &mut self,
+                value: &T,
+            ) -> Result<(), $error> {
+                self.value(value)
+            }
+            fn end(self) -> Result<(), $error> {
+                self.end_map()
+            }
+        }
+    };
+    (@elements $compound:ty, $error:ty, $($trait:ident $method:ident),*) => {$(
+        impl $crate::__private::ser::$trait for $compound {
+            type Ok = ();
+            type Error = $error;
+            fn $method<T: $crate::__private::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), $error> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), $error> {
+                self.end_seq()
+            }
+        }
+    )*};
+    (@fields $compound:ty, $error:ty, $($trait:ident),*) => {$(
+        impl $crate::__private::ser::$trait for $compound {
+            type Ok = ();
+            type Error = $error;
+            fn serialize_field<T: $crate::__private::Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), $error> {
+                self.field(key, value)
+            }
+            fn end(self) -> Result<(), $error> {
+                self.end_map()
+            }
+        }
+    )*};
+}
+
 /// The key that marks a one-entry map as a [`DateTime`](crate::DateTime): a straight deserializer that meets a
 /// datetime on the wire presents it to `deserialize_any` as the map `{DATETIME_MARKER: "<ISO 8601 text>"}`, as
 /// [`Value`]'s own deserializer does, so that a [`Value`] rebuilt from it is a

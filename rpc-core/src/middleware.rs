@@ -457,74 +457,125 @@ fn error_of(error: BoxError) -> Error {
     }
 }
 
-impl<S> ServiceTransport<S>
+impl<S> SendCall for ServiceTransport<S>
 where
     S: Service<Call, Response = Value> + Send,
     S::Error: Into<BoxError>,
     S::Future: Send,
 {
-    fn send(&self, call: Call) -> BoxFuture<'_, Result<Value, Error>> {
+    fn send_call(&self, call: Call) -> BoxFuture<'_, Result<Value, Error>> {
         Box::pin(async move { through(&self.service, call).await.map_err(error_of) })
     }
 
-    fn send_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-        idempotent: bool,
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        let params = encoding::params_to_values(params);
-        Box::pin(async move {
-            let call = Call::new(method.to_owned(), params?).idempotent(idempotent);
-            Ok(Box::new(ValueAnswer(self.send(call).await?)) as Box<dyn Answer>)
-        })
-    }
-}
-
-impl<S> Transport for ServiceTransport<S>
-where
-    S: Service<Call, Response = Value> + Send,
-    S::Error: Into<BoxError>,
-    S::Future: Send,
-{
-    fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> {
-        self.send(Call::new(method.to_owned(), params))
-    }
-
-    fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), Error>> {
-        let sent = self.send(Call::new(method.to_owned(), params).notification());
-        Box::pin(async move { sent.await.map(drop) })
-    }
-
-    fn call_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        self.send_typed(method, params, false)
-    }
-
-    fn call_idempotent<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        self.send_typed(method, params, true)
-    }
-
-    fn subscribe<'a>(
+    fn subscribe_call<'a>(
         &'a self,
         names: StreamNames<'a>,
         params: &[Param<'_>],
     ) -> BoxFuture<'a, Result<Box<dyn SubscriptionSource>, Error>> {
         match &self.streams {
             Some(transport) => transport.subscribe(names, params),
-            None => {
-                let error = Error::Transport(crate::stream::needs_duplex(names.subscribe).into());
-                Box::pin(std::future::ready(Err(error)))
-            }
+            None => needs_duplex(names),
         }
     }
+}
+
+crate::transport_via_send_call!(impl[S] ServiceTransport<S> where [
+    S: Service<Call, Response = Value> + Send,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+]);
+
+/// A client that sends whole [`Call`]s (the tower stack behind [`Transport::layer`], a balancer over many
+/// endpoints): its [`Transport`] comes from [`transport_via_send_call!`](crate::transport_via_send_call), every
+/// method of which makes a `Call` (with the idempotent and notification flags set) and sends it.
+pub trait SendCall: Send + Sync {
+    /// Sends `call` and waits for its result (a notification's is nil).
+    fn send_call(&self, call: Call) -> BoxFuture<'_, Result<Value, Error>>;
+
+    /// [`Transport::subscribe`]; the default fails at once with [`needs_duplex`](crate::stream::needs_duplex)'s
+    /// words, as `Transport`'s does.
+    fn subscribe_call<'a>(
+        &'a self,
+        names: StreamNames<'a>,
+        params: &[Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn SubscriptionSource>, Error>> {
+        let _ = params;
+        needs_duplex(names)
+    }
+}
+
+fn needs_duplex<T: Send + 'static>(names: StreamNames<'_>) -> BoxFuture<'static, Result<T, Error>> {
+    let error = Error::Transport(crate::stream::needs_duplex(names.subscribe).into());
+    Box::pin(std::future::ready(Err(error)))
+}
+
+/// A typed call through a [`SendCall`]: its params as values, its result read from the value.
+#[doc(hidden)]
+pub fn send_typed<'a, S: SendCall + ?Sized>(
+    sender: &'a S,
+    method: &'a str,
+    params: &[Param<'_>],
+    idempotent: bool,
+) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+    let params = encoding::params_to_values(params);
+    Box::pin(async move {
+        let call = Call::new(method.to_owned(), params?).idempotent(idempotent);
+        Ok(Box::new(ValueAnswer(sender.send_call(call).await?)) as Box<dyn Answer>)
+    })
+}
+
+/// Implements [`Transport`] for a type that implements [`SendCall`]: `impl[generics] Type where [bounds]`.
+///
+/// ```ignore
+/// rpc_core::transport_via_send_call!(impl[] Balanced);
+/// ```
+#[macro_export]
+macro_rules! transport_via_send_call {
+    (impl[$($generics:tt)*] $ty:ty $(where [$($bounds:tt)*])?) => {
+        impl<$($generics)*> $crate::Transport for $ty $(where $($bounds)*)? {
+            fn call<'a>(
+                &'a self,
+                method: &'a str,
+                params: ::std::vec::Vec<$crate::Value>,
+            ) -> $crate::BoxFuture<'a, ::std::result::Result<$crate::Value, $crate::Error>> {
+                $crate::middleware::SendCall::send_call(self, $crate::middleware::Call::new(method.to_owned(), params))
+            }
+
+            fn notify<'a>(
+                &'a self,
+                method: &'a str,
+                params: ::std::vec::Vec<$crate::Value>,
+            ) -> $crate::BoxFuture<'a, ::std::result::Result<(), $crate::Error>> {
+                let call = $crate::middleware::Call::new(method.to_owned(), params).notification();
+                let sent = $crate::middleware::SendCall::send_call(self, call);
+                ::std::boxed::Box::pin(async move { sent.await.map(drop) })
+            }
+
+            fn call_typed<'a>(
+                &'a self,
+                method: &'a str,
+                params: &[$crate::encoding::Param<'_>],
+            ) -> $crate::BoxFuture<'a, ::std::result::Result<::std::boxed::Box<dyn $crate::encoding::Answer>, $crate::Error>> {
+                $crate::middleware::send_typed(self, method, params, false)
+            }
+
+            fn call_idempotent<'a>(
+                &'a self,
+                method: &'a str,
+                params: &[$crate::encoding::Param<'_>],
+            ) -> $crate::BoxFuture<'a, ::std::result::Result<::std::boxed::Box<dyn $crate::encoding::Answer>, $crate::Error>> {
+                $crate::middleware::send_typed(self, method, params, true)
+            }
+
+            fn subscribe<'a>(
+                &'a self,
+                names: $crate::stream::StreamNames<'a>,
+                params: &[$crate::encoding::Param<'_>],
+            ) -> $crate::BoxFuture<'a, ::std::result::Result<::std::boxed::Box<dyn $crate::stream::SubscriptionSource>, $crate::Error>> {
+                $crate::middleware::SendCall::subscribe_call(self, names, params)
+            }
+        }
+    };
 }
 
 /// [`Transport::layer`]: `transport` with `layer` around each call.

@@ -75,92 +75,39 @@ pub trait Transport: Send + Sync {
     }
 }
 
-impl<T: Transport + ?Sized> Transport for &T {
-    fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> {
-        (**self).call(method, params)
-    }
-    fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), Error>> {
-        (**self).notify(method, params)
-    }
-    fn call_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        (**self).call_typed(method, params)
-    }
-    fn call_idempotent<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        (**self).call_idempotent(method, params)
-    }
-    fn subscribe<'a>(
-        &'a self,
-        names: StreamNames<'a>,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn SubscriptionSource>, Error>> {
-        (**self).subscribe(names, params)
-    }
+/// `Transport` for references and smart pointers to a transport: every method forwarded.
+macro_rules! forward_transport {
+    ($($pointer:ty),*) => {$(
+        impl<T: Transport + ?Sized> Transport for $pointer {
+            fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> {
+                (**self).call(method, params)
+            }
+            fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), Error>> {
+                (**self).notify(method, params)
+            }
+            fn call_typed<'a>(
+                &'a self,
+                method: &'a str,
+                params: &[Param<'_>],
+            ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+                (**self).call_typed(method, params)
+            }
+            fn call_idempotent<'a>(
+                &'a self,
+                method: &'a str,
+                params: &[Param<'_>],
+            ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+                (**self).call_idempotent(method, params)
+            }
+            fn subscribe<'a>(
+                &'a self,
+                names: StreamNames<'a>,
+                params: &[Param<'_>],
+            ) -> BoxFuture<'a, Result<Box<dyn SubscriptionSource>, Error>> {
+                (**self).subscribe(names, params)
+            }
+        }
+    )*};
 }
 
-impl<T: Transport + ?Sized> Transport for Arc<T> {
-    fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> {
-        (**self).call(method, params)
-    }
-    fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), Error>> {
-        (**self).notify(method, params)
-    }
-    fn call_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        (**self).call_typed(method, params)
-    }
-    fn call_idempotent<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        (**self).call_idempotent(method, params)
-    }
-    fn subscribe<'a>(
-        &'a self,
-        names: StreamNames<'a>,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn SubscriptionSource>, Error>> {
-        (**self).subscribe(names, params)
-    }
-}
-
-impl<T: Transport + ?Sized> Transport for Box<T> {
-    fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> {
-        (**self).call(method, params)
-    }
-    fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), Error>> {
-        (**self).notify(method, params)
-    }
-    fn call_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        (**self).call_typed(method, params)
-    }
-    fn call_idempotent<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        (**self).call_idempotent(method, params)
-    }
-    fn subscribe<'a>(
-        &'a self,
-        names: StreamNames<'a>,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn SubscriptionSource>, Error>> {
-        (**self).subscribe(names, params)
-    }
-}
+forward_transport!(&T, Arc<T>, Box<T>);
