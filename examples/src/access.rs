@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use rpc_core::encoding::{Reply, erased_serde};
-use rpc_core::{BoxFuture, Context, Dispatch, Fault, MethodInfo, RemoteAddr, Value};
+use rpc_core::encoding::Reply;
+use rpc_core::{BoxFuture, CallParams, Context, Dispatch, Fault, MethodInfo, RemoteAddr};
 
 /// Wraps a [`Dispatch`] to log one line per call at info when it ends: the method, the peer's address (`-` where
 /// the transport has none, as on a Unix socket), how long the handler took and the outcome (`ok` or
@@ -31,7 +31,7 @@ impl<D: Dispatch> AccessLog<D> {
 }
 
 impl<D: Dispatch> Dispatch for AccessLog<D> {
-    fn call(&self, method: &str, params: Vec<Value>, cx: Context) -> BoxFuture<'static, Result<Value, Fault>> {
+    fn call(&self, method: &str, params: CallParams<'_>, cx: Context) -> BoxFuture<'static, Result<Reply, Fault>> {
         let entry = Entry::start(method, &cx);
         let answer = self.inner.call(method, params, cx);
         Box::pin(entry.watch(answer))
@@ -39,17 +39,6 @@ impl<D: Dispatch> Dispatch for AccessLog<D> {
 
     fn methods(&self) -> Vec<MethodInfo> {
         self.inner.methods()
-    }
-
-    fn call_typed(
-        &self,
-        method: &str,
-        params: &mut dyn erased_serde::Deserializer<'_>,
-        cx: &Context,
-    ) -> Option<BoxFuture<'static, Result<Reply, Fault>>> {
-        // `None` hands the call to the value path, which logs it through `call`.
-        let answer = self.inner.call_typed(method, params, cx)?;
-        Some(Box::pin(Entry::start(method, cx).watch(answer)))
     }
 }
 

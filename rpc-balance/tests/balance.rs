@@ -94,6 +94,14 @@ struct Conn {
 }
 
 impl Transport for Conn {
+    fn call_typed<'a>(
+        &'a self,
+        method: &'a str,
+        params: &[rpc_core::encoding::Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn rpc_core::encoding::Answer>, Error>> {
+        rpc_core::encoding::call_through_values(self, method, params)
+    }
+
     fn call<'a>(&'a self, method: &'a str, _params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> {
         Box::pin(async move {
             let mode = self.cluster.mode(&self.name);

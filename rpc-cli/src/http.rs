@@ -65,6 +65,14 @@ struct Xml(Http);
 struct Json(Http);
 
 impl Transport for Xml {
+    fn call_typed<'a>(
+        &'a self,
+        method: &'a str,
+        params: &[rpc_core::encoding::Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn rpc_core::encoding::Answer>, rpc_core::Error>> {
+        rpc_core::encoding::call_through_values(self, method, params)
+    }
+
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, rpc_core::Error>> {
         Box::pin(async move {
             let body = rpc_xml::codec::encode_call(method, &params).map_err(|e| {
@@ -82,6 +90,14 @@ impl Transport for Xml {
 }
 
 impl Transport for Json {
+    fn call_typed<'a>(
+        &'a self,
+        method: &'a str,
+        params: &[rpc_core::encoding::Param<'_>],
+    ) -> BoxFuture<'a, Result<Box<dyn rpc_core::encoding::Answer>, rpc_core::Error>> {
+        rpc_core::encoding::call_through_values(self, method, params)
+    }
+
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, rpc_core::Error>> {
         Box::pin(async move {
             let id = Id::number(1);

@@ -56,11 +56,6 @@ impl Params {
     }
 }
 
-/// Encodes a handler's result; a result that cannot be encoded is the server's fault.
-pub fn encode_result<T: Serialize + ?Sized>(method: &str, value: &T) -> Result<Value, Fault> {
-    crate::to_value(value).map_err(|e| crate::encoding::cannot_encode(method, &e))
-}
-
 /// Decodes a call's result into the method's return type.
 pub fn decode_result<T: DeserializeOwned + 'static>(method: &str, value: Value) -> Result<T, Error> {
     crate::from_value(value).map_err(|e| match e {
@@ -392,11 +387,18 @@ pub fn reply<T: Serialize + Send + 'static>(value: T) -> Reply {
     Box::new(value)
 }
 
-/// Reads a call's params straight from the wire into the tuple `T`; `None` (the value path then answers with
-/// its exact fault) if they do not read, or the count is wrong (fewer than `required`, more than `T` holds).
-/// Left-out trailing params read as nil, as on the value path.
-pub fn typed_args<T: Args>(params: &mut dyn erased_serde::Deserializer<'_>, required: usize) -> Option<T> {
-    serde::Deserializer::deserialize_seq(params, ArgsVisitor::<T> { required, args: std::marker::PhantomData }).ok()
+/// Reads a call's params straight from the wire into the tuple `T`; `None` (the params are then read as values,
+/// which answers with the exact fault) for params as values, params that do not read, or the wrong count (fewer
+/// than `required`, more than `T` holds). Left-out trailing params read as nil, as from values.
+pub fn typed_args<T: Args>(params: &mut crate::CallParams<'_>, required: usize) -> Option<T> {
+    let crate::CallParams::Wire(wire) = params else { return None };
+    let mut args = None;
+    let read = wire.read(&mut |de| {
+        let visitor = ArgsVisitor::<T> { required, args: std::marker::PhantomData };
+        args = serde::Deserializer::deserialize_seq(de, visitor).ok();
+        args.is_some()
+    });
+    if read { args } else { None }
 }
 
 // The typed read of a method's params `T` (a tuple), chosen at the generated call site by autoref
@@ -406,11 +408,11 @@ pub fn typed_args<T: Args>(params: &mut dyn erased_serde::Deserializer<'_>, requ
 /// The typed read, for params that deserialize.
 pub trait TypedRead<T> {
     /// See [`typed_args`].
-    fn read(&self, params: &mut dyn erased_serde::Deserializer<'_>, required: usize) -> Option<T>;
+    fn read(&self, params: &mut crate::CallParams<'_>, required: usize) -> Option<T>;
 }
 
 impl<T: Args> TypedRead<T> for Kind<T> {
-    fn read(&self, params: &mut dyn erased_serde::Deserializer<'_>, required: usize) -> Option<T> {
+    fn read(&self, params: &mut crate::CallParams<'_>, required: usize) -> Option<T> {
         typed_args(params, required)
     }
 }
@@ -418,11 +420,11 @@ impl<T: Args> TypedRead<T> for Kind<T> {
 /// No typed read: the params do not all deserialize (the value path fails to compile, saying which).
 pub trait NoTypedRead<T> {
     /// Always `None`.
-    fn read(&self, params: &mut dyn erased_serde::Deserializer<'_>, required: usize) -> Option<T>;
+    fn read(&self, params: &mut crate::CallParams<'_>, required: usize) -> Option<T>;
 }
 
 impl<T> NoTypedRead<T> for &Kind<T> {
-    fn read(&self, _: &mut dyn erased_serde::Deserializer<'_>, _: usize) -> Option<T> {
+    fn read(&self, _: &mut crate::CallParams<'_>, _: usize) -> Option<T> {
         None
     }
 }

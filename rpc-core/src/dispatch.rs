@@ -16,35 +16,21 @@ use crate::{Fault, Value};
 /// A boxed, sendable future: what the object-safe traits of this crate return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Something a server transport can serve: it takes a method name and positional params and answers with a
-/// value or a [`Fault`].
+/// Something a server transport can serve: it takes a method name and the call's params and answers with the
+/// handler's result (a [`Reply`] the encoding serialises) or a [`Fault`].
 ///
 /// `#[service]` implements it for `<Trait>Server<S>`; a [`Router`](crate::Router) implements it for several
 /// services mounted together. Transports call it through [`serve_call`], which turns a handler panic into a
 /// fault.
 pub trait Dispatch: Send + Sync + 'static {
-    /// Starts handling one call. Unknown names answer [`Fault::METHOD_NOT_FOUND`].
-    fn call(&self, method: &str, params: Vec<Value>, cx: Context) -> BoxFuture<'static, Result<Value, Fault>>;
+    /// Starts handling one call: reads `params` (before it returns: the future holds no borrow of them) and runs
+    /// the handler. Params on the wire are read straight into the method's types; what does not read that way
+    /// is read as values, so that the fault for params that do not fit is the same on every encoding. Unknown
+    /// names answer [`Fault::METHOD_NOT_FOUND`].
+    fn call(&self, method: &str, params: CallParams<'_>, cx: Context) -> BoxFuture<'static, Result<Reply, Fault>>;
 
     /// The methods this dispatcher answers, for routing and introspection.
     fn methods(&self) -> Vec<MethodInfo>;
-
-    /// Starts handling one call on the typed path (see [`typed`](crate::encoding)): `params` deserializes the
-    /// call's params array straight from the wire, and the answer is a [`Reply`] that the encoding serialises
-    /// straight to the wire.
-    ///
-    /// `None` hands the call back to [`call`](Dispatch::call) with the params as values: for a method this
-    /// dispatcher has no typed path for, an unknown one, or params that do not read straight into the method's
-    /// types (the value path then answers with its exact fault). The default has no typed path.
-    fn call_typed(
-        &self,
-        method: &str,
-        params: &mut dyn erased_serde::Deserializer<'_>,
-        cx: &Context,
-    ) -> Option<BoxFuture<'static, Result<Reply, Fault>>> {
-        let _ = (method, params, cx);
-        None
-    }
 
     /// Starts a subscription to a stream method (see [`stream`](crate::stream)): `method` is its subscribe name
     /// (the [`MethodInfo::name`] of a method with a [`MethodInfo::stream`]), and the answer is the stream of its
@@ -76,19 +62,16 @@ pub trait Dispatch: Send + Sync + 'static {
 macro_rules! forward_dispatch {
     ($($pointer:ident),*) => {$(
         impl<D: Dispatch + ?Sized> Dispatch for $pointer<D> {
-            fn call(&self, method: &str, params: Vec<Value>, cx: Context) -> BoxFuture<'static, Result<Value, Fault>> {
+            fn call(
+                &self,
+                method: &str,
+                params: CallParams<'_>,
+                cx: Context,
+            ) -> BoxFuture<'static, Result<Reply, Fault>> {
                 (**self).call(method, params, cx)
             }
             fn methods(&self) -> Vec<MethodInfo> {
                 (**self).methods()
-            }
-            fn call_typed(
-                &self,
-                method: &str,
-                params: &mut dyn erased_serde::Deserializer<'_>,
-                cx: &Context,
-            ) -> Option<BoxFuture<'static, Result<Reply, Fault>>> {
-                (**self).call_typed(method, params, cx)
             }
             fn subscribe(
                 &self,
@@ -218,34 +201,76 @@ pub fn within_deadline<R>(deadline: Option<tokio::time::Instant>, f: impl FnOnce
     DEADLINE.sync_scope(deadline, f)
 }
 
-/// Calls `dispatch` the way every server transport should: a panic in the handler (while starting or while
-/// running) becomes an [`Fault::INTERNAL_ERROR`] fault and is logged, so one bad call never takes the
-/// connection or the server down.
+/// The params of one incoming call, as a transport hands them to [`Dispatch::call`].
+pub enum CallParams<'a> {
+    /// Positional values: from a dynamic caller, an encoding without a straight read (XML-RPC), or named params
+    /// put in order.
+    Values(Vec<Value>),
+    /// The params array still on the wire, which the dispatcher reads straight into the method's types.
+    Wire(&'a mut dyn WireParams),
+}
+
+impl CallParams<'_> {
+    /// The params as values (read from the wire where they are there); an error is the fault to answer with.
+    pub fn into_values(self) -> Result<Vec<Value>, Fault> {
+        match self {
+            CallParams::Values(values) => Ok(values),
+            CallParams::Wire(wire) => wire.values(),
+        }
+    }
+}
+
+impl From<Vec<Value>> for CallParams<'_> {
+    fn from(values: Vec<Value>) -> Self {
+        CallParams::Values(values)
+    }
+}
+
+impl fmt::Debug for CallParams<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallParams::Values(values) => f.debug_tuple("Values").field(values).finish(),
+            CallParams::Wire(_) => f.write_str("Wire(..)"),
+        }
+    }
+}
+
+/// A call's params array on the wire, as an encoding holds it ([`CallParams::Wire`]): readable straight into
+/// Rust types through the encoding's deserializer, and as values, as often as asked.
+pub trait WireParams {
+    /// Hands `read` the encoding's deserializer over the params array; true if `read` took it (returned true) and
+    /// the array was read whole and well.
+    fn read(&mut self, read: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> bool) -> bool;
+
+    /// The params as values; an error is the fault to answer with (params that are not an array, say).
+    fn values(&mut self) -> Result<Vec<Value>, Fault>;
+}
+
+/// Calls `dispatch` the way every server transport should: a panic in the handler (while its params are read,
+/// while it starts or while it runs) becomes an [`Fault::INTERNAL_ERROR`] fault and is logged, so one bad call
+/// never takes the connection or the server down.
 pub fn serve_call<D: Dispatch + ?Sized>(
     dispatch: &D,
     method: &str,
-    params: Vec<Value>,
+    params: CallParams<'_>,
     cx: Context,
-) -> impl Future<Output = Result<Value, Fault>> + Send + 'static {
+) -> impl Future<Output = Result<Reply, Fault>> + Send + 'static + use<D> {
     let started = catch(|| dispatch.call(method, params, cx));
     let method = method.to_owned();
     CatchPanic { inner: started.map_err(|panic| panic_fault(&method, panic)), method }
 }
 
-/// [`serve_call`] on the typed path ([`Dispatch::call_typed`]): `None` when the dispatcher hands the call back
-/// to the value path. A panic while the params are read or the handler runs is a fault, as in `serve_call`.
-pub fn serve_call_typed<D: Dispatch + ?Sized>(
+/// [`serve_call`] for a transport that carries values (XML-RPC, an in-process caller): the handler's result as
+/// a value.
+pub fn serve_call_value<D: Dispatch + ?Sized>(
     dispatch: &D,
     method: &str,
-    params: &mut dyn erased_serde::Deserializer<'_>,
-    cx: &Context,
-) -> Option<impl Future<Output = Result<Reply, Fault>> + Send + 'static + use<D>> {
-    let started = match catch(|| dispatch.call_typed(method, params, cx)) {
-        Ok(None) => return None,
-        Ok(Some(fut)) => Ok(fut),
-        Err(panic) => Err(panic_fault(method, panic)),
-    };
-    Some(CatchPanic { inner: started, method: method.to_owned() })
+    params: Vec<Value>,
+    cx: Context,
+) -> impl Future<Output = Result<Value, Fault>> + Send + 'static + use<D> {
+    let call = serve_call(dispatch, method, CallParams::Values(params), cx);
+    let method = method.to_owned();
+    async move { crate::encoding::reply_to_value(&method, &call.await?) }
 }
 
 /// Starts a subscription the way every server transport should ([`Dispatch::subscribe`]): a panic while it

@@ -2,7 +2,8 @@
 //!
 //! An encoding is a codec plus two small pieces of glue, and nothing else: a **server** that reads a call off
 //! its wire and hands it to any [`Dispatch`](crate::Dispatch) (a generated `FooServer`, a
-//! [`Router`](crate::Router)) through [`serve_call`], and a **client** that implements
+//! [`Router`](crate::Router)) through [`serve_call`] (or [`serve_call_value`], for params and results as
+//! values), and a **client** that implements
 //! [`Transport`](crate::Transport), so that any generated `FooClient<T>` calls through it. Everything else
 //! (the service's types, its methods' names and params, faults, panics in handlers, middleware) is the same on
 //! every encoding and lives here, in `rpc_core`.
@@ -39,8 +40,8 @@
 //!     let (id, method) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
 //!     let params: Result<Vec<Value>, String> = words.map(read).collect();
 //!     let result = match params {
-//!         // `serve_call` runs the handler: a panic becomes a fault, an unknown method -32601.
-//!         Ok(params) => encoding::serve_call(dispatch, method, params, Context::new()).await,
+//!         // `serve_call_value` runs the handler: a panic becomes a fault, an unknown method -32601.
+//!         Ok(params) => encoding::serve_call_value(dispatch, method, params, Context::new()).await,
 //!         Err(why) => Err(Fault::invalid_params(why)),
 //!     };
 //!     let answer = result.and_then(|value| write(&value).map_err(|e| Fault::internal_error(e.to_string())));
@@ -50,13 +51,22 @@
 //!     }
 //! }
 //!
-//! // The client: a `Transport`, so that every generated client works over it. Its one required method takes a
-//! // call's params as values and gives back the result; a fault from the peer is `Error::Fault`.
+//! // The client: a `Transport`, so that every generated client works over it. A transport that carries values
+//! // implements `call` (params as values in, the result as a value out; a fault from the peer is `Error::Fault`)
+//! // and answers the generated clients' `call_typed` through it.
 //! struct LineClient<D> {
 //!     server: Arc<D>,
 //! }
 //!
 //! impl<D: Dispatch> Transport for LineClient<D> {
+//!     fn call_typed<'a>(
+//!         &'a self,
+//!         method: &'a str,
+//!         params: &[encoding::Param<'_>],
+//!     ) -> BoxFuture<'a, Result<Box<dyn encoding::Answer>, Error>> {
+//!         encoding::call_through_values(self, method, params)
+//!     }
+//!
 //!     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> {
 //!         Box::pin(async move {
 //!             let args: Vec<String> = params.iter().map(write).collect::<Result<_, _>>()?;
@@ -113,11 +123,11 @@
 //!   cancellation, subscriptions) implements `rpc_engine::Protocol` and gets TCP, Unix sockets, stdio, TLS,
 //!   limits and drain from `rpc-engine`; an HTTP encoding implements `rpc_http::Endpoint`. Their crates say how.
 //! - **The typed path** (what generated code prefers, below): params serialised straight to the wire and
-//!   results read straight from it, without a [`Value`] in between. A client implements
-//!   [`Transport::call_typed`](crate::Transport::call_typed) (serialise the [`Param`]s before returning, hand
-//!   back an [`Answer`] whose [`read`](Answer::read) deserializes the result into the caller's [`Slot`]); a
-//!   server calls [`serve_call_typed`] with a serde deserializer over the params array, and serialises the
-//!   [`Reply`]. Write one serde serializer and one deserializer for the wire and let [`Value`] go through them
+//!   results read straight from it, without a [`Value`] in between. A client's
+//!   [`Transport::call_typed`](crate::Transport::call_typed) serialises the [`Param`]s before returning and
+//!   hands back an [`Answer`] whose [`read`](Answer::read) deserializes the result into the caller's [`Slot`];
+//!   a server hands [`serve_call`] the params array still on the wire ([`CallParams::Wire`](crate::CallParams),
+//!   a [`WireParams`] over its bytes and its deserializer) and serialises the [`Reply`]. Write one serde serializer and one deserializer for the wire and let [`Value`] go through them
 //!   as an ordinary serde type: `rpc_msgpack::codec::typed` and `rpc_json::codec::typed` are two, the
 //!   [markers](DATETIME_MARKER) below are what a self-describing deserializer owes [`Value`].
 //! - **Time limits.** A server bounds each handler with [`time_limit`] (its setting, or sooner when the caller
@@ -127,14 +137,15 @@
 //!   [`Error::Decode`], and a fault from the peer [`Error::Fault`].
 //!
 //! # The typed path's rule
-//! The value tree is always there (echo, the CLI, introspection, and every case the typed path leaves to it);
-//! the typed path gives exactly what the value path would ([`to_value`](crate::to_value) then the encoder; the
-//! decoder then [`from_value`](crate::from_value)). Anything a dispatcher does not handle that way (an unknown
-//! method, params that do not read) it hands back to the value path, which decides: so faults are the same
-//! either way.
+//! The value tree is always there (echo, the CLI, introspection, params given as values); the typed path gives
+//! exactly what values would ([`to_value`](crate::to_value) then the encoder; the decoder then
+//! [`from_value`](crate::from_value)). Params that do not read straight into a method's types, a dispatcher
+//! reads as values ([`WireParams::values`]), which says what is wrong with them: so faults are the same on every
+//! encoding, whatever it reads straight.
 
 pub use crate::dispatch::{
-    TIMEOUT_HEADER, call_limit, call_limit_at, serve_call, serve_call_typed, serve_subscribe, time_limit, time_limit_at,
+    TIMEOUT_HEADER, WireParams, call_limit, call_limit_at, serve_call, serve_call_value, serve_subscribe, time_limit,
+    time_limit_at,
 };
 pub use crate::value::{DATETIME_STRUCT_NAME, EXT_STRUCT_NAME};
 use serde::de::DeserializeOwned;
@@ -250,7 +261,7 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for Unmarked<A
 /// [`call_typed`](crate::Transport::call_typed) returns, so the call's future holds no borrow of it.
 pub type Param<'a> = &'a dyn erased_serde::Serialize;
 
-/// A handler's result on the typed path ([`Dispatch::call_typed`](crate::Dispatch::call_typed)): the encoding
+/// A handler's result ([`Dispatch::call`](crate::Dispatch::call)): the encoding
 /// serialises it straight into the answer, or through [`reply_to_value`] where it cannot.
 pub type Reply = Box<dyn erased_serde::Serialize + Send>;
 
@@ -310,6 +321,18 @@ impl<T: DeserializeOwned + Send + 'static> Slot for ResultSlot<T> {
 /// cases a typed path hands back.
 pub fn params_to_values(params: &[Param<'_>]) -> Result<Vec<Value>, Error> {
     params.iter().map(crate::to_value).collect()
+}
+
+/// [`Transport::call_typed`](crate::Transport::call_typed) for a transport that carries values, whose own
+/// [`Transport::call`](crate::Transport::call) does the work (it must implement it: `call`'s default is this
+/// the other way round): the params as values, the result read from the value.
+pub fn call_through_values<'a, T: crate::Transport + ?Sized>(
+    transport: &'a T,
+    method: &'a str,
+    params: &[Param<'_>],
+) -> crate::BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+    let params = params_to_values(params);
+    Box::pin(async move { Ok(Box::new(ValueAnswer(transport.call(method, params?).await?)) as Box<dyn Answer>) })
 }
 
 /// A typed reply as a value: the value path. A result that cannot be encoded is the server's fault, worded as

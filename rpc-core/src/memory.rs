@@ -4,9 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::encoding::{self, Answer, Param, Slot, erased_serde};
-use crate::encoding::{serve_call, serve_call_typed, serve_subscribe};
+use crate::encoding::{WireParams, serve_call, serve_subscribe};
 use crate::stream::{ItemStream, StreamNames, SubscriptionSource};
-use crate::{BoxFuture, Context, Dispatch, Error, Transport, Value};
+use crate::{BoxFuture, CallParams, Context, Dispatch, Error, Transport, Value};
 
 /// A [`Transport`] that calls a [`Dispatch`] in the same process.
 ///
@@ -52,32 +52,20 @@ impl<D: Dispatch> MemoryTransport<D> {
 }
 
 impl<D: Dispatch> Transport for MemoryTransport<D> {
-    fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> {
-        let fut = serve_call(&*self.dispatch, method, params, self.cx.clone());
-        Box::pin(async move { fut.await.map_err(Error::Fault) })
-    }
-
-    /// The typed path with the value model standing in for the wire: the dispatcher reads the params on its typed
-    /// path (or hands them back to the value path), and the result is read from its value the typed way.
+    /// The value model stands in for the wire: the dispatcher reads the params straight from their values (or
+    /// as values, where they do not read straight), and the result is read from its value the typed way.
     fn call_typed<'a>(
         &'a self,
         method: &'a str,
         params: &[Param<'_>],
     ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        let params = encoding::params_to_values(params);
+        let started = encoding::params_to_values(params).map(|params| {
+            let mut wire = ValueWire(params);
+            serve_call(&*self.dispatch, method, CallParams::Wire(&mut wire), self.cx.clone())
+        });
         Box::pin(async move {
-            let params = params?;
-            let started = {
-                let mut wire = <dyn erased_serde::Deserializer>::erase(Value::Array(params.clone()));
-                serve_call_typed(&*self.dispatch, method, &mut wire, &self.cx)
-            };
-            let value = match started {
-                Some(answer) => {
-                    let reply = answer.await.map_err(Error::Fault)?;
-                    encoding::reply_to_value(method, &reply).map_err(Error::Fault)?
-                }
-                None => serve_call(&*self.dispatch, method, params, self.cx.clone()).await.map_err(Error::Fault)?,
-            };
+            let reply = started?.await.map_err(Error::Fault)?;
+            let value = encoding::reply_to_value(method, &reply).map_err(Error::Fault)?;
             Ok(Box::new(MemoryAnswer(value)) as Box<dyn Answer>)
         })
     }
@@ -134,6 +122,19 @@ impl SubscriptionSource for MemorySubscription {
 
     fn unsubscribe(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>> {
         Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Params as values, read as an encoding reads them from its wire.
+struct ValueWire(Vec<Value>);
+
+impl WireParams for ValueWire {
+    fn read(&mut self, read: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> bool) -> bool {
+        read(&mut <dyn erased_serde::Deserializer>::erase(Value::Array(self.0.clone())))
+    }
+
+    fn values(&mut self) -> Result<Vec<Value>, crate::Fault> {
+        Ok(std::mem::take(&mut self.0))
     }
 }
 

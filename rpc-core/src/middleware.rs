@@ -68,7 +68,7 @@ pub use tower_service::Service;
 
 use crate::encoding::{self, Answer, Param, Reply, ValueAnswer};
 use crate::stream::{ItemStream, StreamNames, SubscriptionSource};
-use crate::{BoxFuture, Context, Dispatch, Error, Fault, MethodInfo, Transport, Value};
+use crate::{BoxFuture, CallParams, Context, Dispatch, Error, Fault, MethodInfo, Transport, Value};
 
 /// The error type tower's layers return (`tower::BoxError`): a layer's own error, or the inner service's.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -152,14 +152,6 @@ impl Response {
         matches!(self.0, Answered::Stream(_))
     }
 
-    fn into_value(self, method: &str) -> Result<Value, Fault> {
-        match self.0 {
-            Answered::Value(value) => Ok(value),
-            Answered::Reply(reply) => encoding::reply_to_value(method, &reply),
-            Answered::Stream(_) => Err(misanswered(method)),
-        }
-    }
-
     fn into_reply(self, method: &str) -> Result<Reply, Fault> {
         match self.0 {
             Answered::Value(value) => Ok(Box::new(value)),
@@ -216,8 +208,8 @@ impl<D: Dispatch> Service<Request> for Handler<D> {
                 Box::pin(async move { Ok(Response(Answered::Stream(stream.await?))) })
             }
             Params::Values(params) => {
-                let answer = self.dispatch.call(&method, params, cx);
-                Box::pin(async move { Ok(Response(Answered::Value(answer.await?))) })
+                let answer = self.dispatch.call(&method, CallParams::Values(params), cx);
+                Box::pin(async move { Ok(Response(Answered::Reply(answer.await?))) })
             }
         }
     }
@@ -281,32 +273,22 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
-    fn call(&self, method: &str, params: Vec<Value>, cx: Context) -> BoxFuture<'static, Result<Value, Fault>> {
+    /// Params as values go through the layers as they are (a layer sees them: [`Request::params`]); params on
+    /// the wire are read first (the dispatcher starts the call), and the started call goes through the layers.
+    fn call(&self, method: &str, params: CallParams<'_>, cx: Context) -> BoxFuture<'static, Result<Reply, Fault>> {
+        let params = match params {
+            CallParams::Values(values) => Params::Values(values),
+            wire => Params::Read(self.dispatch.call(method, wire, cx.clone())),
+        };
         let (service, method) = (self.service.clone(), method.to_owned());
         Box::pin(async move {
-            let request = Request { method: method.clone(), params: Params::Values(params), cx, subscribe: false };
-            through(&service, request).await.map_err(|e| fault_of(&method, e))?.into_value(&method)
+            let request = Request { method: method.clone(), params, cx, subscribe: false };
+            through(&service, request).await.map_err(|e| fault_of(&method, e))?.into_reply(&method)
         })
     }
 
     fn methods(&self) -> Vec<MethodInfo> {
         self.dispatch.methods()
-    }
-
-    /// The params are read on the dispatcher's typed path first (a call they do not read for goes to
-    /// [`call`](Dispatch::call), and through the layers there); then the call goes through the layers.
-    fn call_typed(
-        &self,
-        method: &str,
-        params: &mut dyn erased_serde::Deserializer<'_>,
-        cx: &Context,
-    ) -> Option<BoxFuture<'static, Result<Reply, Fault>>> {
-        let answer = self.dispatch.call_typed(method, params, cx)?;
-        let (service, method, cx) = (self.service.clone(), method.to_owned(), cx.clone());
-        Some(Box::pin(async move {
-            let request = Request { method: method.clone(), params: Params::Read(answer), cx, subscribe: false };
-            through(&service, request).await.map_err(|e| fault_of(&method, e))?.into_reply(&method)
-        }))
     }
 
     fn subscribe(

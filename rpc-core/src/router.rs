@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::encoding::Reply;
 use crate::stream::ItemStream;
-use crate::{BoxFuture, Context, Dispatch, Fault, MethodInfo, Value};
+use crate::{BoxFuture, CallParams, Context, Dispatch, Fault, MethodInfo, Value};
 
 /// Mounts several services on one server, each optionally under a prefix (`math.double`).
 ///
@@ -125,7 +125,7 @@ fn duplicate(name: &str) -> String {
 }
 
 impl Dispatch for Router {
-    fn call(&self, method: &str, params: Vec<Value>, cx: Context) -> BoxFuture<'static, Result<Value, Fault>> {
+    fn call(&self, method: &str, params: CallParams<'_>, cx: Context) -> BoxFuture<'static, Result<Reply, Fault>> {
         match self.routes.get(method) {
             Some(route) => route.service.call(&route.local, params, cx),
             None => {
@@ -137,16 +137,6 @@ impl Dispatch for Router {
 
     fn methods(&self) -> Vec<MethodInfo> {
         self.methods.clone()
-    }
-
-    fn call_typed(
-        &self,
-        method: &str,
-        params: &mut dyn erased_serde::Deserializer<'_>,
-        cx: &Context,
-    ) -> Option<BoxFuture<'static, Result<Reply, Fault>>> {
-        let route = self.routes.get(method)?;
-        route.service.call_typed(&route.local, params, cx)
     }
 
     fn subscribe(

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::encoding::{self, Answer, Param, ValueAnswer};
+use crate::encoding::{Answer, Param, ResultSlot};
 use crate::stream::{StreamNames, SubscriptionSource};
 use crate::{BoxFuture, Error, Value};
 
@@ -11,30 +11,31 @@ use crate::{BoxFuture, Error, Value};
 /// Implementations encode the method name and params for their wire, send them, and decode the answer; a
 /// fault from the peer comes back as [`Error::Fault`].
 pub trait Transport: Send + Sync {
-    /// Calls `method` with positional `params` and waits for the result.
-    fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>>;
+    /// Calls `method`: the params serialised to the wire before this returns (the future holds no borrow of
+    /// them), and the answer handed back for the caller to read into its result type (straight from the wire
+    /// where the encoding can, see [`encoding`](crate::encoding)). Generated clients call this; it is the one
+    /// method a transport must implement.
+    fn call_typed<'a>(&'a self, method: &'a str, params: &[Param<'_>])
+    -> BoxFuture<'a, Result<Box<dyn Answer>, Error>>;
+
+    /// Calls `method` with params given as values and waits for the result as a value: for dynamic callers (a
+    /// proxy, the command line, tests). [`call_typed`](Transport::call_typed) with the values as its params.
+    fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> {
+        let answer = {
+            let params: Vec<Param<'_>> = params.iter().map(|value| value as Param<'_>).collect();
+            self.call_typed(method, &params)
+        };
+        Box::pin(async move {
+            let mut slot = ResultSlot::<Value>::default();
+            answer.await?.read(&mut slot)?;
+            slot.0.ok_or_else(|| Error::Decode(format!("{method}: the transport gave no result")))
+        })
+    }
 
     /// Sends `method` without waiting for a result. Protocols without notifications (XML-RPC) make a normal
     /// call and drop the result, which is what this default does.
     fn notify<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move { self.call(method, params).await.map(drop) })
-    }
-
-    /// Calls `method` on the typed path (see [`typed`](crate::encoding)): the params serialised straight to the
-    /// wire (before this returns: the future holds no borrow of them) and the answer handed back for the caller
-    /// to read straight into its result type; what the encoding cannot do that way goes through values.
-    /// Generated clients call this. The default is the value path: [`call`](Transport::call) with the params
-    /// as values.
-    fn call_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
-        let values = encoding::params_to_values(params);
-        Box::pin(async move {
-            let value = self.call(method, values?).await?;
-            Ok(Box::new(ValueAnswer(value)) as Box<dyn Answer>)
-        })
     }
 
     /// [`call_typed`](Transport::call_typed) for a method marked `#[rpc(idempotent)]`, one that may safely run

@@ -68,6 +68,7 @@ fn child() {
     let typed = runtime.block_on(client.explode(7)).expect_err("a fault");
     assert!(matches!(&typed, Error::Fault(f) if f.code == Fault::INTERNAL_ERROR), "{typed:?}");
     let server = FragileServer::new(Impl);
-    let value = runtime.block_on(rpc_core::encoding::serve_call(&server, "explode", vec![7.into()], Context::new()));
+    let value =
+        runtime.block_on(rpc_core::encoding::serve_call_value(&server, "explode", vec![7.into()], Context::new()));
     assert_eq!(value.expect_err("a fault").code, Fault::INTERNAL_ERROR);
 }

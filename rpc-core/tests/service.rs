@@ -268,42 +268,55 @@ async fn a_shared_arc_serves_and_is_observed() {
     assert_eq!(shared.counter.load(Ordering::SeqCst), 5);
 }
 
-/// The generated dispatcher's typed path: params read straight from a deserializer (here over values), and
-/// anything it cannot read handed back (`None`) for the value path to answer with its exact fault.
+/// The generated dispatcher reads params on the wire straight into their types (here a wire over values), and
+/// reads what does not read straight as values, which answers with the exact fault.
 #[tokio::test]
-async fn the_dispatcher_reads_params_straight_and_hands_back_what_it_cannot() {
-    use rpc_core::encoding::erased_serde;
+async fn the_dispatcher_reads_params_straight_and_as_values_what_it_cannot() {
+    use rpc_core::encoding::{WireParams, erased_serde};
+
+    /// A wire over values that counts how the dispatcher read it.
+    struct Wire {
+        params: Vec<Value>,
+        as_values: bool,
+    }
+    impl WireParams for Wire {
+        fn read(&mut self, read: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> bool) -> bool {
+            read(&mut <dyn erased_serde::Deserializer>::erase(Value::Array(self.params.clone())))
+        }
+        fn values(&mut self) -> Result<Vec<Value>, Fault> {
+            self.as_values = true;
+            Ok(std::mem::take(&mut self.params))
+        }
+    }
 
     let server = Router::new().mount_prefixed("math", ServicesServer::new(Impl::default()));
-    let cx = Context::new();
-    let typed = |method: &str, params: Vec<Value>| {
-        let mut wire = <dyn erased_serde::Deserializer>::erase(Value::Array(params));
-        server.call_typed(method, &mut wire, &cx)
+    // The answer, and whether the params were read as values.
+    let call = |method: &str, params: Vec<Value>| {
+        let mut wire = Wire { params, as_values: false };
+        let answer = server.call(method, rpc_core::CallParams::Wire(&mut wire), Context::new());
+        async move { (answer.await.map(|reply| to_value(&*reply).unwrap()), wire.as_values) }
     };
-    let answer = |reply: rpc_core::encoding::Reply| to_value(&*reply).unwrap();
-    assert_eq!(answer(typed("math.double", vec![7.into()]).expect("typed").await.unwrap()), Value::Int(14));
-    assert_eq!(answer(typed("math.add", vec![2.into()]).expect("optional left out").await.unwrap()), Value::Int(3));
-    assert_eq!(answer(typed("math.add", vec![2.into(), Value::Nil]).expect("nil").await.unwrap()), Value::Int(3));
+    assert_eq!(call("math.double", vec![7.into()]).await, (Ok(Value::Int(14)), false));
+    assert_eq!(call("math.add", vec![2.into()]).await, (Ok(Value::Int(3)), false), "optional left out");
+    assert_eq!(call("math.add", vec![2.into(), Value::Nil]).await, (Ok(Value::Int(3)), false), "nil");
     let point = to_value(&Point { x: 1, y: 2 }).unwrap();
-    assert_eq!(
-        answer(typed("math.shift", vec![point, 10.into()]).expect("a struct").await.unwrap()),
-        to_value(&Point { x: 11, y: 2 }).unwrap()
-    );
-    assert_eq!(
-        answer(typed("math.whoami", vec!["hi".into()]).expect("context").await.unwrap()),
-        Value::from("hi, stranger")
-    );
-    let denied = typed("math.check", vec!["root".into()]).expect("typed").await.err().unwrap();
-    assert_eq!(denied.code, 403);
-    for (method, params) in [
-        ("math.double", vec!["x".into()]),
-        ("math.double", vec![]),
-        ("math.double", vec![1.into(), 2.into()]),
-        ("math.add", vec![]),
-        ("double", vec![1.into()]),
-        ("math.nope", vec![]),
+    let shifted = to_value(&Point { x: 11, y: 2 }).unwrap();
+    assert_eq!(call("math.shift", vec![point, 10.into()]).await, (Ok(shifted), false), "a struct");
+    assert_eq!(call("math.whoami", vec!["hi".into()]).await, (Ok(Value::from("hi, stranger")), false), "context");
+    let (denied, as_values) = call("math.check", vec!["root".into()]).await;
+    assert_eq!((denied.unwrap_err().code, as_values), (403, false));
+    for (method, params, code) in [
+        ("math.double", vec!["x".into()], Fault::INVALID_PARAMS),
+        ("math.double", vec![], Fault::INVALID_PARAMS),
+        ("math.double", vec![1.into(), 2.into()], Fault::INVALID_PARAMS),
+        ("math.add", vec![], Fault::INVALID_PARAMS),
     ] {
-        assert!(typed(method, params.clone()).is_none(), "{method} {params:?}");
+        let (answer, as_values) = call(method, params.clone()).await;
+        assert_eq!((answer.unwrap_err().code, as_values), (code, true), "{method} {params:?}");
+    }
+    for method in ["double", "math.nope"] {
+        let (answer, _) = call(method, vec![1.into()]).await;
+        assert_eq!(answer.unwrap_err().code, Fault::METHOD_NOT_FOUND, "{method}");
     }
 }
 
@@ -496,9 +509,10 @@ mod aliases {
     #[tokio::test]
     async fn errors_behind_aliases_are_faults_on_the_value_path() {
         let server = AliasedServer::new(Impl);
-        let answer = server.call("named", vec![Value::Bool(true)], Context::new()).await;
+        let answer =
+            rpc_core::encoding::serve_call_value(&server, "named", vec![Value::Bool(true)], Context::new()).await;
         assert_eq!(answer.unwrap_err().code, 403);
-        let answer = server.call("io", vec![Value::Bool(true)], Context::new()).await;
+        let answer = rpc_core::encoding::serve_call_value(&server, "io", vec![Value::Bool(true)], Context::new()).await;
         assert_eq!(answer.unwrap_err().code, Fault::INTERNAL_ERROR);
     }
 }
@@ -548,7 +562,9 @@ mod configured {
         assert_eq!(fault(gone).code, Fault::METHOD_NOT_FOUND);
         // The value path reads params against the right method's metadata.
         let server = ConfiguredServer::new(Impl);
-        let wrong = server.call("present", vec!["x".into()], Context::new()).await.unwrap_err();
+        let wrong = rpc_core::encoding::serve_call_value(&server, "present", vec!["x".into()], Context::new())
+            .await
+            .unwrap_err();
         assert!(wrong.message.contains("present"), "{}", wrong.message);
     }
 }

@@ -328,7 +328,7 @@ fn server(service: &Service) -> TokenStream {
     let (info_list, positions): (Vec<_>, Vec<_>) = infos.unzip();
 
     let arms = service.methods.iter().enumerate().map(|(index, m)| match &m.stream {
-        None => arm(trait_ident, index, m),
+        None => call_arm(trait_ident, index, m),
         // Called as an ordinary method (over HTTP): it cannot be served there.
         Some(_) => {
             let (wire, cfg) = (&m.wire_name, &m.cfg_attrs);
@@ -341,13 +341,12 @@ fn server(service: &Service) -> TokenStream {
             }
         }
     });
-    let typed_arms = service.methods.iter().filter(|m| m.stream.is_none()).filter_map(|m| typed_arm(trait_ident, m));
     let stream_arms: Vec<_> = service
         .methods
         .iter()
         .enumerate()
         .filter(|(_, m)| m.stream.is_some())
-        .map(|(index, m)| arm(trait_ident, index, m))
+        .map(|(index, m)| stream_arm(trait_ident, index, m))
         .collect();
     // Only a service with stream methods answers subscriptions; the others keep the default.
     let subscribe = (!stream_arms.is_empty()).then(|| {
@@ -409,13 +408,13 @@ fn server(service: &Service) -> TokenStream {
 
         impl<RpcImpl: #trait_ident + #p::Send + #p::Sync + 'static> ::rpc_core::Dispatch for #server<RpcImpl> {
             // A deprecated method is still served.
-            #[allow(unused_variables, deprecated)]
+            #[allow(unused_variables, unused_mut, deprecated)]
             fn call(
                 &self,
                 __rpc_method: &str,
-                __rpc_params: #p::Vec<::rpc_core::Value>,
+                mut __rpc_params: ::rpc_core::CallParams<'_>,
                 __rpc_cx: ::rpc_core::Context,
-            ) -> ::rpc_core::BoxFuture<'static, #p::Result<::rpc_core::Value, ::rpc_core::Fault>> {
+            ) -> ::rpc_core::BoxFuture<'static, #p::Result<#p::Reply, ::rpc_core::Fault>> {
                 match __rpc_method {
                     #(#arms)*
                     _ => {
@@ -429,25 +428,13 @@ fn server(service: &Service) -> TokenStream {
                 <[::rpc_core::MethodInfo]>::to_vec(Self::METHODS)
             }
 
-            #[allow(unused_variables, deprecated)]
-            fn call_typed(
-                &self,
-                __rpc_method: &str,
-                __rpc_params: &mut dyn #p::erased_serde::Deserializer<'_>,
-                __rpc_cx: &::rpc_core::Context,
-            ) -> #p::Option<::rpc_core::BoxFuture<'static, #p::Result<#p::Reply, ::rpc_core::Fault>>> {
-                match __rpc_method {
-                    #(#typed_arms)*
-                    _ => #p::Option::None,
-                }
-            }
-
             #subscribe
         }
     }
 }
 
-fn arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
+/// The arm of a stream method in `subscribe`: its params as values, its stream for the transport.
+fn stream_arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
     let p = quote!(::rpc_core::__private);
     let ident = &m.ident;
     let wire = &m.wire_name;
@@ -472,49 +459,20 @@ fn arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
         Return::Plain(_) => TokenStream::new(),
     };
     let fault = fault_of(&m.ret);
-    let finish = match (&m.ret, &m.stream) {
-        // A stream method's stream, for the transport to send.
-        (Return::Plain(_), Some(stream)) => {
-            let item = &stream.item;
-            quote!(#p::Result::Ok(#p::items::<#item>(__rpc_result)))
-        }
-        (Return::Result { ok, .. }, Some(stream)) => {
-            let item = &stream.item;
-            quote_spanned! {ok.span()=>
-                match #into {
-                    #p::Result::Ok(__rpc_ok) => #p::Result::Ok(#p::items::<#item>(__rpc_ok)),
-                    #p::Result::Err(__rpc_err) => #p::Result::Err(#fault),
-                }
-            }
-        }
-        (Return::Plain(ty), None) => quote!(#p::encode_result::<#ty>(#wire, &__rpc_result)),
-        // Spanned at the type: an alias that is no `Result` is reported there, once.
-        (Return::Result { ok, .. }, None) => quote_spanned! {ok.span()=>
+    let item = m.stream.as_ref().map(|stream| &stream.item);
+    let finish = match &m.ret {
+        Return::Plain(_) => quote!(#p::Result::Ok(#p::items::<#item>(__rpc_result))),
+        Return::Result { ok, .. } => quote_spanned! {ok.span()=>
             match #into {
-                #p::Result::Ok(__rpc_ok) => #p::encode_result::<#ok>(#wire, &__rpc_ok),
+                #p::Result::Ok(__rpc_ok) => #p::Result::Ok(#p::items::<#item>(__rpc_ok)),
                 #p::Result::Err(__rpc_err) => #p::Result::Err(#fault),
             }
         },
-    };
-    // A plain return type that is a `Result` behind an alias fails to compile here, at the type, saying what to
-    // write (a no-op for any other type).
-    let check = match &m.ret {
-        Return::Plain(ty) if m.stream.is_none() => {
-            let call = quote_spanned!(ty.span()=> ::rpc_core::__private::Kind::<#ty>::new().plain_return());
-            quote! {
-                {
-                    use ::rpc_core::__private::NotResult as _;
-                    #call;
-                }
-            }
-        }
-        Return::Plain(_) | Return::Result { .. } => TokenStream::new(),
     };
     let (info, cfg) = (index_const(index), &m.cfg_attrs);
     quote! {
         #(#cfg)*
         #wire => {
-            #check
             let __rpc_service = <#p::Arc<RpcImpl> as ::core::clone::Clone>::clone(&self.service);
             #p::Box::pin(async move {
                 let mut __rpc_args = #p::Params::new(&Self::METHODS[Self::#info], __rpc_params)?;
@@ -526,25 +484,25 @@ fn arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
     }
 }
 
-/// The typed-path arm of one method (none for a method with more params than the typed path reads: it takes
-/// the value path).
-fn typed_arm(trait_ident: &syn::Ident, m: &Method) -> Option<TokenStream> {
-    // The tuples `rpc_core::__private::Args` is implemented for.
-    const MAX_TYPED_ARGS: usize = 12;
-    if m.params.len() > MAX_TYPED_ARGS {
-        return None;
-    }
+/// The arm of an ordinary method in `call`: its params read straight into their types where they are on the wire
+/// and read that way, else as values (which answers a call whose params do not fit with the exact fault), then
+/// the handler, its result as the reply.
+fn call_arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
     let p = quote!(::rpc_core::__private);
     let ident = &m.ident;
     let wire = &m.wire_name;
     let required = m.required_params();
     let idents: Vec<_> = m.params.iter().map(|a| &a.ident).collect();
-    let tys = m.params.iter().map(|a| &a.ty);
-    let mut call_args: Vec<TokenStream> = idents.iter().map(|ident| quote!(#ident)).collect();
-    let cx = m.context.as_ref().map(|(position, _)| {
-        call_args.insert(*position, quote!(&__rpc_cx));
-        quote!(let __rpc_cx = <::rpc_core::Context as ::core::clone::Clone>::clone(__rpc_cx);)
+    let tys: Vec<_> = m.params.iter().map(|a| &a.ty).collect();
+    // Each param read from its value, spanned at its type: a type that cannot be read is reported there.
+    let decode = m.params.iter().map(|a| {
+        let (ident, ty) = (&a.ident, &a.ty);
+        quote_spanned!(ty.span()=> let #ident: #ty = __rpc_args.take()?;)
     });
+    let mut call_args: Vec<TokenStream> = idents.iter().map(|ident| quote!(#ident)).collect();
+    if let Some((position, _)) = &m.context {
+        call_args.insert(*position, quote!(&__rpc_cx));
+    }
     let into = match &m.ret {
         Return::Result { written, .. } => into_result(written),
         Return::Plain(_) => TokenStream::new(),
@@ -552,6 +510,7 @@ fn typed_arm(trait_ident: &syn::Ident, m: &Method) -> Option<TokenStream> {
     let fault = fault_of(&m.ret);
     let finish = match &m.ret {
         Return::Plain(ty) => quote!(#p::Result::Ok(#p::reply::<#ty>(__rpc_result))),
+        // Spanned at the type: an alias that is no `Result` is reported there, once.
         Return::Result { ok, .. } => quote_spanned! {ok.span()=>
             match #into {
                 #p::Result::Ok(__rpc_ok) => #p::Result::Ok(#p::reply::<#ok>(__rpc_ok)),
@@ -559,28 +518,50 @@ fn typed_arm(trait_ident: &syn::Ident, m: &Method) -> Option<TokenStream> {
             }
         },
     };
-    // A param type that cannot be read is reported at the param itself, by the value path's arm; this one then
-    // leaves every call to it (see `Kind`).
+    // A plain return type that is a `Result` behind an alias fails to compile here, at the type, saying what to
+    // write (a no-op for any other type).
+    let check = match &m.ret {
+        Return::Plain(ty) => {
+            let call = quote_spanned!(ty.span()=> ::rpc_core::__private::Kind::<#ty>::new().plain_return());
+            quote! {
+                {
+                    use ::rpc_core::__private::NotResult as _;
+                    #call;
+                }
+            }
+        }
+        Return::Result { .. } => TokenStream::new(),
+    };
+    // The straight read: `None` where the params are values, do not read, or a param type cannot be read that
+    // way at all (see `Kind`).
     let read = quote! {
         {
             #[allow(unused_imports)]
             use #p::{NoTypedRead as _, TypedRead as _};
-            (&#p::Kind::<(#(#tys,)*)>::new()).read(__rpc_params, #required)
+            (&#p::Kind::<(#(#tys,)*)>::new()).read(&mut __rpc_params, #required)
         }
     };
-    let cfg = &m.cfg_attrs;
-    Some(quote! {
+    let (info, cfg) = (index_const(index), &m.cfg_attrs);
+    quote! {
         #(#cfg)*
         #wire => {
-            let (#(#idents,)*) = #read?;
+            #check
+            let __rpc_read: #p::Result<(#(#tys,)*), ::rpc_core::Fault> = match #read {
+                #p::Option::Some(__rpc_args) => #p::Result::Ok(__rpc_args),
+                #p::Option::None => (move || {
+                    let mut __rpc_args = #p::Params::new(&Self::METHODS[Self::#info], __rpc_params.into_values()?)?;
+                    #(#decode)*
+                    #p::Result::Ok((#(#idents,)*))
+                })(),
+            };
             let __rpc_service = <#p::Arc<RpcImpl> as ::core::clone::Clone>::clone(&self.service);
-            #cx
-            #p::Option::Some(#p::Box::pin(async move {
+            #p::Box::pin(async move {
+                let (#(#idents,)*) = __rpc_read?;
                 let __rpc_result = <RpcImpl as #trait_ident>::#ident(&*__rpc_service, #(#call_args),*).await;
                 #finish
-            }))
+            })
         }
-    })
+    }
 }
 
 /// Whether a method's error type is written `Fault` (`rpc_core::Fault`, as the generated code checks).

@@ -59,7 +59,7 @@ pub use client::{Client, ClientBuilder, DEFAULT_CLIENT_MAX_MESSAGE_SIZE, TextFra
 pub use error::Error;
 pub use framing::{Broken, Decoder, Framing};
 pub use protocol::{
-    Answered, ByteString, CANCEL_METHOD, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, Push, Pushed,
+    Answered, ByteString, CANCEL_METHOD, Incoming, Limits, OutParams, Params, Part, Protocol, Push, Pushed,
     PushedEvent, RawPart, RequestId, fault_from_value, fault_value, method_name,
 };
 pub use server::{DEFAULT_MAX_IN_FLIGHT_TOTAL, DEFAULT_MAX_MESSAGE_SIZE, Server};

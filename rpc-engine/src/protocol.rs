@@ -77,11 +77,11 @@ pub trait Protocol: Send + Sync + fmt::Debug + 'static {
     /// the wire, or through values where that fails.
     fn encode_params(&self, params: &[Param<'_>]) -> Result<Bytes, rpc_core::Error>;
 
-    /// Appends the response to request `id` of `method` to `dst`: its result (a value, or a handler's typed
-    /// reply) or a fault. A result that cannot be encoded is answered with an internal-error fault instead.
+    /// Appends the response to request `id` of `method` to `dst`: its result (a handler's reply, or a value the
+    /// engine answers with itself, boxed) or a fault. A result that cannot be encoded is answered with an internal-error fault instead.
     /// (`dst` is the connection's output buffer, which its answers are split from: appending there makes no
     /// allocation per answer.)
-    fn encode_response(&self, id: &RequestId, method: &str, result: Result<Outcome, Fault>, dst: &mut BytesMut);
+    fn encode_response(&self, id: &RequestId, method: &str, result: Result<Reply, Fault>, dst: &mut BytesMut);
 
     /// The error reply to a message that could not be read as a request: to the request `id` where its id
     /// was readable, else (`None`) the encoding's reply with no id, if it has one (JSON-RPC's `"id": null`;
@@ -322,15 +322,6 @@ pub enum OutParams<'a> {
     Values(&'a [Value]),
     /// Params already encoded by [`Protocol::encode_params`].
     Encoded(&'a [u8]),
-}
-
-/// What a handler answered: a value (the value path) or a reply to serialise straight (the typed path).
-#[allow(missing_debug_implementations)]
-pub enum Outcome {
-    /// A value.
-    Value(Value),
-    /// A typed reply.
-    Typed(Reply),
 }
 
 /// The id of a request from the peer, as the encoding reads and echoes it.

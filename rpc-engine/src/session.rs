@@ -42,9 +42,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rpc_core::encoding::{Answer, Param, Reply, Slot};
-use rpc_core::encoding::{serve_call, serve_call_typed, time_limit};
+use rpc_core::encoding::{WireParams, erased_serde, serve_call, time_limit};
 use rpc_core::stream::{StreamNames, SubscriptionSource};
-use rpc_core::{BoxFuture, Context, Dispatch, Fault, RemoteAddr, Transport, Value};
+use rpc_core::{BoxFuture, CallParams, Context, Dispatch, Fault, RemoteAddr, Transport, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -53,7 +53,7 @@ use tracing::Instrument;
 use crate::Error;
 use crate::framing::{FrameRead, FrameWrite};
 use crate::protocol::{
-    Answered, ByteString, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, Pushed, PushedEvent, RequestId,
+    Answered, ByteString, Incoming, Limits, OutParams, Params, Part, Protocol, Pushed, PushedEvent, RequestId,
 };
 use crate::subscribe::{Route, Served, Streams, Subscribing};
 
@@ -775,33 +775,27 @@ enum Work {
     },
 }
 
-/// A call started on the value path or on the typed path, or refused before it started (its params unreadable).
-enum Started<V, T> {
-    Value(V),
-    Typed(T),
-    Refused(Option<Fault>),
+/// A call's params still in their message, as the dispatcher reads them: straight through the protocol's
+/// deserializer, or as values.
+struct RawParams<'a> {
+    protocol: &'a dyn Protocol,
+    bytes: &'a [u8],
+    max_depth: usize,
 }
 
-impl<V, T> std::future::Future for Started<V, T>
-where
-    V: std::future::Future<Output = Result<Value, Fault>> + Unpin,
-    T: std::future::Future<Output = Result<Reply, Fault>> + Unpin,
-{
-    type Output = Result<Outcome, Fault>;
+impl WireParams for RawParams<'_> {
+    fn read(&mut self, read: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> bool) -> bool {
+        self.protocol.deserialize(Part::Params, self.bytes, self.max_depth, read)
+    }
 
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
-        match self.get_mut() {
-            Started::Value(call) => Pin::new(call).poll(cx).map(|r| r.map(Outcome::Value)),
-            Started::Typed(call) => Pin::new(call).poll(cx).map(|r| r.map(Outcome::Typed)),
-            Started::Refused(fault) => std::task::Poll::Ready(Err(fault
-                .take()
-                .unwrap_or_else(|| Fault::internal_error("a refused call was polled again")))),
-        }
+    fn values(&mut self) -> Result<Vec<Value>, Fault> {
+        // Params that cannot be read at all (JSON checks them only here): the call's answer.
+        self.protocol.read_params(self.bytes, self.max_depth)
     }
 }
 
-/// Starts a call (or a notification): on the typed path where its params are still in wire bytes and the
-/// dispatcher reads them straight, else on the value path.
+/// Starts a call (or a notification): its params read by the dispatcher, straight where they are still in wire
+/// bytes.
 fn start_call(
     protocol: &dyn Protocol,
     dispatch: &dyn Dispatch,
@@ -809,30 +803,14 @@ fn start_call(
     max_depth: usize,
     method: &str,
     params: Params,
-) -> Started<
-    impl std::future::Future<Output = Result<Value, Fault>> + Send + Unpin + 'static,
-    impl std::future::Future<Output = Result<Reply, Fault>> + Send + Unpin + 'static,
-> {
-    let values = match params {
-        Params::Values(values) => values,
+) -> impl std::future::Future<Output = Result<Reply, Fault>> + Send + Unpin + 'static {
+    match params {
+        Params::Values(values) => serve_call(dispatch, method, CallParams::Values(values), cx.clone()),
         Params::Raw(raw) => {
-            let raw = raw.bytes();
-            let mut started = None;
-            let read = protocol.deserialize(Part::Params, raw, max_depth, &mut |de| {
-                started = serve_call_typed(dispatch, method, de, cx);
-                started.is_some()
-            });
-            if let Some(call) = started.filter(|_| read) {
-                return Started::Typed(call);
-            }
-            match protocol.read_params(raw, max_depth) {
-                Ok(values) => values,
-                // Params that cannot be read at all (JSON checks them only here): the call's answer.
-                Err(fault) => return Started::Refused(Some(fault)),
-            }
+            let mut wire = RawParams { protocol, bytes: raw.bytes(), max_depth };
+            serve_call(dispatch, method, CallParams::Wire(&mut wire), cx.clone())
         }
-    };
-    Started::Value(serve_call(dispatch, method, values, cx.clone()))
+    }
 }
 
 /// The bytes of the response to request `id`, split from `out`: a connection's output buffer (see
@@ -841,7 +819,7 @@ fn answer_bytes(
     protocol: &dyn Protocol,
     id: &RequestId,
     method: &str,
-    result: Result<Outcome, Fault>,
+    result: Result<Reply, Fault>,
     out: &mut BytesMut,
 ) -> Bytes {
     if let Err(fault) = &result {
@@ -1518,7 +1496,7 @@ impl<'a> ReadLoop<'a> {
                     return;
                 }
             };
-            let answer = Ok(Outcome::Value(Value::from(registered.id)));
+            let answer = Ok(Box::new(Value::from(registered.id)) as Reply);
             let answer = answer_bytes(&*protocol, &id, &method, answer, &mut BytesMut::new());
             // A subscription stopped while its answer waits for room (a peer that does not read, and a shutdown)
             // ends here, and says so at once.
@@ -1671,13 +1649,13 @@ impl<'a> ReadLoop<'a> {
             Err(fault) => return Some(answer_bytes(protocol, &id, method, Err(fault.clone()), chunked(&mut self.out))),
         };
         let Some(stopped) = subscription.and_then(|subscription| self.served.stop(subscription, method)) else {
-            let answer = Ok(Outcome::Value(Value::Bool(false)));
+            let answer = Ok(Box::new(Value::Bool(false)) as Reply);
             return Some(answer_bytes(protocol, &id, method, answer, chunked(&mut self.out)));
         };
         let (shared, method) = (self.shared.clone(), method.to_owned());
         self.tasks.spawn(async move {
             stopped.cancelled().await;
-            let answer = Ok(Outcome::Value(Value::Bool(true)));
+            let answer = Ok(Box::new(Value::Bool(true)) as Reply);
             let _ = shared.send(answer_bytes(&*shared.protocol, &id, &method, answer, &mut BytesMut::new())).await;
         });
         None
@@ -1990,7 +1968,7 @@ mod tests {
         fn encode_params(&self, _: &[Param<'_>]) -> Result<Bytes, rpc_core::Error> {
             Ok(Bytes::new())
         }
-        fn encode_response(&self, _: &RequestId, m: &str, _: Result<Outcome, Fault>, dst: &mut BytesMut) {
+        fn encode_response(&self, _: &RequestId, m: &str, _: Result<Reply, Fault>, dst: &mut BytesMut) {
             dst.extend_from_slice(m.as_bytes());
         }
         fn encode_error(&self, _: Option<&RequestId>, _: &Fault) -> Option<Bytes> {

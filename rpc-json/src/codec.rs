@@ -664,20 +664,25 @@ fn entry_from(obj: RequestObject<'_>, max_depth: usize) -> Entry {
     let params = match obj.params.map(|p| (p, p.get().as_bytes().first().copied())) {
         // `"params": null` is not in the spec, but some clients send it for "no params".
         None | Some((_, Some(b'n'))) => Ok(Params::default()),
-        Some((p, Some(b'['))) => decode_params(p, max_depth, typed::ValueSeed).and_then(|v| match v {
-            Value::Array(items) => Ok(Params::Positional(items)),
-            _ => Err(Fault::invalid_params("params must be an array")),
-        }),
-        Some((p, Some(b'{'))) => decode_params(p, max_depth, NamedSeed).map(Params::Named),
+        Some((p, Some(b'['))) => positional_params(p.get().as_bytes(), max_depth).map(Params::Positional),
+        Some((p, Some(b'{'))) => decode_params(p.get().as_bytes(), max_depth, NamedSeed).map(Params::Named),
         Some(_) => return invalid(id, "params must be an array or an object"),
     };
     Entry::Call { id, method, params }
 }
 
-fn decode_params<'a, S: DeserializeSeed<'a>>(raw: &'a RawValue, max_depth: usize, seed: S) -> Result<S::Value, Fault> {
+/// Positional params (the JSON array after `"params":`) as values; a fault (-32602) where they do not read.
+pub(crate) fn positional_params(json: &[u8], max_depth: usize) -> Result<Vec<Value>, Fault> {
+    match decode_params(json, max_depth, typed::ValueSeed)? {
+        Value::Array(items) => Ok(items),
+        _ => Err(Fault::invalid_params("params must be an array")),
+    }
+}
+
+fn decode_params<'a, S: DeserializeSeed<'a>>(json: &'a [u8], max_depth: usize, seed: S) -> Result<S::Value, Fault> {
     // The body's depth was checked with room for the envelope; check the params on their own.
-    check_nesting(raw.get().as_bytes(), max_depth.min(MAX_DEPTH), 1).map_err(|e| invalid(e, Fault::invalid_params))?;
-    let mut de = serde_json::Deserializer::from_str(raw.get());
+    check_nesting(json, max_depth.min(MAX_DEPTH), 1).map_err(|e| invalid(e, Fault::invalid_params))?;
+    let mut de = serde_json::Deserializer::from_slice(json);
     seed.deserialize(&mut de).map_err(Fault::invalid_params)
 }
 

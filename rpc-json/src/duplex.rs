@@ -99,11 +99,11 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Bytes, BytesMut};
-use rpc_core::encoding::{Param, erased_serde};
+use rpc_core::encoding::{Param, Reply, erased_serde};
 use rpc_core::{BoxFuture, Context, Dispatch, Fault, Value};
 use rpc_engine::{
-    Answered, CANCEL_METHOD, Framing, Incoming, Limits, OutParams, Outcome, Params, Part, Protocol, Push, Pushed,
-    PushedEvent, RawPart, RequestId, method_name,
+    Answered, CANCEL_METHOD, Framing, Incoming, Limits, OutParams, Params, Part, Protocol, Push, Pushed, PushedEvent,
+    RawPart, RequestId, method_name,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -465,16 +465,11 @@ impl Protocol for JsonRpc {
         Ok(Bytes::from(out))
     }
 
-    fn encode_response(&self, id: &RequestId, method: &str, result: Result<Outcome, Fault>, dst: &mut BytesMut) {
-        let id = wire_id(id);
+    fn encode_response(&self, id: &RequestId, method: &str, result: Result<Reply, Fault>, dst: &mut BytesMut) {
         // The JSON writers append to a `Vec`: the text is written there, then copied (a small copy; the buffer it
         // lands in is shared by the connection's answers).
         let mut out = Vec::with_capacity(128);
-        match result {
-            Ok(Outcome::Value(value)) => codec::push_response(&mut out, &id, method, Ok(&value)),
-            Ok(Outcome::Typed(reply)) => codec::push_response(&mut out, &id, method, Ok(reply.as_ref())),
-            Err(fault) => codec::push_response::<Value>(&mut out, &id, method, Err(&fault)),
-        }
+        codec::push_response(&mut out, &wire_id(id), method, result.as_ref().map(|reply| reply.as_ref()));
         dst.extend_from_slice(&out);
     }
 

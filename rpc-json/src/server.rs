@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
-use rpc_core::encoding::erased_serde;
-use rpc_core::encoding::{serve_call, serve_call_typed};
-use rpc_core::{BoxFuture, Context, Dispatch, Fault, Map, MethodInfo, Value};
+use rpc_core::encoding::{WireParams, erased_serde, serve_call};
+use rpc_core::{BoxFuture, CallParams, Context, Dispatch, Fault, Map, MethodInfo, Value};
 use rpc_http::Listener;
 use rpc_http::{Endpoint, Reply, ServerConfig};
 
@@ -180,7 +179,7 @@ pub(crate) struct Inner<D> {
 }
 
 /// What one request comes to: the id to answer and the outcome, or nothing for a notification.
-type Answer = Option<(Id, Result<Value, Fault>)>;
+type Answer = Option<(Id, Result<rpc_core::encoding::Reply, Fault>)>;
 
 impl<D: Dispatch> Endpoint for JsonEndpoint<D> {
     fn handle(&self, body: Bytes, cx: Context) -> BoxFuture<'static, Reply> {
@@ -230,7 +229,7 @@ impl<D: Dispatch> Inner<D> {
                     let (id, result) = answer.await?;
                     // Room for a small answer, so that writing it does not grow the buffer step by step.
                     let mut out = Vec::with_capacity(128);
-                    codec::push_response(&mut out, &id, "", result.as_ref());
+                    codec::push_response(&mut out, &id, "", result.as_ref().map(|reply| reply.as_ref()));
                     Some(out)
                 })
             }
@@ -242,7 +241,7 @@ impl<D: Dispatch> Inner<D> {
                     let mut out = Vec::with_capacity(answers.len() * 48);
                     for (id, result) in answers.iter().flatten() {
                         out.push(if out.is_empty() { b'[' } else { b',' });
-                        codec::push_response(&mut out, id, "", result.as_ref());
+                        codec::push_response(&mut out, id, "", result.as_ref().map(|reply| reply.as_ref()));
                     }
                     if out.is_empty() {
                         return None;
@@ -254,22 +253,24 @@ impl<D: Dispatch> Inner<D> {
         }
     }
 
-    /// Starts a single request on the typed path (see [`rpc_core::encoding`]): its params read straight into the
-    /// handler's types and the answer written straight from its result. `None` for anything else (a batch,
-    /// named params, an unusual shape, params that do not read straight): the value path takes it from the
-    /// start.
+    /// Starts a single request as clients write them (see [`codec::request_parts`]): its params are handed to
+    /// the dispatcher still in the body, read straight into the handler's types (or as values, where they do not
+    /// read so), and the answer written straight from its result. `None` for anything else (a batch, named
+    /// params, an unusual shape), which the general reading takes from the start.
     fn run_typed(&self, body: &[u8], cx: &Context) -> Option<BoxFuture<'static, Option<Vec<u8>>>> {
         let parts = codec::request_parts(body)?;
         if self.discover.is_some() && parts.method == discover::METHOD {
             return None;
         }
-        let mut de = codec::typed::Deserializer::for_params(parts.params.unwrap_or(b"[]"), self.max_depth).ok()?;
         let id_json = parts.id.as_ref().map(|id| id.as_json());
         let id_text = id_json.as_ref().map(|id| id as &dyn std::fmt::Display);
         let span = rpc_core::trace::server_span("jsonrpc", parts.method, id_text, cx);
-        let erased = &mut <dyn erased_serde::Deserializer>::erase(&mut de);
-        let call = span.in_scope(|| serve_call_typed(&*self.dispatch, parts.method, erased, cx))?;
-        de.end().ok()?;
+        // Params nesting past the limit are the general reading's to refuse (as an invalid request).
+        let json = parts.params.unwrap_or(b"[]");
+        let de = codec::typed::Deserializer::for_params(json, self.max_depth).ok()?;
+        let mut wire = JsonParams { de: Some(de), json, max_depth: self.max_depth };
+        let params = CallParams::Wire(&mut wire);
+        let call = span.in_scope(|| serve_call(&*self.dispatch, parts.method, params, cx.clone()));
         let (id, method, limit) = (parts.id, parts.method.to_owned(), self.handler_timeout);
         let recorded = span.clone();
         let answer = async move {
@@ -319,11 +320,13 @@ impl<D: Dispatch> Inner<D> {
         let id_json = id.as_ref().map(|id| id.as_json());
         let id_text = id_json.as_ref().map(|id| id as &dyn std::fmt::Display);
         let span = rpc_core::trace::server_span("jsonrpc", &method, id_text, &cx);
-        let outcome: BoxFuture<'static, Result<Value, Fault>> = match params {
+        let outcome: BoxFuture<'static, Result<rpc_core::encoding::Reply, Fault>> = match params {
             Err(fault) => ready(Err(fault)),
             Ok(params) => match &self.discover {
-                Some(doc) if method == discover::METHOD => ready(discover::answer(doc, &params)),
-                _ => span.in_scope(|| Box::pin(serve_call(&*self.dispatch, &method, params, cx))),
+                Some(doc) if method == discover::METHOD => {
+                    ready(discover::answer(doc, &params).map(|value| Box::new(value) as rpc_core::encoding::Reply))
+                }
+                _ => span.in_scope(|| Box::pin(serve_call(&*self.dispatch, &method, CallParams::Values(params), cx))),
             },
         };
         let limit = self.handler_timeout;
@@ -344,6 +347,26 @@ impl<D: Dispatch> Inner<D> {
             },
             span,
         ))
+    }
+}
+
+/// A request's params array, still in its body: read straight through the codec's deserializer, or as values.
+struct JsonParams<'a> {
+    /// The deserializer over them, made (and their nesting checked) already.
+    de: Option<codec::typed::Deserializer<'a>>,
+    json: &'a [u8],
+    max_depth: usize,
+}
+
+impl WireParams for JsonParams<'_> {
+    fn read(&mut self, read: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> bool) -> bool {
+        let made = self.de.take().map_or_else(|| codec::typed::Deserializer::for_params(self.json, self.max_depth), Ok);
+        let Ok(mut de) = made else { return false };
+        read(&mut <dyn erased_serde::Deserializer>::erase(&mut de)) && de.end().is_ok()
+    }
+
+    fn values(&mut self) -> Result<Vec<Value>, Fault> {
+        codec::positional_params(self.json, self.max_depth)
     }
 }
 

@@ -2,11 +2,11 @@
 //! envelopes are written), and the codec as its framing.
 
 use bytes::{Bytes, BytesMut};
-use rpc_core::encoding::{Param, erased_serde};
+use rpc_core::encoding::{Param, Reply, erased_serde};
 use rpc_core::{Fault, Value};
 use rpc_engine::{
-    Answered, Broken, CANCEL_METHOD, Decoder, Framing, Incoming, OutParams, Outcome, Params, Part, Protocol, RawPart,
-    RequestId, method_name,
+    Answered, Broken, CANCEL_METHOD, Decoder, Framing, Incoming, OutParams, Params, Part, Protocol, RawPart, RequestId,
+    method_name,
 };
 
 use crate::codec::{self, Codec, ErrorFormat, Message, typed};
@@ -140,13 +140,9 @@ impl Protocol for MessagePack {
         Ok(codec::encode_params(params)?.freeze())
     }
 
-    fn encode_response(&self, id: &RequestId, method: &str, result: Result<Outcome, Fault>, dst: &mut BytesMut) {
-        let id = msgid(id);
-        match result {
-            Ok(Outcome::Value(value)) => codec::push_response(dst, id, method, Ok(&value), self.error_format),
-            Ok(Outcome::Typed(reply)) => codec::push_response(dst, id, method, Ok(reply.as_ref()), self.error_format),
-            Err(fault) => codec::push_response::<Value>(dst, id, method, Err(&fault), self.error_format),
-        }
+    fn encode_response(&self, id: &RequestId, method: &str, result: Result<Reply, Fault>, dst: &mut BytesMut) {
+        let result = result.as_ref().map(|reply| reply.as_ref());
+        codec::push_response(dst, msgid(id), method, result, self.error_format);
     }
 
     fn encode_error(&self, id: Option<&RequestId>, fault: &Fault) -> Option<Bytes> {

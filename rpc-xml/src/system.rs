@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use rpc_core::encoding::serve_call;
+use rpc_core::encoding::serve_call_value;
 use rpc_core::{BoxFuture, Context, Dispatch, Fault, MethodInfo, Value};
 
 /// The default cap on the number of calls in one `system.multicall`.
@@ -72,7 +72,7 @@ impl<D: Dispatch> Routes<D> {
                 _ => {}
             }
         }
-        Box::pin(serve_call(&*self.dispatch, method, params, cx))
+        Box::pin(serve_call_value(&*self.dispatch, method, params, cx))
     }
 
     /// Runs the calls one after another, in order, as Python does; each answer is `[result]` or a fault
@@ -116,7 +116,7 @@ impl<D: Dispatch> Routes<D> {
                 _ => {}
             }
         }
-        Box::pin(serve_call(&*self.dispatch, method, params, cx))
+        Box::pin(serve_call_value(&*self.dispatch, method, params, cx))
     }
 
     fn list_methods(&self, params: &[Value]) -> Result<Value, Fault> {

@@ -421,7 +421,7 @@ impl<D: Dispatch> Call<D> {
             }
             return;
         }
-        let call = rpc_core::encoding::serve_call(&*self.dispatch, &method, params, Context::new());
+        let call = rpc_core::encoding::serve_call_value(&*self.dispatch, &method, params, Context::new());
         let result = rpc_core::encoding::time_limit(&method, self.limit, call).await;
         self.answer(result).await;
     }
