@@ -94,13 +94,7 @@ struct Conn {
 }
 
 impl Transport for Conn {
-    fn call_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[rpc_core::encoding::Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn rpc_core::encoding::Answer>, Error>> {
-        rpc_core::encoding::call_through_values(self, method, params)
-    }
+    rpc_core::call_typed_through_values!();
 
     fn call<'a>(&'a self, method: &'a str, _params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> {
         Box::pin(async move {

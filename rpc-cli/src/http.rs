@@ -65,13 +65,7 @@ struct Xml(Http);
 struct Json(Http);
 
 impl Transport for Xml {
-    fn call_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[rpc_core::encoding::Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn rpc_core::encoding::Answer>, rpc_core::Error>> {
-        rpc_core::encoding::call_through_values(self, method, params)
-    }
+    rpc_core::call_typed_through_values!();
 
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, rpc_core::Error>> {
         Box::pin(async move {
@@ -90,13 +84,7 @@ impl Transport for Xml {
 }
 
 impl Transport for Json {
-    fn call_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[rpc_core::encoding::Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn rpc_core::encoding::Answer>, rpc_core::Error>> {
-        rpc_core::encoding::call_through_values(self, method, params)
-    }
+    rpc_core::call_typed_through_values!();
 
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, rpc_core::Error>> {
         Box::pin(async move {

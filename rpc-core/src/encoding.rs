@@ -59,13 +59,7 @@
 //! }
 //!
 //! impl<D: Dispatch> Transport for LineClient<D> {
-//!     fn call_typed<'a>(
-//!         &'a self,
-//!         method: &'a str,
-//!         params: &[encoding::Param<'_>],
-//!     ) -> BoxFuture<'a, Result<Box<dyn encoding::Answer>, Error>> {
-//!         encoding::call_through_values(self, method, params)
-//!     }
+//!     rpc_core::call_typed_through_values!();
 //!
 //!     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> {
 //!         Box::pin(async move {
@@ -333,6 +327,29 @@ pub fn call_through_values<'a, T: crate::Transport + ?Sized>(
 ) -> crate::BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
     let params = params_to_values(params);
     Box::pin(async move { Ok(Box::new(ValueAnswer(transport.call(method, params?).await?)) as Box<dyn Answer>) })
+}
+
+/// The [`Transport::call_typed`](crate::Transport::call_typed) of a transport that carries values: an item
+/// for its `impl Transport` block, answering through [`call_through_values`] (so the block implements `call`).
+///
+/// ```ignore
+/// impl Transport for MyValuesTransport {
+///     rpc_core::call_typed_through_values!();
+///     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, Error>> { ... }
+/// }
+/// ```
+#[macro_export]
+macro_rules! call_typed_through_values {
+    () => {
+        fn call_typed<'a>(
+            &'a self,
+            method: &'a str,
+            params: &[$crate::encoding::Param<'_>],
+        ) -> $crate::BoxFuture<'a, ::std::result::Result<::std::boxed::Box<dyn $crate::encoding::Answer>, $crate::Error>>
+        {
+            $crate::encoding::call_through_values(self, method, params)
+        }
+    };
 }
 
 /// A typed reply as a value: the value path. A result that cannot be encoded is the server's fault, worded as

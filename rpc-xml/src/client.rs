@@ -1,6 +1,5 @@
 //! The XML-RPC client: a [`Transport`] over the shared pooled HTTP client of `rpc-http`.
 
-use rpc_core::encoding::{Answer, Param};
 use rpc_core::{BoxFuture, Fault, Map, Transport, Value};
 
 use crate::Error;
@@ -121,13 +120,7 @@ fn multicall_answer(answer: Value) -> Result<Result<Value, Fault>, rpc_core::Err
 /// XML-RPC has no typed path: a typed call's params become values (`to_value`) for the codec, and its result is
 /// read from the value the codec decodes.
 impl Transport for Client {
-    fn call_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, rpc_core::Error>> {
-        rpc_core::encoding::call_through_values(self, method, params)
-    }
+    rpc_core::call_typed_through_values!();
 
     /// Values go to the codec as they are (a typed call's are made from its params).
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, rpc_core::Error>> {
