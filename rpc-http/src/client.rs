@@ -24,6 +24,8 @@ pub const DEADLINE_SLACK: Duration = Duration::from_millis(50);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default limit on a response body (after inflating gzip): 64 MiB.
 pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 64 * 1024 * 1024;
+/// The default time an idle pooled connection is kept: 90 seconds.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Posts bodies to one endpoint URL over pooled keep-alive connections (cloning shares the pool).
 ///
@@ -192,7 +194,7 @@ impl Default for ClientBuilder {
         ClientBuilder {
             timeout: Some(DEFAULT_TIMEOUT),
             max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
-            pool_idle_timeout: Duration::from_secs(90),
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
             gzip_requests_over: None,
             tls: None,
             credentials: None,
@@ -215,7 +217,7 @@ impl ClientBuilder {
         self
     }
 
-    /// How long an idle pooled connection is kept (default 90 s).
+    /// How long an idle pooled connection is kept (default [`DEFAULT_POOL_IDLE_TIMEOUT`], 90 s).
     pub fn pool_idle_timeout(mut self, timeout: Duration) -> ClientBuilder {
         self.pool_idle_timeout = timeout;
         self

@@ -46,7 +46,9 @@ mod upgrade;
 pub use rustls;
 
 pub use auth::Credentials;
-pub use client::{Client, ClientBuilder, DEADLINE_SLACK, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
+pub use client::{
+    Client, ClientBuilder, DEADLINE_SLACK, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_TIMEOUT,
+};
 pub use error::Error;
 pub use layer::{BoxError, HttpLayer, HttpService, RequestBody, ResponseBody};
 pub use rpc_engine::Listener;

@@ -1,159 +1,112 @@
 //! The HTTP settings every HTTP encoding's server and client builders offer, written once: an encoding's
 //! builder keeps an `http` field ([`ServerConfig`](crate::ServerConfig) or [`ClientBuilder`](crate::ClientBuilder))
 //! and calls [`http_server_settings!`](crate::http_server_settings) or
-//! [`http_client_settings!`](crate::http_client_settings) inside its `impl` block.
+//! [`http_client_settings!`](crate::http_client_settings) inside its `impl` block. Each setting is documented
+//! once, at the `ServerConfig` or `ClientBuilder` method it sets, with its default linked to its constant; the
+//! encoding's method says what it is in a line and links there.
+
+/// The setters of an encoding's builder, each `self.http = self.http.NAME(ARG)`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __http_settings {
+    ($($(#[$doc:meta])* $name:ident($arg:ident: $ty:ty);)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: $ty) -> Self {
+            self.http = self.http.$name($arg);
+            self
+        }
+    )*};
+}
 
 /// Generates the HTTP settings of an encoding's server builder: a type with a field
 /// `http: rpc_http::ServerConfig` gets `max_body_size`, `max_decompressed_size`, `header_read_timeout`,
-/// `body_read_timeout`, `max_connections`, `shutdown_timeout`, `drain_grace`, `gzip_threshold`, `tls`,
-/// `authenticate` and `http_layer`,
-/// each delegating to the [`ServerConfig`](crate::ServerConfig) method of the same name (whose docs give
-/// the defaults).
+/// `body_read_timeout`, `max_connections`, `shutdown_timeout`, `drain_grace`, `http_layer`, `gzip_threshold`,
+/// `tls` and `authenticate`, each setting the [`ServerConfig`](crate::ServerConfig) method of the same name
+/// (whose docs say it all, the default included).
 #[macro_export]
 macro_rules! http_server_settings {
     () => {
-        /// The largest request body accepted, in bytes (default 16 MiB). Larger ones get HTTP 413, a declared
-        /// `Content-Length` before any of the body is read.
-        pub fn max_body_size(mut self, bytes: usize) -> Self {
-            self.http = self.http.max_body_size(bytes);
-            self
-        }
-
-        /// The largest size a `Content-Encoding: gzip` request body may inflate to, in bytes (default 16 MiB).
-        /// Larger ones get HTTP 413; inflating stops at the limit, so a gzip bomb costs no more than this.
-        pub fn max_decompressed_size(mut self, bytes: usize) -> Self {
-            self.http = self.http.max_decompressed_size(bytes);
-            self
-        }
-
-        /// How long a client may take to send a request's headers, which is also the longest a keep-alive
-        /// connection may sit idle between requests (default 30 s); then the connection is closed.
-        pub fn header_read_timeout(mut self, timeout: ::std::time::Duration) -> Self {
-            self.http = self.http.header_read_timeout(timeout);
-            self
-        }
-
-        /// How long a client may take to send a request's body once its headers are in (default 30 s); a
-        /// slower one gets HTTP 408.
-        pub fn body_read_timeout(mut self, timeout: ::std::time::Duration) -> Self {
-            self.http = self.http.body_read_timeout(timeout);
-            self
-        }
-
-        /// How many connections are served at once (default 10,000); one over the limit gets HTTP 503 and is
-        /// closed. Keep it under the process's file-descriptor limit.
-        pub fn max_connections(mut self, connections: usize) -> Self {
-            self.http = self.http.max_connections(connections);
-            self
-        }
-
-        /// How long a graceful shutdown waits for calls in flight before closing their connections anyway
-        /// (default 30 s).
-        pub fn shutdown_timeout(mut self, timeout: ::std::time::Duration) -> Self {
-            self.http = self.http.shutdown_timeout(timeout);
-            self
-        }
-
-        /// How long a graceful shutdown keeps a connection with nothing in flight (idle keep-alive, or not yet
-        /// sent its first request) open for one more request, answered with `Connection: close` (default 2 s).
-        /// Behind a proxy, keep the proxy's idle timeout for upstream connections below it (nginx:
-        /// `keepalive_timeout` in the `upstream` block), so that no connection is closed under a request the
-        /// proxy is sending. See `rpc_http::ServerConfig::drain_grace`.
-        pub fn drain_grace(mut self, grace: ::std::time::Duration) -> Self {
-            self.http = self.http.drain_grace(grace);
-            self
-        }
-
-        /// Wrap the handling of every HTTP request in a tower layer (tower-http's `CorsLayer`, `TraceLayer`,
-        /// `RequestBodyLimitLayer`, ... or your own): it sees each request before the server checks it and each
-        /// answer, the server's refusals included. Several calls stack, the first outermost. Default: none. See
-        /// `rpc_http::ServerConfig::http_layer`.
-        pub fn http_layer(mut self, layer: impl $crate::HttpLayer) -> Self {
-            self.http = self.http.http_layer(layer);
-            self
-        }
-
-        /// Compress responses of at least this many bytes with gzip when the client sends
-        /// `Accept-Encoding: gzip` (default `Some(1400)`, Python's threshold); `None` never compresses.
-        pub fn gzip_threshold(mut self, bytes: ::std::option::Option<usize>) -> Self {
-            self.http = self.http.gzip_threshold(bytes);
-            self
-        }
-
-        /// Serve HTTPS with this rustls configuration (see `rpc_http::ServerConfig::tls`); the handshake must
-        /// finish within the header-read timeout.
-        pub fn tls(mut self, config: ::std::sync::Arc<$crate::rustls::ServerConfig>) -> Self {
-            self.http = self.http.tls(config);
-            self
-        }
-
-        /// Check every request's credentials (HTTP Basic or Bearer; `None` when it sent none) before reading
-        /// it: `false` answers HTTP 401. Handlers find the caller's credentials in their `&Context` as
-        /// `rpc_http::Credentials`. See `rpc_http::ServerConfig::authenticate`.
-        pub fn authenticate(
-            mut self,
-            check: impl Fn(::std::option::Option<&$crate::Credentials>) -> bool + Send + Sync + 'static,
-        ) -> Self {
-            self.http = self.http.authenticate(check);
-            self
+        $crate::__http_settings! {
+            /// The largest request body accepted, in bytes (HTTP 413 past it): see
+            /// [`ServerConfig::max_body_size`](rpc_http::ServerConfig::max_body_size); default
+            /// [`DEFAULT_MAX_BODY_SIZE`](rpc_http::DEFAULT_MAX_BODY_SIZE), 16 MiB.
+            max_body_size(bytes: usize);
+            /// The largest size a gzipped request body may inflate to: see
+            /// [`ServerConfig::max_decompressed_size`](rpc_http::ServerConfig::max_decompressed_size); default
+            /// [`DEFAULT_MAX_BODY_SIZE`](rpc_http::DEFAULT_MAX_BODY_SIZE), 16 MiB.
+            max_decompressed_size(bytes: usize);
+            /// How long a client may take to send a request's headers, and the longest a keep-alive connection may
+            /// sit idle: see [`ServerConfig::header_read_timeout`](rpc_http::ServerConfig::header_read_timeout);
+            /// default [`DEFAULT_HEADER_READ_TIMEOUT`](rpc_http::DEFAULT_HEADER_READ_TIMEOUT), 30 s.
+            header_read_timeout(timeout: ::std::time::Duration);
+            /// How long a client may take to send a request's body (HTTP 408 past it): see
+            /// [`ServerConfig::body_read_timeout`](rpc_http::ServerConfig::body_read_timeout); default
+            /// [`DEFAULT_BODY_READ_TIMEOUT`](rpc_http::DEFAULT_BODY_READ_TIMEOUT), 30 s.
+            body_read_timeout(timeout: ::std::time::Duration);
+            /// How many connections are served at once (HTTP 503 past it): see
+            /// [`ServerConfig::max_connections`](rpc_http::ServerConfig::max_connections); default
+            /// [`DEFAULT_MAX_CONNECTIONS`](rpc_http::DEFAULT_MAX_CONNECTIONS), 10,000.
+            max_connections(connections: usize);
+            /// How long a graceful shutdown waits for calls in flight: see
+            /// [`ServerConfig::shutdown_timeout`](rpc_http::ServerConfig::shutdown_timeout); default
+            /// [`DEFAULT_SHUTDOWN_TIMEOUT`](rpc_http::DEFAULT_SHUTDOWN_TIMEOUT), 30 s.
+            shutdown_timeout(timeout: ::std::time::Duration);
+            /// How long a graceful shutdown keeps an idle connection open for one more request (behind a proxy:
+            /// keep the proxy's upstream idle timeout below it): see
+            /// [`ServerConfig::drain_grace`](rpc_http::ServerConfig::drain_grace); default
+            /// [`DEFAULT_DRAIN_GRACE`](rpc_http::DEFAULT_DRAIN_GRACE), 2 s.
+            drain_grace(grace: ::std::time::Duration);
+            /// Wraps the handling of every HTTP request in a tower layer (tower-http's, or your own; several
+            /// stack, the first outermost): see [`ServerConfig::http_layer`](rpc_http::ServerConfig::http_layer);
+            /// default none.
+            http_layer(layer: impl $crate::HttpLayer);
+            /// Compresses responses of at least this many bytes for clients that accept gzip (`None`: never): see
+            /// [`ServerConfig::gzip_threshold`](rpc_http::ServerConfig::gzip_threshold); default 1400 bytes.
+            gzip_threshold(bytes: ::std::option::Option<usize>);
+            /// Serves HTTPS with this rustls configuration: see
+            /// [`ServerConfig::tls`](rpc_http::ServerConfig::tls); default plain HTTP.
+            tls(config: ::std::sync::Arc<$crate::rustls::ServerConfig>);
+            /// Checks every request's credentials (HTTP Basic or Bearer) before reading it (HTTP 401 on `false`;
+            /// handlers find them in their `&Context`): see
+            /// [`ServerConfig::authenticate`](rpc_http::ServerConfig::authenticate); default no check.
+            authenticate(check: impl Fn(::std::option::Option<&$crate::Credentials>) -> bool + Send + Sync + 'static);
         }
     };
 }
 
 /// Generates the HTTP settings of an encoding's client builder: a type with a field
 /// `http: rpc_http::ClientBuilder` gets `timeout`, `max_response_size`, `pool_idle_timeout`,
-/// `gzip_requests_over`, `credentials` and `tls_config`, each delegating to the
-/// [`ClientBuilder`](crate::ClientBuilder) method of the same name.
+/// `gzip_requests_over`, `credentials`, `tls_config` and `unix_socket`, each setting the
+/// [`ClientBuilder`](crate::ClientBuilder) method of the same name (whose docs say it all, the default
+/// included).
 #[macro_export]
 macro_rules! http_client_settings {
     () => {
-        /// How long one call may take, from sending to the last byte of the answer (default 30 s); `None` waits
-        /// for ever. A call over time fails with `rpc_core::Error::Timeout`.
-        pub fn timeout(mut self, timeout: ::std::option::Option<::std::time::Duration>) -> Self {
-            self.http = self.http.timeout(timeout);
-            self
-        }
-
-        /// The largest response body accepted, in bytes, after inflating gzip (default 64 MiB).
-        pub fn max_response_size(mut self, bytes: usize) -> Self {
-            self.http = self.http.max_response_size(bytes);
-            self
-        }
-
-        /// How long an idle pooled connection is kept (default 90 s).
-        pub fn pool_idle_timeout(mut self, timeout: ::std::time::Duration) -> Self {
-            self.http = self.http.pool_idle_timeout(timeout);
-            self
-        }
-
-        /// Compress request bodies of at least this many bytes with gzip (default `None`: never, like Python's
-        /// `Transport.encode_threshold`); only for servers that accept `Content-Encoding: gzip` (Python's and
-        /// ours do). Responses are always accepted gzipped.
-        pub fn gzip_requests_over(mut self, bytes: ::std::option::Option<usize>) -> Self {
-            self.http = self.http.gzip_requests_over(bytes);
-            self
-        }
-
-        /// Send these credentials (HTTP Basic or a Bearer token) with every call, instead of any
-        /// `user:password@` in the URL.
-        pub fn credentials(mut self, credentials: $crate::Credentials) -> Self {
-            self.http = self.http.credentials(credentials);
-            self
-        }
-
-        /// The rustls configuration for `https://` URLs, e.g. to trust a private CA (default: the system's root
-        /// certificates, or Mozilla's bundled ones where the system has none).
-        pub fn tls_config(mut self, config: ::std::sync::Arc<$crate::rustls::ClientConfig>) -> Self {
-            self.http = self.http.tls_config(config);
-            self
-        }
-
-        /// Connect to the Unix socket at `path` instead of the URL's host; the URL (`http://localhost/`) still
-        /// gives each request's path and `Host`. Servers of this crate serve Unix sockets with
-        /// `serve(tokio::net::UnixListener::bind(path)?)`.
-        pub fn unix_socket(mut self, path: impl ::std::convert::Into<::std::path::PathBuf>) -> Self {
-            self.http = self.http.unix_socket(path);
-            self
+        $crate::__http_settings! {
+            /// How long one call may take (`None`: for ever; over it, `rpc_core::Error::Timeout`): see
+            /// [`ClientBuilder::timeout`](rpc_http::ClientBuilder::timeout); default
+            /// [`DEFAULT_TIMEOUT`](rpc_http::DEFAULT_TIMEOUT), 30 s.
+            timeout(timeout: ::std::option::Option<::std::time::Duration>);
+            /// The largest response body accepted, after inflating gzip: see
+            /// [`ClientBuilder::max_response_size`](rpc_http::ClientBuilder::max_response_size); default
+            /// [`DEFAULT_MAX_RESPONSE_SIZE`](rpc_http::DEFAULT_MAX_RESPONSE_SIZE), 64 MiB.
+            max_response_size(bytes: usize);
+            /// How long an idle pooled connection is kept: see
+            /// [`ClientBuilder::pool_idle_timeout`](rpc_http::ClientBuilder::pool_idle_timeout); default
+            /// [`DEFAULT_POOL_IDLE_TIMEOUT`](rpc_http::DEFAULT_POOL_IDLE_TIMEOUT), 90 s.
+            pool_idle_timeout(timeout: ::std::time::Duration);
+            /// Compresses request bodies of at least this many bytes with gzip, for servers that accept it: see
+            /// [`ClientBuilder::gzip_requests_over`](rpc_http::ClientBuilder::gzip_requests_over); default never.
+            gzip_requests_over(bytes: ::std::option::Option<usize>);
+            /// Sends these credentials (HTTP Basic or Bearer) with every call, instead of a `user:password@` in
+            /// the URL: see [`ClientBuilder::credentials`](rpc_http::ClientBuilder::credentials).
+            credentials(credentials: $crate::Credentials);
+            /// The rustls configuration for `https://` URLs: see
+            /// [`ClientBuilder::tls_config`](rpc_http::ClientBuilder::tls_config); default the system's roots.
+            tls_config(config: ::std::sync::Arc<$crate::rustls::ClientConfig>);
+            /// Connects to the Unix socket at `path` instead of the URL's host: see
+            /// [`ClientBuilder::unix_socket`](rpc_http::ClientBuilder::unix_socket).
+            unix_socket(path: impl ::std::convert::Into<::std::path::PathBuf>);
         }
     };
 }
