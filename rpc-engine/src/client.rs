@@ -335,83 +335,46 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
         self
     }
 
-    /// On a WebSocket connection, send a ping after this long without writing anything (default
-    /// `Some(`[`DEFAULT_PING_INTERVAL`](crate::DEFAULT_PING_INTERVAL)`)`, 30 s), and close the connection when
-    /// the server sent nothing, not even a pong, for twice as long; `None` sends none and waits for ever.
-    pub fn ping_interval(mut self, interval: Option<Duration>) -> Self {
-        self.ws.ping_interval = interval;
-        self
-    }
-
-    /// Frame messages this way instead of the encoding's default for clients (for JSON-RPC, one message per
-    /// line). Encodings whose messages delimit themselves (MessagePack-RPC) ignore it.
-    pub fn framing(mut self, framing: TextFraming) -> Self {
-        self.framing = Some(framing);
-        self
-    }
-
-    /// How long one call may take, from queueing it to its answer (default
-    /// `Some(`[`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)`)`, 30 s); `None` waits for ever. A call over time
-    /// fails with [`rpc_core::Error::Timeout`], and a late answer is dropped. Notifications wait at most this
-    /// long for room in the write queue, and a TLS handshake or a reconnection at most this long to finish.
-    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.call_timeout = timeout;
-        self
-    }
-
-    /// The largest message accepted from the server, in bytes (default [`DEFAULT_CLIENT_MAX_MESSAGE_SIZE`],
-    /// 64 MiB). A larger one closes the connection.
-    pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.config.max_message_size = bytes;
-        self
-    }
-
-    /// How deeply arrays and maps may nest in a message from the server, its own array counting as one level
-    /// (default [`DEFAULT_MAX_DEPTH`](crate::DEFAULT_MAX_DEPTH), 64). A deeper one closes the
-    /// connection.
-    pub fn max_depth(mut self, depth: usize) -> Self {
-        self.config.max_depth = depth;
-        self
-    }
-
-    /// How many of the server's calls the handler may run at once (default
-    /// [`DEFAULT_MAX_IN_FLIGHT`](crate::DEFAULT_MAX_IN_FLIGHT), 128; at least 1). As many more may wait; then
-    /// the connection stops reading.
-    pub fn max_in_flight(mut self, calls: usize) -> Self {
-        self.config.max_in_flight = calls;
-        self
-    }
-
-    /// How long the handler may take over one of the server's calls (default
-    /// `Some(`[`DEFAULT_HANDLER_TIMEOUT`](rpc_core::DEFAULT_HANDLER_TIMEOUT)`)`, 5 minutes); `None` lets it run
-    /// for ever. A call still running then is answered with a -32603 error, as on a [`Server`](crate::Server).
-    pub fn handler_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.handler_timeout = timeout;
-        self
-    }
-
-    /// How many encoded messages may wait to be written (default
-    /// [`DEFAULT_WRITE_QUEUE`](crate::DEFAULT_WRITE_QUEUE), 128; at least 1). Calls wait for room here.
-    pub fn write_queue(mut self, messages: usize) -> Self {
-        self.config.write_queue = messages;
-        self
-    }
-
-    /// How many items of one subscription (see [`rpc_core::stream`]) may wait unread (default
-    /// [`DEFAULT_SUBSCRIPTION_BUFFER`](crate::DEFAULT_SUBSCRIPTION_BUFFER), 1024; at least 1). A subscriber that
-    /// leaves that many unread pauses the connection's reading until it catches up, so the server's stream
-    /// waits too; but while calls of this client wait for their answers (which would sit unread), that
-    /// subscription is ended instead, with an error saying it fell behind, and the client unsubscribes.
-    pub fn subscription_buffer(mut self, items: usize) -> Self {
-        self.config.subscription_buffer = items;
-        self
-    }
-
-    /// How many subscriptions the server may hold on this connection when it subscribes to this side's
-    /// `handler` (default [`DEFAULT_MAX_SUBSCRIPTIONS`](crate::DEFAULT_MAX_SUBSCRIPTIONS), 1024).
-    pub fn max_subscriptions(mut self, subscriptions: usize) -> Self {
-        self.config.max_subscriptions = subscriptions;
-        self
+    setters! {
+        /// On a WebSocket connection, send a ping after this long without writing anything (default
+        /// `Some(`[`DEFAULT_PING_INTERVAL`](crate::DEFAULT_PING_INTERVAL)`)`, 30 s), and close the connection when
+        /// the server sent nothing, not even a pong, for twice as long; `None` sends none and waits for ever.
+        ping_interval(interval: Option<Duration>) => [ws.ping_interval];
+        /// Frame messages this way instead of the encoding's default for clients (for JSON-RPC, one message per
+        /// line). Encodings whose messages delimit themselves (MessagePack-RPC) ignore it.
+        framing(framing: TextFraming) => [Some(framing)];
+        /// How long one call may take, from queueing it to its answer (default
+        /// `Some(`[`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)`)`, 30 s); `None` waits for ever. A call over time
+        /// fails with [`rpc_core::Error::Timeout`], and a late answer is dropped. Notifications wait at most this
+        /// long for room in the write queue, and a TLS handshake or a reconnection at most this long to finish.
+        timeout(timeout: Option<Duration>) => [config.call_timeout];
+        /// The largest message accepted from the server, in bytes (default [`DEFAULT_CLIENT_MAX_MESSAGE_SIZE`],
+        /// 64 MiB). A larger one closes the connection.
+        max_message_size(bytes: usize) => [config.max_message_size];
+        /// How deeply arrays and maps may nest in a message from the server, its own array counting as one level
+        /// (default [`DEFAULT_MAX_DEPTH`](crate::DEFAULT_MAX_DEPTH), 64). A deeper one closes the
+        /// connection.
+        max_depth(depth: usize) => [config.max_depth];
+        /// How many of the server's calls the handler may run at once (default
+        /// [`DEFAULT_MAX_IN_FLIGHT`](crate::DEFAULT_MAX_IN_FLIGHT), 128; at least 1). As many more may wait; then
+        /// the connection stops reading.
+        max_in_flight(calls: usize) => [config.max_in_flight];
+        /// How long the handler may take over one of the server's calls (default
+        /// `Some(`[`DEFAULT_HANDLER_TIMEOUT`](rpc_core::DEFAULT_HANDLER_TIMEOUT)`)`, 5 minutes); `None` lets it run
+        /// for ever. A call still running then is answered with a -32603 error, as on a [`Server`](crate::Server).
+        handler_timeout(timeout: Option<Duration>) => [config.handler_timeout];
+        /// How many encoded messages may wait to be written (default
+        /// [`DEFAULT_WRITE_QUEUE`](crate::DEFAULT_WRITE_QUEUE), 128; at least 1). Calls wait for room here.
+        write_queue(messages: usize) => [config.write_queue];
+        /// How many items of one subscription (see [`rpc_core::stream`]) may wait unread (default
+        /// [`DEFAULT_SUBSCRIPTION_BUFFER`](crate::DEFAULT_SUBSCRIPTION_BUFFER), 1024; at least 1). A subscriber that
+        /// leaves that many unread pauses the connection's reading until it catches up, so the server's stream
+        /// waits too; but while calls of this client wait for their answers (which would sit unread), that
+        /// subscription is ended instead, with an error saying it fell behind, and the client unsubscribes.
+        subscription_buffer(items: usize) => [config.subscription_buffer];
+        /// How many subscriptions the server may hold on this connection when it subscribes to this side's
+        /// `handler` (default [`DEFAULT_MAX_SUBSCRIPTIONS`](crate::DEFAULT_MAX_SUBSCRIPTIONS), 1024).
+        max_subscriptions(subscriptions: usize) => [config.max_subscriptions];
     }
 
     /// Answers the server's calls and notifications with `handler` (a `#[service]`'s `...Server`, or a
@@ -426,27 +389,22 @@ impl<P: Protocol + Clone + Default> ClientBuilder<P> {
         self
     }
 
-    /// The rustls configuration [`connect_tls`](ClientBuilder::connect_tls) uses: to trust a private CA, or to
-    /// present a client certificate (`with_client_auth_cert`). Default: the system's root certificates, or
-    /// Mozilla's bundled ones (webpki-roots) where the system has none, and no client certificate.
-    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
-        self.tls = Some(config);
-        self
-    }
-
-    /// Open a new connection, to the same address and with the same settings and handler, when a call or
-    /// notification finds the connection closed (default `false`: calls fail with [`Error::Closed`] for good).
-    /// Calls that were in flight when the connection dropped still fail, and are never sent again (the server
-    /// may have run them); nothing is retried behind the caller's back, and a call that cannot reconnect fails
-    /// with the connection error (the next one tries again). Applies to [`connect`](ClientBuilder::connect),
-    /// [`connect_tls`](ClientBuilder::connect_tls) and [`connect_unix`](ClientBuilder::connect_unix), not to
-    /// [`connect_io`](ClientBuilder::connect_io).
-    ///
-    /// A new connection goes to the addresses the first one's host name resolved to. Anything the server kept for
-    /// the old connection (Neovim's channel id, say) is gone with it.
-    pub fn reconnect(mut self, reconnect: bool) -> Self {
-        self.reconnect = reconnect;
-        self
+    setters! {
+        /// The rustls configuration [`connect_tls`](ClientBuilder::connect_tls) uses: to trust a private CA, or to
+        /// present a client certificate (`with_client_auth_cert`). Default: the system's root certificates, or
+        /// Mozilla's bundled ones (webpki-roots) where the system has none, and no client certificate.
+        tls_config(config: Arc<rustls::ClientConfig>) => [Some(tls)];
+        /// Open a new connection, to the same address and with the same settings and handler, when a call or
+        /// notification finds the connection closed (default `false`: calls fail with [`Error::Closed`] for good).
+        /// Calls that were in flight when the connection dropped still fail, and are never sent again (the server
+        /// may have run them); nothing is retried behind the caller's back, and a call that cannot reconnect fails
+        /// with the connection error (the next one tries again). Applies to [`connect`](ClientBuilder::connect),
+        /// [`connect_tls`](ClientBuilder::connect_tls) and [`connect_unix`](ClientBuilder::connect_unix), not to
+        /// [`connect_io`](ClientBuilder::connect_io).
+        ///
+        /// A new connection goes to the addresses the first one's host name resolved to. Anything the server kept for
+        /// the old connection (Neovim's channel id, say) is gone with it.
+        reconnect(reconnect: bool) => [reconnect];
     }
 
     /// Connects over TCP (with `TCP_NODELAY`); handlers get the server's [`RemoteAddr`].

@@ -32,6 +32,36 @@
 
 #![deny(missing_docs)]
 
+/// Builder setters, each `pub fn NAME(mut self, ARG: TYPE) -> Self` after its doc comment: `=> [FIELD.PATH]`
+/// sets the field to the argument, `=> [Some(FIELD)]` to `Some` of it, `=> [FIELD.METHOD()]` to the field's own
+/// setter of it.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($arg:ident: $ty:ty) => [$($how:tt)+];)*) => {$(
+        setters!(@one $(#[$doc])* $name($arg: $ty) => $($how)+);
+    )*};
+    (@one $(#[$doc:meta])* $name:ident($arg:ident: $ty:ty) => Some($($field:ident).+)) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: $ty) -> Self {
+            self.$($field).+ = Some($arg);
+            self
+        }
+    };
+    (@one $(#[$doc:meta])* $name:ident($arg:ident: $ty:ty) => $field:ident.$method:ident()) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: $ty) -> Self {
+            self.$field = self.$field.$method($arg);
+            self
+        }
+    };
+    (@one $(#[$doc:meta])* $name:ident($arg:ident: $ty:ty) => $($field:ident).+) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: $ty) -> Self {
+            self.$($field).+ = $arg;
+            self
+        }
+    };
+}
+
 mod accept;
 mod auth;
 mod client;

@@ -80,28 +80,19 @@ impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
         self
     }
 
-    /// The largest message accepted, in bytes (default [`DEFAULT_MAX_MESSAGE_SIZE`], 16 MiB). A message that
-    /// declares a larger size is refused as soon as its header arrives, before anything is allocated for it;
-    /// the request gets a -32600 error reply if its id could be read, and the connection is closed.
-    pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.config.max_message_size = bytes;
-        self
-    }
-
-    /// How deeply arrays and maps may nest in a message, the message's own array counting as one level
-    /// (default [`DEFAULT_MAX_DEPTH`](crate::DEFAULT_MAX_DEPTH), 64). Deeper ones are refused like
-    /// messages over the size limit.
-    pub fn max_depth(mut self, depth: usize) -> Self {
-        self.config.max_depth = depth;
-        self
-    }
-
-    /// How many calls one connection may have running at once (default
-    /// [`DEFAULT_MAX_IN_FLIGHT`](crate::DEFAULT_MAX_IN_FLIGHT), 128; at least 1). As many more may wait, read
-    /// and parsed; then the connection stops reading until a call finishes.
-    pub fn max_in_flight(mut self, calls: usize) -> Self {
-        self.config.max_in_flight = calls;
-        self
+    setters! {
+        /// The largest message accepted, in bytes (default [`DEFAULT_MAX_MESSAGE_SIZE`], 16 MiB). A message that
+        /// declares a larger size is refused as soon as its header arrives, before anything is allocated for it;
+        /// the request gets a -32600 error reply if its id could be read, and the connection is closed.
+        max_message_size(bytes: usize) => [config.max_message_size];
+        /// How deeply arrays and maps may nest in a message, the message's own array counting as one level
+        /// (default [`DEFAULT_MAX_DEPTH`](crate::DEFAULT_MAX_DEPTH), 64). Deeper ones are refused like
+        /// messages over the size limit.
+        max_depth(depth: usize) => [config.max_depth];
+        /// How many calls one connection may have running at once (default
+        /// [`DEFAULT_MAX_IN_FLIGHT`](crate::DEFAULT_MAX_IN_FLIGHT), 128; at least 1). As many more may wait, read
+        /// and parsed; then the connection stops reading until a call finishes.
+        max_in_flight(calls: usize) => [config.max_in_flight];
     }
 
     /// How many calls may run at once across all the connections this server (and its clones) serves
@@ -115,82 +106,49 @@ impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
         self
     }
 
-    /// How long one call's handler may run (default
-    /// `Some(`[`DEFAULT_HANDLER_TIMEOUT`](rpc_core::DEFAULT_HANDLER_TIMEOUT)`)`, 5 minutes); `None` lets it run
-    /// for ever. A call still running then is dropped and answered with a -32603 error naming the method, and
-    /// logged; the connection's other calls go on. Notifications are bounded alike (they run one at a time, so
-    /// one that hangs would hold up the rest).
-    pub fn handler_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.handler_timeout = timeout;
-        self
-    }
-
-    /// Close a connection whose client has sent nothing for this long while none of its calls is in flight,
-    /// either way (default `None`: connections stay open). Off by default because MessagePack-RPC connections
-    /// are often long-lived and quiet by design (an editor and its plugins, such as Neovim's, talk only when
-    /// the user acts); set it for servers whose clients come and go. A client that stops half-way through a
-    /// message counts as idle. Logged when it closes a connection.
-    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.idle_timeout = timeout;
-        self
-    }
-
-    /// How many encoded messages may wait to be written on one connection (default
-    /// [`DEFAULT_WRITE_QUEUE`](crate::DEFAULT_WRITE_QUEUE), 128; at least 1). When a client does not read its
-    /// answers, handlers wait for room here, and the connection stops reading new calls.
-    pub fn write_queue(mut self, messages: usize) -> Self {
-        self.config.write_queue = messages;
-        self
-    }
-
-    /// How many subscriptions (calls to stream methods, see [`rpc_core::stream`]) one connection may hold at
-    /// once (default [`DEFAULT_MAX_SUBSCRIPTIONS`](crate::DEFAULT_MAX_SUBSCRIPTIONS), 1024). Past it, a subscribe
-    /// call is answered with an error fault. A subscription's items are polled only when the connection's write
-    /// queue has room for them: a client that does not read holds its streams still.
-    pub fn max_subscriptions(mut self, subscriptions: usize) -> Self {
-        self.config.max_subscriptions = subscriptions;
-        self
-    }
-
-    /// How long a call a handler makes to the connected client (through its [`Peer`](crate::Peer)) may take
-    /// (default `Some(`[`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)`)`, 30 s); `None` waits for ever.
-    pub fn call_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.call_timeout = timeout;
-        self
-    }
-
-    /// How many connections are served at once (default [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS),
-    /// 10,000). A connection
-    /// over the limit is closed as soon as it is accepted, and logged.
-    pub fn max_connections(mut self, connections: usize) -> Self {
-        self.acceptor = self.acceptor.max_connections(connections);
-        self
-    }
-
-    /// How long a graceful shutdown waits for calls in flight (default
-    /// [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT), 30 s);
-    /// then the connections still open are closed, their handlers dropped.
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.acceptor = self.acceptor.shutdown_timeout(timeout);
-        self
-    }
-
-    /// Speak TLS on every connection [`serve`](Server::serve) accepts, with this rustls configuration
-    /// (certificate chain and key; set a client-certificate verifier to ask clients for certificates, which
-    /// [`authenticate`](Server::authenticate) then sees). A client must finish its handshake within the
-    /// [`tls_handshake_timeout`](Server::tls_handshake_timeout); one that does not, or that is not speaking TLS,
-    /// is closed without hurting the others. Connections passed to [`serve_connection`](Server::serve_connection)
-    /// and stdio are not affected.
-    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
-        self.acceptor = self.acceptor.tls(config);
-        self
-    }
-
-    /// How long a client has to finish its TLS handshake (default
-    /// [`DEFAULT_TLS_HANDSHAKE_TIMEOUT`](crate::DEFAULT_TLS_HANDSHAKE_TIMEOUT), 10 s).
-    pub fn tls_handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.acceptor = self.acceptor.tls_handshake_timeout(timeout);
-        self
+    setters! {
+        /// How long one call's handler may run (default
+        /// `Some(`[`DEFAULT_HANDLER_TIMEOUT`](rpc_core::DEFAULT_HANDLER_TIMEOUT)`)`, 5 minutes); `None` lets it run
+        /// for ever. A call still running then is dropped and answered with a -32603 error naming the method, and
+        /// logged; the connection's other calls go on. Notifications are bounded alike (they run one at a time, so
+        /// one that hangs would hold up the rest).
+        handler_timeout(timeout: Option<Duration>) => [config.handler_timeout];
+        /// Close a connection whose client has sent nothing for this long while none of its calls is in flight,
+        /// either way (default `None`: connections stay open). Off by default because MessagePack-RPC connections
+        /// are often long-lived and quiet by design (an editor and its plugins, such as Neovim's, talk only when
+        /// the user acts); set it for servers whose clients come and go. A client that stops half-way through a
+        /// message counts as idle. Logged when it closes a connection.
+        idle_timeout(timeout: Option<Duration>) => [config.idle_timeout];
+        /// How many encoded messages may wait to be written on one connection (default
+        /// [`DEFAULT_WRITE_QUEUE`](crate::DEFAULT_WRITE_QUEUE), 128; at least 1). When a client does not read its
+        /// answers, handlers wait for room here, and the connection stops reading new calls.
+        write_queue(messages: usize) => [config.write_queue];
+        /// How many subscriptions (calls to stream methods, see [`rpc_core::stream`]) one connection may hold at
+        /// once (default [`DEFAULT_MAX_SUBSCRIPTIONS`](crate::DEFAULT_MAX_SUBSCRIPTIONS), 1024). Past it, a subscribe
+        /// call is answered with an error fault. A subscription's items are polled only when the connection's write
+        /// queue has room for them: a client that does not read holds its streams still.
+        max_subscriptions(subscriptions: usize) => [config.max_subscriptions];
+        /// How long a call a handler makes to the connected client (through its [`Peer`](crate::Peer)) may take
+        /// (default `Some(`[`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)`)`, 30 s); `None` waits for ever.
+        call_timeout(timeout: Option<Duration>) => [config.call_timeout];
+        /// How many connections are served at once (default [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS),
+        /// 10,000). A connection
+        /// over the limit is closed as soon as it is accepted, and logged.
+        max_connections(connections: usize) => [acceptor.max_connections()];
+        /// How long a graceful shutdown waits for calls in flight (default
+        /// [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT), 30 s);
+        /// then the connections still open are closed, their handlers dropped.
+        shutdown_timeout(timeout: Duration) => [acceptor.shutdown_timeout()];
+        /// Speak TLS on every connection [`serve`](Server::serve) accepts, with this rustls configuration
+        /// (certificate chain and key; set a client-certificate verifier to ask clients for certificates, which
+        /// [`authenticate`](Server::authenticate) then sees). A client must finish its handshake within the
+        /// [`tls_handshake_timeout`](Server::tls_handshake_timeout); one that does not, or that is not speaking TLS,
+        /// is closed without hurting the others. Connections passed to [`serve_connection`](Server::serve_connection)
+        /// and stdio are not affected.
+        tls(config: Arc<rustls::ServerConfig>) => [acceptor.tls()];
+        /// How long a client has to finish its TLS handshake (default
+        /// [`DEFAULT_TLS_HANDSHAKE_TIMEOUT`](crate::DEFAULT_TLS_HANDSHAKE_TIMEOUT), 10 s).
+        tls_handshake_timeout(timeout: Duration) => [acceptor.tls_handshake_timeout()];
     }
 
     /// Decide on each connection [`serve`](Server::serve) accepts, once its TLS handshake (if any) is done,
@@ -206,19 +164,14 @@ impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
         self
     }
 
-    /// On WebSocket connections, send a ping after this long without writing anything (default
-    /// `Some(`[`DEFAULT_PING_INTERVAL`](crate::DEFAULT_PING_INTERVAL)`)`, 30 s), and close a connection whose
-    /// client sent nothing, not even a pong, for twice as long; `None` sends none and waits for ever.
-    pub fn ping_interval(mut self, interval: Option<Duration>) -> Self {
-        self.ws.ping_interval = interval;
-        self
-    }
-
-    /// How long a WebSocket client has to finish its opening handshake (default
-    /// [`DEFAULT_WS_HANDSHAKE_TIMEOUT`](crate::DEFAULT_WS_HANDSHAKE_TIMEOUT), 10 s); one that does not is closed.
-    pub fn ws_handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.ws.handshake_timeout = timeout;
-        self
+    setters! {
+        /// On WebSocket connections, send a ping after this long without writing anything (default
+        /// `Some(`[`DEFAULT_PING_INTERVAL`](crate::DEFAULT_PING_INTERVAL)`)`, 30 s), and close a connection whose
+        /// client sent nothing, not even a pong, for twice as long; `None` sends none and waits for ever.
+        ping_interval(interval: Option<Duration>) => [ws.ping_interval];
+        /// How long a WebSocket client has to finish its opening handshake (default
+        /// [`DEFAULT_WS_HANDSHAKE_TIMEOUT`](crate::DEFAULT_WS_HANDSHAKE_TIMEOUT), 10 s); one that does not is closed.
+        ws_handshake_timeout(timeout: Duration) => [ws.handshake_timeout];
     }
 
     /// Serves WebSocket connections from `listener` for ever: each one's opening handshake (on any path),
