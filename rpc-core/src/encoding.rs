@@ -141,6 +141,7 @@ pub use crate::dispatch::{
     TIMEOUT_HEADER, WireParams, call_limit, call_limit_at, serve_call, serve_call_value, serve_subscribe, time_limit,
     time_limit_at,
 };
+pub use crate::ser::{Marked, marked_newtype};
 pub use crate::value::{DATETIME_STRUCT_NAME, EXT_STRUCT_NAME};
 use serde::de::DeserializeOwned;
 

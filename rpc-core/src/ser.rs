@@ -112,21 +112,11 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::String(variant.to_owned()))
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Result<Value, Error> {
-        match name {
-            DATETIME_STRUCT_NAME => match value.serialize(self)? {
-                Value::String(s) => s.parse::<DateTime>().map(Value::DateTime),
-                other => Err(Error::Encode(format!("a datetime must serialize as a string, not {}", other.kind()))),
-            },
-            EXT_STRUCT_NAME => match value.serialize(self)? {
-                Value::Array(parts) => match <[Value; 2]>::try_from(parts) {
-                    Ok([Value::Int(tag), Value::Bytes(data)]) => i8::try_from(tag)
-                        .map(|tag| Value::Ext(Ext { tag, data }))
-                        .map_err(|_| Error::Encode(format!("ext tag {tag} is outside -128..=127"))),
-                    _ => Err(Error::Encode("an ext must serialize as (i8, bytes)".into())),
-                },
-                _ => Err(Error::Encode("an ext must serialize as (i8, bytes)".into())),
-            },
-            _ => value.serialize(self),
+        match marked_newtype(name, value) {
+            Some(Ok(Marked::DateTime(d))) => Ok(Value::DateTime(d)),
+            Some(Ok(Marked::Ext(e))) => Ok(Value::Ext(e)),
+            Some(Err(e)) => Err(e),
+            None => value.serialize(self),
         }
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -290,5 +280,44 @@ impl ser::SerializeStructVariant for SerializeStructVariant {
         let mut outer = Map::with_capacity(1);
         outer.push(self.variant, Value::Map(self.map));
         Ok(Value::Map(outer))
+    }
+}
+
+/// A datetime or an ext, as a serializer meets one: the newtype struct [`DATETIME_STRUCT_NAME`] or
+/// [`EXT_STRUCT_NAME`] around its serde form (see [`marked_newtype`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Marked {
+    /// A datetime (its text, parsed).
+    DateTime(DateTime),
+    /// An ext (its `(tag, bytes)`).
+    Ext(Ext),
+}
+
+/// What the newtype struct `name` around `value` stands for, for an encoding's serializer: a datetime or an ext
+/// (read from the inner value), `None` for any other newtype (serialize the inner value as it is). Every
+/// serializer of the framework reads them through this, so that they refuse alike what is neither (a datetime
+/// that is not a string, an ext that is not `(i8, bytes)`).
+///
+/// # Errors
+/// [`Error::Encode`] for an inner value that is not the marked type's serde form.
+pub fn marked_newtype<T: Serialize + ?Sized>(name: &str, value: &T) -> Option<Result<Marked, Error>> {
+    let bad_ext = || Error::Encode("an ext must serialize as (i8, bytes)".into());
+    match name {
+        DATETIME_STRUCT_NAME => Some(value.serialize(ValueSerializer).and_then(|v| match v {
+            Value::String(s) => s.parse::<DateTime>().map(Marked::DateTime),
+            other => Err(Error::Encode(format!("a datetime must serialize as a string, not {}", other.kind()))),
+        })),
+        EXT_STRUCT_NAME => Some(value.serialize(ValueSerializer).and_then(|v| {
+            match v {
+                Value::Array(parts) => match <[Value; 2]>::try_from(parts) {
+                    Ok([Value::Int(tag), Value::Bytes(data)]) => i8::try_from(tag)
+                        .map(|tag| Marked::Ext(Ext { tag, data }))
+                        .map_err(|_| Error::Encode(format!("ext tag {tag} is outside -128..=127"))),
+                    _ => Err(bad_ext()),
+                },
+                _ => Err(bad_ext()),
+            }
+        })),
+        _ => None,
     }
 }

@@ -25,8 +25,8 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use base64::Engine as _;
-use rpc_core::encoding::{DATETIME_STRUCT_NAME, EXT_STRUCT_NAME};
-use rpc_core::{DateTime, Value};
+use rpc_core::Value;
+use rpc_core::encoding::{DATETIME_STRUCT_NAME, EXT_STRUCT_NAME, Marked, marked_newtype};
 use serde::de::Visitor;
 use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
 use serde::de::{
@@ -163,6 +163,15 @@ impl<'a> Serializer<'a> {
     }
 }
 
+/// Integer methods of the serializer, each writing its argument (widened to 64 bits) with `write`.
+macro_rules! integers {
+    ($($method:ident($ty:ty) => $write:ident),* $(,)?) => {$(
+        fn $method(self, v: $ty) -> Result<(), Error> {
+            self.$write(v.into())
+        }
+    )*};
+}
+
 impl<'a, 'b> ser::Serializer for &'b mut Serializer<'a> {
     type Ok = ();
     type Error = Error;
@@ -178,17 +187,9 @@ impl<'a, 'b> ser::Serializer for &'b mut Serializer<'a> {
         self.out.extend_from_slice(if v { b"true" } else { b"false" });
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        self.int(v.into())
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        self.int(v.into())
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        self.int(v.into())
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        self.int(v)
+    integers! {
+        serialize_i8(i8) => int, serialize_i16(i16) => int, serialize_i32(i32) => int, serialize_i64(i64) => int,
+        serialize_u8(u8) => uint, serialize_u16(u16) => uint, serialize_u32(u32) => uint, serialize_u64(u64) => uint,
     }
     fn serialize_i128(self, v: i128) -> Result<(), Error> {
         if let Ok(i) = i64::try_from(v) {
@@ -198,18 +199,6 @@ impl<'a, 'b> ser::Serializer for &'b mut Serializer<'a> {
                 .map_err(|_| Error::Encode(format!("integer {v} does not fit in 64 bits")))
                 .and_then(|u| self.uint(u))
         }
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        self.uint(v.into())
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        self.uint(v.into())
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        self.uint(v.into())
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        self.uint(v)
     }
     fn serialize_u128(self, v: u128) -> Result<(), Error> {
         u64::try_from(v)
@@ -253,34 +242,19 @@ impl<'a, 'b> ser::Serializer for &'b mut Serializer<'a> {
         self.string(variant)
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Result<(), Error> {
-        // As `to_value` does (through it: these are small, and rare).
-        match name {
-            DATETIME_STRUCT_NAME => match rpc_core::to_value(value).map_err(encode_error)? {
-                Value::String(s) => {
-                    let d = s.parse::<DateTime>().map_err(encode_error)?;
-                    self.tagged(DATETIME_TAG, |s| s.string(&d.to_string()))
-                }
-                other => Err(Error::Encode(format!("a datetime must serialize as a string, not {}", other.kind()))),
-            },
-            EXT_STRUCT_NAME => match rpc_core::to_value(value).map_err(encode_error)? {
-                Value::Array(parts) => match <[Value; 2]>::try_from(parts) {
-                    Ok([Value::Int(tag), Value::Bytes(data)]) => {
-                        let tag = i8::try_from(tag)
-                            .map_err(|_| Error::Encode(format!("ext tag {tag} is outside -128..=127")))?;
-                        self.tagged(EXT_TAG, |s| {
-                            s.out.push(b'[');
-                            s.int(tag.into())?;
-                            s.out.push(b',');
-                            s.base64(&data)?;
-                            s.out.push(b']');
-                            Ok(())
-                        })
-                    }
-                    _ => Err(Error::Encode("an ext must serialize as (i8, bytes)".into())),
-                },
-                _ => Err(Error::Encode("an ext must serialize as (i8, bytes)".into())),
-            },
-            _ => value.serialize(self),
+        match marked_newtype(name, value) {
+            Some(Ok(Marked::DateTime(d))) => self.tagged(DATETIME_TAG, |s| s.string(&d.to_string())),
+            Some(Ok(Marked::Ext(e))) => self.tagged(EXT_TAG, |s| {
+                s.out.push(b'[');
+                s.int(e.tag.into())?;
+                s.out.push(b',');
+                s.base64(&e.data)?;
+                s.out.push(b']');
+                Ok(())
+            }),
+            Some(Err(rpc_core::Error::Encode(m))) => Err(Error::Encode(m)),
+            Some(Err(e)) => Err(encode_error(e)),
+            None => value.serialize(self),
         }
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -1058,7 +1032,7 @@ pub(super) mod tests {
 
     use proptest::prelude::*;
     use rpc_core::encoding::{DATETIME_MARKER, EXT_MARKER};
-    use rpc_core::{Ext, Map, from_value, to_value};
+    use rpc_core::{DateTime, Ext, Map, from_value, to_value};
     use serde::de::DeserializeOwned;
     use serde::{Deserialize, Serialize};
     use serde_bytes::ByteBuf;

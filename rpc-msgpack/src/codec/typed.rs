@@ -30,8 +30,8 @@ use std::str;
 
 use bytes::{BufMut, BytesMut};
 use rpc_core::encoding::{DATETIME_MARKER, EXT_MARKER};
-use rpc_core::encoding::{DATETIME_STRUCT_NAME, EXT_STRUCT_NAME};
-use rpc_core::{DateTime, Ext, Value};
+use rpc_core::encoding::{EXT_STRUCT_NAME, Marked, marked_newtype};
+use rpc_core::{Ext, Value};
 use serde::de::value::{BorrowedStrDeserializer, SeqDeserializer};
 use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, Unexpected, VariantAccess, Visitor};
 use serde::ser::{self, Serialize};
@@ -427,6 +427,16 @@ impl Compound<'_, '_> {
     }
 }
 
+/// Integer methods of the serializer, each writing its argument (widened to 64 bits) with `put`.
+macro_rules! integers {
+    ($($method:ident($ty:ty) => $put:ident),* $(,)?) => {$(
+        fn $method(self, v: $ty) -> Result<(), Error> {
+            $put(self.dst, v.into());
+            Ok(())
+        }
+    )*};
+}
+
 impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
     type Ok = ();
     type Error = Error;
@@ -442,21 +452,12 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
         self.dst.put_u8(if v { 0xc3 } else { 0xc2 });
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        put_sint(self.dst, v.into());
-        Ok(())
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        put_sint(self.dst, v.into());
-        Ok(())
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        put_sint(self.dst, v.into());
-        Ok(())
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        put_sint(self.dst, v);
-        Ok(())
+    // Integers in their smallest form (`Value::from_u64` makes an `Int` up to `i64::MAX` and a `UInt` above; both
+    // go out alike).
+    integers! {
+        serialize_i8(i8) => put_sint, serialize_i16(i16) => put_sint, serialize_i32(i32) => put_sint,
+        serialize_i64(i64) => put_sint, serialize_u8(u8) => put_uint, serialize_u16(u16) => put_uint,
+        serialize_u32(u32) => put_uint, serialize_u64(u64) => put_uint,
     }
     fn serialize_i128(self, v: i128) -> Result<(), Error> {
         if let Ok(i) = i64::try_from(v) {
@@ -466,23 +467,6 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
         } else {
             return Err(self.fail(Error::Encode(format!("integer {v} does not fit in 64 bits"))));
         }
-        Ok(())
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        put_uint(self.dst, v.into());
-        Ok(())
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        put_uint(self.dst, v.into());
-        Ok(())
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        put_uint(self.dst, v.into());
-        Ok(())
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        // `Value::from_u64`: an `Int` up to `i64::MAX`, a `UInt` above; both go out in the same smallest form.
-        put_uint(self.dst, v);
         Ok(())
     }
     fn serialize_u128(self, v: u128) -> Result<(), Error> {
@@ -530,34 +514,14 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
         self.put_str(variant)
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Result<(), Error> {
-        // As `to_value` does: the inner value through `to_value` itself, then checked as a datetime or an ext.
-        match name {
-            DATETIME_STRUCT_NAME => {
-                let written = rpc_core::to_value(value).map_err(encode_error).and_then(|v| match v {
-                    Value::String(s) => s.parse::<DateTime>().map_err(encode_error).and_then(|d| {
-                        // `encode_value` writes a `Value::DateTime` as its text.
-                        put_str(self.dst, &d.to_string())
-                    }),
-                    other => Err(Error::Encode(format!("a datetime must serialize as a string, not {}", other.kind()))),
-                });
-                written.map_err(|e| self.fail(e))
-            }
-            EXT_STRUCT_NAME => {
-                let bad = || Error::Encode("an ext must serialize as (i8, bytes)".into());
-                let written = rpc_core::to_value(value).map_err(encode_error).and_then(|v| match v {
-                    Value::Array(parts) => match <[Value; 2]>::try_from(parts) {
-                        Ok([Value::Int(tag), Value::Bytes(data)]) => match i8::try_from(tag) {
-                            Ok(tag) => put_ext(self.dst, tag, &data),
-                            Err(_) => Err(Error::Encode(format!("ext tag {tag} is outside -128..=127"))),
-                        },
-                        _ => Err(bad()),
-                    },
-                    _ => Err(bad()),
-                });
-                written.map_err(|e| self.fail(e))
-            }
-            _ => self.nested(value),
-        }
+        let written = match marked_newtype(name, value) {
+            // A `Value::DateTime` goes out as its text.
+            Some(Ok(Marked::DateTime(d))) => put_str(self.dst, &d.to_string()),
+            Some(Ok(Marked::Ext(e))) => put_ext(self.dst, e.tag, &e.data),
+            Some(Err(e)) => Err(encode_error(e)),
+            None => return self.nested(value),
+        };
+        written.map_err(|e| self.fail(e))
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
