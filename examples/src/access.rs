@@ -3,8 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use rpc_core::encoding::Reply;
-use rpc_core::{BoxFuture, CallParams, Context, Dispatch, Fault, MethodInfo, RemoteAddr};
+use rpc_core::{CallFuture, CallParams, Context, Dispatch, Fault, MethodInfo, RemoteAddr};
 
 /// Wraps a [`Dispatch`] to log one line per call at info when it ends: the method, the peer's address (`-` where
 /// the transport has none, as on a Unix socket), how long the handler took and the outcome (`ok` or
@@ -31,7 +30,7 @@ impl<D: Dispatch> AccessLog<D> {
 }
 
 impl<D: Dispatch> Dispatch for AccessLog<D> {
-    fn call(&self, method: &str, params: CallParams<'_>, cx: Context) -> BoxFuture<'static, Result<Reply, Fault>> {
+    fn call(&self, method: &str, params: CallParams<'_>, cx: Context) -> CallFuture {
         let entry = Entry::start(method, &cx);
         let answer = self.inner.call(method, params, cx);
         Box::pin(entry.watch(answer))

@@ -16,6 +16,9 @@ use crate::{Fault, Value};
 /// A boxed, sendable future: what the object-safe traits of this crate return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What [`Dispatch::call`] returns: the handler's run, to its reply or fault.
+pub type CallFuture = BoxFuture<'static, Result<Reply, Fault>>;
+
 /// Something a server transport can serve: it takes a method name and the call's params and answers with the
 /// handler's result (a [`Reply`] the encoding serialises) or a [`Fault`].
 ///
@@ -27,7 +30,7 @@ pub trait Dispatch: Send + Sync + 'static {
     /// the handler. Params on the wire are read straight into the method's types; what does not read that way
     /// is read as values, so that the fault for params that do not fit is the same on every encoding. Unknown
     /// names answer [`Fault::METHOD_NOT_FOUND`].
-    fn call(&self, method: &str, params: CallParams<'_>, cx: Context) -> BoxFuture<'static, Result<Reply, Fault>>;
+    fn call(&self, method: &str, params: CallParams<'_>, cx: Context) -> CallFuture;
 
     /// The methods this dispatcher answers, for routing and introspection.
     fn methods(&self) -> Vec<MethodInfo>;
@@ -67,7 +70,7 @@ macro_rules! forward_dispatch {
                 method: &str,
                 params: CallParams<'_>,
                 cx: Context,
-            ) -> BoxFuture<'static, Result<Reply, Fault>> {
+            ) -> CallFuture {
                 (**self).call(method, params, cx)
             }
             fn methods(&self) -> Vec<MethodInfo> {

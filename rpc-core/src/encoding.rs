@@ -251,6 +251,10 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for Unmarked<A
     }
 }
 
+/// What [`Transport::call_typed`](crate::Transport::call_typed) returns: the call, to its answer (for the caller
+/// to read) or its error.
+pub type AnswerFuture<'a> = crate::BoxFuture<'a, Result<Box<dyn Answer>, Error>>;
+
 /// One param of a typed call: any `Serialize` value, erased so that it crosses the object-safe
 /// [`Transport`](crate::Transport) trait. The encoding serialises it straight to the wire before
 /// [`call_typed`](crate::Transport::call_typed) returns, so the call's future holds no borrow of it.
@@ -325,7 +329,7 @@ pub fn call_through_values<'a, T: crate::Transport + ?Sized>(
     transport: &'a T,
     method: &'a str,
     params: &[Param<'_>],
-) -> crate::BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+) -> AnswerFuture<'a> {
     let params = params_to_values(params);
     Box::pin(async move { Ok(Box::new(ValueAnswer(transport.call(method, params?).await?)) as Box<dyn Answer>) })
 }
@@ -346,8 +350,7 @@ macro_rules! call_typed_through_values {
             &'a self,
             method: &'a str,
             params: &[$crate::encoding::Param<'_>],
-        ) -> $crate::BoxFuture<'a, ::std::result::Result<::std::boxed::Box<dyn $crate::encoding::Answer>, $crate::Error>>
-        {
+        ) -> $crate::encoding::AnswerFuture<'a> {
             $crate::encoding::call_through_values(self, method, params)
         }
     };

@@ -96,7 +96,7 @@ pub mod __private;
 pub use arg::Arg;
 pub use de::from_value;
 pub use dispatch::{
-    BoxFuture, CallParams, Context, DEFAULT_HANDLER_TIMEOUT, Dispatch, MethodInfo, ParamInfo, RemoteAddr,
+    BoxFuture, CallFuture, CallParams, Context, DEFAULT_HANDLER_TIMEOUT, Dispatch, MethodInfo, ParamInfo, RemoteAddr,
     call_deadline, deadline, with_deadline, within_deadline,
 };
 pub use error::{CallError, Delivery, Error};

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::encoding::{self, Answer, Param, Slot, erased_serde};
+use crate::encoding::{self, Answer, AnswerFuture, Param, Slot, erased_serde};
 use crate::encoding::{WireParams, serve_call, serve_subscribe};
 use crate::stream::{ItemStream, StreamNames, SubscriptionSource};
 use crate::{BoxFuture, CallParams, Context, Dispatch, Error, Transport, Value};
@@ -54,11 +54,7 @@ impl<D: Dispatch> MemoryTransport<D> {
 impl<D: Dispatch> Transport for MemoryTransport<D> {
     /// The value model stands in for the wire: the dispatcher reads the params straight from their values (or
     /// as values, where they do not read straight), and the result is read from its value the typed way.
-    fn call_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+    fn call_typed<'a>(&'a self, method: &'a str, params: &[Param<'_>]) -> AnswerFuture<'a> {
         let started = encoding::params_to_values(params).map(|params| {
             let mut wire = ValueWire(params);
             serve_call(&*self.dispatch, method, CallParams::Wire(&mut wire), self.cx.clone())

@@ -66,9 +66,9 @@ use std::task::{Context as TaskContext, Poll};
 pub use tower_layer::{Layer, layer_fn};
 pub use tower_service::Service;
 
-use crate::encoding::{self, Answer, Param, Reply, ValueAnswer};
+use crate::encoding::{self, Answer, AnswerFuture, Param, Reply, ValueAnswer};
 use crate::stream::{ItemStream, StreamNames, SubscriptionSource};
-use crate::{BoxFuture, CallParams, Context, Dispatch, Error, Fault, MethodInfo, Transport, Value};
+use crate::{BoxFuture, CallFuture, CallParams, Context, Dispatch, Error, Fault, MethodInfo, Transport, Value};
 
 /// The error type tower's layers return (`tower::BoxError`): a layer's own error, or the inner service's.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -85,7 +85,7 @@ enum Params {
     /// The value path: the params as values.
     Values(Vec<Value>),
     /// The typed path: the params were read straight into the handler's types, whose call waits here.
-    Read(BoxFuture<'static, Result<Reply, Fault>>),
+    Read(CallFuture),
 }
 
 impl Request {
@@ -275,7 +275,7 @@ where
 {
     /// Params as values go through the layers as they are (a layer sees them: [`Request::params`]); params on
     /// the wire are read first (the dispatcher starts the call), and the started call goes through the layers.
-    fn call(&self, method: &str, params: CallParams<'_>, cx: Context) -> BoxFuture<'static, Result<Reply, Fault>> {
+    fn call(&self, method: &str, params: CallParams<'_>, cx: Context) -> CallFuture {
         let params = match params {
             CallParams::Values(values) => Params::Values(values),
             wire => Params::Read(self.dispatch.call(method, wire, cx.clone())),
@@ -498,7 +498,7 @@ pub fn send_typed<'a, S: SendCall + ?Sized>(
     method: &'a str,
     params: &[Param<'_>],
     idempotent: bool,
-) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+) -> AnswerFuture<'a> {
     let params = encoding::params_to_values(params);
     Box::pin(async move {
         let call = Call::new(method.to_owned(), params?).idempotent(idempotent);
@@ -537,7 +537,7 @@ macro_rules! transport_via_send_call {
                 &'a self,
                 method: &'a str,
                 params: &[$crate::encoding::Param<'_>],
-            ) -> $crate::BoxFuture<'a, ::std::result::Result<::std::boxed::Box<dyn $crate::encoding::Answer>, $crate::Error>> {
+            ) -> $crate::encoding::AnswerFuture<'a> {
                 $crate::middleware::send_typed(self, method, params, false)
             }
 
@@ -545,7 +545,7 @@ macro_rules! transport_via_send_call {
                 &'a self,
                 method: &'a str,
                 params: &[$crate::encoding::Param<'_>],
-            ) -> $crate::BoxFuture<'a, ::std::result::Result<::std::boxed::Box<dyn $crate::encoding::Answer>, $crate::Error>> {
+            ) -> $crate::encoding::AnswerFuture<'a> {
                 $crate::middleware::send_typed(self, method, params, true)
             }
 

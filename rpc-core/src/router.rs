@@ -5,9 +5,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::encoding::Reply;
 use crate::stream::ItemStream;
-use crate::{BoxFuture, CallParams, Context, Dispatch, Fault, MethodInfo, Value};
+use crate::{BoxFuture, CallFuture, CallParams, Context, Dispatch, Fault, MethodInfo, Value};
 
 /// Mounts several services on one server, each optionally under a prefix (`math.double`).
 ///
@@ -125,7 +124,7 @@ fn duplicate(name: &str) -> String {
 }
 
 impl Dispatch for Router {
-    fn call(&self, method: &str, params: CallParams<'_>, cx: Context) -> BoxFuture<'static, Result<Reply, Fault>> {
+    fn call(&self, method: &str, params: CallParams<'_>, cx: Context) -> CallFuture {
         match self.routes.get(method) {
             Some(route) => route.service.call(&route.local, params, cx),
             None => {

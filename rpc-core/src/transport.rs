@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::encoding::{Answer, Param, ResultSlot};
+use crate::encoding::{AnswerFuture, Param, ResultSlot};
 use crate::stream::{StreamNames, SubscriptionSource};
 use crate::{BoxFuture, Error, Value};
 
@@ -15,8 +15,7 @@ pub trait Transport: Send + Sync {
     /// them), and the answer handed back for the caller to read into its result type (straight from the wire
     /// where the encoding can, see [`encoding`](crate::encoding)). Generated clients call this; it is the one
     /// method a transport must implement.
-    fn call_typed<'a>(&'a self, method: &'a str, params: &[Param<'_>])
-    -> BoxFuture<'a, Result<Box<dyn Answer>, Error>>;
+    fn call_typed<'a>(&'a self, method: &'a str, params: &[Param<'_>]) -> AnswerFuture<'a>;
 
     /// Calls `method` with params given as values and waits for the result as a value: for dynamic callers (a
     /// proxy, the command line, tests). [`call_typed`](Transport::call_typed) with the values as its params.
@@ -42,11 +41,7 @@ pub trait Transport: Send + Sync {
     /// twice: a transport that can send a call again (a client over several endpoints) may resend it when it
     /// failed without an answer, which it never does for other calls. Generated clients call this for such
     /// methods; the default is `call_typed`.
-    fn call_idempotent<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+    fn call_idempotent<'a>(&'a self, method: &'a str, params: &[Param<'_>]) -> AnswerFuture<'a> {
         self.call_typed(method, params)
     }
 
@@ -90,14 +85,14 @@ macro_rules! forward_transport {
                 &'a self,
                 method: &'a str,
                 params: &[Param<'_>],
-            ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+            ) -> AnswerFuture<'a> {
                 (**self).call_typed(method, params)
             }
             fn call_idempotent<'a>(
                 &'a self,
                 method: &'a str,
                 params: &[Param<'_>],
-            ) -> BoxFuture<'a, Result<Box<dyn Answer>, Error>> {
+            ) -> AnswerFuture<'a> {
                 (**self).call_idempotent(method, params)
             }
             fn subscribe<'a>(

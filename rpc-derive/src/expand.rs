@@ -414,7 +414,7 @@ fn server(service: &Service) -> TokenStream {
                 __rpc_method: &str,
                 mut __rpc_params: ::rpc_core::CallParams<'_>,
                 __rpc_cx: ::rpc_core::Context,
-            ) -> ::rpc_core::BoxFuture<'static, #p::Result<#p::Reply, ::rpc_core::Fault>> {
+            ) -> ::rpc_core::CallFuture {
                 match __rpc_method {
                     #(#arms)*
                     _ => {

@@ -1,6 +1,6 @@
 //! The duplex client: one connection, multiplexed by msgid, that can also answer calls from the server.
 
-use rpc_core::encoding::{Answer, Param};
+use rpc_core::encoding::Param;
 use rpc_core::stream::{StreamNames, SubscriptionSource};
 use std::fmt;
 use std::net::SocketAddr;
@@ -244,11 +244,7 @@ impl<P: Protocol + Clone + Default> Transport for Client<P> {
         Box::pin(Client::notify(self, method, params))
     }
 
-    fn call_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, rpc_core::Error>> {
+    fn call_typed<'a>(&'a self, method: &'a str, params: &[Param<'_>]) -> rpc_core::encoding::AnswerFuture<'a> {
         // The params are encoded now; the connection (reopened if this client reconnects) is found after.
         let params = self.peer().encode_params(params);
         Box::pin(async move {

@@ -705,11 +705,7 @@ impl Transport for Peer {
         Box::pin(Peer::call(self, method, params))
     }
 
-    fn call_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, rpc_core::Error>> {
+    fn call_typed<'a>(&'a self, method: &'a str, params: &[Param<'_>]) -> rpc_core::encoding::AnswerFuture<'a> {
         Box::pin(Peer::call_typed(self, method, params))
     }
 

@@ -222,11 +222,7 @@ impl Answer for TypedAnswer {
 }
 
 impl Transport for Client {
-    fn call_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, rpc_core::Error>> {
+    fn call_typed<'a>(&'a self, method: &'a str, params: &[Param<'_>]) -> rpc_core::encoding::AnswerFuture<'a> {
         let span = self.http.call_span("jsonrpc", method);
         let call = span.in_scope(|| Client::call_typed(self, method, params, span.clone()));
         Box::pin(rpc_core::trace::traced(span, call))

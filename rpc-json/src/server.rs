@@ -320,7 +320,7 @@ impl<D: Dispatch> Inner<D> {
         let id_json = id.as_ref().map(|id| id.as_json());
         let id_text = id_json.as_ref().map(|id| id as &dyn std::fmt::Display);
         let span = rpc_core::trace::server_span("jsonrpc", &method, id_text, &cx);
-        let outcome: BoxFuture<'static, Result<rpc_core::encoding::Reply, Fault>> = match params {
+        let outcome: rpc_core::CallFuture = match params {
             Err(fault) => ready(Err(fault)),
             Ok(params) => match &self.discover {
                 Some(doc) if method == discover::METHOD => {

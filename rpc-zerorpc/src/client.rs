@@ -170,11 +170,7 @@ impl Transport for Client {
         Box::pin(Client::call(self, method, params))
     }
 
-    fn call_typed<'a>(
-        &'a self,
-        method: &'a str,
-        params: &[Param<'_>],
-    ) -> BoxFuture<'a, Result<Box<dyn Answer>, rpc_core::Error>> {
+    fn call_typed<'a>(&'a self, method: &'a str, params: &[Param<'_>]) -> rpc_core::encoding::AnswerFuture<'a> {
         let params = rpc_core::encoding::params_to_values(params);
         Box::pin(async move { Ok(Box::new(ValueAnswer(self.call(method, params?).await?)) as Box<dyn Answer>) })
     }
