@@ -19,6 +19,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// What [`Dispatch::call`] returns: the handler's run, to its reply or fault.
 pub type CallFuture = BoxFuture<'static, Result<Reply, Fault>>;
 
+/// What [`Dispatch::subscribe`] returns: the start of a stream method, to its items or a fault.
+pub type StreamFuture = BoxFuture<'static, Result<ItemStream, Fault>>;
+
 /// Something a server transport can serve: it takes a method name and the call's params and answers with the
 /// handler's result (a [`Reply`] the encoding serialises) or a [`Fault`].
 ///
@@ -39,12 +42,7 @@ pub trait Dispatch: Send + Sync + 'static {
     /// (the [`MethodInfo::name`] of a method with a [`MethodInfo::stream`]), and the answer is the stream of its
     /// items, which a duplex transport sends as notifications. Transports call it through
     /// [`serve_subscribe`]. The default knows no stream method: [`Fault::METHOD_NOT_FOUND`].
-    fn subscribe(
-        &self,
-        method: &str,
-        params: Vec<Value>,
-        cx: Context,
-    ) -> BoxFuture<'static, Result<ItemStream, Fault>> {
+    fn subscribe(&self, method: &str, params: Vec<Value>, cx: Context) -> StreamFuture {
         let _ = (params, cx);
         let fault = Fault::method_not_found(method);
         Box::pin(async move { Err(fault) })
@@ -81,7 +79,7 @@ macro_rules! forward_dispatch {
                 method: &str,
                 params: Vec<Value>,
                 cx: Context,
-            ) -> BoxFuture<'static, Result<ItemStream, Fault>> {
+            ) -> StreamFuture {
                 (**self).subscribe(method, params, cx)
             }
         }

@@ -97,7 +97,7 @@ pub use arg::Arg;
 pub use de::from_value;
 pub use dispatch::{
     BoxFuture, CallFuture, CallParams, Context, DEFAULT_HANDLER_TIMEOUT, Dispatch, MethodInfo, ParamInfo, RemoteAddr,
-    call_deadline, deadline, with_deadline, within_deadline,
+    StreamFuture, call_deadline, deadline, with_deadline, within_deadline,
 };
 pub use error::{CallError, Delivery, Error};
 pub use fault::Fault;

@@ -291,12 +291,7 @@ where
         self.dispatch.methods()
     }
 
-    fn subscribe(
-        &self,
-        method: &str,
-        params: Vec<Value>,
-        cx: Context,
-    ) -> BoxFuture<'static, Result<ItemStream, Fault>> {
+    fn subscribe(&self, method: &str, params: Vec<Value>, cx: Context) -> crate::StreamFuture {
         let (service, method) = (self.service.clone(), method.to_owned());
         Box::pin(async move {
             let request = Request { method: method.clone(), params: Params::Values(params), cx, subscribe: true };

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::stream::ItemStream;
-use crate::{BoxFuture, CallFuture, CallParams, Context, Dispatch, Fault, MethodInfo, Value};
+use crate::{CallFuture, CallParams, Context, Dispatch, Fault, MethodInfo, Value};
 
 /// Mounts several services on one server, each optionally under a prefix (`math.double`).
 ///
@@ -138,12 +137,7 @@ impl Dispatch for Router {
         self.methods.clone()
     }
 
-    fn subscribe(
-        &self,
-        method: &str,
-        params: Vec<Value>,
-        cx: Context,
-    ) -> BoxFuture<'static, Result<ItemStream, Fault>> {
+    fn subscribe(&self, method: &str, params: Vec<Value>, cx: Context) -> crate::StreamFuture {
         match self.routes.get(method) {
             Some(route) => route.service.subscribe(&route.local, params, cx),
             None => {

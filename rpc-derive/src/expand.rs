@@ -357,7 +357,7 @@ fn server(service: &Service) -> TokenStream {
                 __rpc_method: &str,
                 __rpc_params: #p::Vec<::rpc_core::Value>,
                 __rpc_cx: ::rpc_core::Context,
-            ) -> ::rpc_core::BoxFuture<'static, #p::Result<#p::ItemStream, ::rpc_core::Fault>> {
+            ) -> ::rpc_core::StreamFuture {
                 match __rpc_method {
                     #(#stream_arms)*
                     _ => {
