@@ -31,9 +31,13 @@
 
 #![deny(missing_docs)]
 
+// The settings macros' doc links name `rpc_http::...`, as the encodings that expand them do.
+extern crate self as rpc_http;
+
 mod auth;
 mod client;
 mod connect;
+mod encoding;
 mod error;
 pub mod gzip;
 mod layer;
@@ -49,6 +53,7 @@ pub use auth::Credentials;
 pub use client::{
     Client, ClientBuilder, DEADLINE_SLACK, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_TIMEOUT,
 };
+pub use encoding::{EncodingClientBuilder, HttpEncoding};
 pub use error::Error;
 pub use layer::{BoxError, HttpLayer, HttpService, RequestBody, ResponseBody};
 pub use rpc_engine::Listener;

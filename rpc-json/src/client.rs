@@ -282,46 +282,32 @@ impl Batch {
     }
 }
 
-/// Settings for a [`Client`].
-#[derive(Debug, Clone)]
-pub struct ClientBuilder {
-    http: rpc_http::ClientBuilder,
-    max_depth: usize,
-}
+/// Settings for a [`Client`]: the HTTP settings every encoding's client has, and the depth limit on results
+/// (default [`DEFAULT_MAX_DEPTH`](crate::codec::DEFAULT_MAX_DEPTH), 64; at most
+/// [`MAX_DEPTH`](crate::codec::MAX_DEPTH), 120).
+pub type ClientBuilder = rpc_http::EncodingClientBuilder<JsonRpcOverHttp>;
 
-impl Default for ClientBuilder {
-    fn default() -> ClientBuilder {
-        ClientBuilder { http: rpc_http::ClientBuilder::default(), max_depth: DEFAULT_MAX_DEPTH }
-    }
-}
+/// JSON-RPC over HTTP, for the shared HTTP client builder.
+#[derive(Debug)]
+pub struct JsonRpcOverHttp;
 
-impl ClientBuilder {
-    rpc_http::http_client_settings!();
+impl rpc_http::HttpEncoding for JsonRpcOverHttp {
+    type Client = Client;
+    type Error = Error;
+    const CONTENT_TYPE: &'static str = CONTENT_TYPE;
+    const USER_AGENT: &'static str = concat!("rpc-json/", env!("CARGO_PKG_VERSION"));
+    const DEFAULT_MAX_DEPTH: usize = DEFAULT_MAX_DEPTH;
 
-    /// How deeply arrays and objects may nest in a result (default
-    /// [`DEFAULT_MAX_DEPTH`](crate::codec::DEFAULT_MAX_DEPTH), 64; at most
-    /// [`MAX_DEPTH`](crate::codec::MAX_DEPTH), 120).
-    pub fn max_depth(mut self, depth: usize) -> ClientBuilder {
-        self.max_depth = depth;
-        self
+    /// The CLI's `jsonrpc+http://` and `jsonrpc+https://` are taken too.
+    fn url(url: &str) -> &str {
+        url.strip_prefix("jsonrpc+").unwrap_or(url)
     }
 
-    /// A client for `url`: `http://` or `https://` (the CLI's `jsonrpc+http://` and `jsonrpc+https://` are
-    /// taken too); `user:password@` becomes Basic authentication. Lazy: nothing is opened until the first call
-    /// (a bad URL is an error now, an unreachable server at that call).
-    pub fn build(self, url: &str) -> Result<Client, Error> {
-        let url = url.strip_prefix("jsonrpc+").unwrap_or(url);
-        let http = self.http.build(url, CONTENT_TYPE, concat!("rpc-json/", env!("CARGO_PKG_VERSION")))?;
-        Ok(Client { http, max_depth: self.max_depth, next_id: Arc::new(AtomicU64::new(1)) })
+    fn client(http: rpc_http::Client, max_depth: usize) -> Client {
+        Client { http, max_depth, next_id: Arc::new(AtomicU64::new(1)) }
     }
 
-    /// A client for `url`, as [`build`](Self::build) makes it, connected now: one connection is opened (TCP,
-    /// TLS, or the [`unix_socket`](Self::unix_socket)) within the [`timeout`](Self::timeout), so that an
-    /// unreachable server is an error here. Calls still take connections from the keep-alive pool, which opens
-    /// its own as they are needed.
-    pub async fn connect(self, url: &str) -> Result<Client, Error> {
-        let client = self.build(url)?;
-        client.http.reach().await?;
-        Ok(client)
+    fn http(client: &Client) -> &rpc_http::Client {
+        &client.http
     }
 }

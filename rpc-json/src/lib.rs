@@ -74,7 +74,7 @@ pub mod duplex;
 mod error;
 mod server;
 
-pub use client::{Batch, Client, ClientBuilder, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
+pub use client::{Batch, Client, ClientBuilder, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT, JsonRpcOverHttp};
 pub use codec::Params;
 pub use error::Error;
 pub use rpc_http::gzip::DEFAULT_GZIP_THRESHOLD;

@@ -128,42 +128,26 @@ impl Transport for Client {
     }
 }
 
-/// Settings for a [`Client`].
-#[derive(Debug, Clone)]
-pub struct ClientBuilder {
-    http: rpc_http::ClientBuilder,
-    max_depth: usize,
-}
+/// Settings for a [`Client`]: the HTTP settings every encoding's client has, and the depth limit on responses
+/// (default [`DEFAULT_MAX_DEPTH`], 64).
+pub type ClientBuilder = rpc_http::EncodingClientBuilder<XmlRpc>;
 
-impl Default for ClientBuilder {
-    fn default() -> ClientBuilder {
-        ClientBuilder { http: rpc_http::ClientBuilder::default(), max_depth: DEFAULT_MAX_DEPTH }
-    }
-}
+/// XML-RPC, for the shared HTTP client builder.
+#[derive(Debug)]
+pub struct XmlRpc;
 
-impl ClientBuilder {
-    rpc_http::http_client_settings!();
+impl rpc_http::HttpEncoding for XmlRpc {
+    type Client = Client;
+    type Error = Error;
+    const CONTENT_TYPE: &'static str = "text/xml";
+    const USER_AGENT: &'static str = concat!("rpc-xml/", env!("CARGO_PKG_VERSION"));
+    const DEFAULT_MAX_DEPTH: usize = DEFAULT_MAX_DEPTH;
 
-    /// How deeply arrays and structs may nest in a response (default [`DEFAULT_MAX_DEPTH`], 64).
-    pub fn max_depth(mut self, depth: usize) -> ClientBuilder {
-        self.max_depth = depth;
-        self
+    fn client(http: rpc_http::Client, max_depth: usize) -> Client {
+        Client { http, max_depth }
     }
 
-    /// A client for `url` (`http://` or `https://`); `user:password@` becomes Basic authentication. Lazy:
-    /// nothing is opened until the first call (a bad URL is an error now, an unreachable server at that call).
-    pub fn build(self, url: &str) -> Result<Client, Error> {
-        let http = self.http.build(url, "text/xml", concat!("rpc-xml/", env!("CARGO_PKG_VERSION")))?;
-        Ok(Client { http, max_depth: self.max_depth })
-    }
-
-    /// A client for `url`, as [`build`](Self::build) makes it, connected now: one connection is opened (TCP,
-    /// TLS, or the [`unix_socket`](Self::unix_socket)) within the [`timeout`](Self::timeout), so that an
-    /// unreachable server is an error here. Calls still take connections from the keep-alive pool, which opens
-    /// its own as they are needed.
-    pub async fn connect(self, url: &str) -> Result<Client, Error> {
-        let client = self.build(url)?;
-        client.http.reach().await?;
-        Ok(client)
+    fn http(client: &Client) -> &rpc_http::Client {
+        &client.http
     }
 }

@@ -54,7 +54,7 @@ mod error;
 mod server;
 mod system;
 
-pub use client::{Client, ClientBuilder, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
+pub use client::{Client, ClientBuilder, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT, XmlRpc};
 pub use error::Error;
 pub use rpc_http::gzip::DEFAULT_GZIP_THRESHOLD;
 pub use server::{
