@@ -4,7 +4,7 @@
 //! long names so they do not hide user types called `T` or `S`.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::TraitItem;
 use syn::spanned::Spanned;
 
@@ -433,32 +433,46 @@ fn server(service: &Service) -> TokenStream {
     }
 }
 
+/// What both kinds of arm make of a method.
+struct Pieces {
+    /// Each param read from its value, spanned at its type: a type that cannot be read is reported there.
+    decode: Vec<TokenStream>,
+    /// The handler's arguments in declaration order, with the context slotted where the trait put it.
+    call_args: Vec<TokenStream>,
+    /// The handler's `__rpc_result` as a `Result` (for a method returning one).
+    into: TokenStream,
+    /// The fault its `__rpc_err` goes out as (for a method returning a `Result`).
+    fault: TokenStream,
+}
+
+impl Pieces {
+    fn of(m: &Method) -> Pieces {
+        let decode = m
+            .params
+            .iter()
+            .map(|a| {
+                let (ident, ty) = (&a.ident, &a.ty);
+                quote_spanned!(ty.span()=> let #ident: #ty = __rpc_args.take()?;)
+            })
+            .collect();
+        let mut call_args: Vec<TokenStream> = m.params.iter().map(|a| a.ident.to_token_stream()).collect();
+        if let Some((position, _)) = &m.context {
+            call_args.insert(*position, quote!(&__rpc_cx));
+        }
+        let into = match &m.ret {
+            Return::Result { written, .. } => into_result(written),
+            Return::Plain(_) => TokenStream::new(),
+        };
+        Pieces { decode, call_args, into, fault: fault_of(&m.ret) }
+    }
+}
+
 /// The arm of a stream method in `subscribe`: its params as values, its stream for the transport.
 fn stream_arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
     let p = quote!(::rpc_core::__private);
     let ident = &m.ident;
     let wire = &m.wire_name;
-    let decode = m.params.iter().map(|a| {
-        let (ident, ty) = (&a.ident, &a.ty);
-        quote_spanned!(ty.span()=> let #ident: #ty = __rpc_args.take()?;)
-    });
-    // Arguments in declaration order, with the context slotted where the trait put it.
-    let mut call_args: Vec<TokenStream> = m
-        .params
-        .iter()
-        .map(|a| {
-            let ident = &a.ident;
-            quote!(#ident)
-        })
-        .collect();
-    if let Some((position, _)) = &m.context {
-        call_args.insert(*position, quote!(&__rpc_cx));
-    }
-    let into = match &m.ret {
-        Return::Result { written, .. } => into_result(written),
-        Return::Plain(_) => TokenStream::new(),
-    };
-    let fault = fault_of(&m.ret);
+    let Pieces { decode, call_args, into, fault } = Pieces::of(m);
     let item = m.stream.as_ref().map(|stream| &stream.item);
     let finish = match &m.ret {
         Return::Plain(_) => quote!(#p::Result::Ok(#p::items::<#item>(__rpc_result))),
@@ -494,20 +508,7 @@ fn call_arm(trait_ident: &syn::Ident, index: usize, m: &Method) -> TokenStream {
     let required = m.required_params();
     let idents: Vec<_> = m.params.iter().map(|a| &a.ident).collect();
     let tys: Vec<_> = m.params.iter().map(|a| &a.ty).collect();
-    // Each param read from its value, spanned at its type: a type that cannot be read is reported there.
-    let decode = m.params.iter().map(|a| {
-        let (ident, ty) = (&a.ident, &a.ty);
-        quote_spanned!(ty.span()=> let #ident: #ty = __rpc_args.take()?;)
-    });
-    let mut call_args: Vec<TokenStream> = idents.iter().map(|ident| quote!(#ident)).collect();
-    if let Some((position, _)) = &m.context {
-        call_args.insert(*position, quote!(&__rpc_cx));
-    }
-    let into = match &m.ret {
-        Return::Result { written, .. } => into_result(written),
-        Return::Plain(_) => TokenStream::new(),
-    };
-    let fault = fault_of(&m.ret);
+    let Pieces { decode, call_args, into, fault } = Pieces::of(m);
     let finish = match &m.ret {
         Return::Plain(ty) => quote!(#p::Result::Ok(#p::reply::<#ty>(__rpc_result))),
         // Spanned at the type: an alias that is no `Result` is reported there, once.
