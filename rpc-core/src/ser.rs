@@ -33,6 +33,15 @@ impl ser::Error for Error {
 #[derive(Debug, Clone, Copy)]
 struct ValueSerializer;
 
+/// Scalar methods of the serializer: the value, widened, in the variant named.
+macro_rules! scalars {
+    ($($method:ident($ty:ty) => $variant:ident),* $(,)?) => {$(
+        fn $method(self, v: $ty) -> Result<Value, Error> {
+            Ok(Value::$variant(v.into()))
+        }
+    )*};
+}
+
 impl ser::Serializer for ValueSerializer {
     type Ok = Value;
     type Error = Error;
@@ -44,20 +53,13 @@ impl ser::Serializer for ValueSerializer {
     type SerializeStruct = SerializeMap;
     type SerializeStructVariant = SerializeStructVariant;
 
-    fn serialize_bool(self, v: bool) -> Result<Value, Error> {
-        Ok(Value::Bool(v))
+    scalars! {
+        serialize_bool(bool) => Bool, serialize_i8(i8) => Int, serialize_i16(i16) => Int, serialize_i32(i32) => Int,
+        serialize_i64(i64) => Int, serialize_u8(u8) => Int, serialize_u16(u16) => Int, serialize_u32(u32) => Int,
+        serialize_f32(f32) => Float, serialize_f64(f64) => Float,
     }
-    fn serialize_i8(self, v: i8) -> Result<Value, Error> {
-        Ok(Value::Int(v.into()))
-    }
-    fn serialize_i16(self, v: i16) -> Result<Value, Error> {
-        Ok(Value::Int(v.into()))
-    }
-    fn serialize_i32(self, v: i32) -> Result<Value, Error> {
-        Ok(Value::Int(v.into()))
-    }
-    fn serialize_i64(self, v: i64) -> Result<Value, Error> {
-        Ok(Value::Int(v))
+    fn serialize_u64(self, v: u64) -> Result<Value, Error> {
+        Ok(Value::from_u64(v))
     }
     fn serialize_i128(self, v: i128) -> Result<Value, Error> {
         if let Ok(i) = i64::try_from(v) {
@@ -66,26 +68,8 @@ impl ser::Serializer for ValueSerializer {
             u64::try_from(v).map(Value::UInt).map_err(|_| Error::Encode(format!("integer {v} does not fit in 64 bits")))
         }
     }
-    fn serialize_u8(self, v: u8) -> Result<Value, Error> {
-        Ok(Value::Int(v.into()))
-    }
-    fn serialize_u16(self, v: u16) -> Result<Value, Error> {
-        Ok(Value::Int(v.into()))
-    }
-    fn serialize_u32(self, v: u32) -> Result<Value, Error> {
-        Ok(Value::Int(v.into()))
-    }
-    fn serialize_u64(self, v: u64) -> Result<Value, Error> {
-        Ok(Value::from_u64(v))
-    }
     fn serialize_u128(self, v: u128) -> Result<Value, Error> {
         u64::try_from(v).map(Value::from_u64).map_err(|_| Error::Encode(format!("integer {v} does not fit in 64 bits")))
-    }
-    fn serialize_f32(self, v: f32) -> Result<Value, Error> {
-        Ok(Value::Float(v.into()))
-    }
-    fn serialize_f64(self, v: f64) -> Result<Value, Error> {
-        Ok(Value::Float(v))
     }
     fn serialize_char(self, v: char) -> Result<Value, Error> {
         Ok(Value::String(v.to_string()))
