@@ -110,3 +110,32 @@ macro_rules! http_client_settings {
         }
     };
 }
+
+/// Generates `serve` and `serve_with_shutdown` for an encoding's server builder that has a method
+/// `fn into_http(self) -> (rpc_http::ServerConfig, impl rpc_http::Endpoint)`: its HTTP settings and the endpoint
+/// that answers its requests, served by [`serve`](crate::serve).
+#[macro_export]
+macro_rules! http_serve {
+    () => {
+        /// Serves connections from `listener` (a [`TcpListener`](tokio::net::TcpListener), a
+        /// [`UnixListener`](tokio::net::UnixListener), or any [`Listener`](rpc_http::Listener)) for ever (errors
+        /// accepting one connection are logged and skipped).
+        pub async fn serve<L: $crate::Listener>(self, listener: L) -> ::std::io::Result<()> {
+            self.serve_with_shutdown(listener, ::std::future::pending()).await
+        }
+
+        /// Serves connections from `listener` until `signal` completes; then stops accepting, lets the requests
+        /// in flight finish, answers at most one more request on each idle connection within the drain grace
+        /// (each answer with `Connection: close`, so that a proxy in front loses no call: see
+        /// [`drain_grace`](Self::drain_grace)), closes the connections (for up to the shutdown timeout), and
+        /// returns.
+        pub async fn serve_with_shutdown<L: $crate::Listener>(
+            self,
+            listener: L,
+            signal: impl ::std::future::Future<Output = ()> + Send,
+        ) -> ::std::io::Result<()> {
+            let (config, endpoint) = self.into_http();
+            $crate::serve(listener, endpoint, config, signal).await
+        }
+    };
+}

@@ -1,8 +1,6 @@
 //! The JSON-RPC server: the shared HTTP server of `rpc-http` with a JSON-RPC 2.0 endpoint.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +8,6 @@ use bytes::Bytes;
 use http::StatusCode;
 use rpc_core::encoding::{WireParams, erased_serde, serve_call};
 use rpc_core::{BoxFuture, CallParams, Context, Dispatch, Fault, Map, MethodInfo, Value};
-use rpc_http::Listener;
 use rpc_http::{Endpoint, Reply, ServerConfig};
 
 use crate::codec::{self, Body, DEFAULT_MAX_DEPTH, Entry, Id, Params};
@@ -127,23 +124,10 @@ impl<D: Dispatch> Server<D> {
         self
     }
 
-    /// Serves connections from `listener` (a [`TcpListener`](tokio::net::TcpListener), a
-    /// [`UnixListener`](tokio::net::UnixListener), or any [`Listener`]) for ever (errors accepting one
-    /// connection are logged and skipped).
-    pub async fn serve<L: Listener>(self, listener: L) -> io::Result<()> {
-        self.serve_with_shutdown(listener, std::future::pending()).await
-    }
+    rpc_http::http_serve!();
 
-    /// Serves connections from `listener` until `signal` completes; then stops accepting, lets the requests in
-    /// flight finish, answers at most one more request on each idle connection within the drain grace (each
-    /// answer with `Connection: close`, so that a proxy in front loses no call: see
-    /// [`drain_grace`](Self::drain_grace)), closes the connections (for up to the shutdown timeout), and
-    /// returns.
-    pub async fn serve_with_shutdown<L: Listener>(
-        self,
-        listener: L,
-        signal: impl Future<Output = ()> + Send,
-    ) -> io::Result<()> {
+    /// Its HTTP settings (with the WebSocket upgrade, when on), and the endpoint that answers its requests.
+    fn into_http(self) -> (rpc_http::ServerConfig, JsonEndpoint<D>) {
         let mut http = self.http;
         if self.websocket {
             use crate::duplex::JsonRpcSettings;
@@ -158,7 +142,7 @@ impl<D: Dispatch> Server<D> {
             }));
         }
         let inner = Inner::new(self.dispatch, self.introspection, self.max_depth, self.max_batch, self.handler_timeout);
-        rpc_http::serve(listener, JsonEndpoint { inner: Arc::new(inner) }, http, signal).await
+        (http, JsonEndpoint { inner: Arc::new(inner) })
     }
 }
 

@@ -1,13 +1,10 @@
 //! The XML-RPC server: the shared HTTP server of `rpc-http` with an XML-RPC endpoint.
 
-use std::future::Future;
-use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rpc_core::{BoxFuture, Context, Dispatch, Fault};
-use rpc_http::Listener;
 use rpc_http::{Endpoint, Reply, ServerConfig};
 
 use crate::codec::{self, DEFAULT_MAX_DEPTH};
@@ -106,29 +103,16 @@ impl<D: Dispatch> Server<D> {
         self
     }
 
-    /// Serves connections from `listener` (a [`TcpListener`](tokio::net::TcpListener), a
-    /// [`UnixListener`](tokio::net::UnixListener), or any [`Listener`]) for ever (errors accepting one
-    /// connection are logged and skipped).
-    pub async fn serve<L: Listener>(self, listener: L) -> io::Result<()> {
-        self.serve_with_shutdown(listener, std::future::pending()).await
-    }
+    rpc_http::http_serve!();
 
-    /// Serves connections from `listener` until `signal` completes; then stops accepting, lets the requests in
-    /// flight finish, answers at most one more request on each idle connection within the drain grace (each
-    /// answer with `Connection: close`, so that a proxy in front loses no call: see
-    /// [`drain_grace`](Self::drain_grace)), closes the connections (for up to the shutdown timeout), and
-    /// returns.
-    pub async fn serve_with_shutdown<L: Listener>(
-        self,
-        listener: L,
-        signal: impl Future<Output = ()> + Send,
-    ) -> io::Result<()> {
+    /// Its HTTP settings, and the endpoint that answers its requests.
+    fn into_http(self) -> (rpc_http::ServerConfig, XmlEndpoint<D>) {
         let endpoint = XmlEndpoint {
             routes: Arc::new(Routes::new(self.dispatch, self.system)),
             max_depth: self.max_depth,
             handler_timeout: self.handler_timeout,
         };
-        rpc_http::serve(listener, endpoint, self.http, signal).await
+        (self.http, endpoint)
     }
 }
 
