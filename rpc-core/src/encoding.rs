@@ -362,6 +362,11 @@ pub fn reply_to_value(method: &str, reply: &Reply) -> Result<Value, Fault> {
     crate::to_value(reply.as_ref()).map_err(|e| cannot_encode(method, &e))
 }
 
-pub(crate) fn cannot_encode(method: &str, e: &Error) -> Fault {
-    Fault::internal_error(format!("{method}: cannot encode the result: {e}"))
+/// The fault a server answers with when the result of `method` cannot be encoded (its error `e`): an internal
+/// error naming the method, unless it is not known (given as ""). Every encoding words it so.
+pub fn cannot_encode(method: &str, e: &dyn std::fmt::Display) -> Fault {
+    match method {
+        "" => Fault::internal_error(format!("cannot encode the result: {e}")),
+        method => Fault::internal_error(format!("{method}: cannot encode the result: {e}")),
+    }
 }

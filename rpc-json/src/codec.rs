@@ -755,8 +755,7 @@ pub(crate) fn push_response<T: Serialize + ?Sized>(
     if let Err(e) = write_response(out, id, result) {
         tracing::warn!(method, error = %e, "the result cannot be sent as JSON");
         out.truncate(start);
-        let what = if method.is_empty() { String::new() } else { format!("{method}: ") };
-        let fault = Fault::internal_error(format!("{what}cannot encode the result: {e}"));
+        let fault = rpc_core::encoding::cannot_encode(method, &e);
         // An error object of an integer and a string always encodes.
         let _ = write_response::<Value>(out, id, Err(&fault));
     }

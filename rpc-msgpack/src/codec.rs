@@ -483,7 +483,7 @@ pub(crate) fn push_response<T: Serialize + ?Sized>(
     };
     if let Err(e) = encoded {
         tracing::error!(id, method, error = %e, "a result could not be encoded; answering with an internal error");
-        let fault = Fault::internal_error(format!("{method}: cannot encode the result: {e}"));
+        let fault = rpc_core::encoding::cannot_encode(method, &e);
         if let Err(e) = encode_fault_response(id, &fault, format, dst) {
             tracing::error!(id, error = %e, "an error reply could not be encoded");
         }
