@@ -141,7 +141,7 @@ pub use crate::dispatch::{
     TIMEOUT_HEADER, WireParams, call_limit, call_limit_at, serve_call, serve_call_value, serve_subscribe, time_limit,
     time_limit_at,
 };
-pub use crate::ser::{Marked, marked_newtype};
+pub use crate::ser::{Marked, WireSerializer, marked_newtype, too_wide};
 pub use crate::value::{DATETIME_STRUCT_NAME, EXT_STRUCT_NAME};
 use serde::de::DeserializeOwned;
 
@@ -153,7 +153,8 @@ pub use erased_serde;
 /// `serialize_seq`, `serialize_map`, `serialize_struct`, ... return) by forwarding to its inherent methods:
 /// `element(&mut self, &T)` for an item of a sequence, tuple, tuple struct or tuple variant; `key(&mut self, &T)`
 /// and `value(&mut self, &T)` for a map's entries; `field(&mut self, &'static str, &T)` for a struct's or a
-/// struct variant's; `end_seq(self)` and `end_map(self)` to close them. Each returns `Result<(), Error>`.
+/// struct variant's; `end_seq(self)` and `end_map(self)` to close them. Each returns `Result<(), Error>`, but the
+/// two `end`s, which return `Result<Ok, Error>` (`Ok` is the third argument, `()` when left out).
 ///
 /// ```ignore
 /// rpc_core::serialize_compound!(Compound<'_, '_>, Error);
@@ -161,12 +162,15 @@ pub use erased_serde;
 #[macro_export]
 macro_rules! serialize_compound {
     ($compound:ty, $error:ty) => {
-        $crate::serialize_compound!(@elements $compound, $error,
+        $crate::serialize_compound!($compound, $error, ());
+    };
+    ($compound:ty, $error:ty, $ok:ty) => {
+        $crate::serialize_compound!(@elements $compound, $error, $ok,
             SerializeSeq serialize_element, SerializeTuple serialize_element,
             SerializeTupleStruct serialize_field, SerializeTupleVariant serialize_field);
-        $crate::serialize_compound!(@fields $compound, $error, SerializeStruct, SerializeStructVariant);
+        $crate::serialize_compound!(@fields $compound, $error, $ok, SerializeStruct, SerializeStructVariant);
         impl $crate::__private::ser::SerializeMap for $compound {
-            type Ok = ();
+            type Ok = $ok;
             type Error = $error;
             fn serialize_key<T: $crate::__private::Serialize + ?Sized>(&mut self, key: &T) -> Result<(), $error> {
                 self.key(key)
@@ -177,26 +181,26 @@ macro_rules! serialize_compound {
             ) -> Result<(), $error> {
                 self.value(value)
             }
-            fn end(self) -> Result<(), $error> {
+            fn end(self) -> Result<$ok, $error> {
                 self.end_map()
             }
         }
     };
-    (@elements $compound:ty, $error:ty, $($trait:ident $method:ident),*) => {$(
+    (@elements $compound:ty, $error:ty, $ok:ty, $($trait:ident $method:ident),*) => {$(
         impl $crate::__private::ser::$trait for $compound {
-            type Ok = ();
+            type Ok = $ok;
             type Error = $error;
             fn $method<T: $crate::__private::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), $error> {
                 self.element(value)
             }
-            fn end(self) -> Result<(), $error> {
+            fn end(self) -> Result<$ok, $error> {
                 self.end_seq()
             }
         }
     )*};
-    (@fields $compound:ty, $error:ty, $($trait:ident),*) => {$(
+    (@fields $compound:ty, $error:ty, $ok:ty, $($trait:ident),*) => {$(
         impl $crate::__private::ser::$trait for $compound {
-            type Ok = ();
+            type Ok = $ok;
             type Error = $error;
             fn serialize_field<T: $crate::__private::Serialize + ?Sized>(
                 &mut self,
@@ -205,7 +209,7 @@ macro_rules! serialize_compound {
             ) -> Result<(), $error> {
                 self.field(key, value)
             }
-            fn end(self) -> Result<(), $error> {
+            fn end(self) -> Result<$ok, $error> {
                 self.end_map()
             }
         }

@@ -26,7 +26,7 @@ use std::marker::PhantomData;
 
 use base64::Engine as _;
 use rpc_core::Value;
-use rpc_core::encoding::{DATETIME_STRUCT_NAME, EXT_STRUCT_NAME, Marked, marked_newtype};
+use rpc_core::encoding::{DATETIME_STRUCT_NAME, EXT_STRUCT_NAME, Marked, WireSerializer};
 use serde::de::Visitor;
 use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
 use serde::de::{
@@ -163,88 +163,46 @@ impl<'a> Serializer<'a> {
     }
 }
 
-/// Integer methods of the serializer, each writing its argument (widened to 64 bits) with `write`.
-macro_rules! integers {
-    ($($method:ident($ty:ty) => $write:ident),* $(,)?) => {$(
-        fn $method(self, v: $ty) -> Result<(), Error> {
-            self.$write(v.into())
-        }
-    )*};
-}
-
-impl<'a, 'b> ser::Serializer for &'b mut Serializer<'a> {
+impl<'a, 'b> WireSerializer for &'b mut Serializer<'a> {
     type Ok = ();
     type Error = Error;
-    type SerializeSeq = Compound<'b, 'a>;
-    type SerializeTuple = Compound<'b, 'a>;
-    type SerializeTupleStruct = Compound<'b, 'a>;
-    type SerializeTupleVariant = Compound<'b, 'a>;
-    type SerializeMap = Compound<'b, 'a>;
-    type SerializeStruct = Compound<'b, 'a>;
-    type SerializeStructVariant = Compound<'b, 'a>;
+    type Seq = Compound<'b, 'a>;
+    type TupleVariant = Compound<'b, 'a>;
+    type Map = Compound<'b, 'a>;
+    type StructVariant = Compound<'b, 'a>;
 
-    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+    fn nil(self) -> Result<(), Error> {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+    fn boolean(self, v: bool) -> Result<(), Error> {
         self.out.extend_from_slice(if v { b"true" } else { b"false" });
         Ok(())
     }
-    integers! {
-        serialize_i8(i8) => int, serialize_i16(i16) => int, serialize_i32(i32) => int, serialize_i64(i64) => int,
-        serialize_u8(u8) => uint, serialize_u16(u16) => uint, serialize_u32(u32) => uint, serialize_u64(u64) => uint,
+    fn int(self, v: i64) -> Result<(), Error> {
+        Serializer::int(self, v)
     }
-    fn serialize_i128(self, v: i128) -> Result<(), Error> {
-        if let Ok(i) = i64::try_from(v) {
-            self.int(i)
-        } else {
-            u64::try_from(v)
-                .map_err(|_| Error::Encode(format!("integer {v} does not fit in 64 bits")))
-                .and_then(|u| self.uint(u))
-        }
+    fn uint(self, v: u64) -> Result<(), Error> {
+        Serializer::uint(self, v)
     }
-    fn serialize_u128(self, v: u128) -> Result<(), Error> {
-        u64::try_from(v)
-            .map_err(|_| Error::Encode(format!("integer {v} does not fit in 64 bits")))
-            .and_then(|u| self.uint(u))
-    }
-    fn serialize_f32(self, v: f32) -> Result<(), Error> {
-        // Every float is kept as an f64, as `Value` keeps it: 0.1f32 goes out as 0.10000000149011612.
-        self.serialize_f64(v.into())
-    }
-    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+    // Every float is kept as an f64, as `Value` keeps it: 0.1f32 goes out as 0.10000000149011612.
+    fn float(self, v: f64) -> Result<(), Error> {
         if v.is_finite() {
             CompactFormatter.write_f64(&mut *self.out, v).map_err(encode_error)
         } else {
             self.tagged(FLOAT_TAG, |s| s.string(non_finite_name(v)))
         }
     }
-    fn serialize_char(self, v: char) -> Result<(), Error> {
-        self.string(v.encode_utf8(&mut [0; 4]))
+    fn string(self, v: &str) -> Result<(), Error> {
+        Serializer::string(self, v)
     }
-    fn serialize_str(self, v: &str) -> Result<(), Error> {
-        self.string(v)
-    }
-    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
+    fn bytes(self, v: &[u8]) -> Result<(), Error> {
         self.tagged(BASE64_TAG, |s| s.base64(v))
     }
-    fn serialize_none(self) -> Result<(), Error> {
-        self.serialize_unit()
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
-        value.serialize(self)
-    }
-    fn serialize_unit(self) -> Result<(), Error> {
-        self.out.extend_from_slice(b"null");
-        Ok(())
-    }
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
-        self.serialize_unit()
-    }
-    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<(), Error> {
-        self.string(variant)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Result<(), Error> {
-        match marked_newtype(name, value) {
-            Some(Ok(Marked::DateTime(d))) => self.tagged(DATETIME_TAG, |s| s.string(&d.to_string())),
-            Some(Ok(Marked::Ext(e))) => self.tagged(EXT_TAG, |s| {
+    fn marked(self, v: Marked) -> Result<(), Error> {
+        match v {
+            Marked::DateTime(d) => self.tagged(DATETIME_TAG, |s| s.string(&d.to_string())),
+            Marked::Ext(e) => self.tagged(EXT_TAG, |s| {
                 s.out.push(b'[');
                 s.int(e.tag.into())?;
                 s.out.push(b',');
@@ -252,18 +210,12 @@ impl<'a, 'b> ser::Serializer for &'b mut Serializer<'a> {
                 s.out.push(b']');
                 Ok(())
             }),
-            Some(Err(rpc_core::Error::Encode(m))) => Err(Error::Encode(m)),
-            Some(Err(e)) => Err(encode_error(e)),
-            None => value.serialize(self),
         }
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
+    fn inner<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn newtype_variant<T: Serialize + ?Sized>(self, variant: &'static str, value: &T) -> Result<(), Error> {
         self.open(2)?;
         let close = self.variant_open(variant)?;
         value.serialize(&mut *self)?;
@@ -271,50 +223,37 @@ impl<'a, 'b> ser::Serializer for &'b mut Serializer<'a> {
         self.depth -= 2;
         Ok(())
     }
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'b, 'a>, Error> {
+    fn seq(self, _len: Option<usize>) -> Result<Compound<'b, 'a>, Error> {
         self.open(1)?;
         self.out.push(b'[');
         Ok(self.compound(1, b""))
     }
-    fn serialize_tuple(self, len: usize) -> Result<Compound<'b, 'a>, Error> {
-        self.serialize_seq(Some(len))
-    }
-    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Compound<'b, 'a>, Error> {
-        self.serialize_seq(Some(len))
-    }
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        _len: usize,
-    ) -> Result<Compound<'b, 'a>, Error> {
+    fn tuple_variant(self, variant: &'static str, _len: usize) -> Result<Compound<'b, 'a>, Error> {
         self.open(3)?;
         let close = self.variant_open(variant)?;
         self.out.push(b'[');
         Ok(self.compound(3, close))
     }
-    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'b, 'a>, Error> {
+    fn map(self, _len: Option<usize>) -> Result<Compound<'b, 'a>, Error> {
         self.open(2)?;
         self.out.push(b'{');
         Ok(self.compound(2, b""))
     }
-    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Compound<'b, 'a>, Error> {
-        self.serialize_map(Some(len))
-    }
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        _len: usize,
-    ) -> Result<Compound<'b, 'a>, Error> {
+    fn struct_variant(self, variant: &'static str, _len: usize) -> Result<Compound<'b, 'a>, Error> {
         self.open(4)?;
         let close = self.variant_open(variant)?;
         self.out.push(b'{');
         Ok(self.compound(4, close))
     }
+    fn refuse(self, error: rpc_core::Error) -> Error {
+        match error {
+            rpc_core::Error::Encode(m) => Error::Encode(m),
+            e => encode_error(e),
+        }
+    }
 }
+
+rpc_core::wire_serializer!(['a, 'b] &'b mut Serializer<'a>);
 
 /// A sequence, tuple, map or struct (or a variant holding one) being written by [`Serializer`].
 #[derive(Debug)]

@@ -30,7 +30,7 @@ use std::str;
 
 use bytes::{BufMut, BytesMut};
 use rpc_core::encoding::{DATETIME_MARKER, EXT_MARKER};
-use rpc_core::encoding::{EXT_STRUCT_NAME, Marked, marked_newtype};
+use rpc_core::encoding::{EXT_STRUCT_NAME, Marked, WireSerializer};
 use rpc_core::{Ext, Value};
 use serde::de::value::{BorrowedStrDeserializer, SeqDeserializer};
 use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, Unexpected, VariantAccess, Visitor};
@@ -427,149 +427,78 @@ impl Compound<'_, '_> {
     }
 }
 
-/// Integer methods of the serializer, each writing its argument (widened to 64 bits) with `put`.
-macro_rules! integers {
-    ($($method:ident($ty:ty) => $put:ident),* $(,)?) => {$(
-        fn $method(self, v: $ty) -> Result<(), Error> {
-            $put(self.dst, v.into());
-            Ok(())
-        }
-    )*};
-}
-
-impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
+impl<'s, 'a> WireSerializer for &'s mut Serializer<'a> {
     type Ok = ();
     type Error = Error;
-    type SerializeSeq = Compound<'s, 'a>;
-    type SerializeTuple = Compound<'s, 'a>;
-    type SerializeTupleStruct = Compound<'s, 'a>;
-    type SerializeTupleVariant = Compound<'s, 'a>;
-    type SerializeMap = Compound<'s, 'a>;
-    type SerializeStruct = Compound<'s, 'a>;
-    type SerializeStructVariant = Compound<'s, 'a>;
+    type Seq = Compound<'s, 'a>;
+    type TupleVariant = Compound<'s, 'a>;
+    type Map = Compound<'s, 'a>;
+    type StructVariant = Compound<'s, 'a>;
 
-    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+    fn nil(self) -> Result<(), Error> {
+        self.dst.put_u8(NIL);
+        Ok(())
+    }
+    fn boolean(self, v: bool) -> Result<(), Error> {
         self.dst.put_u8(if v { 0xc3 } else { 0xc2 });
         Ok(())
     }
     // Integers in their smallest form (`Value::from_u64` makes an `Int` up to `i64::MAX` and a `UInt` above; both
     // go out alike).
-    integers! {
-        serialize_i8(i8) => put_sint, serialize_i16(i16) => put_sint, serialize_i32(i32) => put_sint,
-        serialize_i64(i64) => put_sint, serialize_u8(u8) => put_uint, serialize_u16(u16) => put_uint,
-        serialize_u32(u32) => put_uint, serialize_u64(u64) => put_uint,
-    }
-    fn serialize_i128(self, v: i128) -> Result<(), Error> {
-        if let Ok(i) = i64::try_from(v) {
-            put_sint(self.dst, i);
-        } else if let Ok(u) = u64::try_from(v) {
-            put_uint(self.dst, u);
-        } else {
-            return Err(self.fail(Error::Encode(format!("integer {v} does not fit in 64 bits"))));
-        }
+    fn int(self, v: i64) -> Result<(), Error> {
+        put_sint(self.dst, v);
         Ok(())
     }
-    fn serialize_u128(self, v: u128) -> Result<(), Error> {
-        match u64::try_from(v) {
-            Ok(u) => {
-                put_uint(self.dst, u);
-                Ok(())
-            }
-            Err(_) => Err(self.fail(Error::Encode(format!("integer {v} does not fit in 64 bits")))),
-        }
+    fn uint(self, v: u64) -> Result<(), Error> {
+        put_uint(self.dst, v);
+        Ok(())
     }
-    fn serialize_f32(self, v: f32) -> Result<(), Error> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+    fn float(self, v: f64) -> Result<(), Error> {
         self.dst.put_u8(0xcb);
         self.dst.put_f64(v);
         Ok(())
     }
-    fn serialize_char(self, v: char) -> Result<(), Error> {
-        self.put_str(v.encode_utf8(&mut [0; 4]))
-    }
-    fn serialize_str(self, v: &str) -> Result<(), Error> {
+    fn string(self, v: &str) -> Result<(), Error> {
         self.put_str(v)
     }
-    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
+    fn bytes(self, v: &[u8]) -> Result<(), Error> {
         put_bin(self.dst, v).map_err(|e| self.fail(e))
     }
-    fn serialize_none(self) -> Result<(), Error> {
-        self.dst.put_u8(NIL);
-        Ok(())
+    fn marked(self, v: Marked) -> Result<(), Error> {
+        match v {
+            // A `Value::DateTime` goes out as its text.
+            Marked::DateTime(d) => put_str(self.dst, &d.to_string()),
+            Marked::Ext(e) => put_ext(self.dst, e.tag, &e.data),
+        }
+        .map_err(|e| self.fail(e))
     }
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+    fn inner<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
         self.nested(value)
     }
-    fn serialize_unit(self) -> Result<(), Error> {
-        self.dst.put_u8(NIL);
-        Ok(())
-    }
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
-        self.dst.put_u8(NIL);
-        Ok(())
-    }
-    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<(), Error> {
-        self.put_str(variant)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Result<(), Error> {
-        let written = match marked_newtype(name, value) {
-            // A `Value::DateTime` goes out as its text.
-            Some(Ok(Marked::DateTime(d))) => put_str(self.dst, &d.to_string()),
-            Some(Ok(Marked::Ext(e))) => put_ext(self.dst, e.tag, &e.data),
-            Some(Err(e)) => Err(encode_error(e)),
-            None => return self.nested(value),
-        };
-        written.map_err(|e| self.fail(e))
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
+    fn newtype_variant<T: Serialize + ?Sized>(self, variant: &'static str, value: &T) -> Result<(), Error> {
         self.variant(variant)?;
         self.nested(value)
     }
-    fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'s, 'a>, Error> {
+    fn seq(self, len: Option<usize>) -> Result<Compound<'s, 'a>, Error> {
         self.begin(false, len)
     }
-    fn serialize_tuple(self, len: usize) -> Result<Compound<'s, 'a>, Error> {
-        self.begin(false, Some(len))
-    }
-    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Compound<'s, 'a>, Error> {
-        self.begin(false, Some(len))
-    }
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        len: usize,
-    ) -> Result<Compound<'s, 'a>, Error> {
+    fn tuple_variant(self, variant: &'static str, len: usize) -> Result<Compound<'s, 'a>, Error> {
         self.variant(variant)?;
         self.begin(false, Some(len))
     }
-    fn serialize_map(self, len: Option<usize>) -> Result<Compound<'s, 'a>, Error> {
+    fn map(self, len: Option<usize>) -> Result<Compound<'s, 'a>, Error> {
         self.begin(true, len)
     }
-    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Compound<'s, 'a>, Error> {
-        self.begin(true, Some(len))
-    }
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        len: usize,
-    ) -> Result<Compound<'s, 'a>, Error> {
+    fn struct_variant(self, variant: &'static str, len: usize) -> Result<Compound<'s, 'a>, Error> {
         self.variant(variant)?;
         self.begin(true, Some(len))
+    }
+    fn refuse(self, error: rpc_core::Error) -> Error {
+        self.fail(encode_error(error))
     }
 }
 
+rpc_core::wire_serializer!(['s, 'a] &'s mut Serializer<'a>);
 rpc_core::serialize_compound!(Compound<'_, '_>, Error);
 
 // ---------------------------------------------------------------------------------------------------------------
