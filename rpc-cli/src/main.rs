@@ -373,7 +373,7 @@ fn parse_args(args: &[String]) -> Result<Vec<Value>, Failure> {
             rpc_json::codec::decode_value(arg.as_bytes(), rpc_json::codec::MAX_DEPTH).map_err(|e| {
                 let n = i + 1;
                 match e {
-                    rpc_json::Error::Json(why) => Failure::usage(format!(
+                    rpc_json::Error::Malformed(why) => Failure::usage(format!(
                         "argument {n} ({arg:?}) is not JSON ({why}); quote a string as JSON, e.g. '\"{}\"'",
                         arg.escape_default()
                     )),

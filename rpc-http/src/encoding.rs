@@ -4,14 +4,14 @@
 
 use std::marker::PhantomData;
 
-use crate::{Client, ClientBuilder, Error};
+use crate::{Client, ClientBuilder, EncodingError};
 
 /// What an HTTP encoding tells [`EncodingClientBuilder`] to make its client.
 pub trait HttpEncoding {
     /// The encoding's client.
     type Client;
-    /// The encoding's error, made from this crate's.
-    type Error: From<Error>;
+    /// The name of its format in error messages (`"XML"`, `"JSON"`): see [`EncodingError`].
+    const FORMAT: &'static str;
     /// The `Content-Type` of its bodies.
     const CONTENT_TYPE: &'static str;
     /// Its `User-Agent`: the crate and its version.
@@ -74,7 +74,7 @@ impl<E: HttpEncoding> EncodingClientBuilder<E> {
     ///
     /// # Errors
     /// A URL that does not parse, or of another scheme.
-    pub fn build(self, url: &str) -> Result<E::Client, E::Error> {
+    pub fn build(self, url: &str) -> Result<E::Client, EncodingError<E>> {
         let http = self.http.build(E::url(url), E::CONTENT_TYPE, E::USER_AGENT)?;
         Ok(E::client(http, self.max_depth))
     }
@@ -86,7 +86,7 @@ impl<E: HttpEncoding> EncodingClientBuilder<E> {
     ///
     /// # Errors
     /// As [`build`](Self::build), and a server that cannot be reached.
-    pub async fn connect(self, url: &str) -> Result<E::Client, E::Error> {
+    pub async fn connect(self, url: &str) -> Result<E::Client, EncodingError<E>> {
         let client = self.build(url)?;
         E::http(&client).reach().await?;
         Ok(client)

@@ -54,7 +54,7 @@ pub use client::{
     Client, ClientBuilder, DEADLINE_SLACK, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_TIMEOUT,
 };
 pub use encoding::{EncodingClientBuilder, HttpEncoding};
-pub use error::Error;
+pub use error::{EncodingError, Error};
 pub use layer::{BoxError, HttpLayer, HttpService, RequestBody, ResponseBody};
 pub use rpc_engine::Listener;
 pub use server::{

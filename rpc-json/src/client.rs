@@ -293,7 +293,7 @@ pub struct JsonRpcOverHttp;
 
 impl rpc_http::HttpEncoding for JsonRpcOverHttp {
     type Client = Client;
-    type Error = Error;
+    const FORMAT: &'static str = "JSON";
     const CONTENT_TYPE: &'static str = CONTENT_TYPE;
     const USER_AGENT: &'static str = concat!("rpc-json/", env!("CARGO_PKG_VERSION"));
     const DEFAULT_MAX_DEPTH: usize = DEFAULT_MAX_DEPTH;

@@ -331,11 +331,11 @@ fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
 }
 
 /// A serde_json error as ours: a value spelling that does not hold together is [`Error::Invalid`], anything
-/// else [`Error::Json`].
+/// else [`Error::Malformed`].
 fn json_error(e: serde_json::Error) -> Error {
     match e.classify() {
         serde_json::error::Category::Data => Error::Invalid(e.to_string()),
-        _ => Error::Json(e.to_string()),
+        _ => Error::Malformed(e.to_string()),
     }
 }
 
@@ -617,7 +617,7 @@ impl<'de> Visitor<'de> for BoundedBatch<'_> {
 /// A limit hit as the fault `make` builds, with the bare message.
 fn invalid(e: Error, make: fn(String) -> Fault) -> Fault {
     match e {
-        Error::Invalid(m) | Error::Json(m) | Error::Encode(m) => make(m),
+        Error::Invalid(m) | Error::Malformed(m) | Error::Encode(m) => make(m),
         other => make(other.to_string()),
     }
 }
@@ -969,8 +969,8 @@ mod tests {
                 other => panic!("{bad}: {other:?}"),
             }
         }
-        assert!(matches!(read("[1,"), Err(Error::Json(_))));
-        assert!(matches!(read("1 2"), Err(Error::Json(_))));
+        assert!(matches!(read("[1,"), Err(Error::Malformed(_))));
+        assert!(matches!(read("1 2"), Err(Error::Malformed(_))));
     }
 
     /// `check_nesting` as it was first written, a byte at a time: the fast one must answer the same.
@@ -1099,7 +1099,7 @@ mod tests {
         assert_eq!(r.result, Err(Fault::new(-32000, "boom").with_data(data)));
         assert!(r.id.is_null());
         assert!(matches!(decode_response(br#"{"id":1}"#, 64), Err(Error::Invalid(_))));
-        assert!(matches!(decode_response(b"<html>", 64), Err(Error::Json(_))));
+        assert!(matches!(decode_response(b"<html>", 64), Err(Error::Malformed(_))));
         assert!(matches!(decode_response(br#"[{"result":1,"id":1}]"#, 64), Err(Error::Invalid(_))));
         assert!(Id::number(5).same_as(&Id("5".into())) && !Id::number(5).same_as(&Id::string("5")));
     }

@@ -138,7 +138,7 @@ pub struct XmlRpc;
 
 impl rpc_http::HttpEncoding for XmlRpc {
     type Client = Client;
-    type Error = Error;
+    const FORMAT: &'static str = "XML";
     const CONTENT_TYPE: &'static str = "text/xml";
     const USER_AGENT: &'static str = concat!("rpc-xml/", env!("CARGO_PKG_VERSION"));
     const DEFAULT_MAX_DEPTH: usize = DEFAULT_MAX_DEPTH;

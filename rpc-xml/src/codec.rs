@@ -91,12 +91,12 @@ fn body_text(body: &[u8]) -> Result<Cow<'_, str>, Error> {
             // Every byte is the code point of the same number.
             Ok(Cow::Owned(body.iter().map(|&b| char::from(b)).collect()))
         }
-        Some(enc) => Err(Error::Xml(format!("unsupported encoding {enc:?}: send UTF-8"))),
+        Some(enc) => Err(Error::Malformed(format!("unsupported encoding {enc:?}: send UTF-8"))),
     }
 }
 
 fn utf8(body: &[u8]) -> Result<&str, Error> {
-    std::str::from_utf8(body).map_err(|e| Error::Xml(format!("the body is not UTF-8: {e}")))
+    std::str::from_utf8(body).map_err(|e| Error::Malformed(format!("the body is not UTF-8: {e}")))
 }
 
 /// The `encoding` of an XML declaration at the very start of the body, if there is one.
@@ -460,7 +460,7 @@ impl<'a> Parser<'a> {
     }
 
     fn xml_error(&self, e: impl std::fmt::Display) -> Error {
-        Error::Xml(format!("{e} (at byte {})", self.reader.error_position()))
+        Error::Malformed(format!("{e} (at byte {})", self.reader.error_position()))
     }
 
     fn raw(&mut self) -> Result<Event<'a>, Error> {
@@ -481,7 +481,9 @@ impl<'a> Parser<'a> {
                 // The declared encoding was honoured by `body_text` before parsing.
                 Event::Decl(_) => continue,
                 Event::DocType(_) => {
-                    return Err(Error::Xml("a DOCTYPE is not allowed in XML-RPC (entities are never expanded)".into()));
+                    return Err(Error::Malformed(
+                        "a DOCTYPE is not allowed in XML-RPC (entities are never expanded)".into(),
+                    ));
                 }
                 other => {
                     if let Some(t) = text {
@@ -493,7 +495,7 @@ impl<'a> Parser<'a> {
                         Event::End(e) => Tok::End(Tag::of(e.local_name().into_inner())),
                         Event::Eof => Tok::Eof,
                         // Empty elements are expanded by the reader configuration; anything else is handled above.
-                        _ => return Err(Error::Xml("unexpected XML event".into())),
+                        _ => return Err(Error::Malformed("unexpected XML event".into())),
                     });
                 }
             };
@@ -545,7 +547,7 @@ impl<'a> Parser<'a> {
 
     fn unexpected(&self, got: Tok<'_>, wanted: &str) -> Error {
         match got {
-            Tok::Eof => Error::Xml(format!("the document ends where {wanted} was expected")),
+            Tok::Eof => Error::Malformed(format!("the document ends where {wanted} was expected")),
             Tok::Start(Tag::Other) => Error::Invalid(format!("expected {wanted}, found an unknown element")),
             Tok::Start(t) => Error::Invalid(format!("expected {wanted}, found <{}>", t.name())),
             Tok::End(t) => Error::Invalid(format!("expected {wanted}, found </{}>", t.name())),
@@ -562,8 +564,8 @@ impl<'a> Parser<'a> {
     fn expect_root(&mut self, tag: Tag) -> Result<(), Error> {
         match self.next_structural()? {
             Tok::Start(t) if t == tag => Ok(()),
-            Tok::Eof => Err(Error::Xml("the body holds no XML element".into())),
-            Tok::Text(_) => Err(Error::Xml("text before the root element: the body is not XML".into())),
+            Tok::Eof => Err(Error::Malformed("the body holds no XML element".into())),
+            Tok::Text(_) => Err(Error::Malformed("text before the root element: the body is not XML".into())),
             other => Err(self.unexpected(other, &format!("<{}>", tag.name()))),
         }
     }
@@ -586,7 +588,7 @@ impl<'a> Parser<'a> {
     fn expect_eof(&mut self) -> Result<(), Error> {
         match self.next_structural() {
             Ok(Tok::Eof) => Ok(()),
-            Ok(_) | Err(_) => Err(Error::Xml("content after the root element".into())),
+            Ok(_) | Err(_) => Err(Error::Malformed("content after the root element".into())),
         }
     }
 

@@ -350,7 +350,7 @@ fn reads_latin1_when_declared() {
 #[tokio::test]
 async fn invalid_utf8_is_a_parse_error() {
     let body: &[u8] = b"<methodCall><methodName>\xff\xfe</methodName></methodCall>";
-    assert!(matches!(decode_call(body, 8), Err(rpc_xml::Error::Xml(_))));
+    assert!(matches!(decode_call(body, 8), Err(rpc_xml::Error::Malformed(_))));
     let s = start(|s| s).await;
     let mut request =
         format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())

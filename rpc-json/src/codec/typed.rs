@@ -41,18 +41,6 @@ use super::{
 };
 use crate::Error;
 
-impl ser::Error for Error {
-    fn custom<T: fmt::Display>(msg: T) -> Error {
-        Error::Encode(msg.to_string())
-    }
-}
-
-impl de::Error for Error {
-    fn custom<T: fmt::Display>(msg: T) -> Error {
-        Error::Invalid(msg.to_string())
-    }
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Writing
 
@@ -1285,7 +1273,7 @@ pub(super) mod tests {
         assert!(matches!(from_slice::<Value>(b"[[[1]]]", 2), Err(Error::Invalid(_))));
         assert!(from_slice::<Value>("[".repeat(100_000).as_bytes(), 1000).is_err());
         // Trailing bytes.
-        assert!(matches!(from_slice::<i64>(b"1 2", 64), Err(Error::Json(_))));
+        assert!(matches!(from_slice::<i64>(b"1 2", 64), Err(Error::Malformed(_))));
         assert!(from_slice::<i64>(b" 1 ", 64).is_ok());
     }
 
