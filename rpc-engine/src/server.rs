@@ -189,9 +189,7 @@ impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
         listener: L,
         signal: impl Future<Output = ()> + Send,
     ) -> io::Result<()> {
-        let acceptor = self.acceptor.clone();
-        let name = self.protocol.name();
-        acceptor.run(name, listener, signal, WebSocket { server: self }).await
+        self.accept(listener, signal, |server| WebSocket { server }).await
     }
 
     /// Serves a WebSocket connection whose opening handshake is done (an HTTP server answered the upgrade
@@ -233,9 +231,20 @@ impl<D: Dispatch, P: Protocol + Clone + Default> Server<D, P> {
         listener: L,
         signal: impl Future<Output = ()> + Send,
     ) -> io::Result<()> {
+        self.accept(listener, signal, |server| Duplex { server }).await
+    }
+
+    /// Runs the acceptor on `listener` until `signal`, each connection served by what `serve` makes of the
+    /// server (plain or WebSocket).
+    async fn accept<L: Listener, S: ServeConnection>(
+        self,
+        listener: L,
+        signal: impl Future<Output = ()> + Send,
+        serve: impl FnOnce(Self) -> S,
+    ) -> io::Result<()> {
         let acceptor = self.acceptor.clone();
         let name = self.protocol.name();
-        acceptor.run(name, listener, signal, Duplex { server: self }).await
+        acceptor.run(name, listener, signal, serve(self)).await
     }
 
     /// Serves one connection over `reader` and `writer` (a socket's halves, an in-memory duplex, ...) until it

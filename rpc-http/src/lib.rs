@@ -46,6 +46,8 @@ mod settings;
 mod timer;
 mod upgrade;
 
+#[doc(hidden)]
+pub use http as __http;
 /// The rustls version this crate's TLS settings take, re-exported so users need not match it by hand.
 pub use rustls;
 

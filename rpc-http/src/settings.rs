@@ -139,3 +139,34 @@ macro_rules! http_serve {
         }
     };
 }
+
+/// Generates the constructors every HTTP encoding's client has, documented once: `new` (lazy), `connect`
+/// (eager), `builder` and `uri`. For a `Client` with a field `http: rpc_http::Client`, with its `ClientBuilder`
+/// (an [`EncodingClientBuilder`](crate::EncodingClientBuilder)) and `Error` in scope; the argument says which
+/// URLs it takes.
+#[macro_export]
+macro_rules! http_client_constructors {
+    ($urls:literal) => {
+        #[doc = concat!("A client for `url` (", $urls, ") with the default settings.")]
+        pub fn new(url: &str) -> Result<Client, Error> {
+            Client::builder().build(url)
+        }
+
+        /// A client for `url` with the default settings, connected now: an endpoint that cannot be reached is an
+        /// error here rather than at the first call (see [`ClientBuilder::connect`]).
+        pub async fn connect(url: &str) -> Result<Client, Error> {
+            Client::builder().connect(url).await
+        }
+
+        /// A builder to change the settings; it ends in [`build`](ClientBuilder::build) (lazy) or
+        /// [`connect`](ClientBuilder::connect) (eager), as every client's builder does.
+        pub fn builder() -> ClientBuilder {
+            ClientBuilder::default()
+        }
+
+        /// The endpoint this client calls (without credentials).
+        pub fn uri(&self) -> &$crate::__http::Uri {
+            self.http.uri()
+        }
+    };
+}

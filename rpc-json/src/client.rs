@@ -39,28 +39,9 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `url` (`http://host:port/path` or `https://...`; the CLI's `jsonrpc+http://` is taken too)
-    /// with the default settings.
-    pub fn new(url: &str) -> Result<Client, Error> {
-        Client::builder().build(url)
-    }
-
-    /// A client for `url` with the default settings, connected now: an endpoint that cannot be reached is an
-    /// error here rather than at the first call (see [`ClientBuilder::connect`]).
-    pub async fn connect(url: &str) -> Result<Client, Error> {
-        Client::builder().connect(url).await
-    }
-
-    /// A builder to change the settings; it ends in [`build`](ClientBuilder::build) (lazy) or
-    /// [`connect`](ClientBuilder::connect) (eager), as every client's builder does.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
-    }
-
-    /// The endpoint this client calls (without credentials).
-    pub fn uri(&self) -> &http::Uri {
-        self.http.uri()
-    }
+    rpc_http::http_client_constructors!(
+        "`http://host:port/path` or `https://...`; the CLI's `jsonrpc+http://` is taken too"
+    );
 
     fn next_id(&self, n: u64) -> u64 {
         self.next_id.fetch_add(n, Ordering::Relaxed)
