@@ -888,7 +888,8 @@ fn render(
              workloads: `cargo bench -p rpc-bench`). *typed*: what generated clients and dispatchers run: on \
              JSON-RPC and MessagePack-RPC the typed path (params and results straight between the wire and the Rust \
              types, `codec::typed`; a `double` call written as a client writes it and read as the server reads \
-             it), on XML-RPC (which has no typed path) the struct through `to_value`/`from_value` and the codec; \
+             it), on XML-RPC (which has a typed writer but no typed reader yet) the struct written straight and read \
+             back through a `Value` and `from_value`; \
              *value*: the codec on a `Value` tree alone; the peer: serde_json / rmp-serde (structs as maps) \
              straight into the struct. The 1 MB struct is {} bytes as XML-RPC, {} as JSON, {} as MessagePack.\n",
             s.runs, sizes[0].1, sizes[1].1, sizes[2].1

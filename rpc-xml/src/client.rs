@@ -1,5 +1,6 @@
 //! The XML-RPC client: a [`Transport`] over the shared pooled HTTP client of `rpc-http`.
 
+use rpc_core::encoding::{Answer, AnswerFuture, Param, ValueAnswer};
 use rpc_core::{BoxFuture, Fault, Map, Transport, Value};
 
 use crate::Error;
@@ -33,9 +34,9 @@ pub struct Client {
 impl Client {
     rpc_http::http_client_constructors!("`http://host:port/path`");
 
-    async fn call_inner(&self, method: &str, params: Vec<Value>) -> Result<Value, rpc_core::Error> {
-        let body = codec::encode_call(method, &params)?;
-        let bytes = self.http.post(body).await?;
+    /// Posts a `methodCall` (or the error encoding it gave) and reads the answer.
+    async fn exchange(&self, body: Result<Vec<u8>, Error>) -> Result<Value, rpc_core::Error> {
+        let bytes = self.http.post(body?).await?;
         match codec::decode_response(&bytes, self.max_depth)? {
             Ok(v) => Ok(v),
             Err(fault) => Err(rpc_core::Error::Fault(fault)),
@@ -72,7 +73,7 @@ impl Client {
             })
             .collect();
         let expected = calls.len();
-        let answers = match self.call_inner("system.multicall", vec![Value::Array(calls)]).await? {
+        let answers = match self.exchange(codec::encode_call("system.multicall", &[Value::Array(calls)])).await? {
             Value::Array(answers) if answers.len() == expected => answers,
             other => {
                 return Err(rpc_core::Error::Decode(format!(
@@ -97,14 +98,18 @@ fn multicall_answer(answer: Value) -> Result<Result<Value, Fault>, rpc_core::Err
     }
 }
 
-/// XML-RPC has no typed path: a typed call's params become values (`to_value`) for the codec, and its result is
+/// A typed call's params are written straight into the `methodCall` (as their values would be); its result is
 /// read from the value the codec decodes.
 impl Transport for Client {
-    rpc_core::call_typed_through_values!();
+    fn call_typed<'a>(&'a self, method: &'a str, params: &[Param<'_>]) -> AnswerFuture<'a> {
+        let body = codec::encode_call_typed(method, params);
+        let answer = async move { Ok(Box::new(ValueAnswer(self.exchange(body).await?)) as Box<dyn Answer>) };
+        Box::pin(rpc_core::trace::traced(self.http.call_span("xmlrpc", method), answer))
+    }
 
-    /// Values go to the codec as they are (a typed call's are made from its params).
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, rpc_core::Error>> {
-        Box::pin(rpc_core::trace::traced(self.http.call_span("xmlrpc", method), self.call_inner(method, params)))
+        let body = codec::encode_call(method, &params);
+        Box::pin(rpc_core::trace::traced(self.http.call_span("xmlrpc", method), self.exchange(body)))
     }
 }
 

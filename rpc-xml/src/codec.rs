@@ -33,8 +33,16 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+mod ser;
+
 /// Encodes a `methodCall`.
 pub fn encode_call(method: &str, params: &[Value]) -> Result<Vec<u8>, Error> {
+    encode_call_typed(method, params)
+}
+
+/// Encodes a `methodCall` whose params are any `Serialize` types (a typed call's, [`Value`]s among them),
+/// written straight, as their `Value`s would be.
+pub fn encode_call_typed<P: serde::Serialize>(method: &str, params: &[P]) -> Result<Vec<u8>, Error> {
     check_method_name(method)?;
     let mut out = String::with_capacity(128);
     out.push_str(XML_DECL);
@@ -43,7 +51,7 @@ pub fn encode_call(method: &str, params: &[Value]) -> Result<Vec<u8>, Error> {
     out.push_str("</methodName>\n<params>\n");
     for p in params {
         out.push_str("<param>\n");
-        write_value(&mut out, p, 0)?;
+        ser::to_writer(p, &mut out)?;
         out.push_str("</param>\n");
     }
     out.push_str("</params>\n</methodCall>\n");
@@ -58,16 +66,16 @@ pub fn encode_response(result: Result<&Value, &Fault>) -> Result<Vec<u8>, Error>
     match result {
         Ok(v) => {
             out.push_str("<params>\n<param>\n");
-            write_value(&mut out, v, 0)?;
+            ser::to_writer(v, &mut out)?;
             out.push_str("</param>\n</params>\n");
         }
         Err(f) => {
             out.push_str("<fault>\n");
             let start = out.len();
-            if write_value(&mut out, &fault_struct(f, true), 0).is_err() {
+            if ser::to_writer(&fault_struct(f, true), &mut out).is_err() {
                 // Data XML-RPC cannot carry (an integer past i64, ...) is left out; the fault itself always goes.
                 out.truncate(start);
-                write_value(&mut out, &fault_struct(f, false), 0)?;
+                ser::to_writer(&fault_struct(f, false), &mut out)?;
             }
             out.push_str("</fault>\n");
         }
@@ -210,77 +218,6 @@ fn check_method_name(method: &str) -> Result<(), Error> {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Encoding
-
-fn write_value(out: &mut String, v: &Value, depth: usize) -> Result<(), Error> {
-    if depth > MAX_ENCODE_DEPTH {
-        return Err(Error::Encode(format!("values nest deeper than {MAX_ENCODE_DEPTH}")));
-    }
-    match v {
-        Value::Nil => out.push_str("<value><nil/></value>\n"),
-        Value::Bool(b) => out.push_str(if *b {
-            "<value><boolean>1</boolean></value>\n"
-        } else {
-            "<value><boolean>0</boolean></value>\n"
-        }),
-        Value::Int(i) => write_int(out, *i),
-        Value::UInt(u) => match i64::try_from(*u) {
-            Ok(i) => write_int(out, i),
-            Err(_) => return Err(Error::Encode(format!("integer {u} is beyond XML-RPC's 64-bit signed <i8>"))),
-        },
-        Value::Float(f) => {
-            if !f.is_finite() {
-                return Err(Error::Encode(format!("{f} has no XML-RPC representation")));
-            }
-            out.push_str("<value><double>");
-            write_double(out, *f);
-            out.push_str("</double></value>\n");
-        }
-        Value::String(s) => {
-            out.push_str("<value><string>");
-            escape_into(out, s)?;
-            out.push_str("</string></value>\n");
-        }
-        Value::Bytes(b) => {
-            out.push_str("<value><base64>\n");
-            // Python's `base64.encodebytes` layout: lines of 76 characters, each ending in a newline.
-            let encoded = BASE64.encode(b);
-            for chunk in encoded.as_bytes().chunks(76) {
-                // Base64 output is ASCII, so every chunk is valid UTF-8.
-                out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-                out.push('\n');
-            }
-            out.push_str("</base64></value>\n");
-        }
-        Value::DateTime(d) => {
-            let _ = writeln!(out, "<value><dateTime.iso8601>{d}</dateTime.iso8601></value>");
-        }
-        Value::Array(items) => {
-            out.push_str("<value><array><data>\n");
-            for item in items {
-                write_value(out, item, depth + 1)?;
-            }
-            out.push_str("</data></array></value>\n");
-        }
-        Value::Map(m) => {
-            out.push_str("<value><struct>\n");
-            for (k, v) in m {
-                let Value::String(name) = k else {
-                    return Err(Error::Encode(format!("struct member names must be strings, not {}", k.kind())));
-                };
-                out.push_str("<member>\n<name>");
-                escape_into(out, name)?;
-                out.push_str("</name>\n");
-                write_value(out, v, depth + 1)?;
-                out.push_str("</member>\n");
-            }
-            out.push_str("</struct></value>\n");
-        }
-        Value::Ext(e) => {
-            return Err(Error::Encode(format!("a MessagePack ext value (type {}) has no XML-RPC form", e.tag)));
-        }
-    }
-    Ok(())
-}
 
 fn write_int(out: &mut String, i: i64) {
     let (open, close) = if i32::try_from(i).is_ok() {
