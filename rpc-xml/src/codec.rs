@@ -60,6 +60,12 @@ pub fn encode_call_typed<P: serde::Serialize>(method: &str, params: &[P]) -> Res
 
 /// Encodes a `methodResponse`: one param for a result, a `<fault>` for a fault.
 pub fn encode_response(result: Result<&Value, &Fault>) -> Result<Vec<u8>, Error> {
+    encode_response_typed(result)
+}
+
+/// Encodes a `methodResponse` whose result is any `Serialize` type (a handler's, a [`Value`] among them),
+/// written straight, as its `Value` would be.
+pub fn encode_response_typed<T: serde::Serialize + ?Sized>(result: Result<&T, &Fault>) -> Result<Vec<u8>, Error> {
     let mut out = String::with_capacity(128);
     out.push_str(XML_DECL);
     out.push_str("<methodResponse>\n");

@@ -4,8 +4,15 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use rpc_core::encoding::serve_call_value;
-use rpc_core::{BoxFuture, Context, Dispatch, Fault, MethodInfo, Value};
+use rpc_core::encoding::{Reply, serve_call, serve_call_value};
+use rpc_core::{BoxFuture, CallParams, Context, Dispatch, Fault, MethodInfo, Value};
+
+/// A call's answer: the handler's result (or a system method's value), or its fault.
+pub(crate) type Answer = Result<Reply, Fault>;
+
+fn reply(value: Value) -> Reply {
+    Box::new(value)
+}
 
 /// The default cap on the number of calls in one `system.multicall`.
 pub const DEFAULT_MAX_MULTICALL: usize = 1000;
@@ -53,26 +60,23 @@ impl<D: Dispatch> Routes<D> {
     }
 
     /// Handles one call: a system method here, anything else through the dispatcher (panics become faults).
-    pub fn call(
-        self: &Arc<Self>,
-        method: &str,
-        params: Vec<Value>,
-        cx: Context,
-    ) -> BoxFuture<'static, Result<Value, Fault>> {
+    /// The answer is the handler's result as it is, for the codec to write straight.
+    pub fn call(self: &Arc<Self>, method: &str, params: Vec<Value>, cx: Context) -> BoxFuture<'static, Answer> {
         if method.starts_with("system.") && !self.user_names.contains(method) {
             let introspection = self.config.introspection;
-            match method {
+            let answer = match method {
                 MULTICALL if self.config.multicall => {
                     let this = self.clone();
-                    return Box::pin(async move { this.multicall(params, cx).await });
+                    return Box::pin(async move { this.multicall(params, cx).await.map(reply) });
                 }
-                LIST_METHODS if introspection => return ready(self.list_methods(&params)),
-                METHOD_HELP if introspection => return ready(self.method_help(&params)),
-                METHOD_SIGNATURE if introspection => return ready(self.method_signature(&params)),
-                _ => {}
-            }
+                LIST_METHODS if introspection => self.list_methods(&params),
+                METHOD_HELP if introspection => self.method_help(&params),
+                METHOD_SIGNATURE if introspection => self.method_signature(&params),
+                _ => return Box::pin(serve_call(&*self.dispatch, method, CallParams::Values(params), cx)),
+            };
+            return Box::pin(std::future::ready(answer.map(reply)));
         }
-        Box::pin(serve_call_value(&*self.dispatch, method, params, cx))
+        Box::pin(serve_call(&*self.dispatch, method, CallParams::Values(params), cx))
     }
 
     /// Runs the calls one after another, in order, as Python does; each answer is `[result]` or a fault
