@@ -36,10 +36,7 @@ struct ValueSerializer;
 impl crate::encoding::WireSerializer for ValueSerializer {
     type Ok = Value;
     type Error = Error;
-    type Seq = Compound;
-    type TupleVariant = Compound;
-    type Map = Compound;
-    type StructVariant = Compound;
+    type Compound = Compound;
 
     fn nil(self) -> Result<Value, Error> {
         Ok(Value::Nil)
@@ -198,17 +195,15 @@ pub trait WireSerializer: Sized {
     type Ok;
     /// The encoding's error.
     type Error: ser::Error;
-    /// A sequence, tuple or tuple struct being written.
-    type Seq: ser::SerializeSeq<Ok = Self::Ok, Error = Self::Error>
+    /// A sequence, tuple, map, struct or variant holding one, being written: serde's seven `Serialize*`
+    /// traits (see [`serialize_compound!`](crate::serialize_compound)).
+    type Compound: ser::SerializeSeq<Ok = Self::Ok, Error = Self::Error>
         + ser::SerializeTuple<Ok = Self::Ok, Error = Self::Error>
-        + ser::SerializeTupleStruct<Ok = Self::Ok, Error = Self::Error>;
-    /// A tuple variant being written.
-    type TupleVariant: ser::SerializeTupleVariant<Ok = Self::Ok, Error = Self::Error>;
-    /// A map or struct being written.
-    type Map: ser::SerializeMap<Ok = Self::Ok, Error = Self::Error>
-        + ser::SerializeStruct<Ok = Self::Ok, Error = Self::Error>;
-    /// A struct variant being written.
-    type StructVariant: ser::SerializeStructVariant<Ok = Self::Ok, Error = Self::Error>;
+        + ser::SerializeTupleStruct<Ok = Self::Ok, Error = Self::Error>
+        + ser::SerializeTupleVariant<Ok = Self::Ok, Error = Self::Error>
+        + ser::SerializeMap<Ok = Self::Ok, Error = Self::Error>
+        + ser::SerializeStruct<Ok = Self::Ok, Error = Self::Error>
+        + ser::SerializeStructVariant<Ok = Self::Ok, Error = Self::Error>;
 
     /// Nil (`None`, `()`, a unit struct).
     fn nil(self) -> Result<Self::Ok, Self::Error>;
@@ -232,13 +227,13 @@ pub trait WireSerializer: Sized {
     /// A variant with one value: the one-entry map `{variant: value}`.
     fn newtype_variant<T: Serialize + ?Sized>(self, variant: &'static str, value: &T) -> Result<Self::Ok, Self::Error>;
     /// Opens a sequence of `len` items (`None`: not known until its end).
-    fn seq(self, len: Option<usize>) -> Result<Self::Seq, Self::Error>;
+    fn seq(self, len: Option<usize>) -> Result<Self::Compound, Self::Error>;
     /// Opens a tuple variant: `{variant: [...]}`.
-    fn tuple_variant(self, variant: &'static str, len: usize) -> Result<Self::TupleVariant, Self::Error>;
+    fn tuple_variant(self, variant: &'static str, len: usize) -> Result<Self::Compound, Self::Error>;
     /// Opens a map of `len` entries (`None`: not known until its end).
-    fn map(self, len: Option<usize>) -> Result<Self::Map, Self::Error>;
+    fn map(self, len: Option<usize>) -> Result<Self::Compound, Self::Error>;
     /// Opens a struct variant: `{variant: {...}}`.
-    fn struct_variant(self, variant: &'static str, len: usize) -> Result<Self::StructVariant, Self::Error>;
+    fn struct_variant(self, variant: &'static str, len: usize) -> Result<Self::Compound, Self::Error>;
     /// The encoding's error for a value it cannot write (an integer beyond 64 bits, a datetime or ext newtype
     /// around something else).
     fn refuse(self, error: Error) -> Self::Error;
@@ -261,13 +256,13 @@ macro_rules! wire_serializer {
         impl<$($generics)*> $crate::__private::ser::Serializer for $ty {
             type Ok = <Self as $crate::encoding::WireSerializer>::Ok;
             type Error = <Self as $crate::encoding::WireSerializer>::Error;
-            type SerializeSeq = <Self as $crate::encoding::WireSerializer>::Seq;
-            type SerializeTuple = <Self as $crate::encoding::WireSerializer>::Seq;
-            type SerializeTupleStruct = <Self as $crate::encoding::WireSerializer>::Seq;
-            type SerializeTupleVariant = <Self as $crate::encoding::WireSerializer>::TupleVariant;
-            type SerializeMap = <Self as $crate::encoding::WireSerializer>::Map;
-            type SerializeStruct = <Self as $crate::encoding::WireSerializer>::Map;
-            type SerializeStructVariant = <Self as $crate::encoding::WireSerializer>::StructVariant;
+            type SerializeSeq = <Self as $crate::encoding::WireSerializer>::Compound;
+            type SerializeTuple = <Self as $crate::encoding::WireSerializer>::Compound;
+            type SerializeTupleStruct = <Self as $crate::encoding::WireSerializer>::Compound;
+            type SerializeTupleVariant = <Self as $crate::encoding::WireSerializer>::Compound;
+            type SerializeMap = <Self as $crate::encoding::WireSerializer>::Compound;
+            type SerializeStruct = <Self as $crate::encoding::WireSerializer>::Compound;
+            type SerializeStructVariant = <Self as $crate::encoding::WireSerializer>::Compound;
 
             $crate::wire_serializer!(@widen int: serialize_i8(i8), serialize_i16(i16), serialize_i32(i32),
                 serialize_i64(i64));

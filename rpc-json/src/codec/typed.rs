@@ -154,10 +154,7 @@ impl<'a> Serializer<'a> {
 impl<'a, 'b> WireSerializer for &'b mut Serializer<'a> {
     type Ok = ();
     type Error = Error;
-    type Seq = Compound<'b, 'a>;
-    type TupleVariant = Compound<'b, 'a>;
-    type Map = Compound<'b, 'a>;
-    type StructVariant = Compound<'b, 'a>;
+    type Compound = Compound<'b, 'a>;
 
     fn nil(self) -> Result<(), Error> {
         self.out.extend_from_slice(b"null");

@@ -430,10 +430,7 @@ impl Compound<'_, '_> {
 impl<'s, 'a> WireSerializer for &'s mut Serializer<'a> {
     type Ok = ();
     type Error = Error;
-    type Seq = Compound<'s, 'a>;
-    type TupleVariant = Compound<'s, 'a>;
-    type Map = Compound<'s, 'a>;
-    type StructVariant = Compound<'s, 'a>;
+    type Compound = Compound<'s, 'a>;
 
     fn nil(self) -> Result<(), Error> {
         self.dst.put_u8(NIL);

@@ -68,10 +68,7 @@ impl<'a> Serializer<'a> {
 impl<'s, 'a> WireSerializer for &'s mut Serializer<'a> {
     type Ok = ();
     type Error = Error;
-    type Seq = Compound<'s, 'a>;
-    type TupleVariant = Compound<'s, 'a>;
-    type Map = Compound<'s, 'a>;
-    type StructVariant = Compound<'s, 'a>;
+    type Compound = Compound<'s, 'a>;
 
     fn nil(self) -> Result<(), Error> {
         self.out.push_str("<value><nil/></value>\n");
@@ -246,10 +243,7 @@ impl MemberName<'_, '_> {
 impl WireSerializer for MemberName<'_, '_> {
     type Ok = ();
     type Error = Error;
-    type Seq = Impossible<(), Error>;
-    type TupleVariant = Impossible<(), Error>;
-    type Map = Impossible<(), Error>;
-    type StructVariant = Impossible<(), Error>;
+    type Compound = Impossible<(), Error>;
 
     fn nil(self) -> Result<(), Error> {
         Err(Self::not("nil"))
@@ -284,16 +278,16 @@ impl WireSerializer for MemberName<'_, '_> {
     fn newtype_variant<T: Serialize + ?Sized>(self, _: &'static str, _: &T) -> Result<(), Error> {
         Err(Self::not("map"))
     }
-    fn seq(self, _: Option<usize>) -> Result<Self::Seq, Error> {
+    fn seq(self, _: Option<usize>) -> Result<Self::Compound, Error> {
         Err(Self::not("array"))
     }
-    fn tuple_variant(self, _: &'static str, _: usize) -> Result<Self::TupleVariant, Error> {
+    fn tuple_variant(self, _: &'static str, _: usize) -> Result<Self::Compound, Error> {
         Err(Self::not("map"))
     }
-    fn map(self, _: Option<usize>) -> Result<Self::Map, Error> {
+    fn map(self, _: Option<usize>) -> Result<Self::Compound, Error> {
         Err(Self::not("map"))
     }
-    fn struct_variant(self, _: &'static str, _: usize) -> Result<Self::StructVariant, Error> {
+    fn struct_variant(self, _: &'static str, _: usize) -> Result<Self::Compound, Error> {
         Err(Self::not("map"))
     }
     fn refuse(self, error: rpc_core::Error) -> Error {
