@@ -64,6 +64,19 @@ pub enum EncodingError<E> {
     __Encoding(std::convert::Infallible, PhantomData<fn() -> E>),
 }
 
+impl<E> EncodingError<E> {
+    /// An error of rpc_core's raised while encoding (`to_value`'s, a datetime or ext newtype around something
+    /// else, an integer beyond 64 bits) as this encoding's [`Encode`](EncodingError::Encode), its message kept
+    /// as `to_value` gives it: what a serializer's [`WireSerializer::refuse`](rpc_core::encoding::WireSerializer::refuse)
+    /// answers.
+    pub fn refused(error: rpc_core::Error) -> EncodingError<E> {
+        match error {
+            rpc_core::Error::Encode(m) => EncodingError::Encode(m),
+            other => EncodingError::Encode(other.to_string()),
+        }
+    }
+}
+
 impl<E: HttpEncoding> EncodingError<E> {
     /// The fault a server answers for this error: -32700 for a malformed body, -32600 for an invalid message,
     /// -32603 otherwise.

@@ -62,21 +62,27 @@ impl<D: Dispatch> Routes<D> {
     /// Handles one call: a system method here, anything else through the dispatcher (panics become faults).
     /// The answer is the handler's result as it is, for the codec to write straight.
     pub fn call(self: &Arc<Self>, method: &str, params: Vec<Value>, cx: Context) -> BoxFuture<'static, Answer> {
-        if method.starts_with("system.") && !self.user_names.contains(method) {
-            let introspection = self.config.introspection;
-            let answer = match method {
-                MULTICALL if self.config.multicall => {
-                    let this = self.clone();
-                    return Box::pin(async move { this.multicall(params, cx).await.map(reply) });
-                }
-                LIST_METHODS if introspection => self.list_methods(&params),
-                METHOD_HELP if introspection => self.method_help(&params),
-                METHOD_SIGNATURE if introspection => self.method_signature(&params),
-                _ => return Box::pin(serve_call(&*self.dispatch, method, CallParams::Values(params), cx)),
-            };
+        if method == MULTICALL && self.config.multicall && !self.user_names.contains(method) {
+            let this = self.clone();
+            return Box::pin(async move { this.multicall(params, cx).await.map(reply) });
+        }
+        if let Some(answer) = self.introspect(method, &params) {
             return Box::pin(std::future::ready(answer.map(reply)));
         }
         Box::pin(serve_call(&*self.dispatch, method, CallParams::Values(params), cx))
+    }
+
+    /// The answer of an introspection method, when `method` is one that is on (and not the user's own).
+    fn introspect(&self, method: &str, params: &[Value]) -> Option<Result<Value, Fault>> {
+        if !self.config.introspection || !method.starts_with("system.") || self.user_names.contains(method) {
+            return None;
+        }
+        match method {
+            LIST_METHODS => Some(self.list_methods(params)),
+            METHOD_HELP => Some(self.method_help(params)),
+            METHOD_SIGNATURE => Some(self.method_signature(params)),
+            _ => None,
+        }
     }
 
     /// Runs the calls one after another, in order, as Python does; each answer is `[result]` or a fault
@@ -112,15 +118,10 @@ impl<D: Dispatch> Routes<D> {
 
     /// One call inside a multicall (system methods included, nesting excluded above).
     fn call_one(&self, method: &str, params: Vec<Value>, cx: Context) -> BoxFuture<'static, Result<Value, Fault>> {
-        if method.starts_with("system.") && !self.user_names.contains(method) && self.config.introspection {
-            match method {
-                LIST_METHODS => return ready(self.list_methods(&params)),
-                METHOD_HELP => return ready(self.method_help(&params)),
-                METHOD_SIGNATURE => return ready(self.method_signature(&params)),
-                _ => {}
-            }
+        match self.introspect(method, &params) {
+            Some(answer) => Box::pin(std::future::ready(answer)),
+            None => Box::pin(serve_call_value(&*self.dispatch, method, params, cx)),
         }
-        Box::pin(serve_call_value(&*self.dispatch, method, params, cx))
     }
 
     fn list_methods(&self, params: &[Value]) -> Result<Value, Fault> {
@@ -160,10 +161,6 @@ impl<D: Dispatch> Routes<D> {
             None => Err(Fault::method_not_found(name)),
         }
     }
-}
-
-fn ready(result: Result<Value, Fault>) -> BoxFuture<'static, Result<Value, Fault>> {
-    Box::pin(std::future::ready(result))
 }
 
 fn no_params(method: &str, params: &[Value]) -> Result<(), Fault> {

@@ -231,10 +231,7 @@ impl<'a, 'b> WireSerializer for &'b mut Serializer<'a> {
         Ok(self.compound(4, close))
     }
     fn refuse(self, error: rpc_core::Error) -> Error {
-        match error {
-            rpc_core::Error::Encode(m) => Error::Encode(m),
-            e => encode_error(e),
-        }
+        Error::refused(error)
     }
 }
 

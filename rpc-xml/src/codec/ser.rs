@@ -156,10 +156,7 @@ impl<'s, 'a> WireSerializer for &'s mut Serializer<'a> {
         self.open(true, true)
     }
     fn refuse(self, error: rpc_core::Error) -> Error {
-        match error {
-            rpc_core::Error::Encode(m) => Error::Encode(m),
-            other => Error::Encode(other.to_string()),
-        }
+        Error::refused(error)
     }
 }
 
@@ -291,7 +288,7 @@ impl WireSerializer for MemberName<'_, '_> {
         Err(Self::not("map"))
     }
     fn refuse(self, error: rpc_core::Error) -> Error {
-        Error::Encode(error.to_string())
+        Error::refused(error)
     }
 }
 
