@@ -6,13 +6,13 @@
 //! budget's bookkeeping.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rpc_bench::codecs::DOUBLE_ARG;
-use rpc_bench::load::{self, Caller, Plan, Progress, Report, Stop, TransportCaller};
+use rpc_bench::load::{self, Plan, Report, Stop, TransportCaller};
 use rpc_core::Value;
 
+use crate::drive::{self, Contender};
 use crate::serve::Kind;
 use crate::suite::{Running, Settings};
 
@@ -188,21 +188,12 @@ pub async fn measure(settings: &Settings, pin: bool) -> Rows {
             (Err(e), _) | (_, Err(e)) => return Rows(Vec::new(), Some(e.to_string())),
         };
         let first = addrs[0].clone();
-        let one: load::Connector = Arc::new(move || {
+        let one = drive::each_connection(move || {
             let addr = first.clone();
-            Box::pin(async move {
-                let client = rpc_msgpack::Client::connect(addr.as_str()).await.map_err(|e| e.to_string())?;
-                Ok(Box::new(TransportCaller(client)) as Box<dyn Caller>)
-            })
+            async move { rpc_msgpack::Client::connect(addr).await.map(TransportCaller).map_err(|e| e.to_string()) }
         });
         // Every caller of a balanced row shares the one client (and its connections).
-        let shared = |client: &rpc_balance::Balanced| -> load::Connector {
-            let client = client.clone();
-            Arc::new(move || {
-                let caller = Box::new(TransportCaller(client.clone())) as Box<dyn Caller>;
-                Box::pin(std::future::ready(Ok(caller)))
-            })
-        };
+        let shared = |client: &rpc_balance::Balanced| drive::shared(client.clone(), TransportCaller);
         let plan = Plan {
             method: "double".into(),
             params: vec![Value::Int(DOUBLE_ARG)],
@@ -212,24 +203,20 @@ pub async fn measure(settings: &Settings, pin: bool) -> Rows {
             warmup: settings.warmup.max(Duration::from_millis(200)),
             timeout: Duration::from_secs(10),
         };
-        let targets = [
-            (Client::One, load::Target::Other(one)),
-            (Client::BalancedOne, load::Target::Other(shared(&on_one))),
-            (Client::Balanced, load::Target::Other(shared(&balanced))),
-        ];
-        let first_row = rows.len();
-        rows.extend(targets.iter().map(|(c, _)| (shape, *c, Vec::new())));
-        for _ in 0..runs(settings) {
-            for (i, (client, target)) in targets.iter().enumerate() {
-                let label = client.label(shape.0);
-                match load::run(target, &plan, Arc::new(Progress::default())).await {
-                    Ok(report) => {
-                        eprintln!("   {label}: {:.0} calls/s, {} errors", report.calls_per_sec(), report.errors);
-                        rows[first_row + i].2.push(report);
-                    }
-                    Err(e) => eprintln!("   {label}: {e}"),
-                }
-            }
+        let clients = [Client::One, Client::BalancedOne, Client::Balanced];
+        let targets = [one, shared(&on_one), shared(&balanced)];
+        let contenders: Vec<Contender> = clients
+            .iter()
+            .zip(targets)
+            .map(|(client, connector)| Contender {
+                label: client.label(shape.0),
+                target: load::Target::Other(connector),
+                servers: servers.iter().map(|s| s.pid).collect(),
+            })
+            .collect();
+        let measured = drive::in_turn(&contenders, &plan, runs(settings)).await;
+        for (client, runs) in clients.into_iter().zip(measured) {
+            rows.push((shape, client, runs.into_iter().map(|run| run.report).collect()));
         }
         let shares: Vec<String> =
             balanced.endpoints().iter().map(|e| format!("{}: {} calls", e.endpoint.name(), e.calls)).collect();

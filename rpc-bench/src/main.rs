@@ -1,6 +1,6 @@
 //! The benchmark suite: `cargo run --release -p rpc-bench` measures, on loopback, our servers beside the raw
-//! baselines (tokio TCP, hyper 1.x) and Python's servers, their memory, and the codecs, then writes
-//! `BENCHMARKS.md` at the workspace root.
+//! baselines (tokio TCP, hyper 1.x), Python's servers and the Rust frameworks users would pick instead
+//! (jsonrpsee, tarpc, dxr), their memory, and the codecs, then writes `BENCHMARKS.md` at the workspace root.
 //!
 //! ```text
 //! cargo run --release -p rpc-bench                       # the whole suite (about 6 minutes), writes BENCHMARKS.md
@@ -8,11 +8,17 @@
 //! cargo run --release -p rpc-bench -- --only msgpack     # the network scenarios whose name holds "msgpack"
 //! cargo run --release -p rpc-bench -- --only subscriptions --quick --stdout  # the subscription rows alone
 //! cargo run --release -p rpc-bench -- --only balance --quick --stdout        # the balanced client against one endpoint
+//! cargo run --release -p rpc-bench -- --only peers --quick --stdout          # ours against jsonrpsee, tarpc and dxr
 //! ```
+//!
+//! `--only json` includes jsonrpsee's HTTP server, a peer row of the JSON-RPC throughput table (driven by the same
+//! load generator); `--only peers` is the section where each framework is called through its own client.
 //!
 //! `rpc-bench serve KIND` runs one of the servers it measures (the suite starts them itself, pinned to a core).
 
 mod balance;
+mod drive;
+mod peers;
 mod serve;
 mod subscriptions;
 mod suite;
@@ -52,7 +58,8 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Only the network scenarios whose name contains this (e.g. `msgpack`, `xml`, `json`); skips memory,
-    /// subscriptions and codecs unless it names them (`memory`, `subscriptions`, `codecs`).
+    /// subscriptions, the balanced client, the frameworks' own clients and codecs unless it names them
+    /// (`memory`, `subscriptions`, `balance`, `peers`, `codecs`).
     #[arg(long)]
     only: Option<String>,
     /// Before starting, wait (polling every 30 s, up to 15 minutes) until the 1-minute load average is below

@@ -1,5 +1,5 @@
 //! The servers the suite measures, each run as its own process (`rpc-bench serve KIND`) so it can be pinned to a
-//! core and its memory read: the raw baselines and ours. Each prints `ready ADDR` once listening on an
+//! core and its memory read: the raw baselines, ours, and the other frameworks' (jsonrpsee, tarpc, dxr). Each prints `ready ADDR` once listening on an
 //! OS-picked loopback port, and exits when its standard input closes (so none outlives the suite).
 
 use std::convert::Infallible;
@@ -55,6 +55,12 @@ pub enum Kind {
     /// jsonrpsee 0.26's WebSocket server with the same subscription: `subscribe_count` sends 0, 1, 2, ... as
     /// `count` notifications as fast as its sink takes them.
     JsonrpseeWs,
+    /// jsonrpsee 0.26's HTTP server (HTTP only), serving `double`.
+    JsonrpseeHttp,
+    /// tarpc's server over TCP with its bincode codec (`serde_transport`), serving its `Double` service.
+    Tarpc,
+    /// dxr's XML-RPC server (on axum), serving `double`.
+    Dxr,
 }
 
 /// Connections our servers accept (above their default of 10,000, for the idle-connection measurement and its
@@ -105,6 +111,9 @@ pub fn serve(kind: Kind, frame_len: usize) -> std::io::Result<()> {
             Kind::StreamJsonTcp => rpc_json::duplex::Server::new(interop()).serve(listener).await,
             Kind::StreamJsonWs => rpc_json::duplex::Server::new(interop()).serve_ws(listener).await,
             Kind::JsonrpseeWs => jsonrpsee_ws(listener).await,
+            Kind::JsonrpseeHttp => jsonrpsee_http(listener).await,
+            Kind::Tarpc => tarpc_server(listener).await,
+            Kind::Dxr => dxr_server(listener).await,
         }
     })
 }
@@ -140,6 +149,97 @@ async fn jsonrpsee_ws(listener: TcpListener) -> std::io::Result<()> {
         .map_err(std::io::Error::other)?;
     server.start(module).stopped().await;
     Ok(())
+}
+
+/// jsonrpsee's HTTP server with `double`, registered as its docs show (`RpcModule::register_method`, the param
+/// read with `Params::one`).
+async fn jsonrpsee_http(listener: TcpListener) -> std::io::Result<()> {
+    let config = jsonrpsee::server::ServerConfig::builder().http_only().build();
+    let server = jsonrpsee::server::Server::builder().set_config(config).build_from_tcp(listener.into_std()?)?;
+    let mut module = jsonrpsee::RpcModule::new(());
+    module
+        .register_method("double", |params, _, _| {
+            let num: i64 = params.one()?;
+            Ok::<_, jsonrpsee::types::ErrorObjectOwned>(num.wrapping_mul(2))
+        })
+        .map_err(std::io::Error::other)?;
+    server.start(module).stopped().await;
+    Ok(())
+}
+
+/// tarpc's side of the framework-against-framework rows: its service, its generated server and client.
+pub mod tarpc_service {
+    /// `double`, as tarpc's `#[tarpc::service]` declares a service.
+    #[tarpc::service]
+    pub trait Double {
+        /// Returns num * 2.
+        async fn double(num: i64) -> i64;
+    }
+
+    /// The implementation.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Doubler;
+
+    impl Double for Doubler {
+        async fn double(self, _: tarpc::context::Context, num: i64) -> i64 {
+            num.wrapping_mul(2)
+        }
+    }
+
+    /// tarpc's TCP transport with its bincode codec over `stream`, as `tarpc::serde_transport::tcp` makes it
+    /// (length-delimited frames), with `TCP_NODELAY` set as our servers and clients set it.
+    pub fn transport<Item, SinkItem>(
+        stream: tokio::net::TcpStream,
+    ) -> std::io::Result<
+        tarpc::serde_transport::Transport<
+            tokio::net::TcpStream,
+            Item,
+            SinkItem,
+            tarpc::tokio_serde::formats::Bincode<Item, SinkItem>,
+        >,
+    >
+    where
+        Item: for<'de> serde::Deserialize<'de>,
+        SinkItem: serde::Serialize,
+    {
+        stream.set_nodelay(true)?;
+        let framed = tokio_util::codec::LengthDelimitedCodec::builder().new_framed(stream);
+        Ok(tarpc::serde_transport::new(framed, tarpc::tokio_serde::formats::Bincode::default()))
+    }
+}
+
+/// tarpc's server as its README runs one: a `BaseChannel` per connection, each request's response future
+/// spawned (so the calls of one connection run concurrently).
+async fn tarpc_server(listener: TcpListener) -> std::io::Result<()> {
+    use tarpc::server::Channel as _;
+    use tarpc_service::Double as _;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let channel = tarpc::server::BaseChannel::with_defaults(tarpc_service::transport(stream)?);
+        tokio::spawn(channel.execute(tarpc_service::Doubler.serve()).for_each(|response| async move {
+            tokio::spawn(response);
+        }));
+    }
+}
+
+/// dxr's XML-RPC server: its axum route with `double` as a handler function, on `listener` with `TCP_NODELAY`
+/// (as our servers set it).
+async fn dxr_server(listener: TcpListener) -> std::io::Result<()> {
+    use dxr_server::axum::serve::ListenerExt as _;
+    let double: dxr_server::HandlerFn = dxr_double;
+    let route = dxr_server::RouteBuilder::new().add_method("double", Box::new(double)).build();
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    dxr_server::Server::from_route(route).serve_listener(listener).await.map_err(std::io::Error::other)
+}
+
+/// `double` for dxr: XML-RPC's `int` is dxr's `i32` (its `i8` feature would read `<i8>` only).
+fn dxr_double(params: &[dxr::Value], _: http::HeaderMap) -> dxr_server::HandlerResult {
+    use dxr::{TryFromParams as _, TryToValue as _};
+    let num = i32::try_from_params(params).map_err(dxr::Fault::from)?;
+    let doubled = num.checked_mul(2).ok_or_else(|| dxr::Fault::new(-32602, format!("double({num}) overflows")))?;
+    doubled.try_to_value().map_err(dxr::Fault::from)
 }
 
 /// The physical limit of a MessagePack-RPC exchange here: no decoding, no dispatch, no task per call. Requests

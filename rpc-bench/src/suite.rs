@@ -93,7 +93,7 @@ struct System {
 const XML_PEER: &str = include_str!("../peers/xmlrpc_server.py");
 const MSGPACK_PEER: &str = include_str!("../peers/msgpack_server.py");
 
-const SYSTEMS: [System; 12] = [
+const SYSTEMS: [System; 13] = [
     System { proto: Proto::Msgpack, role: Role::Baseline, label: "raw tokio TCP", launch: Launch::Serve(Kind::RawTcp) },
     System { proto: Proto::Msgpack, role: Role::Ours, label: "rpc-msgpack", launch: Launch::Serve(Kind::Msgpack) },
     System {
@@ -112,6 +112,12 @@ const SYSTEMS: [System; 12] = [
     },
     System { proto: Proto::Json, role: Role::Baseline, label: "raw hyper", launch: Launch::Serve(Kind::RawHttpJson) },
     System { proto: Proto::Json, role: Role::Ours, label: "rpc-json", launch: Launch::Serve(Kind::Json) },
+    System {
+        proto: Proto::Json,
+        role: Role::Peer,
+        label: "jsonrpsee 0.26 HTTP server",
+        launch: Launch::Serve(Kind::JsonrpseeHttp),
+    },
     System {
         proto: Proto::JsonTcp,
         role: Role::Baseline,
@@ -389,6 +395,16 @@ pub async fn run(settings: &Settings) -> Result<String, String> {
         crate::balance::Rows::default()
     };
 
+    // Framework against framework, each with its own client (`--only peers`).
+    let peers = if selected("peers") {
+        if pin {
+            sys::pin(me, LOAD_CPU);
+        }
+        crate::peers::measure(settings, pin).await
+    } else {
+        crate::peers::Rows::default()
+    };
+
     // Codecs, in this process.
     let mut codec_rows = Vec::new();
     if selected("codecs") {
@@ -401,7 +417,8 @@ pub async fn run(settings: &Settings) -> Result<String, String> {
     }
 
     let load_end = sys::loadavg();
-    Ok(render(settings, &rows, &idle, &codec_rows, &subs, &balanced, pin, load_start, load_end, started.elapsed()))
+    let sections = Sections { subs: &subs, balanced: &balanced, peers: &peers };
+    Ok(render(settings, &rows, &idle, &codec_rows, &sections, pin, load_start, load_end, started.elapsed()))
 }
 
 async fn wait_for_load(limit: f64) {
@@ -436,13 +453,9 @@ type Run = (Report, f64, f64);
 
 /// Runs one shape once against a server.
 async fn measure_once(target: &load::Target, shape: Shape, server_pid: u32, s: &Settings) -> Result<Run, String> {
-    let me = std::process::id();
-    let (s0, l0, t0) = (sys::cpu_seconds(server_pid), sys::cpu_seconds(me), Instant::now());
-    let report =
-        load::run(target, &plan(shape, Stop::After(s.duration), s.warmup), Arc::new(Progress::default())).await?;
-    let wall = t0.elapsed().as_secs_f64();
-    let (s1, l1) = (sys::cpu_seconds(server_pid), sys::cpu_seconds(me));
-    Ok((report, (s1 - s0) / wall * 100.0, (l1 - l0) / wall * 100.0))
+    let plan = plan(shape, Stop::After(s.duration), s.warmup);
+    let run = crate::drive::measure(target, &plan, &[server_pid]).await?;
+    Ok((run.report, run.server_cpu, run.client_cpu))
 }
 
 /// The row of the median run (by calls/s).
@@ -605,19 +618,26 @@ fn ratio_goal(what: String, num: Option<f64>, den: Option<f64>, at_least: Option
     Goal { what, measured, goal, met }
 }
 
+/// The sections measured by modules of their own.
+struct Sections<'a> {
+    subs: &'a crate::subscriptions::Rows,
+    balanced: &'a crate::balance::Rows,
+    peers: &'a crate::peers::Rows,
+}
+
 #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
 fn render(
     s: &Settings,
     rows: &[Row],
     idle: &[Idle],
     codec_rows: &[CodecRow],
-    subs: &crate::subscriptions::Rows,
-    balanced: &crate::balance::Rows,
+    sections: &Sections<'_>,
     pinned: bool,
     load_start: [f64; 3],
     load_end: [f64; 3],
     took: Duration,
 ) -> String {
+    let Sections { subs, balanced, peers } = *sections;
     let mut md = String::new();
     let date = sys::command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let _ = writeln!(md, "# Benchmarks\n");
@@ -683,6 +703,13 @@ fn render(
             None,
         ));
     }
+    goals.push(ratio_goal(
+        "JSON-RPC `double`, 32 connections, vs jsonrpsee's server (same load)".into(),
+        rate_of(Proto::Json, Role::Ours, (32, 1), false),
+        rate_of(Proto::Json, Role::Peer, (32, 1), false),
+        Some(1.25),
+        None,
+    ));
     goals.push(ratio_goal(
         "MessagePack-RPC `double`, 1 connection x 64 pipelined, vs raw TCP".into(),
         rate_of(Proto::Msgpack, Role::Ours, (1, 64), false),
@@ -774,6 +801,9 @@ fn render(
             ));
         }
     }
+    for (what, ours, theirs, at_least) in peers.goals() {
+        goals.push(ratio_goal(what, ours, theirs, Some(at_least), None));
+    }
     let _ = writeln!(md, "\n## Targets\n");
     let _ = writeln!(md, "| target | measured | goal | |\n|---|---:|---|---|");
     for g in &goals {
@@ -814,6 +844,9 @@ fn render(
     }
     if !balanced.is_empty() {
         balanced.render(&mut md, s);
+    }
+    if !peers.is_empty() {
+        peers.render(&mut md, s, pinned);
     }
 
     let _ = writeln!(md, "\n## Sequential round trip\n");
