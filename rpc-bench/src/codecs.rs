@@ -6,8 +6,9 @@
 //! the suite's codec table time these.
 //!
 //! A `double` call is the request a client writes, read as the server reads it (its envelope, then its params
-//! into the handler's types); the 1 MB struct is one value written and read back. XML-RPC has only the value
-//! path. rmp-serde writes structs as maps (`to_vec_named`), the form our codec gives them, so both put the same
+//! into the handler's types; XML-RPC's server reads them as values); the 1 MB struct is one value written and
+//! read back (on XML-RPC, in a `methodCall`), the 100,000-item list a result written as a server writes it
+//! and read as a client reads it. rmp-serde writes structs as maps (`to_vec_named`), the form our codec gives them, so both put the same
 //! kind of bytes on the wire.
 
 use std::hint::black_box;
@@ -149,8 +150,7 @@ pub fn cases() -> Vec<Case> {
         let big = big.clone();
         cases.push(Case::new("xml", "1MB", "typed", move || {
             let body = rpc_xml::codec::encode_call_typed("store", &[black_box(&big)]).unwrap_or_default();
-            let (_, mut params) = rpc_xml::codec::decode_call(black_box(&body), 64).unwrap_or_default();
-            let back: Option<Mixed> = from_value(params.pop().unwrap_or_default()).ok();
+            let back: Option<(String, (Mixed,))> = rpc_xml::codec::decode_call_typed(black_box(&body), 64).ok();
             black_box(back);
         }));
     }
@@ -264,7 +264,85 @@ pub fn cases() -> Vec<Case> {
         let back: Option<Mixed> = rmp_serde::from_slice(black_box(&body)).ok();
         black_box(back);
     }));
+    list_cases(&mut cases);
     cases
+}
+
+/// The 100,000-item list: integers of one to six digits, some negative.
+pub fn list() -> Vec<i64> {
+    (0..LIST_LEN as i64).map(|i| (i * 7_919) % 1_000_003 - 500_000).collect()
+}
+
+/// How many items [`list`] has.
+pub const LIST_LEN: usize = 100_000;
+
+/// The 100,000-item list as a result: written as a server writes it and read as a client reads it, on each
+/// codec's typed path and value path, and by serde_json / rmp-serde straight into the `Vec`.
+fn list_cases(cases: &mut Vec<Case>) {
+    let items = list();
+    let value = to_value(&items).unwrap_or_default();
+    {
+        let items = items.clone();
+        cases.push(Case::new("xml", "100k", "typed", move || {
+            let body = rpc_xml::codec::encode_response_typed(Ok(black_box(&items))).unwrap_or_default();
+            let back: Option<Vec<i64>> =
+                rpc_xml::codec::decode_response_typed(black_box(&body), 64).ok().and_then(Result::ok);
+            black_box(back);
+        }));
+    }
+    {
+        let value = value.clone();
+        cases.push(Case::new("xml", "100k", "value", move || {
+            let body = rpc_xml::codec::encode_response(Ok(black_box(&value))).unwrap_or_default();
+            black_box(rpc_xml::codec::decode_response(black_box(&body), 64).ok());
+        }));
+    }
+    {
+        let items = items.clone();
+        cases.push(Case::new("json", "100k", "typed", move || {
+            let mut body = Vec::new();
+            let _ = rpc_json::codec::typed::to_writer(black_box(&items), &mut body);
+            let back: Option<Vec<i64>> = rpc_json::codec::typed::from_slice(black_box(&body), 64).ok();
+            black_box(back);
+        }));
+    }
+    {
+        let value = value.clone();
+        cases.push(Case::new("json", "100k", "value", move || {
+            let body = rpc_json::codec::encode_value(black_box(&value)).unwrap_or_default();
+            black_box(rpc_json::codec::decode_value(black_box(body.as_bytes()), 64).ok());
+        }));
+    }
+    {
+        let items = items.clone();
+        cases.push(Case::new("json", "100k", "serde_json", move || {
+            let body = serde_json::to_vec(black_box(&items)).unwrap_or_default();
+            let back: Option<Vec<i64>> = serde_json::from_slice(black_box(&body)).ok();
+            black_box(back);
+        }));
+    }
+    {
+        let items = items.clone();
+        cases.push(Case::new("msgpack", "100k", "typed", move || {
+            let mut buf = BytesMut::new();
+            let _ = rpc_msgpack::codec::typed::to_writer(black_box(&items), &mut buf);
+            let back: Option<Vec<i64>> = rpc_msgpack::codec::typed::from_slice(black_box(&buf), 64).ok();
+            black_box(back);
+        }));
+    }
+    {
+        let mut codec = rpc_msgpack::codec::Codec::new(1 << 30, 64);
+        cases.push(Case::new("msgpack", "100k", "value", move || {
+            let mut buf = BytesMut::new();
+            let _ = rpc_msgpack::codec::encode_value(black_box(&value), &mut buf);
+            black_box(codec.decode(black_box(&mut buf)).ok().flatten());
+        }));
+    }
+    cases.push(Case::new("msgpack", "100k", "rmp-serde", move || {
+        let body = rmp_serde::to_vec(black_box(&items)).unwrap_or_default();
+        let back: Option<Vec<i64>> = rmp_serde::from_slice(black_box(&body)).ok();
+        black_box(back);
+    }));
 }
 
 /// Checks that every typed 1 MB workload gives the struct back unchanged (run once by the suite and the tests,
@@ -280,6 +358,17 @@ pub fn verify_round_trips() -> Result<(), String> {
     let back: Mixed = from_value(params.pop().unwrap_or_default()).map_err(|e| format!("xml: {e}"))?;
     if back != big {
         return Err("xml".into());
+    }
+    let typed_xml = rpc_xml::codec::encode_call_typed("store", &[&big]).map_err(|e| e.to_string())?;
+    let (_, (back,)): (_, (Mixed,)) =
+        rpc_xml::codec::decode_call_typed(&typed_xml, 64).map_err(|e| format!("xml typed: {e}"))?;
+    if back != big || typed_xml != xml {
+        return Err("xml's typed path".into());
+    }
+    let items = list();
+    let body = rpc_xml::codec::encode_response_typed(Ok(&items)).map_err(|e| e.to_string())?;
+    if rpc_xml::codec::decode_response_typed::<Vec<i64>>(&body, 64).map_err(|e| e.to_string())? != Ok(items) {
+        return Err("xml's typed path, the list".into());
     }
     let json = rpc_json::codec::encode_value(&value).map_err(|e| e.to_string())?;
     let back: Mixed = from_value(rpc_json::codec::decode_value(json.as_bytes(), 64).map_err(|e| e.to_string())?)

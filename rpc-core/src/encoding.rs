@@ -143,6 +143,7 @@ pub use crate::dispatch::{
 };
 pub use crate::ser::{Marked, WireSerializer, marked_newtype, too_wide};
 pub use crate::value::{DATETIME_STRUCT_NAME, EXT_STRUCT_NAME};
+pub use crate::wire_de::{WireDeserializer, WireItem, WireReader};
 use serde::de::DeserializeOwned;
 
 use crate::{Error, Fault, Value};

@@ -89,6 +89,7 @@ pub mod stream;
 pub mod trace;
 mod transport;
 mod value;
+mod wire_de;
 
 #[doc(hidden)]
 pub mod __private;

@@ -1,9 +1,10 @@
 //! The XML-RPC client: a [`Transport`] over the shared pooled HTTP client of `rpc-http`.
 
-use rpc_core::encoding::{Answer, AnswerFuture, Param, ValueAnswer};
+use rpc_core::encoding::{Answer, AnswerFuture, Param, Slot};
 use rpc_core::{BoxFuture, Fault, Map, Transport, Value};
 
 use crate::Error;
+use crate::codec::de::SlotRead;
 use crate::codec::{self, DEFAULT_MAX_DEPTH};
 
 pub use rpc_http::{DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
@@ -98,13 +99,47 @@ fn multicall_answer(answer: Value) -> Result<Result<Value, Fault>, rpc_core::Err
     }
 }
 
-/// A typed call's params are written straight into the `methodCall` (as their values would be); its result is
-/// read from the value the codec decodes.
+/// The response to a typed call, read into the caller's type when it asks.
+struct TypedAnswer {
+    bytes: bytes::Bytes,
+    max_depth: usize,
+    /// The call's span, which a fault found in the answer is recorded on.
+    span: tracing::Span,
+}
+
+impl Answer for TypedAnswer {
+    /// The result read straight from the response where it reads, else through its value (or the fault).
+    fn read(self: Box<Self>, slot: &mut dyn Slot) -> Result<(), rpc_core::Error> {
+        let result = match codec::decode_response_with(&self.bytes, self.max_depth, &mut SlotRead(slot)) {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(fault)) => Err(rpc_core::Error::Fault(fault)),
+            // The value says what is wrong: bytes that do not read, or a result not of the caller's type.
+            Err(_) => match codec::decode_response(&self.bytes, self.max_depth) {
+                Ok(Ok(value)) => return slot.set_value(value),
+                Ok(Err(fault)) => Err(rpc_core::Error::Fault(fault)),
+                Err(e) => Err(e.into()),
+            },
+        };
+        if let Err(e) = &result {
+            // Only now is the call known to have failed (a fault in the answer): its span says so.
+            rpc_core::trace::record_error(&self.span, e);
+        }
+        result
+    }
+}
+
+/// A typed call's params are written straight into the `methodCall` (as their values would be), and its result
+/// read straight from the `methodResponse` into the caller's type.
 impl Transport for Client {
     fn call_typed<'a>(&'a self, method: &'a str, params: &[Param<'_>]) -> AnswerFuture<'a> {
+        let span = self.http.call_span("xmlrpc", method);
         let body = codec::encode_call_typed(method, params);
-        let answer = async move { Ok(Box::new(ValueAnswer(self.exchange(body).await?)) as Box<dyn Answer>) };
-        Box::pin(rpc_core::trace::traced(self.http.call_span("xmlrpc", method), answer))
+        let answer_span = span.clone();
+        let answer = async move {
+            let bytes = self.http.post(body?).await?;
+            Ok(Box::new(TypedAnswer { bytes, max_depth: self.max_depth, span: answer_span }) as Box<dyn Answer>)
+        };
+        Box::pin(rpc_core::trace::traced(span, answer))
     }
 
     fn call<'a>(&'a self, method: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<Value, rpc_core::Error>> {

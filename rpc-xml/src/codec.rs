@@ -8,14 +8,15 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use quick_xml::events::{BytesRef, Event};
 use quick_xml::reader::Reader;
-use rpc_core::{DateTime, Fault, Map, Value};
+use rpc_core::{Fault, Map, Value};
+use serde::de::DeserializeOwned;
 
 use crate::Error;
 
+pub(crate) mod de;
 mod fast;
 
 /// The default bound on how deeply arrays and structs may nest in a decoded message.
@@ -128,16 +129,32 @@ fn declared_encoding(body: &[u8]) -> Option<&str> {
 
 /// Decodes a `methodCall` into its method name and params.
 pub fn decode_call(body: &[u8], max_depth: usize) -> Result<(String, Vec<Value>), Error> {
+    decode_call_typed(body, max_depth)
+}
+
+/// Decodes a `methodCall` whose params are read straight into `P` (a tuple of the method's param types, say,
+/// or `Vec<Value>`), as a sequence: as [`from_value`](rpc_core::from_value) would read `P` from the params
+/// [`decode_call`] gives.
+pub fn decode_call_typed<P: DeserializeOwned>(body: &[u8], max_depth: usize) -> Result<(String, P), Error> {
+    decode_call_with(body, max_depth, &mut de::Typed::<P>::new())
+}
+
+/// [`decode_call`] with the params read by `read`, over the deserializer of the params as a sequence.
+pub(crate) fn decode_call_with<R: de::Read>(
+    body: &[u8],
+    max_depth: usize,
+    read: &mut R,
+) -> Result<(String, R::Value), Error> {
     let text = body_text(body)?;
     // Calls as clients write them take a fast path; anything else (and every error) the general parser reads.
-    if let Some(call) = fast::decode_call(&text, max_depth) {
+    if let Some(call) = fast::decode_call(&text, max_depth, read) {
         return Ok(call);
     }
-    decode_call_general(&text, max_depth)
+    decode_call_general(&text, max_depth, read)
 }
 
 /// [`decode_call`] with the general parser, on the body as text.
-fn decode_call_general(text: &str, max_depth: usize) -> Result<(String, Vec<Value>), Error> {
+fn decode_call_general<R: de::Read>(text: &str, max_depth: usize, read: &mut R) -> Result<(String, R::Value), Error> {
     let mut p = Parser::new(text, max_depth)?;
     p.expect_root(Tag::MethodCall)?;
     p.expect_start(Tag::MethodName)?;
@@ -145,14 +162,14 @@ fn decode_call_general(text: &str, max_depth: usize) -> Result<(String, Vec<Valu
     if name.is_empty() {
         return Err(Error::Invalid("empty <methodName>".into()));
     }
-    let mut params = Vec::new();
-    match p.next_structural()? {
-        Tok::Start(Tag::Params) => {
-            params = p.params()?;
-            p.expect_end(Tag::MethodCall)?;
-        }
-        Tok::End(Tag::MethodCall) => {}
+    let present = match p.next_structural()? {
+        Tok::Start(Tag::Params) => true,
+        Tok::End(Tag::MethodCall) => false,
         other => return Err(p.unexpected(other, "<params> or </methodCall>")),
+    };
+    let (params, mut p) = de::read_params(p, present, max_depth, read)?;
+    if present {
+        p.expect_end(Tag::MethodCall)?;
     }
     p.expect_eof()?;
     Ok((name, params))
@@ -160,22 +177,37 @@ fn decode_call_general(text: &str, max_depth: usize) -> Result<(String, Vec<Valu
 
 /// Decodes a `methodResponse` into the result or the fault it carries.
 pub fn decode_response(body: &[u8], max_depth: usize) -> Result<Result<Value, Fault>, Error> {
+    decode_response_typed(body, max_depth)
+}
+
+/// Decodes a `methodResponse` whose result is read straight into `T`, as
+/// [`from_value`](rpc_core::from_value) would read it from the value [`decode_response`] gives.
+pub fn decode_response_typed<T: DeserializeOwned>(body: &[u8], max_depth: usize) -> Result<Result<T, Fault>, Error> {
+    decode_response_with(body, max_depth, &mut de::Typed::<T>::new())
+}
+
+/// [`decode_response`] with the result read by `read`, over the deserializer of the one param.
+pub(crate) fn decode_response_with<R: de::Read>(
+    body: &[u8],
+    max_depth: usize,
+    read: &mut R,
+) -> Result<Result<R::Value, Fault>, Error> {
     let text = body_text(body)?;
+    if let Some(response) = fast::decode_response(&text, max_depth, read) {
+        return Ok(response);
+    }
     let mut p = Parser::new(&text, max_depth)?;
     p.expect_root(Tag::MethodResponse)?;
-    let out = match p.next_structural()? {
+    let (out, mut p) = match p.next_structural()? {
         Tok::Start(Tag::Params) => {
-            let mut params = p.params()?;
-            if params.len() > 1 {
-                return Err(Error::Invalid(format!("a response carries one param, this one {}", params.len())));
-            }
-            Ok(params.pop().unwrap_or(Value::Nil))
+            let (result, p) = de::read_params(p, true, max_depth, &mut de::OneParam(read))?;
+            (Ok(result), p)
         }
         Tok::Start(Tag::Fault) => {
             p.expect_start(Tag::Value)?;
-            let v = p.value(0)?;
+            let (v, mut p) = de::read_value::<_, Value>(p, max_depth)?;
             p.expect_end(Tag::Fault)?;
-            Err(fault_from_value(v)?)
+            (Err(fault_from_value(v)?), p)
         }
         other => return Err(p.unexpected(other, "<params> or <fault>")),
     };
@@ -232,22 +264,7 @@ fn write_int(out: &mut String, i: i64) {
         ("<value><i8>", "</i8></value>\n")
     };
     out.push_str(open);
-    // Digits by hand: `write!` costs more than the rest of a small answer.
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = i.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if i < 0 {
-        out.push('-');
-    }
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+    out.push_str(itoa::Buffer::new().format(i));
     out.push_str(close);
 }
 
@@ -390,6 +407,7 @@ struct Parser<'a> {
     /// A raw event read while merging text, to hand out next.
     pending: Option<Event<'a>>,
     max_depth: usize,
+    levels: de::Levels,
 }
 
 impl<'a> Parser<'a> {
@@ -399,7 +417,7 @@ impl<'a> Parser<'a> {
         config.expand_empty_elements = true;
         config.check_end_names = true;
         config.trim_text(false);
-        Ok(Parser { reader, pending: None, max_depth })
+        Ok(Parser { reader, pending: None, max_depth, levels: de::Levels::default() })
     }
 
     fn xml_error(&self, e: impl std::fmt::Display) -> Error {
@@ -546,135 +564,6 @@ impl<'a> Parser<'a> {
             other => Err(self.unexpected(other, &format!("text in <{}>", tag.name()))),
         }
     }
-
-    /// `<param><value>...</value></param>`* up to `</params>` (the `<params>` start was read).
-    fn params(&mut self) -> Result<Vec<Value>, Error> {
-        let mut params = Vec::new();
-        loop {
-            match self.next_structural()? {
-                Tok::Start(Tag::Param) => {
-                    self.expect_start(Tag::Value)?;
-                    params.push(self.value(0)?);
-                    self.expect_end(Tag::Param)?;
-                }
-                Tok::End(Tag::Params) => return Ok(params),
-                other => return Err(self.unexpected(other, "<param> or </params>")),
-            }
-        }
-    }
-
-    /// One value whose `<value>` start was just read, through its `</value>`. `depth` counts the arrays and
-    /// structs around it; recursion is bounded by `max_depth`.
-    fn value(&mut self, depth: usize) -> Result<Value, Error> {
-        let v = match self.next()? {
-            // `<value></value>`: an empty string.
-            Tok::End(Tag::Value) => return Ok(Value::String(String::new())),
-            // Untagged text is a string and keeps its whitespace...
-            Tok::Text(text) => match self.next()? {
-                Tok::End(Tag::Value) => return Ok(Value::String(text.into_owned())),
-                // ...unless it is whitespace around a typed value.
-                Tok::Start(tag) if text.chars().all(char::is_whitespace) => self.typed(tag, depth)?,
-                other => return Err(self.unexpected(other, "</value>")),
-            },
-            Tok::Start(tag) => self.typed(tag, depth)?,
-            other => return Err(self.unexpected(other, "a value")),
-        };
-        self.expect_end(Tag::Value)?;
-        Ok(v)
-    }
-
-    fn typed(&mut self, tag: Tag, depth: usize) -> Result<Value, Error> {
-        match tag {
-            Tag::Int | Tag::I4 | Tag::I8 => {
-                let text = self.text_until_end(tag)?;
-                parse_int(text.trim()).ok_or_else(|| {
-                    Error::Invalid(format!("<{}> holds {:?}, not a 64-bit integer", tag.name(), text.trim()))
-                })
-            }
-            Tag::Boolean => match self.text_until_end(tag)?.trim() {
-                "1" => Ok(Value::Bool(true)),
-                "0" => Ok(Value::Bool(false)),
-                other => Err(Error::Invalid(format!("<boolean> holds {other:?}, not 0 or 1"))),
-            },
-            Tag::Double => {
-                let text = self.text_until_end(tag)?;
-                match text.trim().parse::<f64>() {
-                    Ok(f) if f.is_finite() => Ok(Value::Float(f)),
-                    _ => Err(Error::Invalid(format!("<double> holds {:?}, not a finite number", text.trim()))),
-                }
-            }
-            Tag::String => Ok(Value::String(self.text_until_end(tag)?.into_owned())),
-            Tag::DateTime => {
-                let text = self.text_until_end(tag)?;
-                text.parse::<DateTime>().map(Value::DateTime).map_err(|e| Error::Invalid(e.to_string()))
-            }
-            Tag::Base64 => {
-                let text = self.text_until_end(tag)?;
-                let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-                BASE64
-                    .decode(compact.as_bytes())
-                    .map(Value::Bytes)
-                    .map_err(|e| Error::Invalid(format!("<base64> does not decode: {e}")))
-            }
-            Tag::Nil => {
-                self.expect_end(Tag::Nil)?;
-                Ok(Value::Nil)
-            }
-            Tag::Array => {
-                let depth = self.deeper(depth)?;
-                let mut items = Vec::new();
-                match self.next_structural()? {
-                    Tok::Start(Tag::Data) => loop {
-                        match self.next_structural()? {
-                            Tok::Start(Tag::Value) => items.push(self.value(depth)?),
-                            Tok::End(Tag::Data) => break,
-                            other => return Err(self.unexpected(other, "<value> or </data>")),
-                        }
-                    },
-                    // `<array/>`: lenient, as Python is.
-                    Tok::End(Tag::Array) => return Ok(Value::Array(items)),
-                    other => return Err(self.unexpected(other, "<data>")),
-                }
-                self.expect_end(Tag::Array)?;
-                Ok(Value::Array(items))
-            }
-            Tag::Struct => {
-                let depth = self.deeper(depth)?;
-                let mut map = Map::new();
-                loop {
-                    match self.next_structural()? {
-                        Tok::Start(Tag::Member) => {
-                            self.expect_start(Tag::Name)?;
-                            let name = self.text_until_end(Tag::Name)?.into_owned();
-                            self.expect_start(Tag::Value)?;
-                            let v = self.value(depth)?;
-                            map.push(name, v);
-                            self.expect_end(Tag::Member)?;
-                        }
-                        Tok::End(Tag::Struct) => return Ok(Value::Map(map)),
-                        other => return Err(self.unexpected(other, "<member> or </struct>")),
-                    }
-                }
-            }
-            Tag::Other => Err(Error::Invalid("an unknown element where a value type was expected".into())),
-            other => Err(Error::Invalid(format!("<{}> is not an XML-RPC value type", other.name()))),
-        }
-    }
-
-    fn deeper(&self, depth: usize) -> Result<usize, Error> {
-        if depth >= self.max_depth {
-            return Err(Error::Invalid(format!("arrays and structs nest deeper than the limit of {}", self.max_depth)));
-        }
-        Ok(depth + 1)
-    }
-}
-
-/// An integer as `i64`, or as `u64` above `i64::MAX`; `None` when it is not an integer or overflows both.
-fn parse_int(s: &str) -> Option<Value> {
-    if let Ok(i) = s.parse::<i64>() {
-        return Some(Value::Int(i));
-    }
-    s.strip_prefix('+').unwrap_or(s).parse::<u64>().ok().map(Value::UInt)
 }
 
 #[cfg(test)]

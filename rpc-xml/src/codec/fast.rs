@@ -1,74 +1,121 @@
-//! A fast path for reading the `methodCall`s that clients actually send: elements without attributes,
-//! namespaces, comments, CDATA or character references, text without carriage returns, the five predefined
-//! entities at most. It reads them in one pass over the text, several times faster than the general parser.
+//! A fast path for reading the `methodCall`s and `methodResponse`s that peers actually send: elements without
+//! attributes, namespaces, comments, CDATA or character references, text without carriage returns, the five
+//! predefined entities at most. It reads them in one pass over the text, several times faster than the
+//! general parser, and is a [`WireReader`] as the general parser is, so values and typed params and results
+//! are read through the same deserializer either way.
 //!
 //! It never decides anything the general parser would decide otherwise: on anything outside that shape, and on
-//! anything that would be an error (a bad number, an unknown element, nesting over the limit, ...), it gives up
-//! (`None`) and the general parser reads the body from the start, with its checks and error messages. The
-//! tests hold it to that: whatever it reads, the general parser reads the same.
+//! anything that would be an error (a bad number, an unknown element, nesting over the limit, a param of the
+//! wrong type, ...), it gives up (`None`) and the general parser reads the body from the start, with its checks
+//! and error messages. The tests hold it to that: whatever it reads, the general parser reads the same.
 
 use std::borrow::Cow;
 
-use base64::Engine as _;
-use rpc_core::{DateTime, Map, Value};
+use rpc_core::encoding::{WireItem, WireReader};
+use rpc_core::{Fault, Value};
 
-use super::{BASE64, is_xml_char, parse_int};
+use super::de::{Levels, OneParam, Read, XmlReader, is_scalar, read_params, read_value, scalar};
+use super::{Tag, fault_from_value, is_xml_char};
+use crate::Error;
 
 /// The method name and params of `text`, if it has the common shape and is a valid call.
-pub(super) fn decode_call(text: &str, max_depth: usize) -> Option<(String, Vec<Value>)> {
-    let mut c = Cursor { b: text.as_bytes(), s: text, pos: 0, max_depth };
-    if text.starts_with("<?xml ") {
-        // The XML declaration (its encoding was dealt with before parsing): the general parser skips it.
-        let end = text.as_bytes().windows(2).position(|w| w == b"?>")?;
-        if !text.as_bytes()[2..end].iter().all(|b| (b' '..=b'~').contains(b) && *b != b'<' && *b != b'>') {
-            return None;
-        }
-        c.pos = end + 2;
-    }
-    c.ws();
+pub(super) fn decode_call<R: Read>(text: &str, max_depth: usize, read: &mut R) -> Option<(String, R::Value)> {
+    let mut c = Cursor::start(text)?;
     c.open("methodCall")?;
     c.ws();
     c.open("methodName")?;
-    let name = c.text()?;
+    let name = c.text()?.trim().to_owned();
     c.close("methodName")?;
-    let name = name.trim();
     if name.is_empty() {
         return None;
     }
     c.ws();
-    let mut params = Vec::new();
-    if c.open("params").is_some() {
-        loop {
-            c.ws();
-            if c.open("param").is_some() {
-                c.ws();
-                c.open("value")?;
-                params.push(c.value(0)?);
-                c.ws();
-                c.close("param")?;
-            } else {
-                c.close("params")?;
-                break;
-            }
-        }
-        c.ws();
-    } else if c.empty("params") {
+    let present = c.open("params").is_some();
+    if !present && c.empty("params") {
         c.ws();
     }
-    c.close("methodCall")?;
+    let (params, mut c) = read_params(c, present, max_depth, read).ok()?;
     c.ws();
-    (c.pos == c.b.len()).then(|| (name.to_owned(), params))
+    c.close("methodCall")?;
+    c.end().then_some((name, params))
+}
+
+/// The result or fault of `text`, if it has the common shape and is a valid response.
+pub(super) fn decode_response<R: Read>(text: &str, max_depth: usize, read: &mut R) -> Option<Result<R::Value, Fault>> {
+    let mut c = Cursor::start(text)?;
+    c.open("methodResponse")?;
+    c.ws();
+    let (out, mut c) = if c.open("params").is_some() {
+        let (result, c) = read_params(c, true, max_depth, &mut OneParam(read)).ok()?;
+        (Ok(result), c)
+    } else {
+        c.open("fault")?;
+        c.ws();
+        c.open("value")?;
+        let (fault, mut c) = read_value::<_, Value>(c, max_depth).ok()?;
+        c.ws();
+        c.close("fault")?;
+        (Err(fault_from_value(fault).ok()?), c)
+    };
+    c.ws();
+    c.close("methodResponse")?;
+    c.end().then_some(out)
+}
+
+/// The bytes text runs over as they are: printable ASCII but `<`, `&` and `]`, and tab and newline.
+const PLAIN: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        plain[b] = !matches!(b as u8, b'<' | b'&' | b']');
+        b += 1;
+    }
+    plain[b'\t' as usize] = true;
+    plain[b'\n' as usize] = true;
+    plain
+};
+
+/// The fast path gave up: the general parser reads the body (this error is never shown).
+fn gave_up() -> Error {
+    Error::Malformed(String::new())
+}
+
+/// What the fast path needs, or it gives up.
+fn need<T>(found: Option<T>) -> Result<T, Error> {
+    found.ok_or_else(gave_up)
 }
 
 struct Cursor<'a> {
     s: &'a str,
     b: &'a [u8],
     pos: usize,
-    max_depth: usize,
+    levels: Levels,
 }
 
 impl<'a> Cursor<'a> {
+    /// A cursor at the root element of `text`, past the XML declaration (whose encoding was dealt with before
+    /// parsing: the general parser skips it) and whitespace.
+    fn start(text: &'a str) -> Option<Cursor<'a>> {
+        let mut c = Cursor { b: text.as_bytes(), s: text, pos: 0, levels: Levels::default() };
+        if text.starts_with("<?xml ") {
+            let end = text.as_bytes().windows(2).position(|w| w == b"?>")?;
+            if !text.as_bytes()[2..end].iter().all(|b| (b' '..=b'~').contains(b) && *b != b'<' && *b != b'>') {
+                return None;
+            }
+            c.pos = end + 2;
+        }
+        c.ws();
+        Some(c)
+    }
+
+    /// Past the root element: only whitespace is left.
+    fn end(&mut self) -> bool {
+        self.ws();
+        self.pos == self.b.len()
+    }
+
     /// Skips ASCII whitespace (a carriage return ends the fast path: the general parser normalises it).
+    #[inline(always)]
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n') = self.b.get(self.pos) {
             self.pos += 1;
@@ -76,20 +123,24 @@ impl<'a> Cursor<'a> {
     }
 
     /// Takes `<name>`.
+    #[inline(always)]
     fn open(&mut self, name: &str) -> Option<()> {
         self.take(b"<", name, b">")
     }
 
     /// Takes `</name>`.
+    #[inline(always)]
     fn close(&mut self, name: &str) -> Option<()> {
         self.take(b"</", name, b">")
     }
 
     /// Takes `<name/>`.
+    #[inline(always)]
     fn empty(&mut self, name: &str) -> bool {
         self.take(b"<", name, b"/>").is_some()
     }
 
+    #[inline(always)]
     fn take(&mut self, before: &[u8], name: &str, after: &[u8]) -> Option<()> {
         let rest = self.b.get(self.pos..)?;
         let n = before.len() + name.len() + after.len();
@@ -97,6 +148,18 @@ impl<'a> Cursor<'a> {
             && rest.starts_with(before)
             && &rest[before.len()..before.len() + name.len()] == name.as_bytes()
             && &rest[before.len() + name.len()..n] == after;
+        found.then(|| self.pos += n)
+    }
+
+    /// Takes `</name>` for a name known only at run time (the element just opened), compared in place: a call to
+    /// `memcmp` costs more than comparing a few bytes.
+    fn close_opened(&mut self, name: &str) -> Option<()> {
+        let rest = self.b.get(self.pos..)?;
+        let n = name.len() + 3;
+        let found = rest.len() >= n
+            && rest[..2] == *b"</"
+            && rest[2..n - 1].iter().zip(name.as_bytes()).all(|(a, b)| a == b)
+            && rest[n - 1] == b'>';
         found.then(|| self.pos += n)
     }
 
@@ -129,6 +192,10 @@ impl<'a> Cursor<'a> {
         let mut copied = start;
         let mut ascii = true;
         loop {
+            // The run of bytes that need nothing done, then the one that ends it.
+            while self.b.get(self.pos).is_some_and(|&b| PLAIN[usize::from(b)]) {
+                self.pos += 1;
+            }
             let &b = self.b.get(self.pos)?;
             match b {
                 b'<' => break,
@@ -170,115 +237,141 @@ impl<'a> Cursor<'a> {
         })
     }
 
+    /// An integer written plainly (up to 18 digits, perhaps after a `-`) right up to the next `<`, as
+    /// [`scalar`] reads it; `None`, with nothing taken, for any other text.
+    fn plain_int(&mut self) -> Option<i64> {
+        let rest = self.b.get(self.pos..)?;
+        let negative = rest.first() == Some(&b'-');
+        let digits = &rest[usize::from(negative)..];
+        let len = digits.iter().take(19).position(|b| !b.is_ascii_digit())?;
+        if len == 0 || len > 18 || digits.get(len) != Some(&b'<') {
+            return None;
+        }
+        let n = digits[..len].iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+        self.pos += usize::from(negative) + len;
+        Some(if negative { -n } else { n })
+    }
+
     /// The text of an element whose start tag was just read, through its end tag.
     fn text_of(&mut self, name: &str, empty: bool) -> Option<Cow<'a, str>> {
         if empty {
             return Some(Cow::Borrowed(""));
         }
         let text = self.text()?;
-        self.close(name)?;
+        self.close_opened(name)?;
         Some(text)
     }
+}
 
-    /// One value whose `<value>` start was just read, through its `</value>`.
-    fn value(&mut self, depth: usize) -> Option<Value> {
-        let text = self.text()?;
-        if self.close("value").is_some() {
-            return Some(Value::String(text.into_owned()));
-        }
-        if !text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n')) {
-            return None;
-        }
-        let (name, empty) = self.any_open()?;
-        let value = self.typed(name, empty, depth)?;
-        self.ws();
-        self.close("value")?;
-        Some(value)
+impl<'a> XmlReader<'a> for Cursor<'a> {
+    fn start_params(&mut self, present: bool) {
+        self.levels.start_params(present);
     }
+}
 
-    fn typed(&mut self, name: &str, empty: bool, depth: usize) -> Option<Value> {
-        match name {
-            "int" | "i4" | "i8" => parse_int(self.text_of(name, empty)?.trim()),
-            "boolean" => match self.text_of(name, empty)?.trim() {
-                "1" => Some(Value::Bool(true)),
-                "0" => Some(Value::Bool(false)),
-                _ => None,
-            },
-            "double" => {
-                self.text_of(name, empty)?.trim().parse::<f64>().ok().filter(|f| f.is_finite()).map(Value::Float)
+impl<'a> WireReader<'a> for Cursor<'a> {
+    type Error = Error;
+
+    /// A value whose `<value>` start was just read: a scalar through its `</value>`, an array or struct through
+    /// its start.
+    fn item(&mut self) -> Result<WireItem<'a>, Error> {
+        if let Some(params) = self.levels.params_item() {
+            return Ok(params);
+        }
+        if self.b.get(self.pos) != Some(&b'<') {
+            let text = need(self.text())?;
+            if self.close("value").is_some() {
+                return Ok(WireItem::Str(text));
             }
-            "string" => Some(Value::String(self.text_of(name, empty)?.into_owned())),
-            "dateTime.iso8601" => self.text_of(name, empty)?.parse::<DateTime>().ok().map(Value::DateTime),
-            "base64" => {
-                let text = self.text_of(name, empty)?;
-                let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-                BASE64.decode(compact).ok().map(Value::Bytes)
+            if !text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n')) {
+                return Err(gave_up());
             }
-            "nil" => {
+        } else if self.close("value").is_some() {
+            return Ok(WireItem::Str(Cow::Borrowed("")));
+        }
+        let (name, empty) = need(self.any_open())?;
+        let item = match Tag::of(name) {
+            // Integers as peers write them, read in place; any other form as any other scalar.
+            Tag::Int | Tag::I4 | Tag::I8 if let Some(i) = self.plain_int() => {
+                need(self.close_opened(name))?;
+                WireItem::Int(i)
+            }
+            tag if is_scalar(tag) => scalar(tag, need(self.text_of(name, empty))?)?,
+            Tag::Nil => {
                 if !empty {
                     self.ws();
-                    self.close("nil")?;
+                    need(self.close("nil"))?;
                 }
-                Some(Value::Nil)
+                WireItem::Nil
             }
-            "array" => {
-                let depth = self.deeper(depth)?;
-                let mut items = Vec::new();
-                if empty {
-                    return Some(Value::Array(items));
-                }
+            Tag::Array if empty => WireItem::Seq(Some(0)),
+            Tag::Array => {
                 self.ws();
-                if self.close("array").is_some() {
-                    return Some(Value::Array(items));
-                }
                 if self.open("data").is_some() {
-                    loop {
-                        self.ws();
-                        if self.open("value").is_some() {
-                            items.push(self.value(depth)?);
-                        } else {
-                            self.close("data")?;
-                            break;
-                        }
-                    }
-                } else if !self.empty("data") {
-                    return None;
+                    self.levels.open();
+                    return Ok(WireItem::Seq(None));
                 }
-                self.ws();
-                self.close("array")?;
-                Some(Value::Array(items))
-            }
-            "struct" => {
-                let depth = self.deeper(depth)?;
-                let mut map = Map::new();
-                if empty {
-                    return Some(Value::Map(map));
-                }
-                loop {
+                if self.empty("data") {
                     self.ws();
-                    if self.open("member").is_some() {
-                        self.ws();
-                        self.open("name")?;
-                        let key = self.text()?.into_owned();
-                        self.close("name")?;
-                        self.ws();
-                        self.open("value")?;
-                        let value = self.value(depth)?;
-                        map.push(key, value);
-                        self.ws();
-                        self.close("member")?;
-                    } else {
-                        self.close("struct")?;
-                        return Some(Value::Map(map));
-                    }
                 }
+                need(self.close("array"))?;
+                WireItem::Seq(Some(0))
             }
-            _ => None,
-        }
+            Tag::Struct if empty => WireItem::Map(Some(0)),
+            Tag::Struct => {
+                self.levels.open();
+                return Ok(WireItem::Map(None));
+            }
+            _ => return Err(gave_up()),
+        };
+        self.ws();
+        need(self.close("value"))?;
+        Ok(item)
     }
 
-    fn deeper(&self, depth: usize) -> Option<usize> {
-        (depth < self.max_depth).then_some(depth + 1)
+    /// A member's name, through the `<value>` start of its value.
+    fn key(&mut self) -> Result<WireItem<'a>, Error> {
+        let name = need(self.text())?;
+        need(self.close("name"))?;
+        self.ws();
+        need(self.open("value"))?;
+        Ok(WireItem::Str(name))
+    }
+
+    fn more(&mut self, map: bool, first: bool) -> Result<bool, Error> {
+        self.ws();
+        let (element, start, end) = match (self.levels.in_params(), map) {
+            (true, _) => ("param", "value", "params"),
+            (false, true) => ("member", "name", "struct"),
+            (false, false) => ("", "value", "data"),
+        };
+        if !element.is_empty() {
+            if !first {
+                need(self.close(element))?;
+                self.ws();
+            }
+            if self.open(element).is_some() {
+                self.ws();
+                return need(self.open(start)).map(|()| true);
+            }
+        } else if self.open(start).is_some() {
+            return Ok(true);
+        }
+        need(self.close(end))?;
+        if !self.levels.in_params() {
+            if !map {
+                self.ws();
+                need(self.close("array"))?;
+            }
+            self.ws();
+            need(self.close("value"))?;
+        }
+        self.levels.close();
+        Ok(false)
+    }
+
+    fn too_deep(&self, _: usize) -> Error {
+        gave_up()
     }
 }
 
@@ -286,13 +379,15 @@ impl<'a> Cursor<'a> {
 mod tests {
     use rpc_core::{Map, Value};
 
+    use super::super::de::Typed;
     use super::super::{DEFAULT_MAX_DEPTH, decode_call_general, encode_call};
     use super::*;
 
     /// The fast path reads `doc` as the general parser does, or leaves it to it.
     fn agrees(doc: &str, max_depth: usize) -> bool {
-        let fast = decode_call(doc, max_depth);
-        let general = decode_call_general(doc, max_depth);
+        let values = || Typed::<Vec<Value>>::new();
+        let fast = decode_call(doc, max_depth, &mut values());
+        let general = decode_call_general(doc, max_depth, &mut values());
         if let Some(fast) = &fast {
             assert_eq!(Some(fast), general.as_ref().ok(), "the fast path read {doc:?} otherwise: {general:?}");
         }
