@@ -775,6 +775,15 @@ fn render(
             ));
         }
     }
+    if !codec_rows.is_empty() {
+        goals.push(ratio_goal(
+            "XML-RPC 100,000-item result (typed, encode + decode): time vs JSON-RPC's for the same result".into(),
+            codec_ns("xml", "100k", "typed"),
+            codec_ns("json", "100k", "typed"),
+            None,
+            Some(2.0),
+        ));
+    }
     if !subs.is_empty() {
         let (ours, jsonrpsee, note) = subs.ours_vs_jsonrpsee();
         let note = note.map_or(String::new(), |n| format!("; jsonrpsee: {n}"));
@@ -931,7 +940,7 @@ fn render(
         let _ = writeln!(md, "| codec | payload | typed | value | straight into the struct | typed / straight |");
         let _ = writeln!(md, "|---|---|---:|---:|---:|---:|");
         for codec in ["xml", "json", "msgpack"] {
-            for payload in ["double", "1MB"] {
+            for payload in ["double", "1MB", "100k"] {
                 let typed = codec_ns(codec, payload, "typed");
                 let value = codec_ns(codec, payload, "value");
                 let (peer_name, peer) = match codec {
