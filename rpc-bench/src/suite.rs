@@ -197,18 +197,24 @@ pub(crate) fn spawn_kind(kind: Kind, pin: bool) -> Result<Running, String> {
 
 fn spawn(launch: Launch, pin: bool, frame_len: usize) -> Result<Running, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    // The Python peers run in the test peers' virtual environment (installed the first time, with the msgpack
+    // the interop tests pin).
+    let python = match launch {
+        Launch::Python(_) => rpc_test_support::python3(),
+        Launch::Serve(_) => std::path::PathBuf::new(),
+    };
     let mut command = if pin {
         let mut c = Command::new("taskset");
         c.args(["-c", &SERVER_CPU.to_string()]);
         c.arg(match launch {
             Launch::Serve(_) => exe.as_os_str(),
-            Launch::Python(_) => std::ffi::OsStr::new("python3"),
+            Launch::Python(_) => python.as_os_str(),
         });
         c
     } else {
         match launch {
             Launch::Serve(_) => Command::new(&exe),
-            Launch::Python(_) => Command::new("python3"),
+            Launch::Python(_) => Command::new(&python),
         }
     };
     match launch {
@@ -640,6 +646,7 @@ fn render(
     let Sections { subs, balanced, peers } = *sections;
     let mut md = String::new();
     let date = sys::command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let python = rpc_test_support::python3().to_string_lossy().into_owned();
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(
         md,
@@ -655,8 +662,8 @@ fn render(
         md,
         "| software | {}; {}; msgpack {} |",
         sys::command_line("rustc", &["-V"]),
-        sys::command_line("python3", &["-V"]),
-        sys::command_line("python3", &["-c", "import msgpack; print(msgpack.version)"]),
+        sys::command_line(&python, &["-V"]),
+        sys::command_line(&python, &["-c", "import msgpack; print(msgpack.version)"]),
     );
     let _ = writeln!(
         md,

@@ -14,11 +14,16 @@ use std::sync::OnceLock;
 /// The pinned Python requirements.
 const REQUIREMENTS: &str = include_str!("../peers/requirements.txt");
 
-/// Where installations go: `target/test-peers`, next to the profile directory the running test is in.
+/// Where installations go: `target/test-peers`, in the build directory the running program was built in (a
+/// test, `target/<profile>/deps/<test>`, or a binary such as the benchmark suite, `target/<profile>/<bin>`).
 fn peers_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("cannot find the test executable: {e}"));
-    // target/<profile>/deps/<test> -> target/test-peers
-    let target = exe.ancestors().nth(3).unwrap_or_else(|| panic!("unexpected test path {exe:?}"));
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("cannot find the running executable: {e}"));
+    // Cargo marks the root of every build directory with a CACHEDIR.TAG.
+    let target = exe
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .or_else(|| exe.ancestors().nth(3))
+        .unwrap_or_else(|| panic!("unexpected executable path {exe:?}"));
     let dir = target.join("test-peers");
     fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {dir:?}: {e}"));
     dir
