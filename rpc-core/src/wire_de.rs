@@ -86,6 +86,7 @@ pub trait WireReader<'de> {
 
     /// The key of the next map entry (read after [`more`](WireReader::more) said one follows, or as counted);
     /// its value is read with [`item`](WireReader::item) next. The default reads it as any item.
+    #[inline(always)]
     fn key(&mut self) -> Result<WireItem<'de>, Self::Error> {
         self.item()
     }
@@ -100,10 +101,23 @@ pub trait WireReader<'de> {
 
     /// The error for containers nested deeper than `limit`.
     fn too_deep(&self, limit: usize) -> Self::Error;
+
+    /// Checks the input once the value is read, for [`WireDeserializer::finish`]: an encoding whose input holds
+    /// exactly one value refuses what is left. The default accepts (the reader goes on, as XML-RPC's does).
+    fn end(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
-/// The serde `Deserializer` over a [`WireReader`] (implemented for `&mut WireDeserializer`): see the
-/// [module](self).
+/// The serde `Deserializer` over a [`WireReader`] (implemented for `&mut WireDeserializer`).
+///
+/// It gives serde's data model read from a wire the way [`from_value`](crate::from_value) reads it from a
+/// [`Value`]: the readings of `Option`, unit, bytes, strings, datetimes and exts, enums as a variant name or a
+/// one-entry map, bytes filling a sequence, and the marker maps [`Value`]'s visitor rebuilds datetimes and exts
+/// from; with bounds on nesting, on `Option`s and newtypes wrapping one another, and on a visitor that reads
+/// less than one value or swallows an error and goes on. So a type read straight from the wire is the type
+/// `from_value` would make of the value the same bytes decode to, and `Value` itself is read through it like
+/// any other type.
 ///
 /// Used directly, call [`finish`](WireDeserializer::finish) once the value is read: it fails if an error was
 /// raised on the way that a `Deserialize` impl swallowed (the value it made is then not to be used).
@@ -155,34 +169,37 @@ impl<'de, R: WireReader<'de>> WireDeserializer<'de, R> {
     }
 
     /// Checks that the value was read well: no error raised on the way that a `Deserialize` impl swallowed and
-    /// went on from, and nothing read ahead and left.
+    /// went on from, nothing read ahead and left, and the reader's [`end`](WireReader::end).
     ///
     /// # Errors
     /// The encoding's error, saying which.
-    pub fn finish(&self) -> Result<(), R::Error> {
+    pub fn finish(&mut self) -> Result<(), R::Error> {
         if self.failed {
             Err(refused("an error raised while deserializing was ignored"))
         } else if self.head.is_some() {
             Err(refused("a value was left unread"))
         } else {
-            Ok(())
+            self.reader.end()
         }
     }
 
-    #[inline]
-    fn take(&mut self) -> Result<WireItem<'de>, R::Error> {
-        self.taken += 1;
+    /// The next item, off the wire or read ahead.
+    #[inline(always)]
+    fn read(&mut self) -> Result<WireItem<'de>, R::Error> {
         match self.head.take() {
             Some(item) => Ok(item),
             None => self.reader.item(),
         }
     }
 
+    #[inline(always)]
+    fn take(&mut self) -> Result<WireItem<'de>, R::Error> {
+        self.taken += 1;
+        self.read()
+    }
+
     fn peek(&mut self) -> Result<&WireItem<'de>, R::Error> {
-        let item = match self.head.take() {
-            Some(item) => item,
-            None => self.reader.item()?,
-        };
+        let item = self.read()?;
         Ok(self.head.insert(item))
     }
 

@@ -158,8 +158,8 @@ impl Protocol for MessagePack {
         max_depth: usize,
         read: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> bool,
     ) -> bool {
-        let mut de = typed::Deserializer::new(bytes, max_depth);
-        read(&mut <dyn erased_serde::Deserializer>::erase(&mut de)) && de.end().is_ok()
+        let mut de = typed::Deserializer::new(typed::Reader::new(bytes), max_depth);
+        read(&mut <dyn erased_serde::Deserializer>::erase(&mut de)) && de.finish().is_ok()
     }
 
     fn read_params(&self, bytes: &[u8], max_depth: usize) -> Result<Vec<Value>, Fault> {

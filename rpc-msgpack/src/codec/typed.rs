@@ -25,15 +25,15 @@
 //! beyond the limit, and [`Error::Invalid`] (without an id) for MessagePack that does not fit the type asked
 //! for (serde's `custom` errors).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str;
 
 use bytes::{BufMut, BytesMut};
-use rpc_core::encoding::{DATETIME_MARKER, EXT_MARKER};
-use rpc_core::encoding::{EXT_STRUCT_NAME, Marked, WireSerializer};
-use rpc_core::{Ext, Value};
-use serde::de::value::{BorrowedStrDeserializer, SeqDeserializer};
-use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, Unexpected, VariantAccess, Visitor};
+#[cfg(doc)]
+use rpc_core::Value;
+use rpc_core::encoding::{Marked, WireDeserializer, WireItem, WireReader, WireSerializer};
+use serde::de;
 use serde::ser::{self, Serialize};
 
 use super::check_len;
@@ -42,10 +42,6 @@ use crate::Error;
 /// How deeply a value may nest while it is serialized (arrays, maps, structs, variants, `Some` and newtype
 /// structs each count one level): deeper values are refused with [`Error::Encode`].
 pub const MAX_SERIALIZE_DEPTH: usize = 512;
-
-/// How many `Option`s and newtype structs may wrap one another inside one array or map while a value is
-/// deserialized (a recursive type could otherwise recurse without reading a byte).
-const MAX_WRAPPERS: usize = 32;
 
 /// The byte of nil.
 pub(crate) const NIL: u8 = 0xc0;
@@ -67,13 +63,6 @@ fn encode_error(e: rpc_core::Error) -> Error {
     match e {
         rpc_core::Error::Encode(m) | rpc_core::Error::Decode(m) => Error::Encode(m),
         other => Error::Encode(other.to_string()),
-    }
-}
-
-fn decode_error(e: rpc_core::Error) -> Error {
-    match e {
-        rpc_core::Error::Decode(reason) | rpc_core::Error::Encode(reason) => Error::Invalid { id: None, reason },
-        other => Error::Invalid { id: None, reason: other.to_string() },
     }
 }
 
@@ -524,32 +513,41 @@ rpc_core::serialize_compound!(Compound<'_, '_>, Error);
 /// assert!(typed::from_slice::<Point>(&bytes[..bytes.len() - 1], 64).is_err());
 /// ```
 pub fn from_slice<'de, T: de::Deserialize<'de>>(bytes: &'de [u8], max_depth: usize) -> Result<T, Error> {
-    let mut deserializer = Deserializer::new(bytes, max_depth);
+    let mut deserializer = Deserializer::new(Reader::new(bytes), max_depth);
     let value = T::deserialize(&mut deserializer)?;
-    deserializer.end()?;
+    deserializer.finish()?;
     Ok(value)
 }
 
-/// The deserializer behind [`from_slice`]: a plain serde [`Deserializer`](de::Deserializer) (implemented for
-/// `&mut Deserializer`) over the bytes of one MessagePack object, borrowing strings and byte strings from them.
+/// The deserializer behind [`from_slice`]: `rpc_core`'s [`WireDeserializer`] (a serde `Deserializer` when
+/// borrowed mutably) over a [`Reader`] of one MessagePack object, borrowing strings and byte strings from it.
 ///
-/// Every declared length is checked against the bytes left before anything is read or allocated for it, arrays
-/// and maps nest at most `max_depth` deep, and nothing recurses without a bound. Used directly, call
-/// [`end`](Deserializer::end) once the value is read: it fails if bytes are left, or if an error was raised on
-/// the way that a `Deserialize` impl swallowed.
-#[derive(Debug)]
-pub struct Deserializer<'de> {
+/// Arrays and maps nest at most `max_depth` deep, and nothing recurses without a bound. Used directly, call
+/// [`finish`](WireDeserializer::finish) once the value is read: it fails if bytes are left, or if an error was
+/// raised on the way that a `Deserialize` impl swallowed.
+///
+/// ```
+/// use rpc_msgpack::codec::typed::{Deserializer, Reader};
+///
+/// let mut de = Deserializer::new(Reader::new(&[0x92, 0x01, 0xa1, b'a']), 64);
+/// let pair: (i64, String) = serde::Deserialize::deserialize(&mut de).unwrap();
+/// de.finish().unwrap();
+/// assert_eq!(pair, (1, "a".to_owned()));
+/// ```
+pub type Deserializer<'de> = WireDeserializer<'de, Reader<'de>>;
+
+/// MessagePack's items read off a byte slice, for the [`Deserializer`]: a str that is not UTF-8 is read as a
+/// byte string (as [`Value::Bytes`]), an ext as its tag and data.
+///
+/// Every declared length is checked against the bytes left before anything is read or allocated for it.
+#[derive(Clone, Copy, Debug)]
+pub struct Reader<'de> {
     /// The bytes not read yet.
     buf: &'de [u8],
-    max_depth: usize,
-    /// Levels of arrays and maps that may still open.
-    depth_left: usize,
-    /// `Option`s and newtype structs that may still wrap one another inside the innermost container.
-    wrappers_left: usize,
-    /// An error was raised: whatever a visitor makes of it, the result is not used.
-    failed: bool,
-    /// The value of the innermost enum given as a one-entry map has been read.
-    variant_done: bool,
+}
+
+fn short() -> Error {
+    Error::Malformed("unexpected end of a message".into())
 }
 
 /// One item as read: a whole scalar, or the header of an array or map (entries, not items) whose items follow.
@@ -572,24 +570,23 @@ enum Tok<'de> {
 }
 
 impl<'de> Tok<'de> {
-    fn unexpected(self) -> Unexpected<'de> {
+    /// The item as the deserializer reads it: a str that is not UTF-8 is a byte string, as [`Value::Bytes`].
+    #[inline(always)]
+    fn item(self) -> WireItem<'de> {
         match self {
-            Tok::Nil => Unexpected::Unit,
-            Tok::Bool(b) => Unexpected::Bool(b),
-            Tok::Int(i) => Unexpected::Signed(i),
-            Tok::UInt(u) => match i64::try_from(u) {
-                Ok(i) => Unexpected::Signed(i),
-                Err(_) => Unexpected::Unsigned(u),
-            },
-            Tok::Float(f) => Unexpected::Float(f),
+            Tok::Nil => WireItem::Nil,
+            Tok::Bool(b) => WireItem::Bool(b),
+            Tok::Int(i) => WireItem::Int(i),
+            Tok::UInt(u) => WireItem::UInt(u),
+            Tok::Float(f) => WireItem::Float(f),
             Tok::Str(b) => match str::from_utf8(b) {
-                Ok(s) => Unexpected::Str(s),
-                Err(_) => Unexpected::Bytes(b),
+                Ok(s) => WireItem::Str(Cow::Borrowed(s)),
+                Err(_) => WireItem::Bytes(Cow::Borrowed(b)),
             },
-            Tok::Bin(b) => Unexpected::Bytes(b),
-            Tok::Ext(..) => Unexpected::Other("ext"),
-            Tok::Array(_) => Unexpected::Seq,
-            Tok::Map(_) => Unexpected::Map,
+            Tok::Bin(b) => WireItem::Bytes(Cow::Borrowed(b)),
+            Tok::Ext(tag, data) => WireItem::Ext(tag, Cow::Borrowed(data)),
+            Tok::Array(len) => WireItem::Seq(Some(len)),
+            Tok::Map(len) => WireItem::Map(Some(len)),
         }
     }
 
@@ -603,74 +600,37 @@ impl<'de> Tok<'de> {
     }
 }
 
-fn short() -> Error {
-    Error::Malformed("unexpected end of a message".into())
-}
-
-fn ignored() -> Error {
-    Error::Invalid { id: None, reason: "an error raised while deserializing was ignored".into() }
-}
-
-/// A refusal: a visitor that reads in a way the bytes cannot be read reliably after.
-fn refused(why: &str) -> Error {
-    Error::Invalid { id: None, reason: why.to_owned() }
-}
-
-impl<'de> Deserializer<'de> {
-    /// A deserializer over `bytes`, one complete MessagePack object, with the depth limit `max_depth` on arrays
-    /// and maps (below 1 is taken as 1, as [`Codec::new`](super::Codec::new) does).
-    pub fn new(bytes: &'de [u8], max_depth: usize) -> Deserializer<'de> {
-        let max_depth = max_depth.max(1);
-        Deserializer {
-            buf: bytes,
-            max_depth,
-            depth_left: max_depth,
-            wrappers_left: MAX_WRAPPERS,
-            failed: false,
-            variant_done: false,
-        }
+impl<'de> Reader<'de> {
+    /// A reader of `bytes`, which should hold one complete MessagePack object.
+    pub fn new(bytes: &'de [u8]) -> Reader<'de> {
+        Reader { buf: bytes }
     }
 
-    /// Checks that the object has been read whole and well: no bytes left, and no error raised on the way (one
-    /// that a `Deserialize` impl swallowed and went on from).
-    ///
-    /// # Errors
-    /// [`Error::Malformed`] for bytes left, [`Error::Invalid`] for an ignored error.
-    pub fn end(&self) -> Result<(), Error> {
-        if self.failed {
-            Err(ignored())
-        } else if !self.buf.is_empty() {
-            Err(Error::Malformed(format!("{} bytes left after the object", self.buf.len())))
-        } else {
-            Ok(())
-        }
-    }
-
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'de [u8], Error> {
         let (taken, rest) = self.buf.split_at_checked(n).ok_or_else(short)?;
         self.buf = rest;
         Ok(taken)
     }
 
-    #[inline]
+    #[inline(always)]
     fn fixed<const N: usize>(&mut self) -> Result<[u8; N], Error> {
         let (taken, rest) = self.buf.split_first_chunk::<N>().ok_or_else(short)?;
         self.buf = rest;
         Ok(*taken)
     }
 
-    #[inline]
+    #[inline(always)]
     fn len8(&mut self) -> Result<usize, Error> {
         self.fixed::<1>().map(|[n]| usize::from(n))
     }
 
-    #[inline]
+    #[inline(always)]
     fn len16(&mut self) -> Result<usize, Error> {
         self.fixed().map(|b| usize::from(u16::from_be_bytes(b)))
     }
 
-    #[inline]
+    #[inline(always)]
     fn len32(&mut self) -> Result<usize, Error> {
         let n = u32::from_be_bytes(self.fixed()?);
         usize::try_from(n).map_err(|_| Error::Malformed(format!("length {n} does not fit in memory")))
@@ -682,7 +642,7 @@ impl<'de> Deserializer<'de> {
     }
 
     /// An array header of `len` items: each takes at least a byte, so a count beyond the bytes left is refused.
-    #[inline]
+    #[inline(always)]
     fn array(&self, len: usize) -> Result<Tok<'de>, Error> {
         if len > self.buf.len() {
             return Err(Error::Malformed(format!("an array of {len} items in {} bytes", self.buf.len())));
@@ -690,7 +650,7 @@ impl<'de> Deserializer<'de> {
         Ok(Tok::Array(len))
     }
 
-    #[inline]
+    #[inline(always)]
     fn map(&self, len: usize) -> Result<Tok<'de>, Error> {
         if len.saturating_mul(2) > self.buf.len() {
             return Err(Error::Malformed(format!("a map of {len} entries in {} bytes", self.buf.len())));
@@ -764,467 +724,25 @@ impl<'de> Deserializer<'de> {
         self.skip()?;
         Ok(&start[..start.len() - self.buf.len()])
     }
+}
 
-    /// Notes an error (the result is then not used, whatever a visitor makes of it).
-    #[inline]
-    fn checked<T>(&mut self, result: Result<T, Error>) -> Result<T, Error> {
-        if result.is_err() {
-            self.failed = true;
-        }
-        result
-    }
+impl<'de> WireReader<'de> for Reader<'de> {
+    type Error = Error;
 
-    /// Hands the deserializer to a seed or visitor that must read exactly one object with it: it must read
-    /// something (any call of a `deserialize_*` method reads exactly one object, or fails).
-    #[inline]
-    fn handoff<T>(&mut self, f: impl FnOnce(&mut Deserializer<'de>) -> Result<T, Error>) -> Result<T, Error> {
-        if self.failed {
-            return Err(ignored());
-        }
-        let before = self.buf.len();
-        let result = f(self);
-        match result {
-            Ok(v) if self.buf.len() < before => Ok(v),
-            Ok(_) => {
-                self.failed = true;
-                Err(refused("a value was left unread"))
-            }
-            Err(e) => {
-                self.failed = true;
-                Err(e)
-            }
-        }
-    }
-
-    /// A handoff through an `Option` or a newtype struct, which read nothing themselves: bounded.
-    fn wrapped<T>(&mut self, f: impl FnOnce(&mut Deserializer<'de>) -> Result<T, Error>) -> Result<T, Error> {
-        if self.wrappers_left == 0 {
-            self.failed = true;
-            return Err(refused("options and newtypes wrapping one another too deeply"));
-        }
-        self.wrappers_left -= 1;
-        let result = self.handoff(f);
-        self.wrappers_left += 1;
-        result
-    }
-
-    /// Runs `f` one array or map level down.
-    #[inline]
-    fn nested<T>(&mut self, f: impl FnOnce(&mut Deserializer<'de>) -> Result<T, Error>) -> Result<T, Error> {
-        if self.depth_left == 0 {
-            return Err(Error::TooDeep { limit: self.max_depth });
-        }
-        self.depth_left -= 1;
-        let wrappers = std::mem::replace(&mut self.wrappers_left, MAX_WRAPPERS);
-        let result = f(self);
-        self.wrappers_left = wrappers;
-        self.depth_left += 1;
-        result
-    }
-
-    /// Whether the next bytes are a str equal to one of the markers (a map starting with one is read by
-    /// [`Value`]'s visitor as a datetime or an ext, where the codec keeps a map).
-    fn marker_next(&self) -> bool {
-        let b = self.buf;
-        let (len, at) = match b.first() {
-            Some(&m @ 0xa0..=0xbf) => (usize::from(m & 0x1f), 1),
-            Some(0xd9) => (b.get(1..2).map_or(0, super::be_uint) as usize, 2),
-            Some(0xda) => (b.get(1..3).map_or(0, super::be_uint) as usize, 3),
-            Some(0xdb) => (b.get(1..5).map_or(0, super::be_uint) as usize, 5),
-            _ => return false,
-        };
-        matches!(b.get(at..).and_then(|rest| rest.get(..len)),
-            Some(key) if key == DATETIME_MARKER.as_bytes() || key == EXT_MARKER.as_bytes())
-    }
-
-    /// Visits an item as `deserialize_any` does: as [`Value`]'s deserializer visits what the codec makes of it.
     #[inline(always)]
-    fn visit<V: Visitor<'de>>(&mut self, tok: Tok<'de>, visitor: V) -> Result<V::Value, Error> {
-        match tok {
-            Tok::Nil => visitor.visit_unit(),
-            Tok::Bool(b) => visitor.visit_bool(b),
-            Tok::Int(i) => visitor.visit_i64(i),
-            Tok::UInt(u) => match i64::try_from(u) {
-                Ok(i) => visitor.visit_i64(i),
-                Err(_) => visitor.visit_u64(u),
-            },
-            Tok::Float(f) => visitor.visit_f64(f),
-            Tok::Str(b) => match str::from_utf8(b) {
-                Ok(s) => visitor.visit_borrowed_str(s),
-                Err(_) => visitor.visit_borrowed_bytes(b),
-            },
-            Tok::Bin(b) => visitor.visit_borrowed_bytes(b),
-            // The marker map `{EXT_MARKER: [tag, bytes]}`, by `Value`'s own deserializer.
-            Tok::Ext(tag, data) => {
-                de::Deserializer::deserialize_any(Value::Ext(Ext::new(tag, data)), visitor).map_err(decode_error)
-            }
-            Tok::Array(len) => self.visit_array(len, visitor),
-            Tok::Map(len) => self.visit_map(len, visitor),
+    fn item(&mut self) -> Result<WireItem<'de>, Error> {
+        self.tok().map(Tok::item)
+    }
+
+    fn end(&mut self) -> Result<(), Error> {
+        match self.buf.len() {
+            0 => Ok(()),
+            left => Err(Error::Malformed(format!("{left} bytes left after the object"))),
         }
     }
 
-    fn visit_array<V: Visitor<'de>>(&mut self, len: usize, visitor: V) -> Result<V::Value, Error> {
-        self.nested(|de| {
-            let mut seq = Seq { de, left: len };
-            let value = visitor.visit_seq(&mut seq)?;
-            if seq.left > 0 {
-                // As `SeqDeserializer::end`.
-                return Err(de::Error::invalid_length(len, &"fewer elements in array"));
-            }
-            Ok(value)
-        })
-    }
-
-    fn visit_map<V: Visitor<'de>>(&mut self, len: usize, visitor: V) -> Result<V::Value, Error> {
-        let marked = len > 0 && self.marker_next();
-        self.nested(|de| {
-            let mut map = MapAcc { de, left: len, value_next: false };
-            let value = if marked {
-                // Without its size hint, so that `Value`'s visitor keeps it a map.
-                visitor.visit_map(rpc_core::encoding::unmarked(&mut map))?
-            } else {
-                visitor.visit_map(&mut map)?
-            };
-            if map.value_next {
-                return Err(refused("a map key whose value was left unread"));
-            }
-            if map.left > 0 {
-                // As `MapDeserializer::end`.
-                return Err(de::Error::invalid_length(len, &"fewer elements in map"));
-            }
-            Ok(value)
-        })
-    }
-
-    /// A byte string filling a sequence (of `u8`), as `rpc_core`'s deserializer does for `Value::Bytes`.
-    fn bytes_as_seq<V: Visitor<'de>>(bytes: &[u8], visitor: V) -> Result<V::Value, Error> {
-        let mut seq = SeqDeserializer::<_, rpc_core::Error>::new(bytes.iter().map(|&b| Value::from(b)));
-        let value = visitor.visit_seq(&mut seq).map_err(decode_error)?;
-        seq.end().map_err(decode_error)?;
-        Ok(value)
-    }
-
-    fn any<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
-        // The commonest items first, without going through a `Tok`: fixints and fixstrs (field names).
-        if let Some((&marker, rest)) = self.buf.split_first() {
-            match marker {
-                0x00..=0x7f => {
-                    self.buf = rest;
-                    return visitor.visit_i64(i64::from(marker));
-                }
-                0xa0..=0xbf => {
-                    self.buf = rest;
-                    let b = self.take(usize::from(marker & 0x1f))?;
-                    return match str::from_utf8(b) {
-                        Ok(s) => visitor.visit_borrowed_str(s),
-                        Err(_) => visitor.visit_borrowed_bytes(b),
-                    };
-                }
-                _ => {}
-            }
-        }
-        let tok = self.tok()?;
-        self.visit(tok, visitor)
-    }
-
-    fn option<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
-        if self.buf.first() == Some(&NIL) {
-            self.take(1)?;
-            visitor.visit_none()
-        } else {
-            self.wrapped(|de| visitor.visit_some(de))
-        }
-    }
-
-    fn unit<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
-        match self.tok()? {
-            Tok::Nil => visitor.visit_unit(),
-            tok => Err(de::Error::invalid_type(tok.unexpected(), &visitor)),
-        }
-    }
-
-    fn byte_buf<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
-        match self.tok()? {
-            Tok::Bin(b) => visitor.visit_borrowed_bytes(b),
-            // A str that is not UTF-8 is `Value::Bytes`.
-            Tok::Str(b) => match str::from_utf8(b) {
-                Ok(s) => visitor.visit_borrowed_str(s),
-                Err(_) => visitor.visit_borrowed_bytes(b),
-            },
-            Tok::Array(len) => self.visit_array(len, visitor),
-            tok => Err(de::Error::invalid_type(tok.unexpected(), &visitor)),
-        }
-    }
-
-    fn string<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
-        if let Some((&marker @ 0xa0..=0xbf, rest)) = self.buf.split_first() {
-            self.buf = rest;
-            let b = self.take(usize::from(marker & 0x1f))?;
-            return match str::from_utf8(b) {
-                Ok(s) => visitor.visit_borrowed_str(s),
-                Err(_) => Err(de::Error::invalid_value(Unexpected::Bytes(b), &visitor)),
-            };
-        }
-        match self.tok()? {
-            // A str, or a bin as pynvim sends strings: either if UTF-8.
-            Tok::Str(b) | Tok::Bin(b) => match str::from_utf8(b) {
-                Ok(s) => visitor.visit_borrowed_str(s),
-                Err(_) => Err(de::Error::invalid_value(Unexpected::Bytes(b), &visitor)),
-            },
-            tok => Err(de::Error::invalid_type(tok.unexpected(), &visitor)),
-        }
-    }
-
-    fn seq<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
-        match self.tok()? {
-            Tok::Bin(b) => Self::bytes_as_seq(b, visitor),
-            Tok::Str(b) if str::from_utf8(b).is_err() => Self::bytes_as_seq(b, visitor),
-            tok => self.visit(tok, visitor),
-        }
-    }
-
-    fn newtype<V: Visitor<'de>>(&mut self, name: &'static str, visitor: V) -> Result<V::Value, Error> {
-        if name == EXT_STRUCT_NAME && matches!(self.buf.first(), Some(0xc7..=0xc9 | 0xd4..=0xd8)) {
-            let Tok::Ext(tag, data) = self.tok()? else {
-                return Err(Error::Malformed("an ext that is not one".into()));
-            };
-            let parts = Value::Array(vec![Value::Int(tag.into()), Value::Bytes(data.to_vec())]);
-            return visitor.visit_newtype_struct(parts).map_err(decode_error);
-        }
-        // `Value::DateTime` never comes from the wire: a datetime's newtype is read as any other.
-        self.wrapped(|de| visitor.visit_newtype_struct(de))
-    }
-
-    fn enumeration<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
-        const EXPECTED: &str = "a variant name or a one-entry map";
-        match self.tok()? {
-            Tok::Str(b) => match str::from_utf8(b) {
-                Ok(variant) => visitor.visit_enum(Enum { de: self, variant, value: false }),
-                Err(_) => Err(de::Error::invalid_type(Unexpected::Bytes(b), &EXPECTED)),
-            },
-            Tok::Map(1) => self.nested(|de| {
-                let variant = match de.tok()? {
-                    Tok::Str(b) => str::from_utf8(b)
-                        .map_err(|_| <Error as de::Error>::invalid_type(Unexpected::Bytes(b), &"a variant name"))?,
-                    tok => return Err(de::Error::invalid_type(tok.unexpected(), &"a variant name")),
-                };
-                de.variant_done = false;
-                let value = visitor.visit_enum(Enum { de: &mut *de, variant, value: true })?;
-                if !de.variant_done {
-                    return Err(refused("an enum variant whose value was left unread"));
-                }
-                Ok(value)
-            }),
-            tok => Err(de::Error::invalid_type(tok.unexpected(), &EXPECTED)),
-        }
-    }
-}
-
-impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
-    type Error = Error;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let result = self.any(visitor);
-        self.checked(result)
-    }
-
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let result = self.option(visitor);
-        self.checked(result)
-    }
-
-    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let result = self.unit(visitor);
-        self.checked(result)
-    }
-
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_unit(visitor)
-    }
-
-    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_byte_buf(visitor)
-    }
-
-    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let result = self.byte_buf(visitor);
-        self.checked(result)
-    }
-
-    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let result = self.string(visitor);
-        self.checked(result)
-    }
-
-    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_string(visitor)
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, Error> {
-        let result = self.newtype(name, visitor);
-        self.checked(result)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        let result = self.enumeration(visitor);
-        self.checked(result)
-    }
-
-    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let result = self.seq(visitor);
-        self.checked(result)
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char
-        tuple tuple_struct map struct identifier ignored_any
-    }
-}
-
-/// The items of an array, for a visitor.
-struct Seq<'a, 'de> {
-    de: &'a mut Deserializer<'de>,
-    left: usize,
-}
-
-impl<'de> SeqAccess<'de> for Seq<'_, 'de> {
-    type Error = Error;
-
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
-        if self.left == 0 {
-            return Ok(None);
-        }
-        self.left -= 1;
-        self.de.handoff(|de| seed.deserialize(de)).map(Some)
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        Some(self.left)
-    }
-}
-
-/// The entries of a map, for a visitor.
-struct MapAcc<'a, 'de> {
-    de: &'a mut Deserializer<'de>,
-    left: usize,
-    /// A key has been read, its value not yet.
-    value_next: bool,
-}
-
-impl<'de> MapAccess<'de> for MapAcc<'_, 'de> {
-    type Error = Error;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
-        if self.value_next {
-            // `MapDeserializer` would drop the value: refused rather than mirrored.
-            self.de.failed = true;
-            return Err(refused("a map key read before the value of the one before"));
-        }
-        if self.left == 0 {
-            return Ok(None);
-        }
-        self.left -= 1;
-        self.value_next = true;
-        self.de.handoff(|de| seed.deserialize(de)).map(Some)
-    }
-
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        if !self.value_next {
-            self.de.failed = true;
-            return Err(refused("a map value read before its key"));
-        }
-        self.value_next = false;
-        self.de.handoff(|de| seed.deserialize(de))
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        Some(self.left)
-    }
-}
-
-/// An enum: its variant name, and whether a value follows (a one-entry map) or not (a str).
-struct Enum<'a, 'de> {
-    de: &'a mut Deserializer<'de>,
-    variant: &'de str,
-    value: bool,
-}
-
-impl<'a, 'de> EnumAccess<'de> for Enum<'a, 'de> {
-    type Error = Error;
-    type Variant = Variant<'a, 'de>;
-
-    fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, Variant<'a, 'de>), Error> {
-        let variant = seed.deserialize(BorrowedStrDeserializer::<Error>::new(self.variant))?;
-        Ok((variant, Variant { de: self.de, value: self.value }))
-    }
-}
-
-/// The value of an enum, read by the rules of `rpc_core`'s deserializer.
-struct Variant<'a, 'de> {
-    de: &'a mut Deserializer<'de>,
-    value: bool,
-}
-
-impl<'de> Variant<'_, 'de> {
-    fn done<T>(self, result: Result<T, Error>) -> Result<T, Error> {
-        if result.is_ok() {
-            self.de.variant_done = true;
-        }
-        result
-    }
-}
-
-impl<'de> VariantAccess<'de> for Variant<'_, 'de> {
-    type Error = Error;
-
-    fn unit_variant(self) -> Result<(), Error> {
-        if !self.value {
-            return Ok(());
-        }
-        let result = match self.de.tok() {
-            Ok(Tok::Nil) => Ok(()),
-            Ok(tok) => Err(de::Error::invalid_type(tok.unexpected(), &"a unit variant")),
-            Err(e) => Err(e),
-        };
-        self.done(result)
-    }
-
-    fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, Error> {
-        if !self.value {
-            return Err(de::Error::invalid_type(Unexpected::UnitVariant, &"a newtype variant"));
-        }
-        let result = self.de.handoff(|de| seed.deserialize(de));
-        self.done(result)
-    }
-
-    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
-        if !self.value {
-            return Err(de::Error::invalid_type(Unexpected::UnitVariant, &"a tuple variant"));
-        }
-        let result = match self.de.tok() {
-            Ok(Tok::Array(len)) => self.de.visit_array(len, visitor),
-            Ok(tok) => Err(de::Error::invalid_type(tok.unexpected(), &"a tuple variant")),
-            Err(e) => Err(e),
-        };
-        self.done(result)
-    }
-
-    fn struct_variant<V: Visitor<'de>>(self, _fields: &'static [&'static str], visitor: V) -> Result<V::Value, Error> {
-        if !self.value {
-            return Err(de::Error::invalid_type(Unexpected::UnitVariant, &"a struct variant"));
-        }
-        let result = match self.de.tok() {
-            Ok(Tok::Map(len)) => self.de.visit_map(len, visitor),
-            Ok(Tok::Array(len)) => self.de.visit_array(len, visitor),
-            Ok(tok) => Err(de::Error::invalid_type(tok.unexpected(), &"a struct variant")),
-            Err(e) => Err(e),
-        };
-        self.done(result)
+    fn too_deep(&self, limit: usize) -> Error {
+        Error::TooDeep { limit }
     }
 }
 
@@ -1285,7 +803,7 @@ impl ResponseParts<'_> {
 /// assert_eq!(typed::from_slice::<(i64,)>(parts.params, 63).unwrap(), (21,));
 /// ```
 pub fn request_parts(frame: &[u8]) -> Option<RequestParts<'_>> {
-    let mut reader = Deserializer::new(frame, 1);
+    let mut reader = Reader::new(frame);
     let Tok::Array(len) = reader.tok().ok()? else {
         return None;
     };
@@ -1312,7 +830,7 @@ pub fn request_parts(frame: &[u8]) -> Option<RequestParts<'_>> {
 /// and error and result bytes that decode to its error and result. `None` for anything that
 /// `Message::from_value` would not read as a response, and for bytes that are not exactly one object.
 pub fn response_parts(frame: &[u8]) -> Option<ResponseParts<'_>> {
-    let mut reader = Deserializer::new(frame, 1);
+    let mut reader = Reader::new(frame);
     let Tok::Array(4) = reader.tok().ok()? else {
         return None;
     };
@@ -1337,7 +855,7 @@ pub fn response_parts(frame: &[u8]) -> Option<ResponseParts<'_>> {
 /// assert!(typed::array_items(&[0x92, 0x01]).is_none());
 /// ```
 pub fn array_items(array: &[u8]) -> Option<ArrayItems<'_>> {
-    let mut reader = Deserializer::new(array, 1);
+    let mut reader = Reader::new(array);
     let Tok::Array(len) = reader.tok().ok()? else {
         return None;
     };
@@ -1362,7 +880,7 @@ impl<'a> Iterator for ArrayItems<'a> {
         if self.left == 0 {
             return None;
         }
-        let mut reader = Deserializer::new(self.rest, 1);
+        let mut reader = Reader::new(self.rest);
         let item = reader.raw().ok()?;
         self.rest = reader.buf;
         self.left -= 1;
@@ -1488,13 +1006,13 @@ mod tests {
     #[test]
     fn a_deserializer_used_directly_checks_its_end() {
         let bytes = [0x01, 0x02];
-        let mut de = Deserializer::new(&bytes, 8);
+        let mut de = Deserializer::new(Reader::new(&bytes), 8);
         assert_eq!(<i64 as de::Deserialize>::deserialize(&mut de).unwrap(), 1);
-        assert!(de.end().is_err());
+        assert!(de.finish().is_err());
         assert_eq!(<i64 as de::Deserialize>::deserialize(&mut de).unwrap(), 2);
-        de.end().unwrap();
-        let mut de = Deserializer::new(&[0xa1, b'x'], 8);
+        de.finish().unwrap();
+        let mut de = Deserializer::new(Reader::new(&[0xa1, b'x']), 8);
         assert!(<i64 as de::Deserialize>::deserialize(&mut de).is_err());
-        assert!(de.end().is_err());
+        assert!(de.finish().is_err());
     }
 }
