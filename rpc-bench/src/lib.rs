@@ -4,7 +4,7 @@
 //! - [`load`] (the `rpc-load` crate, re-exported): many connections with calls in flight each, timing every answer (hdrhistogram); it speaks
 //!   HTTP/1.1 and every duplex encoding (through its `rpc_engine::Protocol`) itself so that it is not the
 //!   bottleneck.
-//! - [`service`]: the `double` every benchmarked server answers.
+//! - [`service`]: the `double` every benchmarked server answers, and the `echo` of the large-payload rows.
 //! - [`codecs`]: the codec workloads (a `double` call, a ~1 MB mixed struct) that the criterion benchmarks
 //!   (`cargo bench -p rpc-bench`) and the suite's codec table time.
 //!
@@ -54,6 +54,29 @@ pub mod service {
     impl Double for Doubler {
         async fn double(&self, num: i64) -> i64 {
             num.wrapping_mul(2)
+        }
+    }
+
+    /// The service of the large-payload rows: each method answers with what it was given.
+    #[service]
+    pub trait Echo {
+        /// Returns the struct it was given.
+        async fn echo_mixed(&self, value: crate::codecs::Mixed) -> crate::codecs::Mixed;
+        /// Returns the list it was given.
+        async fn echo_list(&self, items: Vec<i64>) -> Vec<i64>;
+    }
+
+    /// The implementation.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Echoer;
+
+    impl Echo for Echoer {
+        async fn echo_mixed(&self, value: crate::codecs::Mixed) -> crate::codecs::Mixed {
+            value
+        }
+
+        async fn echo_list(&self, items: Vec<i64>) -> Vec<i64> {
+            items
         }
     }
 }

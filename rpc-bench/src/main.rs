@@ -9,6 +9,7 @@
 //! cargo run --release -p rpc-bench -- --only subscriptions --quick --stdout  # the subscription rows alone
 //! cargo run --release -p rpc-bench -- --only balance --quick --stdout        # the balanced client against one endpoint
 //! cargo run --release -p rpc-bench -- --only peers --quick --stdout          # ours against jsonrpsee, tarpc and dxr
+//! cargo run --release -p rpc-bench -- --only payloads --quick --stdout       # 1 MB / 100,000 items through client and server
 //! ```
 //!
 //! `--only json` includes jsonrpsee's HTTP server, a peer row of the JSON-RPC throughput table (driven by the same
@@ -18,6 +19,7 @@
 
 mod balance;
 mod drive;
+mod payloads;
 mod peers;
 mod serve;
 mod subscriptions;

@@ -411,6 +411,16 @@ pub async fn run(settings: &Settings) -> Result<String, String> {
         crate::peers::Rows::default()
     };
 
+    // Large payloads through our clients and servers, in this process (`--only payloads`).
+    let payloads = if selected("payloads") {
+        if pin {
+            sys::pin(me, LOAD_CPU);
+        }
+        crate::payloads::measure(settings).await
+    } else {
+        crate::payloads::Rows::default()
+    };
+
     // Codecs, in this process.
     let mut codec_rows = Vec::new();
     if selected("codecs") {
@@ -423,7 +433,7 @@ pub async fn run(settings: &Settings) -> Result<String, String> {
     }
 
     let load_end = sys::loadavg();
-    let sections = Sections { subs: &subs, balanced: &balanced, peers: &peers };
+    let sections = Sections { subs: &subs, balanced: &balanced, peers: &peers, payloads: &payloads };
     Ok(render(settings, &rows, &idle, &codec_rows, &sections, pin, load_start, load_end, started.elapsed()))
 }
 
@@ -629,6 +639,7 @@ struct Sections<'a> {
     subs: &'a crate::subscriptions::Rows,
     balanced: &'a crate::balance::Rows,
     peers: &'a crate::peers::Rows,
+    payloads: &'a crate::payloads::Rows,
 }
 
 #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
@@ -643,7 +654,7 @@ fn render(
     load_end: [f64; 3],
     took: Duration,
 ) -> String {
-    let Sections { subs, balanced, peers } = *sections;
+    let Sections { subs, balanced, peers, payloads } = *sections;
     let mut md = String::new();
     let date = sys::command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let python = rpc_test_support::python3().to_string_lossy().into_owned();
@@ -863,6 +874,9 @@ fn render(
     }
     if !peers.is_empty() {
         peers.render(&mut md, s, pinned);
+    }
+    if !payloads.is_empty() {
+        payloads.render(&mut md, s);
     }
 
     let _ = writeln!(md, "\n## Sequential round trip\n");
