@@ -210,12 +210,15 @@ impl Rows {
              answered back as its result (`echo_mixed` / `echo_list` of `#[service] trait Echo`, through the \
              generated `EchoClient`), one call at a time over one connection; every answer is checked (whole on \
              a run's first call, by its length after). Server and client in this process (the suite's core, CPU \
-             {}). *MB/s*: the payload's size as compact JSON, both ways, per second, so that the encodings compare \
+             {}). Every side has its defaults: on HTTP the answers travel gzipped (our client accepts gzip, and \
+             the server compresses answers of {} bytes or more, as Python's `xmlrpc.server` does), the requests \
+             do not. *MB/s*: the payload's size as compact JSON, both ways, per second, so that the encodings compare \
              on the same data. *serde alone*: the same data written and read straight into the type, there and \
              back, by serde_json (JSON-RPC, XML-RPC) or rmp-serde (MessagePack), in the same process between the \
              runs; *vs serde alone*: its round trips/s over the call's, the times the bare serde round trip the \
              call costs (lower is better). Median of {} run(s) of {:.1} s.\n",
             crate::suite::LOAD_CPU,
+            rpc_http::gzip::DEFAULT_GZIP_THRESHOLD,
             settings.runs,
             settings.duration.as_secs_f64(),
         );
