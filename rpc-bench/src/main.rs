@@ -3,7 +3,7 @@
 //! (jsonrpsee, tarpc, dxr), their memory, and the codecs, then writes `BENCHMARKS.md` at the workspace root.
 //!
 //! ```text
-//! cargo run --release -p rpc-bench                       # the whole suite (about 6 minutes), writes BENCHMARKS.md
+//! cargo run --release -p rpc-bench                       # the whole suite (about 12 minutes), writes BENCHMARKS.md
 //! cargo run --release -p rpc-bench -- --quick --stdout   # one short run of each, printed instead
 //! cargo run --release -p rpc-bench -- --only msgpack     # the network scenarios whose name holds "msgpack"
 //! cargo run --release -p rpc-bench -- --only subscriptions --quick --stdout  # the subscription rows alone
