@@ -833,7 +833,9 @@ fn render(
     }
     let _ = writeln!(md, "\n## Targets\n");
     let _ = writeln!(md, "| target | measured | goal | |\n|---|---:|---|---|");
-    for g in &goals {
+    // With `--only`, the targets of the sections that did not run are left out rather than listed as not
+    // measured; a full run lists every target, so that one that could not be measured shows.
+    for g in goals.iter().filter(|g| s.only.is_none() || g.measured.is_some()) {
         let measured = match (&g.measured, g.goal.contains("KiB")) {
             (Some(b), true) => format!("{:.1} KiB", b / 1024.0),
             (Some(m), false) => format!("{m:.2}x"),

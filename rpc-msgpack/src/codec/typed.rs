@@ -14,7 +14,9 @@
 //!   [`Value`] deserializer of `rpc_core` would (integers as `visit_i64` where a [`Value::Int`] is read and
 //!   `visit_u64` where a [`Value::UInt`] is, a str that is not UTF-8 as bytes, an ext as the marker map
 //!   `{EXT_MARKER: [tag, bytes]}`, a map from the wire whose first key is a marker without its size hint, ...),
-//!   borrowing strings and byte strings from the input where it can.
+//!   borrowing strings and byte strings from the input where it can. It holds by construction: the
+//!   [`Deserializer`] is rpc-core's [`WireDeserializer`] (the serde readings every encoding shares) over this
+//!   crate's [`Reader`] of MessagePack items.
 //!
 //! What it refuses is rare: nesting deeper than its limits, visitors that leave part of a value unread, and
 //! errors that a `Serialize` or `Deserialize` impl swallows and goes on from (the bytes after one are not read
