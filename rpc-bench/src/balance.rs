@@ -67,9 +67,7 @@ pub struct Rows(Vec<Row>, Option<String>);
 impl Rows {
     fn median(&self, shape: Shape, client: Client) -> Option<&Report> {
         let (_, _, runs) = self.0.iter().find(|(s, c, _)| *s == shape && *c == client)?;
-        let mut sorted: Vec<&Report> = runs.iter().collect();
-        sorted.sort_by(|a, b| a.calls_per_sec().total_cmp(&b.calls_per_sec()));
-        sorted.get(sorted.len() / 2).copied()
+        crate::drive::median_by(runs, Report::calls_per_sec)
     }
 
     /// For each load shape: calls/s of the balanced client over the three endpoints, and of the client it is

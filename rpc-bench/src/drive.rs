@@ -124,7 +124,12 @@ pub async fn in_turn(rows: &[Contender], plan: &Plan, runs: usize) -> Vec<Vec<Ru
 
 /// The median run by calls/s.
 pub fn median(runs: &[Run]) -> Option<&Run> {
-    let mut sorted: Vec<&Run> = runs.iter().collect();
-    sorted.sort_by(|a, b| a.report.calls_per_sec().total_cmp(&b.report.calls_per_sec()));
+    median_by(runs, |r| r.report.calls_per_sec())
+}
+
+/// The median of `items` by `key` (the upper one of an even count): what every section's median run is.
+pub fn median_by<'a, T>(items: impl IntoIterator<Item = &'a T>, key: impl Fn(&T) -> f64) -> Option<&'a T> {
+    let mut sorted: Vec<&T> = items.into_iter().collect();
+    sorted.sort_by(|a, b| key(a).total_cmp(&key(b)));
     sorted.get(sorted.len() / 2).copied()
 }

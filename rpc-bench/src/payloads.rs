@@ -186,9 +186,7 @@ struct Row {
 
 /// The median of some rates (0 when there are none).
 fn median(rates: &[f64]) -> f64 {
-    let mut sorted = rates.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+    crate::drive::median_by(rates, |r| *r).copied().unwrap_or(0.0)
 }
 
 /// The measured rows.

@@ -268,9 +268,7 @@ impl Rows {
 
 /// The median of the runs measured, by items/s.
 fn median(runs: &[Result<Run, String>]) -> Option<Run> {
-    let mut sorted: Vec<Run> = runs.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
-    sorted.sort_by(|a, b| a.rate.total_cmp(&b.rate));
-    sorted.get(sorted.len() / 2).copied()
+    crate::drive::median_by(runs.iter().filter_map(|r| r.as_ref().ok()), |r| r.rate).copied()
 }
 
 /// Measures every row, `settings.runs` times each, in turn (row by row within each run).
